@@ -1,0 +1,41 @@
+"""All settings in one place, read from ``FHIRBRIDGE_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+def default_database_url(data_dir: Path = DEFAULT_DATA_DIR) -> str:
+    return f"sqlite:///{data_dir / 'fhirbridge.sqlite3'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FHIRBRIDGE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    database_url: str = ""
+    # The address clients use to reach us; links and Location headers are built from it when set,
+    # otherwise from the request.
+    base_url: str = ""
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_json_depth: int = 64
+    default_page_size: int = 20
+    max_page_size: int = 1000
+    max_bundle_entries: int = 1000
+
+    def effective_database_url(self) -> str:
+        return self.database_url or default_database_url()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+__all__ = ["Settings", "default_database_url", "get_settings"]

@@ -1,0 +1,1 @@
+"""FHIR wire formats: JSON (exact, decimal-preserving) and XML (hardened)."""
