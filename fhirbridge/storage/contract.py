@@ -1,0 +1,93 @@
+"""The repository contract every storage backend fulfils.
+
+Writes happen inside a ``WriteTransaction`` so that a FHIR transaction Bundle, a conditional update or a
+plain create are all one atomic unit: either every version is stored with its search index, or none.
+The repository assigns ``meta.versionId`` and ``meta.lastUpdated``; everything else in the resource is
+kept exactly as the client sent it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+Resource = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """One version of one resource as stored. ``content`` is the exact JSON served to clients."""
+
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: datetime
+    deleted: bool
+    content: bytes | None
+    method: str = "PUT"
+
+    @property
+    def etag(self) -> str:
+        return f'W/"{self.version_id}"'
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    versions: list[StoredVersion]
+    total: int
+    # Snapshot bound so that later writes do not shift the pages a client is walking through.
+    till_seq: int
+
+
+class WriteTransaction(Protocol):
+    """Write operations inside one atomic database transaction."""
+
+    def current(self, resource_type: str, id: str) -> StoredVersion | None:
+        """The current version (possibly a deletion marker), locked against concurrent writers."""
+
+    def put(self, resource_type: str, id: str, resource: Resource, *, method: str) -> StoredVersion:
+        """Store ``resource`` as the next version of ``resource_type/id`` (the first if it is new)."""
+
+    def delete(self, resource_type: str, id: str) -> StoredVersion | None:
+        """Record a deletion as a new version; None if there was nothing to delete."""
+
+    def connection(self) -> Any:
+        """The underlying connection, for search lookups that must see this transaction's writes."""
+
+
+class Repository(Protocol):
+    dialect: str
+
+    def migrate(self) -> None: ...
+
+    def write(self) -> AbstractContextManager[WriteTransaction]: ...
+
+    def read(self, resource_type: str, id: str) -> StoredVersion | None:
+        """Current version, a deletion marker, or None if the id was never used."""
+
+    def vread(self, resource_type: str, id: str, version_id: int) -> StoredVersion | None: ...
+
+    def history(
+        self,
+        *,
+        resource_type: str | None = None,
+        id: str | None = None,
+        since: datetime | None = None,
+        at: datetime | None = None,
+        count: int,
+        offset: int = 0,
+        till_seq: int | None = None,
+    ) -> HistoryPage: ...
+
+    def iter_current(self, resource_type: str | None = None) -> Iterator[StoredVersion]: ...
+
+    def connect(self) -> AbstractContextManager[Any]:
+        """A read connection (for the search engine)."""
+
+    def dispose(self) -> None: ...
+
+
+__all__ = ["HistoryPage", "Repository", "Resource", "StoredVersion", "WriteTransaction"]

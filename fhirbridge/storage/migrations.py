@@ -1,0 +1,58 @@
+"""Versioned schema migrations, applied in order and recorded in ``schema_migrations``.
+
+A migration is never edited once released: a schema change is a new entry at the end of ``MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select
+
+from fhirbridge.storage import schema
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _create_core_tables(conn: Connection) -> None:
+    for table in (schema.resources, schema.resource_versions):
+        table.create(conn)
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "resources and their versions", _create_core_tables),
+]
+
+
+def applied_versions(conn: Connection) -> set[int]:
+    return set(conn.execute(select(schema.schema_migrations.c.version)).scalars())
+
+
+def migrate(conn: Connection, migrations: list[Migration] | None = None) -> list[int]:
+    """Apply every migration not yet applied; returns the versions applied now."""
+    schema.schema_migrations.create(conn, checkfirst=True)
+    done = applied_versions(conn)
+    applied: list[int] = []
+    for migration in sorted(migrations or MIGRATIONS, key=lambda m: m.version):
+        if migration.version in done:
+            continue
+        migration.apply(conn)
+        conn.execute(
+            schema.schema_migrations.insert().values(
+                version=migration.version,
+                description=migration.description,
+                applied_at=int(time.time() * 1_000_000),
+            )
+        )
+        applied.append(migration.version)
+    return applied
+
+
+__all__ = ["MIGRATIONS", "Migration", "applied_versions", "migrate"]
