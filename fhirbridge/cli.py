@@ -11,9 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "fhirbridge.server.cli",
-)
+COMMAND_MODULES: tuple[str, ...] = ("fhirbridge.server.cli",)
 
 
 def build_parser() -> argparse.ArgumentParser:

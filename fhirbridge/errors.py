@@ -157,8 +157,8 @@ __all__ = [
     "PayloadTooLarge",
     "PreconditionFailed",
     "Unauthorized",
-    "UnsupportedMediaType",
     "Unprocessable",
+    "UnsupportedMediaType",
     "information_outcome",
     "operation_outcome",
 ]

@@ -22,6 +22,7 @@ class SourceDecimal(Decimal):
     """A decimal that remembers how the client wrote it (``2e3`` stays ``2e3``)."""
 
     __slots__ = ("source",)
+    source: str
 
     def __new__(cls, source: str) -> SourceDecimal:
         value = super().__new__(cls, source)

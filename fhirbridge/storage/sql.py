@@ -33,8 +33,7 @@ MAX_WRITE_ATTEMPTS = 8
 class Indexer(Protocol):
     """Keeps the search index of one resource in step with its current version."""
 
-    def reindex(self, conn: Connection, resource_pk: int, resource_type: str, resource: Resource | None) -> None:
-        ...
+    def reindex(self, conn: Connection, resource_pk: int, resource_type: str, resource: Resource | None) -> None: ...
 
 
 class RetryableWrite(Exception):
@@ -49,7 +48,7 @@ def _row_version(row: Any, method: str | None = None) -> StoredVersion:
         last_updated=from_micros(row.last_updated),
         deleted=bool(row.deleted),
         content=bytes(row.content) if row.content is not None else None,
-        method=method or getattr(row, "method", "PUT"),
+        method=method or getattr(row, "method", None) or "PUT",
     )
 
 

@@ -1,0 +1,52 @@
+"""The CapabilityStatement, generated from what this server really does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from fhirbridge import FHIR_VERSION, __version__
+from fhirbridge.engine.resource_types import resource_types
+from fhirbridge.storage.clock import instant
+
+INSTANCE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create")
+SYSTEM_INTERACTIONS = ("history-system",)
+
+
+def capability_statement(base_url: str) -> dict[str, Any]:
+    resources = [
+        {
+            "type": resource_type,
+            "interaction": [{"code": code} for code in INSTANCE_INTERACTIONS],
+            "versioning": "versioned-update",
+            "readHistory": True,
+            "updateCreate": True,
+            "conditionalCreate": True,
+            "conditionalRead": "full-support",
+            "conditionalUpdate": True,
+            "conditionalDelete": "single",
+        }
+        for resource_type in sorted(resource_types())
+    ]
+    return {
+        "resourceType": "CapabilityStatement",
+        "status": "active",
+        "date": instant(datetime.now(UTC)),
+        "publisher": "fhirbridge",
+        "kind": "instance",
+        "software": {"name": "fhirbridge", "version": __version__},
+        "implementation": {"description": "fhirbridge shared care-plan exchange", "url": base_url},
+        "fhirVersion": FHIR_VERSION,
+        "format": ["application/fhir+json", "application/fhir+xml"],
+        "patchFormat": ["application/json-patch+json"],
+        "rest": [
+            {
+                "mode": "server",
+                "resource": resources,
+                "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
+            }
+        ],
+    }
+
+
+__all__ = ["capability_statement"]

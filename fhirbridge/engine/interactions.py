@@ -1,0 +1,251 @@
+"""FHIR RESTful interactions, independent of HTTP.
+
+Each interaction is a short method that validates, runs one atomic write (or a read) through the
+repository, and returns an ``InteractionResult`` the HTTP layer turns into a response. Conditional
+variants resolve their criteria through a ``Matcher`` (the search engine) inside the same transaction,
+so a conditional write is as atomic as a plain one.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+import jsonpatch
+
+from fhirbridge.engine.resource_types import require_id, require_type
+from fhirbridge.engine.validation import check_resource
+from fhirbridge.errors import BadRequest, Gone, NotFound, PreconditionFailed, Unprocessable
+from fhirbridge.formats import json as fhir_json
+from fhirbridge.storage.contract import HistoryPage, Resource, StoredVersion
+from fhirbridge.storage.sql import SqlRepository, SqlWriteTransaction
+
+
+class Matcher(Protocol):
+    """Finds the ids of current resources matching search criteria (for conditional interactions)."""
+
+    def match_ids(self, conn: Any, resource_type: str, criteria: str) -> list[str]: ...
+
+
+@dataclass
+class InteractionResult:
+    status: int
+    version: StoredVersion | None = None
+    # An OperationOutcome or other body to send instead of the stored resource.
+    body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def created(self) -> bool:
+        return self.status == 201
+
+
+def parse_etag(value: str) -> int:
+    """``W/"3"`` or ``"3"`` or ``3`` -> 3."""
+    text = value.strip()
+    text = text.removeprefix("W/").strip('"')
+    try:
+        return int(text)
+    except ValueError:
+        raise BadRequest(f"'{value}' is not a version ETag like W/\"3\"", expression="If-Match") from None
+
+
+class FhirEngine:
+    def __init__(self, repository: SqlRepository, *, matcher: Matcher | None = None) -> None:
+        self.repository = repository
+        self.matcher = matcher
+
+    # -- reads ---------------------------------------------------------------------------------------
+
+    def read(self, resource_type: str, id: str) -> StoredVersion:
+        require_type(resource_type)
+        require_id(id)
+        version = self.repository.read(resource_type, id)
+        if version is None:
+            raise NotFound(f"{resource_type}/{id} is not known", code="not-found")
+        if version.deleted:
+            raise Gone(f"{resource_type}/{id} was deleted", code="deleted")
+        return version
+
+    def vread(self, resource_type: str, id: str, version_id: str) -> StoredVersion:
+        require_type(resource_type)
+        require_id(id)
+        if not version_id.isdigit():
+            raise NotFound(f"{resource_type}/{id} has no version '{version_id}'")
+        version = self.repository.vread(resource_type, id, int(version_id))
+        if version is None:
+            raise NotFound(f"{resource_type}/{id} has no version {version_id}")
+        if version.deleted:
+            raise Gone(f"Version {version_id} of {resource_type}/{id} is a deletion")
+        return version
+
+    def history(
+        self,
+        resource_type: str | None,
+        id: str | None,
+        *,
+        since: datetime | None,
+        at: datetime | None,
+        count: int,
+        offset: int,
+        till_seq: int | None,
+    ) -> HistoryPage:
+        if resource_type is not None:
+            require_type(resource_type)
+        if id is not None:
+            require_id(id)
+        return self.repository.history(
+            resource_type=resource_type, id=id, since=since, at=at, count=count, offset=offset, till_seq=till_seq
+        )
+
+    # -- writes --------------------------------------------------------------------------------------
+
+    def create(self, resource_type: str, resource: Any, *, if_none_exist: str | None = None) -> InteractionResult:
+        require_type(resource_type)
+        check_resource(resource, expected_type=resource_type)
+        # The server assigns the id of a created resource; a client's id is ignored (R4 3.1.0.8.1).
+        resource.pop("id", None)
+
+        def work(tx: SqlWriteTransaction) -> InteractionResult:
+            if if_none_exist is not None:
+                matches = self._match(tx, resource_type, if_none_exist)
+                if len(matches) > 1:
+                    raise PreconditionFailed(
+                        f"{len(matches)} {resource_type} resources match If-None-Exist: {if_none_exist}"
+                    )
+                if matches:
+                    existing = tx.current(resource_type, matches[0])
+                    return InteractionResult(200, existing)
+            return InteractionResult(201, tx.put(resource_type, str(uuid.uuid4()), resource, method="POST"))
+
+        return self.repository.run_write(work)  # type: ignore[no-any-return]
+
+    def update(self, resource_type: str, id: str, resource: Any, *, if_match: str | None = None) -> InteractionResult:
+        require_type(resource_type)
+        require_id(id)
+        check_resource(resource, expected_type=resource_type)
+        if "id" not in resource:
+            raise BadRequest("An updated resource must carry its id", expression=f"{resource_type}.id")
+        if resource["id"] != id:
+            raise BadRequest(
+                f"The id in the body ({resource['id']}) does not match the URL ({id})", expression=f"{resource_type}.id"
+            )
+        expected = parse_etag(if_match) if if_match else None
+
+        def work(tx: SqlWriteTransaction) -> InteractionResult:
+            current = tx.current(resource_type, id)
+            self._check_version(resource_type, id, current, expected)
+            stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
+            return InteractionResult(201 if current is None else 200, stored)
+
+        return self.repository.run_write(work)  # type: ignore[no-any-return]
+
+    def conditional_update(self, resource_type: str, criteria: str, resource: Any) -> InteractionResult:
+        require_type(resource_type)
+        check_resource(resource, expected_type=resource_type)
+
+        def work(tx: SqlWriteTransaction) -> InteractionResult:
+            matches = self._match(tx, resource_type, criteria)
+            if len(matches) > 1:
+                raise PreconditionFailed(f"{len(matches)} {resource_type} resources match {criteria}")
+            if matches:
+                id = matches[0]
+                if resource.get("id", id) != id:
+                    raise BadRequest(
+                        f"The id in the body ({resource['id']}) is not the matched resource ({id})",
+                        expression=f"{resource_type}.id",
+                    )
+                return InteractionResult(200, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
+            id = resource.get("id") or str(uuid.uuid4())
+            if tx.current(resource_type, id) is not None:
+                raise BadRequest(f"{resource_type}/{id} exists but does not match {criteria}", code="conflict")
+            return InteractionResult(201, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
+
+        return self.repository.run_write(work)  # type: ignore[no-any-return]
+
+    def patch(self, resource_type: str, id: str, operations: Any, *, if_match: str | None = None) -> InteractionResult:
+        require_type(resource_type)
+        require_id(id)
+        if not isinstance(operations, list):
+            raise BadRequest("A JSON Patch body is an array of operations", code="structure")
+        expected = parse_etag(if_match) if if_match else None
+
+        def work(tx: SqlWriteTransaction) -> InteractionResult:
+            current = tx.current(resource_type, id)
+            self._check_version(resource_type, id, current, expected)
+            if current is None or current.content is None:
+                raise (
+                    NotFound(f"{resource_type}/{id} is not known")
+                    if current is None
+                    else Gone(f"{resource_type}/{id} was deleted")
+                )
+            original = fhir_json.loads(current.content)
+            try:
+                patched = jsonpatch.apply_patch(original, operations)
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
+                raise Unprocessable(f"The patch cannot be applied: {exc}", code="processing") from None
+            if not isinstance(patched, dict) or patched.get("id") != id:
+                raise Unprocessable(
+                    "A patch must not change the resource's id or type", expression=f"{resource_type}.id"
+                )
+            check_resource(patched, expected_type=resource_type)
+            return InteractionResult(200, tx.put(resource_type, id, patched, method="PATCH"))
+
+        return self.repository.run_write(work)  # type: ignore[no-any-return]
+
+    def delete(self, resource_type: str, id: str, *, if_match: str | None = None) -> InteractionResult:
+        require_type(resource_type)
+        require_id(id)
+        expected = parse_etag(if_match) if if_match else None
+
+        def work(tx: SqlWriteTransaction) -> InteractionResult:
+            current = tx.current(resource_type, id)
+            if expected is not None:
+                self._check_version(resource_type, id, current, expected)
+            return InteractionResult(204, tx.delete(resource_type, id))
+
+        return self.repository.run_write(work)  # type: ignore[no-any-return]
+
+    def conditional_delete(self, resource_type: str, criteria: str) -> InteractionResult:
+        require_type(resource_type)
+
+        def work(tx: SqlWriteTransaction) -> InteractionResult:
+            matches = self._match(tx, resource_type, criteria)
+            if len(matches) > 1:
+                raise PreconditionFailed(f"{len(matches)} {resource_type} resources match {criteria}")
+            deleted = tx.delete(resource_type, matches[0]) if matches else None
+            return InteractionResult(204, deleted)
+
+        return self.repository.run_write(work)  # type: ignore[no-any-return]
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    def _match(self, tx: SqlWriteTransaction, resource_type: str, criteria: str) -> list[str]:
+        if self.matcher is None:
+            raise BadRequest("Conditional interactions need the search engine, which is not configured")
+        return self.matcher.match_ids(tx.connection(), resource_type, criteria)
+
+    @staticmethod
+    def _check_version(resource_type: str, id: str, current: StoredVersion | None, expected: int | None) -> None:
+        if expected is None:
+            return
+        if current is None or current.deleted:
+            raise PreconditionFailed(f"If-Match names version {expected} but {resource_type}/{id} does not exist")
+        if current.version_id != expected:
+            raise PreconditionFailed(
+                f"If-Match names version {expected} but the current version of {resource_type}/{id} "
+                f"is {current.version_id}",
+                expression="If-Match",
+            )
+
+
+def resource_of(version: StoredVersion) -> Resource:
+    assert version.content is not None
+    resource: Resource = fhir_json.loads(version.content)
+    return resource
+
+
+__all__ = ["FhirEngine", "InteractionResult", "Matcher", "parse_etag", "resource_of"]

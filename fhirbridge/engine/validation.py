@@ -1,0 +1,101 @@
+"""Validation on write: the R4B models decide what a resource may contain.
+
+An element the model does not know is a malformed body (400); a value the model refuses is a resource
+that fails validation (422). Either way each issue's ``expression`` names the element, e.g.
+``Patient.contact[0].foo``. The stricter JSON rules that the models let through (no empty objects,
+arrays or strings; no nulls outside primitive arrays) are checked here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from pydantic import ValidationError
+
+from fhirbridge.engine.resource_types import require_id, resource_types
+from fhirbridge.errors import BadRequest, Issue, Unprocessable
+
+
+def check_resource(resource: Any, *, expected_type: str | None = None) -> str:
+    """Validate ``resource`` (a parsed JSON object); returns its resource type."""
+    if not isinstance(resource, dict):
+        raise BadRequest("The body must be a JSON object holding a FHIR resource", code="structure")
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str):
+        raise BadRequest("The resource has no resourceType", expression="resourceType", code="required")
+    if resource_type not in resource_types():
+        raise BadRequest(f"Unknown resource type '{resource_type}'", expression="resourceType")
+    if expected_type is not None and resource_type != expected_type:
+        raise BadRequest(
+            f"The body holds a {resource_type} but the URL names {expected_type}", expression="resourceType"
+        )
+    if "id" in resource:
+        if not isinstance(resource["id"], str):
+            raise BadRequest("id must be a string", expression=f"{resource_type}.id")
+        require_id(resource["id"], expression=f"{resource_type}.id")
+    empty = list(_empty_values(resource, resource_type))
+    if empty:
+        raise Unprocessable(issues=empty)
+    try:
+        get_fhir_model_class(resource_type).model_validate(resource)
+    except ValidationError as exc:
+        raise _translate(resource_type, exc) from None
+    except (ValueError, TypeError) as exc:
+        raise Unprocessable(f"The {resource_type} is not valid: {exc}", expression=resource_type) from None
+    return resource_type
+
+
+def _translate(resource_type: str, exc: ValidationError) -> BadRequest | Unprocessable:
+    unknown: list[Issue] = []
+    invalid: list[Issue] = []
+    for error in exc.errors():
+        path = element_path(resource_type, error["loc"])
+        if error["type"] == "extra_forbidden":
+            unknown.append(Issue(f"Unknown element '{path}'", code="structure", expression=(path,)))
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+            code = "required" if "missing" in error["type"] else "value"
+            invalid.append(Issue(f"{path}: {message}", code=code, expression=(path,)))
+    if unknown:
+        return BadRequest(issues=unknown + invalid)
+    return Unprocessable(issues=invalid)
+
+
+def element_path(resource_type: str, location: tuple[int | str, ...]) -> str:
+    """Turn a pydantic error location into a FHIRPath: ``('name', 0, 'family')`` -> ``Patient.name[0].family``."""
+    path = resource_type
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            # The models suffix names that clash with Python keywords (``class__fhir``).
+            path += "." + str(part).removesuffix("__fhir")
+    return path
+
+
+def _empty_values(node: Any, path: str) -> Iterator[Issue]:
+    if isinstance(node, dict):
+        if not node:
+            yield Issue(f"{path}: an object must not be empty", code="value", expression=(path,))
+        for key, value in node.items():
+            if key == "resourceType":
+                continue
+            child = f"{path}.{key}"
+            if value is None:
+                yield Issue(f"{child}: null is not allowed", code="value", expression=(child,))
+            else:
+                yield from _empty_values(value, child)
+    elif isinstance(node, list):
+        if not node:
+            yield Issue(f"{path}: an array must not be empty", code="value", expression=(path,))
+        for index, value in enumerate(node):
+            # Nulls pad arrays of primitives and their `_element` twins; elsewhere they are empty values.
+            if value is not None:
+                yield from _empty_values(value, f"{path}[{index}]")
+    elif isinstance(node, str) and not node:
+        yield Issue(f"{path}: a string must not be empty", code="value", expression=(path,))
+
+
+__all__ = ["check_resource", "element_path"]

@@ -1,0 +1,77 @@
+"""The FastAPI application: wiring, lifespan and the translation of every error to an OperationOutcome."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from fhirbridge import __version__
+from fhirbridge.config import Settings, get_settings
+from fhirbridge.engine.interactions import FhirEngine
+from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
+from fhirbridge.server.negotiation import Format, response_format
+from fhirbridge.server.render import error_response
+from fhirbridge.server.routes import router
+from fhirbridge.storage.sql import SqlRepository, open_repository
+
+log = logging.getLogger("fhirbridge")
+
+
+def _error_format(request: Request) -> Format:
+    try:
+        return response_format(request.query_params.get("_format"), request.headers.get("accept"))
+    except FhirError:
+        return "json"
+
+
+def create_app(settings: Settings | None = None, repository: SqlRepository | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_repository:
+            app.state.repository.dispose()
+
+    owns_repository = repository is None
+    repository = repository or open_repository(settings.effective_database_url())
+    app = FastAPI(title="fhirbridge", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.repository = repository
+    app.state.engine = FhirEngine(repository)
+    app.include_router(router)
+
+    @app.exception_handler(FhirError)
+    async def fhir_error(request: Request, exc: FhirError) -> Response:
+        return error_response(exc, _error_format(request))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        error: FhirError
+        if exc.status_code == 405:
+            error = MethodNotAllowed(f"{request.method} is not supported on {request.url.path}")
+        elif exc.status_code == 404:
+            error = NotFound(f"Nothing is served at {request.url.path}")
+        else:
+            error = BadRequest(str(exc.detail))
+            error.status = exc.status_code  # type: ignore[misc]
+        return error_response(error, _error_format(request))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(BadRequest(f"Invalid request: {exc.errors()}"), _error_format(request))
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(FhirError("Internal server error"), _error_format(request))
+
+    return app
+
+
+__all__ = ["create_app"]

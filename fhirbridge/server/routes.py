@@ -1,0 +1,178 @@
+"""The FHIR REST route table: each route reads the request, calls the engine, renders the result."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+
+from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
+
+from fhirbridge.engine.bundles import history_bundle
+from fhirbridge.engine.capability import capability_statement
+from fhirbridge.errors import BadRequest, UnsupportedMediaType
+from fhirbridge.formats import json as fhir_json
+from fhirbridge.server.context import FhirRequest, FhirRequestDep
+from fhirbridge.server.negotiation import is_json_patch
+from fhirbridge.server.render import body_response, resource_response, version_headers, write_response
+from fhirbridge.storage.contract import StoredVersion
+
+router = APIRouter()
+
+
+@router.get("/metadata")
+async def capabilities(ctx: FhirRequestDep) -> Response:
+    return body_response(ctx, capability_statement(ctx.base_url))
+
+
+# -- history (before the instance routes, so `_history` is never taken for an id) --------------------
+
+
+@router.get("/_history")
+async def system_history(ctx: FhirRequestDep) -> Response:
+    return await _history(ctx, None, None, "_history")
+
+
+@router.get("/{resource_type}/_history")
+async def type_history(resource_type: str, ctx: FhirRequestDep) -> Response:
+    return await _history(ctx, resource_type, None, f"{resource_type}/_history")
+
+
+@router.get("/{resource_type}/{id}/_history")
+async def instance_history(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
+    return await _history(ctx, resource_type, id, f"{resource_type}/{id}/_history")
+
+
+@router.get("/{resource_type}/{id}/_history/{version_id}")
+async def vread(resource_type: str, id: str, version_id: str, ctx: FhirRequestDep) -> Response:
+    version = await run_in_threadpool(ctx.engine.vread, resource_type, id, version_id)
+    return resource_response(ctx, version)
+
+
+# -- instance interactions ----------------------------------------------------------------------------
+
+
+@router.post("/{resource_type}")
+async def create(resource_type: str, ctx: FhirRequestDep) -> Response:
+    resource = await ctx.resource_body()
+    result = await run_in_threadpool(
+        ctx.engine.create, resource_type, resource, if_none_exist=ctx.header("if-none-exist")
+    )
+    return write_response(ctx, result)
+
+
+@router.get("/{resource_type}/{id}")
+async def read(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
+    version = await run_in_threadpool(ctx.engine.read, resource_type, id)
+    if _not_modified(ctx, version):
+        return Response(status_code=304, headers=version_headers(version))
+    return resource_response(ctx, version)
+
+
+@router.put("/{resource_type}/{id}")
+async def update(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
+    resource = await ctx.resource_body()
+    result = await run_in_threadpool(ctx.engine.update, resource_type, id, resource, if_match=ctx.header("if-match"))
+    return write_response(ctx, result)
+
+
+@router.put("/{resource_type}")
+async def conditional_update(resource_type: str, ctx: FhirRequestDep) -> Response:
+    criteria = _criteria(ctx)
+    resource = await ctx.resource_body()
+    result = await run_in_threadpool(ctx.engine.conditional_update, resource_type, criteria, resource)
+    return write_response(ctx, result)
+
+
+@router.patch("/{resource_type}/{id}")
+async def patch(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
+    if not is_json_patch(ctx.header("content-type")):
+        raise UnsupportedMediaType("PATCH takes a JSON Patch body (application/json-patch+json)")
+    operations = fhir_json.loads(await ctx.raw_body(), max_depth=ctx.settings.max_json_depth)
+    result = await run_in_threadpool(ctx.engine.patch, resource_type, id, operations, if_match=ctx.header("if-match"))
+    return write_response(ctx, result)
+
+
+@router.delete("/{resource_type}/{id}")
+async def delete(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
+    result = await run_in_threadpool(ctx.engine.delete, resource_type, id, if_match=ctx.header("if-match"))
+    headers = version_headers(result.version) if result.version is not None else {}
+    return Response(status_code=204, headers=headers)
+
+
+@router.delete("/{resource_type}")
+async def conditional_delete(resource_type: str, ctx: FhirRequestDep) -> Response:
+    criteria = _criteria(ctx)
+    await run_in_threadpool(ctx.engine.conditional_delete, resource_type, criteria)
+    return Response(status_code=204)
+
+
+# -- helpers ------------------------------------------------------------------------------------------
+
+
+async def _history(ctx: FhirRequest, resource_type: str | None, id: str | None, path: str) -> Response:
+    query = ctx.request.query_params
+    count = _bounded_int(query.get("_count"), "_count", default=ctx.settings.default_page_size)
+    count = min(max(count, 1), ctx.settings.max_page_size)
+    offset = _bounded_int(query.get("_offset"), "_offset", default=0)
+    till = query.get("_till")
+    since = _instant_param(query.get("_since"), "_since")
+    at = _instant_param(query.get("_at"), "_at")
+    page = await run_in_threadpool(
+        ctx.engine.history,
+        resource_type,
+        id,
+        since=since,
+        at=at,
+        count=count,
+        offset=offset,
+        till_seq=_bounded_int(till, "_till", default=0) if till else None,
+    )
+    params = {name: value for name, value in (("_since", query.get("_since")), ("_at", query.get("_at"))) if value}
+    bundle = history_bundle(ctx.base_url, path, page, params, offset=offset, count=count)
+    return body_response(ctx, bundle)
+
+
+def _bounded_int(value: str | None, name: str, *, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise BadRequest(f"{name} must be a non-negative integer, not '{value}'", expression=name)
+    return int(value)
+
+
+def _instant_param(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name} must be a FHIR instant such as 2026-01-31T08:00:00Z", expression=name) from None
+    if moment.tzinfo is None:
+        raise BadRequest(f"{name} must carry a time zone", expression=name)
+    return moment
+
+
+def _criteria(ctx: FhirRequest) -> str:
+    criteria = ctx.request.url.query
+    if not criteria:
+        raise BadRequest("A conditional interaction needs search criteria in the URL")
+    return criteria
+
+
+def _not_modified(ctx: FhirRequest, version: StoredVersion) -> bool:
+    if_none_match = ctx.header("if-none-match")
+    if if_none_match is not None:
+        tags = {tag.strip() for tag in if_none_match.split(",")}
+        return "*" in tags or version.etag in tags or f'"{version.version_id}"' in tags
+    if_modified_since = ctx.header("if-modified-since")
+    if if_modified_since:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False
+        return version.last_updated.replace(microsecond=0) <= since
+    return False
+
+
+__all__ = ["router"]

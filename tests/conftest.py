@@ -1,0 +1,91 @@
+"""Fixtures for end-to-end tests: a real fhirbridge server over real HTTP on each storage backend."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from fhirbridge.config import Settings
+from fhirbridge.server.app import create_app
+from fhirbridge.storage import schema
+from fhirbridge.storage.sql import SqlRepository, open_repository
+from tests.support import backend_url
+
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def repository(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlRepository]:
+    with backend_url(request.param, tmp_path_factory.mktemp(request.param)) as url:
+        repo = open_repository(url)
+        yield repo
+        repo.dispose()
+
+
+class LiveServer:
+    """A fhirbridge server running in a background thread, reached over loopback HTTP."""
+
+    def __init__(self, repository: SqlRepository, settings: Settings) -> None:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.repository = repository
+        app = create_app(settings, repository)
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    def reset(self) -> None:
+        """Empty every data table so each test starts from an empty store."""
+        with self.repository.write() as tx:
+            conn = tx.connection()
+            for table in reversed(schema.metadata.sorted_tables):
+                if table.name != "schema_migrations" and conn.dialect.has_table(conn, table.name):
+                    conn.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+def live_server(repository: SqlRepository) -> Iterator[LiveServer]:
+    server = LiveServer(repository, Settings(max_body_bytes=2 * 1024 * 1024))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def server(live_server: LiveServer) -> LiveServer:
+    live_server.reset()
+    return live_server
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+def examples_dir() -> Path:
+    from tests.support import EXAMPLES_JSON
+
+    return EXAMPLES_JSON
