@@ -19,7 +19,7 @@ serve: $(STAMP)
 	$(BIN)/fhirbridge serve --demo-data
 
 test: $(STAMP)
-	$(BIN)/ruff check fhirbridge tests tools bench
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(STAMP)

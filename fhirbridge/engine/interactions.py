@@ -18,7 +18,7 @@ import jsonpatch
 
 from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.engine.validation import check_resource
-from fhirbridge.errors import BadRequest, Gone, NotFound, PreconditionFailed, Unprocessable
+from fhirbridge.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed, Unprocessable
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.storage.contract import HistoryPage, Resource, StoredVersion
 from fhirbridge.storage.sql import SqlRepository, SqlWriteTransaction
@@ -105,9 +105,10 @@ class FhirEngine:
 
     def create(self, resource_type: str, resource: Any, *, if_none_exist: str | None = None) -> InteractionResult:
         require_type(resource_type)
-        check_resource(resource, expected_type=resource_type)
         # The server assigns the id of a created resource; a client's id is ignored (R4 3.1.0.8.1).
-        resource.pop("id", None)
+        if isinstance(resource, dict):
+            resource.pop("id", None)
+        check_resource(resource, expected_type=resource_type)
 
         def work(tx: SqlWriteTransaction) -> InteractionResult:
             if if_none_exist is not None:
@@ -161,7 +162,7 @@ class FhirEngine:
                 return InteractionResult(200, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
             id = resource.get("id") or str(uuid.uuid4())
             if tx.current(resource_type, id) is not None:
-                raise BadRequest(f"{resource_type}/{id} exists but does not match {criteria}", code="conflict")
+                raise Conflict(f"{resource_type}/{id} exists but does not match {criteria}")
             return InteractionResult(201, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
 
         return self.repository.run_write(work)  # type: ignore[no-any-return]
