@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -102,29 +103,46 @@ class FhirEngine:
         )
 
     # -- writes --------------------------------------------------------------------------------------
+    # Each write has a public form (validate, then run in its own atomic transaction) and an ``*_in``
+    # form that runs inside a transaction the caller holds, so a transaction Bundle can chain them.
 
     def create(self, resource_type: str, resource: Any, *, if_none_exist: str | None = None) -> InteractionResult:
+        self.check_create(resource_type, resource)
+        return self._run(lambda tx: self.create_in(tx, resource_type, resource, if_none_exist=if_none_exist))
+
+    @staticmethod
+    def check_create(resource_type: str, resource: Any) -> None:
         require_type(resource_type)
         # The server assigns the id of a created resource; a client's id is ignored (R4 3.1.0.8.1).
         if isinstance(resource, dict):
             resource.pop("id", None)
         check_resource(resource, expected_type=resource_type)
 
-        def work(tx: SqlWriteTransaction) -> InteractionResult:
-            if if_none_exist is not None:
-                matches = self._match(tx, resource_type, if_none_exist)
-                if len(matches) > 1:
-                    raise PreconditionFailed(
-                        f"{len(matches)} {resource_type} resources match If-None-Exist: {if_none_exist}"
-                    )
-                if matches:
-                    existing = tx.current(resource_type, matches[0])
-                    return InteractionResult(200, existing)
-            return InteractionResult(201, tx.put(resource_type, str(uuid.uuid4()), resource, method="POST"))
-
-        return self.repository.run_write(work)  # type: ignore[no-any-return]
+    def create_in(
+        self,
+        tx: SqlWriteTransaction,
+        resource_type: str,
+        resource: Resource,
+        *,
+        if_none_exist: str | None = None,
+        id: str | None = None,
+    ) -> InteractionResult:
+        if if_none_exist is not None:
+            matches = self._match(tx, resource_type, if_none_exist)
+            if len(matches) > 1:
+                raise PreconditionFailed(
+                    f"{len(matches)} {resource_type} resources match If-None-Exist: {if_none_exist}"
+                )
+            if matches:
+                return InteractionResult(200, tx.current(resource_type, matches[0]))
+        return InteractionResult(201, tx.put(resource_type, id or new_id(), copy.copy(resource), method="POST"))
 
     def update(self, resource_type: str, id: str, resource: Any, *, if_match: str | None = None) -> InteractionResult:
+        self.check_update(resource_type, id, resource)
+        return self._run(lambda tx: self.update_in(tx, resource_type, id, resource, if_match=if_match))
+
+    @staticmethod
+    def check_update(resource_type: str, id: str, resource: Any) -> None:
         require_type(resource_type)
         require_id(id)
         check_resource(resource, expected_type=resource_type)
@@ -134,95 +152,94 @@ class FhirEngine:
             raise BadRequest(
                 f"The id in the body ({resource['id']}) does not match the URL ({id})", expression=f"{resource_type}.id"
             )
-        expected = parse_etag(if_match) if if_match else None
 
-        def work(tx: SqlWriteTransaction) -> InteractionResult:
-            current = tx.current(resource_type, id)
-            self._check_version(resource_type, id, current, expected)
-            stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
-            return InteractionResult(201 if current is None else 200, stored)
-
-        return self.repository.run_write(work)  # type: ignore[no-any-return]
+    def update_in(
+        self, tx: SqlWriteTransaction, resource_type: str, id: str, resource: Resource, *, if_match: str | None = None
+    ) -> InteractionResult:
+        current = tx.current(resource_type, id)
+        self._check_version(resource_type, id, current, parse_etag(if_match) if if_match else None)
+        stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
+        return InteractionResult(201 if current is None else 200, stored)
 
     def conditional_update(self, resource_type: str, criteria: str, resource: Any) -> InteractionResult:
         require_type(resource_type)
         check_resource(resource, expected_type=resource_type)
+        return self._run(lambda tx: self.conditional_update_in(tx, resource_type, criteria, resource))
 
-        def work(tx: SqlWriteTransaction) -> InteractionResult:
-            matches = self._match(tx, resource_type, criteria)
-            if len(matches) > 1:
-                raise PreconditionFailed(f"{len(matches)} {resource_type} resources match {criteria}")
-            if matches:
-                id = matches[0]
-                if resource.get("id", id) != id:
-                    raise BadRequest(
-                        f"The id in the body ({resource['id']}) is not the matched resource ({id})",
-                        expression=f"{resource_type}.id",
-                    )
-                return InteractionResult(200, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
-            id = resource.get("id") or str(uuid.uuid4())
-            if tx.current(resource_type, id) is not None:
-                raise Conflict(f"{resource_type}/{id} exists but does not match {criteria}")
-            return InteractionResult(201, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
-
-        return self.repository.run_write(work)  # type: ignore[no-any-return]
+    def conditional_update_in(
+        self, tx: SqlWriteTransaction, resource_type: str, criteria: str, resource: Resource
+    ) -> InteractionResult:
+        matches = self._match(tx, resource_type, criteria)
+        if len(matches) > 1:
+            raise PreconditionFailed(f"{len(matches)} {resource_type} resources match {criteria}")
+        if matches:
+            id = matches[0]
+            if resource.get("id", id) != id:
+                raise BadRequest(
+                    f"The id in the body ({resource['id']}) is not the matched resource ({id})",
+                    expression=f"{resource_type}.id",
+                )
+            return InteractionResult(200, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
+        id = resource.get("id") or new_id()
+        if tx.current(resource_type, id) is not None:
+            raise Conflict(f"{resource_type}/{id} exists but does not match {criteria}")
+        return InteractionResult(201, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
 
     def patch(self, resource_type: str, id: str, operations: Any, *, if_match: str | None = None) -> InteractionResult:
         require_type(resource_type)
         require_id(id)
+        return self._run(lambda tx: self.patch_in(tx, resource_type, id, operations, if_match=if_match))
+
+    def patch_in(
+        self, tx: SqlWriteTransaction, resource_type: str, id: str, operations: Any, *, if_match: str | None = None
+    ) -> InteractionResult:
         if not isinstance(operations, list):
             raise BadRequest("A JSON Patch body is an array of operations", code="structure")
-        expected = parse_etag(if_match) if if_match else None
-
-        def work(tx: SqlWriteTransaction) -> InteractionResult:
-            current = tx.current(resource_type, id)
-            self._check_version(resource_type, id, current, expected)
-            if current is None or current.content is None:
-                raise (
-                    NotFound(f"{resource_type}/{id} is not known")
-                    if current is None
-                    else Gone(f"{resource_type}/{id} was deleted")
-                )
-            original = fhir_json.loads(current.content)
-            try:
-                patched = jsonpatch.apply_patch(original, operations)
-            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
-                raise Unprocessable(f"The patch cannot be applied: {exc}", code="processing") from None
-            if not isinstance(patched, dict) or patched.get("id") != id:
-                raise Unprocessable(
-                    "A patch must not change the resource's id or type", expression=f"{resource_type}.id"
-                )
-            check_resource(patched, expected_type=resource_type)
-            return InteractionResult(200, tx.put(resource_type, id, patched, method="PATCH"))
-
-        return self.repository.run_write(work)  # type: ignore[no-any-return]
+        current = tx.current(resource_type, id)
+        self._check_version(resource_type, id, current, parse_etag(if_match) if if_match else None)
+        if current is None:
+            raise NotFound(f"{resource_type}/{id} is not known")
+        if current.content is None:
+            raise Gone(f"{resource_type}/{id} was deleted")
+        try:
+            patched = jsonpatch.apply_patch(fhir_json.loads(current.content), operations)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
+            raise Unprocessable(f"The patch cannot be applied: {exc}", code="processing") from None
+        if not isinstance(patched, dict) or patched.get("id") != id:
+            raise Unprocessable("A patch must not change the resource's id or type", expression=f"{resource_type}.id")
+        check_resource(patched, expected_type=resource_type)
+        return InteractionResult(200, tx.put(resource_type, id, patched, method="PATCH"))
 
     def delete(self, resource_type: str, id: str, *, if_match: str | None = None) -> InteractionResult:
         require_type(resource_type)
         require_id(id)
-        expected = parse_etag(if_match) if if_match else None
+        return self._run(lambda tx: self.delete_in(tx, resource_type, id, if_match=if_match))
 
-        def work(tx: SqlWriteTransaction) -> InteractionResult:
-            current = tx.current(resource_type, id)
-            if expected is not None:
-                self._check_version(resource_type, id, current, expected)
-            return InteractionResult(204, tx.delete(resource_type, id))
-
-        return self.repository.run_write(work)  # type: ignore[no-any-return]
+    def delete_in(
+        self, tx: SqlWriteTransaction, resource_type: str, id: str, *, if_match: str | None = None
+    ) -> InteractionResult:
+        if if_match:
+            self._check_version(resource_type, id, tx.current(resource_type, id), parse_etag(if_match))
+        return InteractionResult(204, tx.delete(resource_type, id))
 
     def conditional_delete(self, resource_type: str, criteria: str) -> InteractionResult:
         require_type(resource_type)
+        return self._run(lambda tx: self.conditional_delete_in(tx, resource_type, criteria))
 
-        def work(tx: SqlWriteTransaction) -> InteractionResult:
-            matches = self._match(tx, resource_type, criteria)
-            if len(matches) > 1:
-                raise PreconditionFailed(f"{len(matches)} {resource_type} resources match {criteria}")
-            deleted = tx.delete(resource_type, matches[0]) if matches else None
-            return InteractionResult(204, deleted)
-
-        return self.repository.run_write(work)  # type: ignore[no-any-return]
+    def conditional_delete_in(self, tx: SqlWriteTransaction, resource_type: str, criteria: str) -> InteractionResult:
+        matches = self._match(tx, resource_type, criteria)
+        if len(matches) > 1:
+            raise PreconditionFailed(f"{len(matches)} {resource_type} resources match {criteria}")
+        return InteractionResult(204, tx.delete(resource_type, matches[0]) if matches else None)
 
     # -- helpers -------------------------------------------------------------------------------------
+
+    def _run(self, work: Callable[[SqlWriteTransaction], InteractionResult]) -> InteractionResult:
+        result: InteractionResult = self.repository.run_write(work)
+        return result
+
+    def match(self, tx: SqlWriteTransaction, resource_type: str, criteria: str) -> list[str]:
+        return self._match(tx, resource_type, criteria)
 
     def _match(self, tx: SqlWriteTransaction, resource_type: str, criteria: str) -> list[str]:
         if self.matcher is None:
@@ -243,10 +260,14 @@ class FhirEngine:
             )
 
 
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
 def resource_of(version: StoredVersion) -> Resource:
     assert version.content is not None
     resource: Resource = fhir_json.loads(version.content)
     return resource
 
 
-__all__ = ["FhirEngine", "InteractionResult", "Matcher", "parse_etag", "resource_of"]
+__all__ = ["FhirEngine", "InteractionResult", "Matcher", "new_id", "parse_etag", "resource_of"]
