@@ -159,11 +159,16 @@ class FhirEngine:
         current = tx.current(resource_type, id)
         self._check_version(resource_type, id, current, parse_etag(if_match) if if_match else None)
         stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
-        return InteractionResult(201 if current is None else 200, stored)
+        # Decided by the write itself: a concurrent creator may have committed since ``current`` was read.
+        return InteractionResult(201 if stored.created else 200, stored)
 
-    def conditional_update(self, resource_type: str, criteria: str, resource: Any) -> InteractionResult:
+    @staticmethod
+    def check_body(resource_type: str, resource: Any) -> None:
         require_type(resource_type)
         check_resource(resource, expected_type=resource_type)
+
+    def conditional_update(self, resource_type: str, criteria: str, resource: Any) -> InteractionResult:
+        self.check_body(resource_type, resource)
         return self._run(lambda tx: self.conditional_update_in(tx, resource_type, criteria, resource))
 
     def conditional_update_in(
@@ -181,7 +186,8 @@ class FhirEngine:
                 )
             return InteractionResult(200, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
         id = resource.get("id") or new_id()
-        if tx.current(resource_type, id) is not None:
+        existing = tx.current(resource_type, id)
+        if existing is not None and not existing.deleted:
             raise Conflict(f"{resource_type}/{id} exists but does not match {criteria}")
         return InteractionResult(201, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
 

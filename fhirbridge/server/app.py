@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.engine.interactions import FhirEngine
+from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
 from fhirbridge.server.negotiation import Format, response_format
 from fhirbridge.server.render import error_response
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app.state.settings = settings
     app.state.repository = repository
     app.state.engine = FhirEngine(repository)
+    app.state.bundles = BundleProcessor(app.state.engine, max_entries=settings.max_bundle_entries)
     app.include_router(router)
 
     @app.exception_handler(FhirError)

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fhirbridge.engine.bundles import history_bundle
 from fhirbridge.engine.capability import capability_statement
+from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, UnsupportedMediaType
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
@@ -23,6 +24,14 @@ router = APIRouter()
 @router.get("/metadata")
 async def capabilities(ctx: FhirRequestDep) -> Response:
     return body_response(ctx, capability_statement(ctx.base_url))
+
+
+@router.post("/")
+async def transaction_or_batch(ctx: FhirRequestDep) -> Response:
+    bundle = await ctx.resource_body()
+    processor: BundleProcessor = ctx.request.app.state.bundles
+    response = await run_in_threadpool(processor.process, bundle, ctx.base_url, return_preference=ctx.prefer_return)
+    return body_response(ctx, response)
 
 
 # -- history (before the instance routes, so `_history` is never taken for an id) --------------------

@@ -28,6 +28,8 @@ class StoredVersion:
     deleted: bool
     content: bytes | None
     method: str = "PUT"
+    # True when this version brought the resource into (renewed) existence: first write or after a delete.
+    created: bool = False
 
     @property
     def etag(self) -> str:

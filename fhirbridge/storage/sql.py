@@ -95,7 +95,8 @@ class SqlWriteTransaction:
         self._record_version(resource_type, id, values, method)
         if self._indexer is not None:
             self._indexer.reindex(self._conn, pk, resource_type, resource)
-        return StoredVersion(resource_type, id, version_id, moment, False, content, method)
+        created = row is None or bool(row.deleted)
+        return StoredVersion(resource_type, id, version_id, moment, False, content, method, created)
 
     def delete(self, resource_type: str, id: str) -> StoredVersion | None:
         row = self._current_row(resource_type, id)

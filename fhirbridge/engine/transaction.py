@@ -1,0 +1,381 @@
+"""Transaction and batch Bundles (FHIR R4 3.1.0.11).
+
+A transaction is all-or-nothing: every entry runs inside one database transaction, in the order the
+specification sets (DELETE, POST, PUT/PATCH, GET), after every ``urn:uuid`` and conditional reference
+has been resolved to the id it will have. One bad entry fails the whole Bundle with an
+OperationOutcome naming it (``Bundle.entry[3]...``), and nothing is written. A batch runs each entry
+on its own and reports each outcome in its response entry.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+from fhirbridge.engine.bundles import new_bundle
+from fhirbridge.engine.interactions import FhirEngine, InteractionResult, new_id, resource_of
+from fhirbridge.engine.resource_types import require_id, require_type
+from fhirbridge.errors import BadRequest, FhirError, Issue, NotFound, PayloadTooLarge, PreconditionFailed
+from fhirbridge.formats import json as fhir_json
+from fhirbridge.storage.clock import instant
+from fhirbridge.storage.contract import Resource
+from fhirbridge.storage.sql import SqlWriteTransaction
+
+# The order in which a transaction's entries are processed (R4 3.1.0.11.2).
+METHOD_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
+STATUS_TEXT = {200: "200 OK", 201: "201 Created", 204: "204 No Content"}
+JSON_PATCH = "application/json-patch+json"
+
+
+@dataclass
+class Entry:
+    """One request entry of the Bundle, parsed."""
+
+    index: int
+    method: str
+    resource_type: str
+    id: str | None
+    criteria: str | None
+    full_url: str | None
+    resource: Resource | None
+    if_match: str | None
+    if_none_exist: str | None
+    version_id: str | None = None
+    # Where the entry's resource will live once written (decided before any write happens).
+    target_id: str | None = None
+    patch: Any = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def path(self) -> str:
+        return f"Bundle.entry[{self.index}]"
+
+
+Searcher = Callable[[Any, str, str, str], dict[str, Any]]
+
+
+class BundleProcessor:
+    def __init__(self, engine: FhirEngine, *, max_entries: int, searcher: Searcher | None = None) -> None:
+        self.engine = engine
+        self.max_entries = max_entries
+        self.searcher = searcher
+
+    def process(self, bundle: Any, base_url: str, *, return_preference: str = "representation") -> dict[str, Any]:
+        if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+            raise BadRequest("POST to the base URL takes a transaction or batch Bundle", expression="resourceType")
+        kind = bundle.get("type")
+        if kind not in ("transaction", "batch"):
+            raise BadRequest(f"Bundle.type must be transaction or batch, not {kind!r}", expression="Bundle.type")
+        raw_entries = bundle.get("entry") or []
+        if not isinstance(raw_entries, list):
+            raise BadRequest("Bundle.entry must be an array", expression="Bundle.entry")
+        if len(raw_entries) > self.max_entries:
+            raise PayloadTooLarge(
+                f"The Bundle has {len(raw_entries)} entries; this server takes at most {self.max_entries}",
+                expression="Bundle.entry",
+            )
+        if kind == "batch":
+            return self._batch(raw_entries, base_url, return_preference)
+        return self._transaction(raw_entries, base_url, return_preference)
+
+    # -- transaction ---------------------------------------------------------------------------------
+
+    def _transaction(self, raw_entries: list[Any], base_url: str, preference: str) -> dict[str, Any]:
+        entries = [_named(index, partial(parse_entry, index, raw)) for index, raw in enumerate(raw_entries)]
+        _refuse_duplicates(entries)
+
+        def work(tx: SqlWriteTransaction) -> list[dict[str, Any]]:
+            # Retried from scratch when a concurrent writer wins a race, so work on copies.
+            attempt = copy.deepcopy(entries)
+            references = self._assign_targets(tx, attempt, base_url)
+            for entry in attempt:
+                if entry.resource is not None:
+                    _named(entry.index, partial(rewrite_references, entry.resource, references, tx, self.engine))
+            responses: dict[int, dict[str, Any]] = {}
+            for entry in sorted(attempt, key=lambda e: (METHOD_ORDER[e.method], e.index)):
+                responses[entry.index] = _named(entry.index, partial(self._execute, tx, entry, base_url, preference))
+            return [responses[index] for index in range(len(attempt))]
+
+        response_entries: list[dict[str, Any]] = self.engine.repository.run_write(work)
+        response = new_bundle("transaction-response")
+        response["entry"] = response_entries
+        return response
+
+    def _assign_targets(self, tx: SqlWriteTransaction, entries: list[Entry], base_url: str) -> dict[str, str]:
+        """Decide each written resource's id, and map every fullUrl to its final ``Type/id``."""
+        references: dict[str, str] = {}
+        for entry in entries:
+            if entry.method == "POST":
+                matches = []
+                if entry.if_none_exist:
+                    matches = _named(
+                        entry.index, partial(self.engine.match, tx, entry.resource_type, entry.if_none_exist)
+                    )
+                if len(matches) > 1:
+                    raise _at(entry, PreconditionFailed(f"{len(matches)} resources match ifNoneExist"))
+                entry.target_id = matches[0] if matches else new_id()
+                entry.extra["existing"] = bool(matches)
+            elif entry.method in ("PUT", "PATCH") and entry.criteria is not None:
+                matches = _named(entry.index, partial(self.engine.match, tx, entry.resource_type, entry.criteria))
+                if len(matches) > 1:
+                    raise _at(entry, PreconditionFailed(f"{len(matches)} resources match {entry.criteria}"))
+                body_id = (entry.resource or {}).get("id")
+                entry.target_id = matches[0] if matches else (body_id or new_id())
+            else:
+                entry.target_id = entry.id
+            if entry.full_url and entry.target_id and entry.method in ("POST", "PUT", "PATCH"):
+                local = f"{entry.resource_type}/{entry.target_id}"
+                references[entry.full_url] = local
+                if entry.id is not None:
+                    # An absolute fullUrl on this server is also reachable as its relative form.
+                    references.setdefault(f"{base_url}/{entry.resource_type}/{entry.id}", local)
+        return references
+
+    def _execute(self, tx: SqlWriteTransaction, entry: Entry, base_url: str, preference: str) -> dict[str, Any]:
+        engine = self.engine
+        result: InteractionResult
+        if entry.method == "POST":
+            assert entry.resource is not None
+            if entry.extra.get("existing"):
+                result = InteractionResult(200, tx.current(entry.resource_type, entry.target_id or ""))
+            else:
+                result = engine.create_in(tx, entry.resource_type, entry.resource, id=entry.target_id)
+        elif entry.method == "PUT":
+            assert entry.resource is not None and entry.target_id is not None
+            entry.resource["id"] = entry.target_id
+            result = engine.update_in(tx, entry.resource_type, entry.target_id, entry.resource, if_match=entry.if_match)
+        elif entry.method == "PATCH":
+            assert entry.target_id is not None
+            result = engine.patch_in(tx, entry.resource_type, entry.target_id, entry.patch, if_match=entry.if_match)
+        elif entry.method == "DELETE":
+            if entry.criteria is not None:
+                result = engine.conditional_delete_in(tx, entry.resource_type, entry.criteria)
+            else:
+                result = engine.delete_in(tx, entry.resource_type, entry.id or "", if_match=entry.if_match)
+        else:
+            return self._read(tx, entry, base_url)
+        return response_entry(result, base_url, preference)
+
+    def _read(self, tx: SqlWriteTransaction, entry: Entry, base_url: str) -> dict[str, Any]:
+        if entry.id is None:
+            if self.searcher is None:
+                raise BadRequest("Searching needs the search engine, which is not configured")
+            bundle = self.searcher(tx.connection(), entry.resource_type, entry.criteria or "", base_url)
+            return {"resource": bundle, "response": {"status": "200 OK"}}
+        version = tx.current(entry.resource_type, entry.id)
+        if entry.version_id is not None:
+            version = self.engine.repository.vread(entry.resource_type, entry.id, int(entry.version_id))
+        if version is None:
+            raise NotFound(f"{entry.resource_type}/{entry.id} is not known")
+        if version.content is None:
+            return {"response": {"status": "410 Gone", "etag": version.etag}}
+        return {
+            "resource": resource_of(version),
+            "response": {"status": "200 OK", "etag": version.etag, "lastModified": instant(version.last_updated)},
+        }
+
+    # -- batch ---------------------------------------------------------------------------------------
+
+    def _batch(self, raw_entries: list[Any], base_url: str, preference: str) -> dict[str, Any]:
+        response = new_bundle("batch-response")
+        response["entry"] = [
+            self._batch_entry(index, raw, base_url, preference) for index, raw in enumerate(raw_entries)
+        ]
+        return response
+
+    def _batch_entry(self, index: int, raw: Any, base_url: str, preference: str) -> dict[str, Any]:
+        try:
+            entry = _named(index, partial(parse_entry, index, raw))
+
+            def work(tx: SqlWriteTransaction) -> dict[str, Any]:
+                attempt = copy.deepcopy(entry)
+                self._assign_targets(tx, [attempt], base_url)
+                if attempt.resource is not None:
+                    rewrite_references(attempt.resource, {}, tx, self.engine)
+                return self._execute(tx, attempt, base_url, preference)
+
+            result: dict[str, Any] = self.engine.repository.run_write(work)
+            return result
+        except FhirError as error:
+            return {"response": {"status": str(error.status), "outcome": error.operation_outcome()}}
+
+
+# -- parsing ----------------------------------------------------------------------------------------------
+
+
+def parse_entry(index: int, raw: Any) -> Entry:
+    if not isinstance(raw, dict):
+        raise BadRequest("An entry must be an object")
+    request = raw.get("request")
+    if not isinstance(request, dict):
+        raise BadRequest("The entry has no request", expression="request")
+    method = request.get("method")
+    url = request.get("url")
+    if method not in METHOD_ORDER or not isinstance(url, str) or not url:
+        raise BadRequest("entry.request needs a method (GET, POST, PUT, PATCH, DELETE) and a url", expression="request")
+    path, _, query = url.partition("?")
+    parts = [part for part in urlsplit(path).path.split("/") if part]
+    if not parts:
+        raise BadRequest(f"'{url}' names no resource type", expression="request.url")
+    resource_type = require_type(parts[0])
+    id = require_id(parts[1], expression="request.url") if len(parts) > 1 else None
+    version_id = parts[3] if len(parts) == 4 and parts[2] == "_history" else None
+    resource = raw.get("resource")
+    entry = Entry(
+        index=index,
+        method=method,
+        resource_type=resource_type,
+        id=id,
+        criteria=query or None,
+        full_url=raw.get("fullUrl"),
+        resource=resource,
+        if_match=request.get("ifMatch"),
+        if_none_exist=request.get("ifNoneExist"),
+        version_id=version_id,
+    )
+    if method == "POST":
+        FhirEngine.check_create(resource_type, resource)
+    elif method == "PUT":
+        if id is None and not query:
+            raise BadRequest("PUT needs Type/id or Type?criteria", expression="request.url")
+        if id is not None:
+            FhirEngine.check_update(resource_type, id, resource)
+        else:
+            FhirEngine.check_body(resource_type, resource)
+    elif method == "PATCH":
+        entry.patch = _patch_operations(resource)
+        entry.resource = None
+        if id is None and not query:
+            raise BadRequest("PATCH needs Type/id or Type?criteria", expression="request.url")
+    elif method == "DELETE" and id is None and not query:
+        raise BadRequest("DELETE needs Type/id or Type?criteria", expression="request.url")
+    return entry
+
+
+def _patch_operations(resource: Any) -> Any:
+    """A JSON Patch travels in a transaction as a Binary (R4 3.1.0.11.2)."""
+    if not isinstance(resource, dict) or resource.get("resourceType") != "Binary":
+        raise BadRequest("A PATCH entry carries its JSON Patch as a Binary resource", expression="resource")
+    if resource.get("contentType") != JSON_PATCH:
+        raise BadRequest(f"The Binary's contentType must be {JSON_PATCH}", expression="resource.contentType")
+    try:
+        return fhir_json.loads(base64.b64decode(resource.get("data", ""), validate=True))
+    except (binascii.Error, ValueError):
+        raise BadRequest("The Binary's data is not a base64 JSON Patch", expression="resource.data") from None
+
+
+def _refuse_duplicates(entries: list[Entry]) -> None:
+    seen: dict[str, int] = {}
+    for entry in entries:
+        if entry.method in ("PUT", "PATCH", "DELETE") and entry.id is not None:
+            key = f"{entry.resource_type}/{entry.id}"
+            if key in seen:
+                raise BadRequest(
+                    f"Entries {seen[key]} and {entry.index} both write {key}; a transaction may touch a resource once",
+                    expression=f"Bundle.entry[{entry.index}].request.url",
+                )
+            seen[key] = entry.index
+
+
+# -- references -----------------------------------------------------------------------------------------
+
+
+def iter_references(node: Any) -> Iterator[dict[str, Any]]:
+    """Every Reference object (a dict with a string ``reference``) inside a resource."""
+    if isinstance(node, dict):
+        if isinstance(node.get("reference"), str):
+            yield node
+        for value in node.values():
+            yield from iter_references(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from iter_references(value)
+
+
+def rewrite_references(
+    resource: Resource, references: dict[str, str], tx: SqlWriteTransaction, engine: FhirEngine
+) -> None:
+    for holder in iter_references(resource):
+        value: str = holder["reference"]
+        if value in references:
+            holder["reference"] = references[value]
+        elif value.startswith("urn:uuid:") or value.startswith("urn:oid:"):
+            raise BadRequest(f"The reference {value} names no entry of this transaction", expression="reference")
+        elif "?" in value and not value.startswith(("#", "http:", "https:")):
+            holder["reference"] = _resolve_conditional(tx, engine, value)
+
+
+def _resolve_conditional(tx: SqlWriteTransaction, engine: FhirEngine, value: str) -> str:
+    resource_type, _, criteria = value.partition("?")
+    require_type(resource_type)
+    matches = engine.match(tx, resource_type, criteria)
+    if len(matches) != 1:
+        raise PreconditionFailed(
+            f"The conditional reference {value} matches {len(matches)} resources; it must match exactly one",
+            expression="reference",
+        )
+    return f"{resource_type}/{matches[0]}"
+
+
+# -- responses and errors ---------------------------------------------------------------------------------
+
+
+def response_entry(result: InteractionResult, base_url: str, preference: str) -> dict[str, Any]:
+    response: dict[str, Any] = {"status": STATUS_TEXT.get(result.status, str(result.status))}
+    entry: dict[str, Any] = {"response": response}
+    version = result.version
+    if version is None:
+        return entry
+    response["etag"] = version.etag
+    response["lastModified"] = instant(version.last_updated)
+    if version.content is not None:
+        response["location"] = f"{version.resource_type}/{version.id}/_history/{version.version_id}"
+        entry["fullUrl"] = f"{base_url}/{version.resource_type}/{version.id}"
+        if preference == "representation":
+            entry["resource"] = resource_of(version)
+    return entry
+
+
+def _named(index: int, action: Callable[[], Any]) -> Any:
+    """Run one entry's step; an error it raises is re-raised naming the entry."""
+    try:
+        return action()
+    except FhirError as error:
+        raise _at_index(index, error) from None
+
+
+def _at(entry: Entry, error: FhirError) -> FhirError:
+    return _at_index(entry.index, error)
+
+
+def _at_index(index: int, error: FhirError) -> FhirError:
+    prefix = f"Bundle.entry[{index}]"
+    if any(issue.diagnostics.startswith(prefix) for issue in error.issues):
+        return error
+    issues = [
+        Issue(
+            diagnostics=f"{prefix}: {issue.diagnostics}",
+            code=issue.code,
+            severity=issue.severity,
+            expression=tuple(_entry_expression(prefix, e) for e in issue.expression) or (prefix,),
+        )
+        for issue in error.issues
+    ]
+    return type(error)(issues=issues)
+
+
+def _entry_expression(prefix: str, expression: str) -> str:
+    """``Patient.birthDate`` -> ``Bundle.entry[2].resource.birthDate``; ``request.url`` -> under the entry."""
+    head, dot, rest = expression.partition(".")
+    if head[:1].isupper():
+        return f"{prefix}.resource{dot}{rest}"
+    return f"{prefix}.{expression}"
+
+
+__all__ = ["BundleProcessor", "Entry", "iter_references", "parse_entry", "response_entry", "rewrite_references"]
