@@ -88,18 +88,20 @@ def element_tables(definition: dict[str, Any]) -> dict[str, list[list[Any]]]:
         representation = element.get("representation", ())
         how = ATTRIBUTE if "xmlAttr" in representation else CHILD
         table = tables.setdefault(parent, [])
+        # The choices of one ``[x]`` share its position: XML orders them as the one element they are.
+        position = len({row[4] for row in table})
         if "contentReference" in element:
-            table.append([name, element["contentReference"].lstrip("#"), repeats, how])
+            table.append([name, element["contentReference"].lstrip("#"), repeats, how, position])
         elif path in paths_with_children:
-            table.append([name, path, repeats, how])
+            table.append([name, path, repeats, how, position])
         elif name.endswith("[x]"):
             stem = name[:-3]
             for element_type in element["type"]:
                 code = type_code(element_type)
-                table.append([stem + code[0].upper() + code[1:], code, repeats, how])
+                table.append([stem + code[0].upper() + code[1:], code, repeats, how, position])
         else:
             code = type_code(element["type"][0])
-            table.append([name, code, repeats, XHTML if code == "xhtml" else how])
+            table.append([name, code, repeats, XHTML if code == "xhtml" else how, position])
     return tables
 
 
