@@ -9,22 +9,19 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fhirbridge.formats import json as fhir_json
+from fhirbridge.formats.xml import parse_xml, to_xml
 
 Format = Literal["json", "xml"]
 
 
 def decode(body: bytes, fmt: Format, *, max_depth: int = fhir_json.MAX_DEPTH) -> Any:
     if fmt == "xml":
-        from fhirbridge.formats.xml import parse_xml
-
         return parse_xml(body, max_depth=max_depth)
     return fhir_json.loads(body, max_depth=max_depth)
 
 
 def encode(value: dict[str, Any], fmt: Format, *, pretty: bool = False) -> bytes:
     if fmt == "xml":
-        from fhirbridge.formats.xml import to_xml
-
         return to_xml(value, pretty=pretty)
     return fhir_json.dumps(value, pretty=pretty)
 

@@ -39,11 +39,7 @@ def json_twin(xml_file: Path) -> Path:
 def without_meta_and_narrative(value: Any) -> Any:
     """The example sets differ in ``meta`` and ``text`` at every level; compare the rest."""
     if isinstance(value, dict):
-        return {
-            key: without_meta_and_narrative(item)
-            for key, item in value.items()
-            if key not in ("meta", "text")
-        }
+        return {key: without_meta_and_narrative(item) for key, item in value.items() if key not in ("meta", "text")}
     if isinstance(value, list):
         return [without_meta_and_narrative(item) for item in value]
     return value

@@ -60,8 +60,7 @@ def test_resource_inside_a_bundle_is_located_through_the_entry() -> None:
 
 def test_extension_on_a_primitive_is_located() -> None:
     body = patient(
-        '<birthDate value="2019-01-01">'
-        '<extension url="http://x"><valueFoo value="1"/></extension></birthDate>'
+        '<birthDate value="2019-01-01"><extension url="http://x"><valueFoo value="1"/></extension></birthDate>'
     )
 
     assert refusal(body).issues[0].expression == ("Patient.birthDate.extension[0].valueFoo",)

@@ -169,12 +169,7 @@ def test_nesting_deeper_than_the_limit_is_refused() -> None:
 
 def test_nesting_beyond_libxml2_limits_is_refused() -> None:
     depth = 10_000
-    body = (
-        b'<Patient xmlns="http://hl7.org/fhir">'
-        + b"<extension>" * depth
-        + b"</extension>" * depth
-        + b"</Patient>"
-    )
+    body = b'<Patient xmlns="http://hl7.org/fhir">' + b"<extension>" * depth + b"</extension>" * depth + b"</Patient>"
 
     refuse_quickly(body)
 

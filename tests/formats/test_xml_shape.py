@@ -49,9 +49,7 @@ def test_numbers_and_booleans_take_their_json_types() -> None:
 
 def test_decimal_keeps_the_text_it_was_written_with() -> None:
     values = [
-        read(f'<valueQuantity><value value="{text}"/></valueQuantity>', "Observation")["valueQuantity"][
-            "value"
-        ]
+        read(f'<valueQuantity><value value="{text}"/></valueQuantity>', "Observation")["valueQuantity"]["value"]
         for text in ("1.50", "2e3", "100", "-0.0")
     ]
 
@@ -95,20 +93,15 @@ def test_repeating_primitives_are_null_padded_where_only_one_side_has_data() -> 
 
 
 def test_element_id_and_extension_url_are_attributes() -> None:
-    patient = read(
-        '<name id="n1"><extension url="http://example.org/x"><valueString value="y"/></extension></name>'
-    )
+    patient = read('<name id="n1"><extension url="http://example.org/x"><valueString value="y"/></extension></name>')
 
-    assert patient["name"] == [
-        {"id": "n1", "extension": [{"url": "http://example.org/x", "valueString": "y"}]}
-    ]
+    assert patient["name"] == [{"id": "n1", "extension": [{"url": "http://example.org/x", "valueString": "y"}]}]
     assert b'<name id="n1"><extension url="http://example.org/x">' in to_xml(patient)
 
 
 def test_nested_resources_are_wrapped_in_their_element() -> None:
     parameters = read(
-        '<parameter><name value="patient"/>'
-        '<resource><Patient><id value="p1"/></Patient></resource></parameter>',
+        '<parameter><name value="patient"/><resource><Patient><id value="p1"/></Patient></resource></parameter>',
         "Parameters",
     )
 
@@ -136,8 +129,7 @@ def test_narrative_reads_as_the_xhtml_string_json_expects() -> None:
     )
 
     assert patient["text"]["div"] == (
-        '<div xmlns="http://www.w3.org/1999/xhtml">'
-        '<p class="a&amp;b">Tom &amp; &quot;Jerry&quot; &lt;3<br/></p></div>'
+        '<div xmlns="http://www.w3.org/1999/xhtml"><p class="a&amp;b">Tom &amp; &quot;Jerry&quot; &lt;3<br/></p></div>'
     )
 
 
