@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import jsonpatch
 
+from fhirbridge.engine.referrals import check_referral_task
 from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.engine.validation import check_resource
 from fhirbridge.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed, Unprocessable
@@ -29,6 +30,9 @@ class Matcher(Protocol):
     """Finds the ids of current resources matching search criteria (for conditional interactions)."""
 
     def match_ids(self, conn: Any, resource_type: str, criteria: str) -> list[str]: ...
+
+
+WriteRule = Callable[[Resource | None, Resource], None]
 
 
 @dataclass
@@ -58,6 +62,8 @@ class FhirEngine:
     def __init__(self, repository: SqlRepository, *, matcher: Matcher | None = None) -> None:
         self.repository = repository
         self.matcher = matcher
+        # Business rules per resource type, run on every write with the previous and the new content.
+        self.rules: dict[str, list[WriteRule]] = {"Task": [check_referral_task]}
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -135,6 +141,7 @@ class FhirEngine:
                 )
             if matches:
                 return InteractionResult(200, tx.current(resource_type, matches[0]))
+        self._check_rules(resource_type, None, resource)
         return InteractionResult(201, tx.put(resource_type, id or new_id(), copy.copy(resource), method="POST"))
 
     def update(self, resource_type: str, id: str, resource: Any, *, if_match: str | None = None) -> InteractionResult:
@@ -158,6 +165,7 @@ class FhirEngine:
     ) -> InteractionResult:
         current = tx.current(resource_type, id)
         self._check_version(resource_type, id, current, parse_etag(if_match) if if_match else None)
+        self._check_rules(resource_type, current, resource)
         stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
         # Decided by the write itself: a concurrent creator may have committed since ``current`` was read.
         return InteractionResult(201 if stored.created else 200, stored)
@@ -184,11 +192,13 @@ class FhirEngine:
                     f"The id in the body ({resource['id']}) is not the matched resource ({id})",
                     expression=f"{resource_type}.id",
                 )
+            self._check_rules(resource_type, tx.current(resource_type, id), resource)
             return InteractionResult(200, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
         id = resource.get("id") or new_id()
         existing = tx.current(resource_type, id)
         if existing is not None and not existing.deleted:
             raise Conflict(f"{resource_type}/{id} exists but does not match {criteria}")
+        self._check_rules(resource_type, None, resource)
         return InteractionResult(201, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
 
     def patch(self, resource_type: str, id: str, operations: Any, *, if_match: str | None = None) -> InteractionResult:
@@ -214,6 +224,7 @@ class FhirEngine:
         if not isinstance(patched, dict) or patched.get("id") != id:
             raise Unprocessable("A patch must not change the resource's id or type", expression=f"{resource_type}.id")
         check_resource(patched, expected_type=resource_type)
+        self._check_rules(resource_type, current, patched)
         return InteractionResult(200, tx.put(resource_type, id, patched, method="PATCH"))
 
     def delete(self, resource_type: str, id: str, *, if_match: str | None = None) -> InteractionResult:
@@ -243,6 +254,14 @@ class FhirEngine:
     def _run(self, work: Callable[[SqlWriteTransaction], InteractionResult]) -> InteractionResult:
         result: InteractionResult = self.repository.run_write(work)
         return result
+
+    def _check_rules(self, resource_type: str, current: StoredVersion | None, resource: Resource) -> None:
+        rules = self.rules.get(resource_type)
+        if not rules:
+            return
+        previous = resource_of(current) if current is not None and current.content is not None else None
+        for rule in rules:
+            rule(previous, resource)
 
     def match(self, tx: SqlWriteTransaction, resource_type: str, criteria: str) -> list[str]:
         return self._match(tx, resource_type, criteria)

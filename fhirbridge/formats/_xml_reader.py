@@ -46,9 +46,7 @@ def resource_type_of(element: Any) -> str:
     return name
 
 
-def _read_complex(
-    element: Any, info: TypeInfo, target: dict[str, Any], depth: int, max_depth: int
-) -> dict[str, Any]:
+def _read_complex(element: Any, info: TypeInfo, target: dict[str, Any], depth: int, max_depth: int) -> dict[str, Any]:
     if depth > max_depth:
         raise ElementProblem(f"The XML nests deeper than {max_depth} elements", code="too-costly")
     if len(element.attrib):
@@ -128,9 +126,7 @@ def _read_attributes(element: Any, info: TypeInfo, target: dict[str, Any]) -> No
             raise ElementProblem(f"Unknown attribute '{attribute}'", step=attribute)
 
 
-def _read_primitive(
-    element: Any, info: ElementInfo, depth: int, max_depth: int
-) -> tuple[Any, dict[str, Any] | None]:
+def _read_primitive(element: Any, info: ElementInfo, depth: int, max_depth: int) -> tuple[Any, dict[str, Any] | None]:
     raw = element.get("value")
     extra: dict[str, Any] | None = None
     if len(element.attrib) != (raw is not None):

@@ -104,9 +104,7 @@ def _write_complex(
         out.append(f"{nl}</{tag}>")
 
 
-def _write_primitives(
-    out: list[str], value: dict[str, Any], name: str, repeats: bool, nl: str, step: str
-) -> None:
+def _write_primitives(out: list[str], value: dict[str, Any], name: str, repeats: bool, nl: str, step: str) -> None:
     primitive = value.get(name)
     extra = value.get("_" + name)
     if not repeats:

@@ -46,9 +46,7 @@ def to_xml(resource: dict[str, Any], *, pretty: bool = False) -> bytes:
         write_resource(out, resource, "\n" if pretty else "", "  " if pretty else "", root=True)
     except ElementProblem as problem:
         resource_type = resource.get("resourceType") if isinstance(resource, dict) else None
-        raise problem.to_bad_request(
-            resource_type if isinstance(resource_type, str) else "Resource"
-        ) from None
+        raise problem.to_bad_request(resource_type if isinstance(resource_type, str) else "Resource") from None
     if pretty:
         out.append("\n")
     return "".join(out).encode("utf-8")

@@ -1,0 +1,98 @@
+"""Closed-loop referrals: the status a referral Task may move to, and who may move it.
+
+A referral is a ServiceRequest plus a Task whose ``code`` is ``fulfill`` and whose ``focus`` is the
+request. Its status follows the referral state machine of the Gravity SDOH Clinical Care guide: the
+requester sends it (draft -> requested) and may cancel it while it is open; the performer (the Task's
+``owner``) accepts or rejects it, works on it, puts it on hold, and completes or fails it; the
+requester can mark it entered-in-error at any time. Results come back in ``Task.output``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhirbridge.engine.actor import current_actor
+from fhirbridge.errors import Forbidden, Unprocessable
+
+TASK_CODE_SYSTEM = "http://hl7.org/fhir/CodeSystem/task-code"
+REQUESTER = "requester"
+PERFORMER = "performer"
+
+# status -> {next status: the party allowed to make that move}
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "draft": {"requested": REQUESTER, "cancelled": REQUESTER},
+    "requested": {"accepted": PERFORMER, "rejected": PERFORMER, "cancelled": REQUESTER},
+    "accepted": {"in-progress": PERFORMER, "on-hold": PERFORMER, "failed": PERFORMER, "cancelled": REQUESTER},
+    "in-progress": {"on-hold": PERFORMER, "completed": PERFORMER, "failed": PERFORMER, "cancelled": REQUESTER},
+    "on-hold": {"in-progress": PERFORMER, "failed": PERFORMER, "cancelled": REQUESTER},
+    "rejected": {},
+    "completed": {},
+    "failed": {},
+    "cancelled": {},
+    "entered-in-error": {},
+}
+INITIAL_STATUSES = {"draft", "requested"}
+OPEN_STATUSES = {"draft", "requested", "accepted", "in-progress", "on-hold"}
+UNANSWERED_STATUSES = {"requested"}
+
+
+def is_referral_task(task: dict[str, Any]) -> bool:
+    codings = (task.get("code") or {}).get("coding") or []
+    is_fulfill = any(
+        c.get("code") == "fulfill" and c.get("system", TASK_CODE_SYSTEM) == TASK_CODE_SYSTEM for c in codings
+    )
+    focus = (task.get("focus") or {}).get("reference", "")
+    return is_fulfill and "ServiceRequest/" in focus
+
+
+def check_referral_task(previous: dict[str, Any] | None, task: dict[str, Any]) -> None:
+    """Refuse a referral status move the state machine does not allow, or that the caller may not make."""
+    if not is_referral_task(task) and not (previous is not None and is_referral_task(previous)):
+        return
+    new_status = task.get("status")
+    if previous is None:
+        if new_status not in INITIAL_STATUSES:
+            raise Unprocessable(
+                f"A referral Task starts as draft or requested, not {new_status}",
+                code="business-rule",
+                expression="Task.status",
+            )
+        return
+    old_status = previous.get("status", "")
+    if new_status == old_status:
+        return
+    if new_status == "entered-in-error":
+        _check_party(previous, REQUESTER, old_status, new_status)
+        return
+    party = TRANSITIONS.get(old_status, {}).get(str(new_status))
+    if party is None:
+        allowed = ", ".join(sorted(TRANSITIONS.get(old_status, {}))) or "none: it is closed"
+        raise Unprocessable(
+            f"A referral cannot move from {old_status} to {new_status} (allowed from {old_status}: {allowed})",
+            code="business-rule",
+            expression="Task.status",
+        )
+    _check_party(previous, party, old_status, str(new_status))
+
+
+def _check_party(task: dict[str, Any], party: str, old_status: str, new_status: str) -> None:
+    actor = current_actor.get()
+    if actor is None:
+        return  # no authenticated caller (development mode): the state machine alone applies
+    element = "requester" if party == REQUESTER else "owner"
+    reference = (task.get(element) or {}).get("reference")
+    if reference is None or not actor.is_any_of({reference}):
+        raise Forbidden(
+            f"Only the referral's {party} ({reference or 'not named'}) may move it from {old_status} to {new_status}",
+            expression=f"Task.{element}",
+        )
+
+
+__all__ = [
+    "INITIAL_STATUSES",
+    "OPEN_STATUSES",
+    "TRANSITIONS",
+    "UNANSWERED_STATUSES",
+    "check_referral_task",
+    "is_referral_task",
+]

@@ -1,0 +1,92 @@
+"""A referral is followed from request to result; illegal status moves are refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from fhirbridge.engine.actor import Actor, current_actor
+from fhirbridge.engine.referrals import TRANSITIONS, check_referral_task
+from fhirbridge.errors import Forbidden, Unprocessable
+
+
+def referral_task(status: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Task",
+        "id": "referral-pt",
+        "status": status,
+        "intent": "order",
+        "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
+        "focus": {"reference": "ServiceRequest/physical-therapy"},
+        "for": {"reference": "Patient/child-1"},
+        "requester": {"reference": "Organization/medical-home"},
+        "owner": {"reference": "Organization/pt-clinic"},
+    }
+
+
+def move(client: httpx.Client, status: str, **extra: Any) -> httpx.Response:
+    return client.put("/Task/referral-pt", json={**referral_task(status), **extra})
+
+
+def test_referral_followed_from_request_to_result(client: httpx.Client) -> None:
+    assert move(client, "requested").status_code == 201
+    assert move(client, "accepted").status_code == 200
+    assert move(client, "in-progress").status_code == 200
+    result = {"type": {"text": "evaluation summary"}, "valueReference": {"reference": "DocumentReference/pt-eval"}}
+    completed = move(client, "completed", output=[result])
+    assert completed.status_code == 200
+    history = client.get("/Task/referral-pt/_history").json()
+    assert [e["resource"]["status"] for e in history["entry"]] == ["completed", "in-progress", "accepted", "requested"]
+    assert (
+        client.get("/Task/referral-pt").json()["output"][0]["valueReference"]["reference"]
+        == "DocumentReference/pt-eval"
+    )
+
+
+def test_illegal_moves_are_refused_with_an_outcome(client: httpx.Client) -> None:
+    assert move(client, "requested").status_code == 201
+    skipped = move(client, "completed")
+    assert skipped.status_code == 422
+    issue = skipped.json()["issue"][0]
+    assert issue["code"] == "business-rule"
+    assert issue["expression"] == ["Task.status"]
+    assert move(client, "rejected").status_code == 200
+    assert move(client, "in-progress").status_code == 422  # a rejected referral is closed
+    assert client.get("/Task/referral-pt").json()["status"] == "rejected"
+
+
+def test_a_referral_starts_as_draft_or_requested(client: httpx.Client) -> None:
+    assert move(client, "completed").status_code == 422
+
+
+def test_other_tasks_are_not_referrals(client: httpx.Client) -> None:
+    step = {"resourceType": "Task", "status": "completed", "intent": "plan", "description": "Call the school"}
+    assert client.post("/Task", json=step).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "party"),
+    [(old, new, party) for old, moves in TRANSITIONS.items() for new, party in moves.items()],
+)
+def test_only_the_right_party_may_move_a_referral(old: str, new: str, party: str) -> None:
+    requester, performer = Actor(frozenset({"Organization/medical-home"})), Actor(frozenset({"Organization/pt-clinic"}))
+    right, wrong = (requester, performer) if party == "requester" else (performer, requester)
+    token = current_actor.set(right)
+    try:
+        check_referral_task(referral_task(old), referral_task(new))
+    finally:
+        current_actor.reset(token)
+    token = current_actor.set(wrong)
+    try:
+        with pytest.raises(Forbidden):
+            check_referral_task(referral_task(old), referral_task(new))
+    finally:
+        current_actor.reset(token)
+
+
+def test_closed_referrals_cannot_reopen() -> None:
+    for closed in ("rejected", "completed", "failed", "cancelled"):
+        with pytest.raises(Unprocessable):
+            check_referral_task(referral_task(closed), referral_task("requested"))
