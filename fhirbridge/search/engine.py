@@ -180,15 +180,11 @@ def _sort_column(resource_type: str | None, code: str, descending: bool, r: Any)
     info = parameter(resource_type, code)
     assert info is not None
     table = INDEX_TABLES[info.type]
-    column, sentinel_low, sentinel_high = {
-        "date": (table.c.high if descending else table.c.low, MIN_MICROS, MAX_MICROS),
-        "string": (table.c.get("norm"), "", "\uffff"),
-        "token": (table.c.get("code"), "", "\uffff"),
-        "reference": (table.c.get("target_id"), "", "\uffff"),
-        "uri": (table.c.get("uri"), "", "\uffff"),
-        "number": (table.c.get("value"), -1e300, 1e300),
-        "quantity": (table.c.get("value"), -1e300, 1e300),
-    }[info.type]
+    column_name = {"date": "high" if descending else "low", "string": "norm", "token": "code"}.get(info.type)
+    column = table.c[column_name or {"reference": "target_id", "uri": "uri"}.get(info.type, "value")]
+    numeric = info.type in ("date", "number", "quantity")
+    sentinel_low: Any = (MIN_MICROS if info.type == "date" else -1e300) if numeric else ""
+    sentinel_high: Any = (MAX_MICROS if info.type == "date" else 1e300) if numeric else "\uffff"
     aggregate = sa.func.max(column) if descending else sa.func.min(column)
     value = sa.select(aggregate).where(table.c.resource_pk == r.c.pk, table.c.param == code).scalar_subquery()
     # Resources without a value sort last either way.
@@ -229,6 +225,12 @@ def _criteria(
     return conditions
 
 
+def _in_request_order(applied: list[tuple[str, str]], params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    by_pair = {pair: i for i, pair in reversed(list(enumerate(params)))}
+    by_name = {name: i for i, (name, _) in reversed(list(enumerate(params)))}
+    return sorted(applied, key=lambda pair: by_pair.get(pair, by_name.get(pair[0], len(params))))
+
+
 def search(
     conn: Connection,
     resource_type: str | None,
@@ -247,6 +249,7 @@ def search(
     ctx = predicates.Context(base_url=base_url)
     r = resources
     conditions = _criteria(resource_type, request, r, strict, ctx)
+    request.applied = _in_request_order(request.applied, params)
     if compartment is not None:
         if resource_type is None:
             raise BadRequest("A compartment search needs a resource type")

@@ -114,7 +114,7 @@ def examples(folder: str = "r4-core-examples/json") -> list[dict[str, Any]]:
     found = []
     for path in sorted((SHARED_DIR / "fhir" / folder).glob("*.json")):
         resource = json.loads(path.read_text())
-        if resource.get("resourceType") != "Bundle" and resource.get("id"):
+        if resource.get("resourceType") != "Bundle" and 0 < len(resource.get("id", "")) <= 64:
             found.append(resource)
     return found
 
