@@ -26,8 +26,16 @@ def _create_core_tables(conn: Connection) -> None:
         table.create(conn)
 
 
+def _create_search_tables(conn: Connection) -> None:
+    # Imported here: the search package builds on storage, so storage must not import it at load time.
+    from fhirbridge.search.tables import create_search_tables
+
+    create_search_tables(conn)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "resources and their versions", _create_core_tables),
+    Migration(2, "search index tables", _create_search_tables),
 ]
 
 

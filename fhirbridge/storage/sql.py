@@ -281,6 +281,10 @@ def _sqlite_engine(database_url: str) -> Engine:
 
 
 def open_repository(database_url: str, *, indexer: Indexer | None = None, migrate_schema: bool = True) -> SqlRepository:
+    if indexer is None:
+        from fhirbridge.search.indexer import SearchIndexer  # search builds on storage; import late
+
+        indexer = SearchIndexer()
     repository = SqlRepository(create_sql_engine(database_url), indexer=indexer)
     if migrate_schema:
         repository.migrate()

@@ -1,0 +1,418 @@
+"""Run a FHIR search: criteria, sort, keyset paging, totals and includes, below HTTP.
+
+Paging is keyset paging over the sort keys plus ``resources.pk`` (a resource keeps its pk across
+versions), with a snapshot bound ``pk <= max_pk`` taken on the first page: resources created while a
+client walks the pages do not shift or duplicate entries, and each page is an index seek rather than
+an ever-growing OFFSET.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from fhirbridge.errors import BadRequest
+from fhirbridge.search import predicates
+from fhirbridge.search.definitions import parameter, parameters_for
+from fhirbridge.search.elements import Shaping, shape
+from fhirbridge.search.tables import INDEX_TABLES, search_reference
+from fhirbridge.search.values import MAX_MICROS, MIN_MICROS
+from fhirbridge.storage.schema import resources
+
+DEFAULT_COUNT = 20
+MAX_COUNT = 1000
+MAX_INCLUDED = 1000
+MAX_ITERATE_ROUNDS = 4
+CURSOR_PARAM = "_cursor"
+# Parameters the HTTP layer deals with: neither criteria nor unknown.
+TRANSPORT_PARAMS = frozenset({"_format", "_pretty"})
+UNSUPPORTED_RESULT_PARAMS = frozenset(
+    {"_contained", "_containedType", "_graph", "_text", "_content", "_list", "_query"}
+)
+
+
+@dataclass(frozen=True)
+class SearchEntry:
+    resource_type: str
+    id: str
+    content: bytes
+    mode: Literal["match", "include"]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One page of a search. ``applied`` holds exactly the parameters honoured (for the self link)."""
+
+    resource_type: str | None
+    entries: list[SearchEntry]
+    total: int | None
+    applied: list[tuple[str, str]]
+    ignored: list[str] = field(default_factory=list)
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+
+    @property
+    def matches(self) -> list[SearchEntry]:
+        return [e for e in self.entries if e.mode == "match"]
+
+
+@dataclass
+class _Request:
+    criteria: list[tuple[str, str]] = field(default_factory=list)
+    sort: list[tuple[str, bool]] = field(default_factory=list)  # (code, descending)
+    includes: list[tuple[str, bool]] = field(default_factory=list)  # (spec, iterate)
+    revincludes: list[tuple[str, bool]] = field(default_factory=list)
+    count: int = DEFAULT_COUNT
+    total: str = "accurate"
+    shaping: Shaping = field(default_factory=Shaping)
+    cursor: dict[str, Any] | None = None
+    applied: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def _reject(strict: bool, request: _Request, name: str, reason: str) -> None:
+    if strict:
+        raise BadRequest(reason, expression=name, code="not-supported")
+    request.ignored.append(name)
+
+
+def _parse_controls(resource_type: str | None, params: list[tuple[str, str]], strict: bool) -> _Request:
+    request = _Request()
+    for name, value in params:
+        base = name.partition(":")[0]
+        if name in TRANSPORT_PARAMS:
+            continue
+        if name == CURSOR_PARAM:
+            request.cursor = _decode_cursor(value)
+        elif name == "_count":
+            if not value.isdigit():
+                raise BadRequest(f"_count must be a non-negative integer, not '{value}'", expression="_count")
+            request.count = min(int(value), MAX_COUNT)
+            request.applied.append((name, str(request.count)))
+        elif name == "_sort":
+            request.sort = _parse_sort(resource_type, value, strict, request)
+            if request.sort:
+                request.applied.append((name, ",".join(("-" if d else "") + c for c, d in request.sort)))
+        elif base in ("_include", "_revinclude"):
+            iterate = name.endswith((":iterate", ":recurse"))
+            target = request.includes if base == "_include" else request.revincludes
+            for spec in value.split(","):
+                if _valid_include(spec, base):
+                    target.append((spec, iterate))
+                    request.applied.append((name, spec))
+                else:
+                    _reject(strict, request, name, f"Unsupported {base} '{spec}'")
+        elif name == "_total":
+            if value not in ("none", "estimate", "accurate"):
+                message = f"_total must be none, estimate or accurate, not '{value}'"
+                raise BadRequest(message, expression="_total")
+            request.total = value
+            request.applied.append((name, value))
+        elif name == "_summary":
+            if value not in ("true", "false", "count", "text", "data"):
+                raise BadRequest(f"Unknown _summary '{value}'", expression="_summary")
+            request.shaping = Shaping(summary=value, elements=request.shaping.elements)
+            request.applied.append((name, value))
+        elif name == "_elements":
+            elements = tuple(e.strip() for e in value.split(",") if e.strip())
+            request.shaping = Shaping(summary=request.shaping.summary, elements=elements)
+            request.applied.append((name, value))
+        elif base in UNSUPPORTED_RESULT_PARAMS:
+            _reject(strict, request, name, f"Search parameter '{name}' is not supported")
+        else:
+            request.criteria.append((name, value))
+    return request
+
+
+def _valid_include(spec: str, kind: str) -> bool:
+    pieces = spec.split(":")
+    if len(pieces) not in (2, 3):
+        return False
+    info = parameter(pieces[0], pieces[1])
+    return info is not None and info.type == "reference" and (len(pieces) == 2 or pieces[2][:1].isupper())
+
+
+def _parse_sort(
+    resource_type: str | None, value: str, strict: bool, request: _Request
+) -> list[tuple[str, bool]]:
+    keys: list[tuple[str, bool]] = []
+    for item in value.split(","):
+        code = item.strip().lstrip("-")
+        info = parameter(resource_type, code)
+        if code in ("_id", "_lastUpdated") or (info is not None and info.type in INDEX_TABLES):
+            keys.append((code, item.strip().startswith("-")))
+        else:
+            _reject(strict, request, "_sort", f"Cannot sort by '{code}'")
+    return keys
+
+
+# --- cursors -----------------------------------------------------------------------------------------
+
+
+def _encode_cursor(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(data)).decode().rstrip("=")
+
+
+def _decode_cursor(token: str) -> dict[str, Any]:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, orjson.JSONDecodeError, ValueError) as exc:
+        raise BadRequest("The paging cursor is not valid", expression=CURSOR_PARAM) from exc
+    if not (isinstance(data, dict) and isinstance(data.get("k"), list) and isinstance(data.get("m"), int)):
+        raise BadRequest("The paging cursor is not valid", expression=CURSOR_PARAM)
+    return data
+
+
+# --- sort keys ---------------------------------------------------------------------------------------
+
+
+def _sort_column(resource_type: str | None, code: str, descending: bool, r: Any) -> Any:
+    if code == "_id":
+        return r.c.id
+    if code == "_lastUpdated":
+        return r.c.last_updated
+    info = parameter(resource_type, code)
+    assert info is not None
+    table = INDEX_TABLES[info.type]
+    column_name = {"date": "high" if descending else "low", "string": "norm", "token": "code"}.get(info.type)
+    column = table.c[column_name or {"reference": "target_id", "uri": "uri"}.get(info.type, "value")]
+    numeric = info.type in ("date", "number", "quantity")
+    sentinel_low: Any = (MIN_MICROS if info.type == "date" else -1e300) if numeric else ""
+    sentinel_high: Any = (MAX_MICROS if info.type == "date" else 1e300) if numeric else "\uffff"
+    aggregate = sa.func.max(column) if descending else sa.func.min(column)
+    value = sa.select(aggregate).where(table.c.resource_pk == r.c.pk, table.c.param == code).scalar_subquery()
+    # Resources without a value sort last either way.
+    return sa.func.coalesce(value, sentinel_low if descending else sentinel_high)
+
+
+def _after(keys: list[tuple[Any, bool]], values: list[Any], forward: bool) -> Any:
+    """Rows strictly after ``values`` in the order of ``keys`` (or before, when not ``forward``)."""
+    alternatives = []
+    for i, (column, descending) in enumerate(keys):
+        greater = (not descending) == forward
+        step = column > values[i] if greater else column < values[i]
+        equal_prefix = [keys[j][0] == values[j] for j in range(i)]
+        alternatives.append(sa.and_(*equal_prefix, step))
+    return sa.or_(*alternatives)
+
+
+# --- the search --------------------------------------------------------------------------------------
+
+
+def _criteria(
+    resource_type: str | None,
+    request: _Request,
+    r: Any,
+    strict: bool,
+    ctx: predicates.Context,
+) -> list[Any]:
+    conditions: list[Any] = [r.c.deleted.is_(False)]
+    if resource_type is not None:
+        conditions.append(r.c.resource_type == resource_type)
+    for name, value in request.criteria:
+        try:
+            conditions.append(predicates.condition(resource_type, name, value, r, ctx))
+        except predicates.UnknownParameter as exc:
+            _reject(strict, request, exc.name, exc.reason)
+            continue
+        request.applied.append((name, value))
+    return conditions
+
+
+def _in_request_order(applied: list[tuple[str, str]], params: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    by_pair = {pair: i for i, pair in reversed(list(enumerate(params)))}
+    by_name = {name: i for i, (name, _) in reversed(list(enumerate(params)))}
+    return sorted(applied, key=lambda pair: by_pair.get(pair, by_name.get(pair[0], len(params))))
+
+
+def search(
+    conn: Connection,
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    *,
+    strict: bool = False,
+    base_url: str = "",
+    compartment: tuple[str, str] | None = None,
+) -> SearchResult:
+    """Search ``resource_type`` (None: all types) with ``params`` as sent (name, value), in order.
+
+    ``compartment`` restricts to a compartment, e.g. ``("Patient", "123")``. Unknown parameters raise
+    ``BadRequest`` when ``strict``, else they are skipped and listed in ``SearchResult.ignored``.
+    """
+    request = _parse_controls(resource_type, params, strict)
+    ctx = predicates.Context(base_url=base_url)
+    r = resources
+    conditions = _criteria(resource_type, request, r, strict, ctx)
+    request.applied = _in_request_order(request.applied, params)
+    if compartment is not None:
+        if resource_type is None:
+            raise BadRequest("A compartment search needs a resource type")
+        conditions.append(predicates.compartment_condition(compartment, resource_type, r))
+
+    cursor = request.cursor
+    if cursor is not None:
+        max_pk = cursor["m"]
+    else:
+        max_pk = conn.execute(sa.select(sa.func.coalesce(sa.func.max(r.c.pk), 0))).scalar_one()
+    conditions.append(r.c.pk <= max_pk)
+
+    total: int | None = None
+    if request.total != "none" or request.shaping.summary == "count":
+        total = conn.execute(sa.select(sa.func.count()).select_from(r).where(*conditions)).scalar_one()
+    if request.shaping.summary == "count" or request.count == 0:
+        return SearchResult(resource_type, [], total, request.applied, request.ignored)
+
+    keys = [(_sort_column(resource_type, code, desc, r), desc) for code, desc in request.sort]
+    keys.append((r.c.pk, False))
+    forward = cursor is None or cursor.get("d", "n") == "n"
+    page_conditions = list(conditions)
+    if cursor is not None:
+        if len(cursor["k"]) != len(keys):
+            raise BadRequest("The paging cursor does not belong to this search", expression=CURSOR_PARAM)
+        page_conditions.append(_after(keys, cursor["k"], forward))
+    # Walking backwards reads the reversed order, then flips the page.
+    order = [c.desc() if d == forward else c.asc() for c, d in keys]
+    labelled = [c.label(f"k{i}") for i, (c, _) in enumerate(keys)]
+    query = (
+        sa.select(r.c.resource_type, r.c.id, r.c.content, *labelled)
+        .where(*page_conditions)
+        .order_by(*order)
+        .limit(request.count + 1)
+    )
+    rows = list(conn.execute(query).all())
+    more = len(rows) > request.count
+    rows = rows[: request.count]
+    if not forward:
+        rows.reverse()
+
+    def key_of(row: Any) -> list[Any]:
+        return [getattr(row, f"k{i}") for i in range(len(keys))]
+
+    next_cursor = previous_cursor = None
+    if rows:
+        has_next = more if forward else True
+        has_previous = (cursor is not None) if forward else more
+        if has_next:
+            next_cursor = _encode_cursor({"k": key_of(rows[-1]), "m": max_pk, "d": "n"})
+        if has_previous:
+            previous_cursor = _encode_cursor({"k": key_of(rows[0]), "m": max_pk, "d": "p"})
+
+    shaping = request.shaping
+    entries = [
+        SearchEntry(row.resource_type, row.id, shape(bytes(row.content), row.resource_type, shaping), "match")
+        for row in rows
+    ]
+    entries += _included(conn, entries, request)
+    return SearchResult(
+        resource_type, entries, total, request.applied, request.ignored, next_cursor, previous_cursor
+    )
+
+
+def _included(conn: Connection, matches: list[SearchEntry], request: _Request) -> list[SearchEntry]:
+    if not (request.includes or request.revincludes) or not matches:
+        return []
+    seen = {(e.resource_type, e.id) for e in matches}
+    found: list[SearchEntry] = []
+    frontier = list(matches)
+    for round_number in range(MAX_ITERATE_ROUNDS):
+        first = round_number == 0
+        includes = [s for s, iterate in request.includes if first or iterate]
+        revincludes = [s for s, iterate in request.revincludes if first or iterate]
+        if not (includes or revincludes) or not frontier:
+            break
+        added: list[SearchEntry] = []
+        for row in _fetch_includes(conn, frontier, includes, revincludes):
+            if (row.resource_type, row.id) in seen or len(found) + len(added) >= MAX_INCLUDED:
+                continue
+            seen.add((row.resource_type, row.id))
+            added.append(SearchEntry(row.resource_type, row.id, bytes(row.content), "include"))
+        found += added
+        frontier = added
+    return found
+
+
+def _fetch_includes(
+    conn: Connection, sources: list[SearchEntry], includes: list[str], revincludes: list[str]
+) -> list[Any]:
+    r, t = resources, search_reference
+    wanted: list[Any] = []
+    by_type: dict[str, list[str]] = {}
+    for entry in sources:
+        by_type.setdefault(entry.resource_type, []).append(entry.id)
+    for spec in includes:
+        source_type, code, *target = spec.split(":")
+        if source_type not in by_type:
+            continue
+        source = r.alias()
+        refs = (
+            sa.select(t.c.target_type, t.c.target_id)
+            .join(source, source.c.pk == t.c.resource_pk)
+            .where(t.c.resource_type == source_type, t.c.param == code, source.c.id.in_(by_type[source_type]))
+        )
+        if target:
+            refs = refs.where(t.c.target_type == target[0])
+        pairs = list(conn.execute(refs).all())
+        for target_type, ids in _group(pairs).items():
+            wanted.append(sa.and_(r.c.resource_type == target_type, r.c.id.in_(ids)))
+    for spec in revincludes:
+        source_type, code, *target = spec.split(":")
+        for target_type, ids in by_type.items():
+            if target and target[0] != target_type:
+                continue
+            referring = sa.select(t.c.resource_pk).where(
+                t.c.resource_type == source_type,
+                t.c.param == code,
+                t.c.target_type == target_type,
+                t.c.target_id.in_(ids),
+            )
+            wanted.append(r.c.pk.in_(referring))
+    if not wanted:
+        return []
+    query = (
+        sa.select(r.c.resource_type, r.c.id, r.c.content)
+        .where(r.c.deleted.is_(False), sa.or_(*wanted))
+        .order_by(r.c.pk)
+        .limit(MAX_INCLUDED)
+    )
+    return list(conn.execute(query).all())
+
+
+def _group(pairs: list[Any]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for target_type, target_id in pairs:
+        if target_type and target_id:
+            grouped.setdefault(target_type, []).append(target_id)
+    return grouped
+
+
+def match_ids(
+    conn: Connection, resource_type: str, params: list[tuple[str, str]], *, base_url: str = ""
+) -> list[str]:
+    """Ids of the current resources matching ``params`` (conditional create, update and delete).
+
+    Strict: an unknown parameter raises ``BadRequest`` rather than widening the match. Paging and
+    result parameters are not allowed here.
+    """
+    if not params:
+        raise BadRequest("A conditional interaction needs search parameters")
+    request = _Request()
+    for name, _ in params:
+        if (
+            name.startswith("_")
+            and name.partition(":")[0] not in parameters_for(resource_type)
+            and not (name.startswith(("_id", "_lastUpdated", "_has:")))
+        ):
+            raise BadRequest(f"'{name}' cannot be used in a conditional interaction", expression=name)
+    request.criteria = list(params)
+    conditions = _criteria(resource_type, request, resources, True, predicates.Context(base_url=base_url))
+    query = sa.select(resources.c.id).where(*conditions).order_by(resources.c.pk)
+    return list(conn.execute(query).scalars())
+
+
+__all__ = ["CURSOR_PARAM", "SearchEntry", "SearchResult", "match_ids", "search"]
