@@ -17,8 +17,8 @@ from .fhir_examples import differences, json_examples
 # no U+FFFE/U+FFFF).
 xml_text = st.text(
     alphabet=st.characters(
-        blacklist_categories=("Cs",),
-        blacklist_characters=[chr(c) for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)]
+        exclude_categories=["Cs"],
+        exclude_characters=[chr(c) for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)]
         + ["\ufffe", "\uffff"],
     ),
     min_size=1,
