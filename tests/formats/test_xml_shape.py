@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from lxml import etree
 
@@ -12,7 +13,7 @@ from fhirbridge.formats.xml import XML_MEDIA_TYPE, parse_xml, to_xml
 FHIR = "{http://hl7.org/fhir}"
 
 
-def read(inner: str, resource_type: str = "Patient") -> dict:
+def read(inner: str, resource_type: str = "Patient") -> dict[str, Any]:
     return parse_xml(f'<{resource_type} xmlns="http://hl7.org/fhir">{inner}</{resource_type}>'.encode())
 
 
