@@ -7,17 +7,19 @@ from typing import Any
 
 from fhirbridge import FHIR_VERSION, __version__
 from fhirbridge.engine.resource_types import resource_types
+from fhirbridge.search import supported_parameters
 from fhirbridge.storage.clock import instant
 
+TYPE_INTERACTIONS = ("search-type",)
 INSTANCE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-instance", "history-type", "create")
-SYSTEM_INTERACTIONS = ("history-system",)
+SYSTEM_INTERACTIONS = ("history-system", "transaction", "batch", "search-system")
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:
     resources = [
         {
             "type": resource_type,
-            "interaction": [{"code": code} for code in INSTANCE_INTERACTIONS],
+            "interaction": [{"code": code} for code in INSTANCE_INTERACTIONS + TYPE_INTERACTIONS],
             "versioning": "versioned-update",
             "readHistory": True,
             "updateCreate": True,
@@ -25,6 +27,9 @@ def capability_statement(base_url: str) -> dict[str, Any]:
             "conditionalRead": "full-support",
             "conditionalUpdate": True,
             "conditionalDelete": "single",
+            "searchInclude": ["*"],
+            "searchRevInclude": ["*"],
+            "searchParam": [param.to_capability() for param in supported_parameters(resource_type)],
         }
         for resource_type in sorted(resource_types())
     ]

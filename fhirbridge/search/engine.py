@@ -138,9 +138,7 @@ def _valid_include(spec: str, kind: str) -> bool:
     return info is not None and info.type == "reference" and (len(pieces) == 2 or pieces[2][:1].isupper())
 
 
-def _parse_sort(
-    resource_type: str | None, value: str, strict: bool, request: _Request
-) -> list[tuple[str, bool]]:
+def _parse_sort(resource_type: str | None, value: str, strict: bool, request: _Request) -> list[tuple[str, bool]]:
     keys: list[tuple[str, bool]] = []
     for item in value.split(","):
         code = item.strip().lstrip("-")
@@ -309,9 +307,7 @@ def search(
         for row in rows
     ]
     entries += _included(conn, entries, request)
-    return SearchResult(
-        resource_type, entries, total, request.applied, request.ignored, next_cursor, previous_cursor
-    )
+    return SearchResult(resource_type, entries, total, request.applied, request.ignored, next_cursor, previous_cursor)
 
 
 def _included(conn: Connection, matches: list[SearchEntry], request: _Request) -> list[SearchEntry]:
@@ -391,9 +387,7 @@ def _group(pairs: list[Any]) -> dict[str, list[str]]:
     return grouped
 
 
-def match_ids(
-    conn: Connection, resource_type: str, params: list[tuple[str, str]], *, base_url: str = ""
-) -> list[str]:
+def match_ids(conn: Connection, resource_type: str, params: list[tuple[str, str]], *, base_url: str = "") -> list[str]:
     """Ids of the current resources matching ``params`` (conditional create, update and delete).
 
     Strict: an unknown parameter raises ``BadRequest`` rather than widening the match. Paging and

@@ -60,9 +60,7 @@ def extract(resource: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
 class SearchIndexer:
     """The ``Indexer`` of ``fhirbridge.storage``: keeps the index tables in step with each write."""
 
-    def reindex(
-        self, conn: Connection, resource_pk: int, resource_type: str, resource: dict[str, Any] | None
-    ) -> None:
+    def reindex(self, conn: Connection, resource_pk: int, resource_type: str, resource: dict[str, Any] | None) -> None:
         for table in INDEX_TABLES.values():
             conn.execute(sa.delete(table).where(table.c.resource_pk == resource_pk))
         if resource is None:

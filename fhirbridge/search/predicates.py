@@ -83,9 +83,7 @@ def _bad(name: str, message: str) -> BadRequest:
 # --- entry point -------------------------------------------------------------------------------------
 
 
-def condition(
-    resource_type: str | None, name: str, raw_value: str, r: Any, ctx: Context, depth: int = 0
-) -> Condition:
+def condition(resource_type: str | None, name: str, raw_value: str, r: Any, ctx: Context, depth: int = 0) -> Condition:
     """The condition for ``name=raw_value`` on resources ``r`` of ``resource_type``."""
     if depth > MAX_CHAIN_DEPTH:
         raise _bad(name, f"Search parameter '{name}' chains deeper than {MAX_CHAIN_DEPTH} levels")
@@ -103,9 +101,7 @@ def condition(
         raise UnknownParameter(name, f"Unknown search parameter '{code}' for {where}")
     if chain:
         if info.type != "reference":
-            raise UnknownParameter(
-                name, f"Search parameter '{code}' is not a reference and cannot be chained"
-            )
+            raise UnknownParameter(name, f"Search parameter '{code}' is not a reference and cannot be chained")
         return _chain(resource_type, info, modifier, chain, raw_value, r, ctx, depth)
     if modifier == "missing":
         return _missing(resource_type, info, name, raw_value, r)
@@ -145,14 +141,10 @@ def _any(conditions: list[Condition]) -> Condition:
 
 def _no_modifier(info: SearchParamInfo, name: str, modifier: str, allowed: tuple[str, ...] = ()) -> None:
     if modifier and modifier not in allowed:
-        raise UnknownParameter(
-            name, f"Modifier ':{modifier}' is not supported on {info.type} parameter '{info.code}'"
-        )
+        raise UnknownParameter(name, f"Modifier ':{modifier}' is not supported on {info.type} parameter '{info.code}'")
 
 
-def _missing(
-    resource_type: str | None, info: SearchParamInfo, name: str, raw_value: str, r: Any
-) -> Condition:
+def _missing(resource_type: str | None, info: SearchParamInfo, name: str, raw_value: str, r: Any) -> Condition:
     if raw_value not in ("true", "false"):
         raise _bad(name, f"':missing' takes true or false, not '{raw_value}'")
     present = _index_match(INDEX_TABLES[info.type], resource_type, info.code, r)
@@ -230,9 +222,7 @@ def _token(
             pieces = _split_pipe(value)
             if len(pieces) != 3 or not all(pieces):
                 raise _bad(name, f"':of-type' takes system|code|value, not '{value}'")
-            parts.append(
-                sa.and_(t.c.type_system == pieces[0], t.c.type_code == pieces[1], t.c.code == pieces[2])
-            )
+            parts.append(sa.and_(t.c.type_system == pieces[0], t.c.type_code == pieces[1], t.c.code == pieces[2]))
             continue
         if "|" not in value:
             parts.append(t.c.code == value)
@@ -297,9 +287,7 @@ def _reference(
     resource_type: str | None, info: SearchParamInfo, name: str, modifier: str, raw: str, r: Any, ctx: Context
 ) -> Condition:
     if modifier and modifier not in info.target and not (modifier[:1].isupper() and not info.target):
-        raise UnknownParameter(
-            name, f"Modifier ':{modifier}' is not supported on reference parameter '{info.code}'"
-        )
+        raise UnknownParameter(name, f"Modifier ':{modifier}' is not supported on reference parameter '{info.code}'")
     parts = [_reference_value(info, name, modifier, value, ctx) for value in split_values(raw)]
     return _index_match(search_reference, resource_type, info.code, r, _any(parts))
 
@@ -343,9 +331,7 @@ def _known_types() -> set[str]:
     return set(searchable_types())
 
 
-def _reverse_chain(
-    resource_type: str | None, name: str, raw: str, r: Any, ctx: Context, depth: int
-) -> Condition:
+def _reverse_chain(resource_type: str | None, name: str, raw: str, r: Any, ctx: Context, depth: int) -> Condition:
     # _has:Observation:patient:code=1234: resources an Observation with code 1234 refers to via patient
     pieces = name.split(":", 3)
     if len(pieces) != 4 or not all(pieces[1:]):

@@ -77,9 +77,7 @@ def date_range(text: str) -> tuple[int, int] | None:
                 digits = fraction[1:7]
                 start = start.replace(second=int(match["second"]), microsecond=int(digits.ljust(6, "0") or 0))
                 end = (
-                    start + timedelta(microseconds=10 ** (6 - len(digits)))
-                    if digits
-                    else start + timedelta(seconds=1)
+                    start + timedelta(microseconds=10 ** (6 - len(digits))) if digits else start + timedelta(seconds=1)
                 )
     except ValueError:
         return None
@@ -184,9 +182,7 @@ def token_rows(value: Any, type_name: str | None) -> list[TokenRow]:
             return [TokenRow(None, str(value["value"]))]
         id_type = value.get("type") or {}
         type_codings = id_type.get("coding", []) if isinstance(id_type, dict) else []
-        base = TokenRow(
-            value.get("system"), str(value["value"]), _text(id_type.get("text")) if type_codings else None
-        )
+        base = TokenRow(value.get("system"), str(value["value"]), _text(id_type.get("text")) if type_codings else None)
         rows = [base]
         for coding in type_codings:
             rows.append(TokenRow(base.system, base.code, None, coding.get("system"), coding.get("code")))

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.engine.interactions import FhirEngine
+from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
 from fhirbridge.server.negotiation import Format, response_format
@@ -44,8 +45,11 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app = FastAPI(title="fhirbridge", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.repository = repository
-    app.state.engine = FhirEngine(repository)
-    app.state.bundles = BundleProcessor(app.state.engine, max_entries=settings.max_bundle_entries)
+    app.state.search = SearchService(repository)
+    app.state.engine = FhirEngine(repository, matcher=app.state.search)
+    app.state.bundles = BundleProcessor(
+        app.state.engine, max_entries=settings.max_bundle_entries, searcher=app.state.search.search_in
+    )
     app.include_router(router)
 
     @app.exception_handler(FhirError)

@@ -73,6 +73,10 @@ def request_format(content_type: str | None) -> Format:
     return chosen
 
 
+def is_form(content_type: str | None) -> bool:
+    return content_type is not None and _media_type(content_type) == "application/x-www-form-urlencoded"
+
+
 def is_json_patch(content_type: str | None) -> bool:
     return content_type is not None and _media_type(content_type) == JSON_PATCH_MEDIA_TYPE
 
@@ -83,6 +87,7 @@ __all__ = [
     "MEDIA_TYPES",
     "XML_MEDIA_TYPE",
     "Format",
+    "is_form",
     "is_json_patch",
     "request_format",
     "response_format",

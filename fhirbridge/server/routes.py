@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from fhirbridge.engine.bundles import history_bundle
 from fhirbridge.engine.capability import capability_statement
+from fhirbridge.engine.resource_types import require_id, require_type
+from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
-from fhirbridge.errors import BadRequest, UnsupportedMediaType
+from fhirbridge.errors import BadRequest, NotFound, UnsupportedMediaType
 from fhirbridge.formats import json as fhir_json
+from fhirbridge.search import searchset_bytes, searchset_dict
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
-from fhirbridge.server.negotiation import is_json_patch
-from fhirbridge.server.render import body_response, resource_response, version_headers, write_response
+from fhirbridge.server.negotiation import is_form, is_json_patch
+from fhirbridge.server.render import body_response, media_type, resource_response, version_headers, write_response
 from fhirbridge.storage.contract import StoredVersion
 
 router = APIRouter()
@@ -58,7 +62,43 @@ async def vread(resource_type: str, id: str, version_id: str, ctx: FhirRequestDe
     return resource_response(ctx, version)
 
 
+# -- search -------------------------------------------------------------------------------------------
+
+
+@router.get("/{resource_type}")
+async def search_type(resource_type: str, ctx: FhirRequestDep) -> Response:
+    require_type(resource_type)
+    return await _search(ctx, resource_type, list(ctx.request.query_params.multi_items()), resource_type)
+
+
+@router.post("/{resource_type}/_search")
+async def search_type_post(resource_type: str, ctx: FhirRequestDep) -> Response:
+    require_type(resource_type)
+    if not is_form(ctx.header("content-type")):
+        raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded parameters")
+    body = (await ctx.raw_body()).decode("utf-8", errors="replace")
+    params = list(ctx.request.query_params.multi_items()) + parse_qsl(body, keep_blank_values=True)
+    return await _search(ctx, resource_type, params, resource_type)
+
+
+@router.get("/")
+async def search_system(ctx: FhirRequestDep) -> Response:
+    return await _search(ctx, None, list(ctx.request.query_params.multi_items()), "")
+
+
 # -- instance interactions ----------------------------------------------------------------------------
+
+
+@router.get("/{compartment_type}/{id}/{resource_type}")
+async def compartment_search(compartment_type: str, id: str, resource_type: str, ctx: FhirRequestDep) -> Response:
+    require_type(compartment_type)
+    require_type(resource_type)
+    require_id(id)
+    if compartment_type != "Patient":
+        raise NotFound(f"Compartment searches are supported for Patient, not {compartment_type}")
+    params = list(ctx.request.query_params.multi_items())
+    path = f"{compartment_type}/{id}/{resource_type}"
+    return await _search(ctx, resource_type, params, path, compartment=(compartment_type, id))
 
 
 @router.post("/{resource_type}")
@@ -117,6 +157,23 @@ async def conditional_delete(resource_type: str, ctx: FhirRequestDep) -> Respons
 
 
 # -- helpers ------------------------------------------------------------------------------------------
+
+
+async def _search(
+    ctx: FhirRequest,
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    path: str,
+    *,
+    compartment: tuple[str, str] | None = None,
+) -> Response:
+    service: SearchService = ctx.request.app.state.search
+    result = await run_in_threadpool(
+        service.search, resource_type, params, strict=ctx.prefer_strict, base_url=ctx.base_url, compartment=compartment
+    )
+    if ctx.fmt == "json" and not ctx.pretty:
+        return Response(searchset_bytes(result, base_url=ctx.base_url, path=path), media_type=media_type("json"))
+    return body_response(ctx, searchset_dict(result, base_url=ctx.base_url, path=path))
 
 
 async def _history(ctx: FhirRequest, resource_type: str | None, id: str | None, path: str) -> Response:
