@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.engine.interactions import FhirEngine
+from fhirbridge.engine.operations.patient import PatientOperations
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app.state.repository = repository
     app.state.search = SearchService(repository)
     app.state.engine = FhirEngine(repository, matcher=app.state.search)
+    app.state.patient_operations = PatientOperations(app.state.engine)
     app.state.bundles = BundleProcessor(
         app.state.engine, max_entries=settings.max_bundle_entries, searcher=app.state.search.search_in
     )

@@ -27,6 +27,9 @@ _FORMAT_NAMES: dict[str, Format] = {
     "application/xml": "xml",
     "application/fhir+xml": "xml",
     "application/xml+fhir": "xml",
+    # Operations with a printable form answer HTML themselves; everywhere else it means the default.
+    "html": "json",
+    "text/html": "json",
 }
 
 
@@ -73,6 +76,13 @@ def request_format(content_type: str | None) -> Format:
     return chosen
 
 
+def wants_html(format_param: str | None, accept: str | None) -> bool:
+    """Only operations with a printable form honour this: ``_format=html`` or a browser's Accept."""
+    if format_param:
+        return _media_type(format_param) in ("html", "text/html")
+    return bool(accept) and _media_type((accept or "").split(",")[0]) == "text/html"
+
+
 def is_form(content_type: str | None) -> bool:
     return content_type is not None and _media_type(content_type) == "application/x-www-form-urlencoded"
 
@@ -91,4 +101,5 @@ __all__ = [
     "is_json_patch",
     "request_format",
     "response_format",
+    "wants_html",
 ]

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from fhirbridge.engine.bundles import history_bundle
 from fhirbridge.engine.capability import capability_statement
+from fhirbridge.engine.operations.printable import summary_html
 from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
@@ -18,7 +19,7 @@ from fhirbridge.errors import BadRequest, NotFound, UnsupportedMediaType
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.search import searchset_bytes, searchset_dict
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
-from fhirbridge.server.negotiation import is_form, is_json_patch
+from fhirbridge.server.negotiation import is_form, is_json_patch, wants_html
 from fhirbridge.server.render import body_response, media_type, resource_response, version_headers, write_response
 from fhirbridge.storage.contract import StoredVersion
 
@@ -36,6 +37,46 @@ async def transaction_or_batch(ctx: FhirRequestDep) -> Response:
     processor: BundleProcessor = ctx.request.app.state.bundles
     response = await run_in_threadpool(processor.process, bundle, ctx.base_url, return_preference=ctx.prefer_return)
     return body_response(ctx, response)
+
+
+# -- operations (before the instance routes, so `$name` is never taken for an id) --------------------
+
+
+@router.get("/Patient/{id}/$everything")
+async def patient_everything(id: str, ctx: FhirRequestDep) -> Response:
+    query = ctx.request.query_params
+    count = min(max(_bounded_int(query.get("_count"), "_count", default=ctx.settings.default_page_size), 1), 1000)
+    types = {t for t in (query.get("_type") or "").split(",") if t}
+    for resource_type in types:
+        require_type(resource_type)
+    bundle = await run_in_threadpool(
+        ctx.request.app.state.patient_operations.everything,
+        require_id(id),
+        base_url=ctx.base_url,
+        since=_instant_param(query.get("_since"), "_since"),
+        types=types or None,
+        count=count,
+        offset=_bounded_int(query.get("_offset"), "_offset", default=0),
+    )
+    return body_response(ctx, bundle)
+
+
+@router.get("/Patient/{id}/$summary")
+async def patient_summary(id: str, ctx: FhirRequestDep) -> Response:
+    document = await run_in_threadpool(
+        ctx.request.app.state.patient_operations.summary, require_id(id), base_url=ctx.base_url
+    )
+    if wants_html(ctx.request.query_params.get("_format"), ctx.header("accept")):
+        return Response(summary_html(document), media_type="text/html; charset=utf-8")
+    return body_response(ctx, document)
+
+
+@router.get("/Composition/{id}/$document")
+async def composition_document(id: str, ctx: FhirRequestDep) -> Response:
+    document = await run_in_threadpool(
+        ctx.request.app.state.patient_operations.document, require_id(id), base_url=ctx.base_url
+    )
+    return body_response(ctx, document)
 
 
 # -- history (before the instance routes, so `_history` is never taken for an id) --------------------

@@ -18,8 +18,7 @@ from .fhir_examples import differences, json_examples
 xml_text = st.text(
     alphabet=st.characters(
         exclude_categories=["Cs"],
-        exclude_characters=[chr(c) for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)]
-        + ["\ufffe", "\uffff"],
+        exclude_characters=[chr(c) for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)] + ["\ufffe", "\uffff"],
     ),
     min_size=1,
 )

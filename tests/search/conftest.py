@@ -19,9 +19,7 @@ from fhirbridge.storage.sql import SqlRepository, open_repository
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DIR = Path(os.environ.get("FHIRBRIDGE_SHARED_DIR", REPO_ROOT.parent / "shared")).resolve()
-POSTGRES_URL = os.environ.get(
-    "FHIRBRIDGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+POSTGRES_URL = os.environ.get("FHIRBRIDGE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BASE_URL = "http://fhirbridge.test/fhir"
 
 
@@ -38,9 +36,7 @@ def _postgres_reachable() -> bool:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def repository(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[SqlRepository]:
+def repository(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlRepository]:
     if request.param == "sqlite":
         repo = open_repository(f"sqlite:///{tmp_path_factory.mktemp('search') / 'search.sqlite3'}")
         yield repo
@@ -86,9 +82,7 @@ class Store:
         with self.repo.write() as tx:
             tx.delete(resource_type, id)
 
-    def search(
-        self, resource_type: str | None, query: str | list[tuple[str, str]], **options: Any
-    ) -> SearchResult:
+    def search(self, resource_type: str | None, query: str | list[tuple[str, str]], **options: Any) -> SearchResult:
         params = _params(query) if isinstance(query, str) else query
         options.setdefault("base_url", BASE_URL)
         with self.repo.connect() as conn:

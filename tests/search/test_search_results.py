@@ -85,9 +85,7 @@ def test_revinclude(family: Store) -> None:
 
 
 def test_include_iterate(family: Store) -> None:
-    result = family.search(
-        "CarePlan", "_id=cp1&_include=CarePlan:care-team&_include:iterate=CareTeam:participant"
-    )
+    result = family.search("CarePlan", "_id=cp1&_include=CarePlan:care-team&_include:iterate=CareTeam:participant")
     assert entries(result) == [
         ("CarePlan", "cp1", "match"),
         ("CareTeam", "t1", "include"),

@@ -35,9 +35,7 @@ def people(store: Store) -> Store:
                 {
                     "system": "urn:mrn",
                     "value": "A1",
-                    "type": {
-                        "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]
-                    },
+                    "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "MR"}]},
                 }
             ],
             telecom=[{"system": "email", "value": "ana@example.org"}],
@@ -103,15 +101,9 @@ def test_token_without_system(store: Store) -> None:
 
 
 def test_token_text_modifier_matches_text_and_display(store: Store) -> None:
+    store.put(observation("o1", "Patient/p", code={"text": "Heart rate", "coding": [{"system": LOINC, "code": "1"}]}))
     store.put(
-        observation(
-            "o1", "Patient/p", code={"text": "Heart rate", "coding": [{"system": LOINC, "code": "1"}]}
-        )
-    )
-    store.put(
-        observation(
-            "o2", "Patient/p", code={"coding": [{"system": LOINC, "code": "2", "display": "Héart beat"}]}
-        )
+        observation("o2", "Patient/p", code={"coding": [{"system": LOINC, "code": "2", "display": "Héart beat"}]})
     )
     assert store.ids("Observation", "code:text=heart") == ["o1", "o2"]
     assert store.ids("Observation", "code:text=heart r") == ["o1"]
@@ -236,9 +228,7 @@ def test_canonical_reference(store: Store) -> None:
 def dated(store: Store) -> Store:
     store.put(observation("day", "Patient/p", effectiveDateTime="2024-03-15"))
     store.put(observation("instant", "Patient/p", effectiveDateTime="2024-03-15T23:30:00+00:00"))
-    store.put(
-        observation("period", "Patient/p", effectivePeriod={"start": "2024-03-01", "end": "2024-04-10"})
-    )
+    store.put(observation("period", "Patient/p", effectivePeriod={"start": "2024-03-01", "end": "2024-04-10"}))
     store.put(observation("open", "Patient/p", effectivePeriod={"start": "2024-05-01"}))
     store.put(observation("none", "Patient/p"))
     return store
@@ -294,16 +284,8 @@ def test_last_updated(store: Store) -> None:
 
 def test_quantity(store: Store) -> None:
     ucum = "http://unitsofmeasure.org"
-    store.put(
-        observation(
-            "w1", "Patient/p", valueQuantity={"value": 12.5, "unit": "kg", "system": ucum, "code": "kg"}
-        )
-    )
-    store.put(
-        observation(
-            "w2", "Patient/p", valueQuantity={"value": 30, "unit": "kg", "system": ucum, "code": "kg"}
-        )
-    )
+    store.put(observation("w1", "Patient/p", valueQuantity={"value": 12.5, "unit": "kg", "system": ucum, "code": "kg"}))
+    store.put(observation("w2", "Patient/p", valueQuantity={"value": 30, "unit": "kg", "system": ucum, "code": "kg"}))
     assert store.ids("Observation", "value-quantity=12.5") == ["w1"]
     assert store.ids("Observation", "value-quantity=gt20|http://unitsofmeasure.org|kg") == ["w2"]
     assert store.ids("Observation", "value-quantity=lt100||kg") == ["w1", "w2"]
@@ -367,9 +349,7 @@ def test_id_tag_profile_security(store: Store) -> None:
     store.put(patient("b"))
     assert store.ids("Patient", "_id=a,b") == ["a", "b"]
     assert store.ids("Patient", "_tag=urn:t|study") == ["a"]
-    assert store.ids(
-        "Patient", "_profile=http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient"
-    ) == ["a"]
+    assert store.ids("Patient", "_profile=http://hl7.org/fhir/us/core/StructureDefinition/us-core-patient") == ["a"]
     assert store.ids("Patient", "_security=R") == ["a"]
 
 
@@ -394,9 +374,7 @@ def test_deleted_and_updated_resources(store: Store) -> None:
 
 
 def test_chained_search(observations: Store) -> None:
-    observations.put(
-        patient("p1", name=[{"family": "Lopez"}], identifier=[{"system": "urn:mrn", "value": "7"}])
-    )
+    observations.put(patient("p1", name=[{"family": "Lopez"}], identifier=[{"system": "urn:mrn", "value": "7"}]))
     assert observations.ids("Observation", "subject:Patient.name=lopez") == ["o1"]
     assert observations.ids("Observation", "patient.identifier=urn:mrn|7") == ["o1"]
     assert observations.ids("Observation", "subject.name=lopez") == ["o1"]

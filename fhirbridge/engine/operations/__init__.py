@@ -1,0 +1,1 @@
+"""FHIR operations ($everything, $summary, $document, ...), each callable without HTTP."""

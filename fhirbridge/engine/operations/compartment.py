@@ -1,0 +1,97 @@
+"""Reading a child's whole Patient compartment in a few indexed queries.
+
+Membership comes from the search index: a resource belongs to ``Patient/id``'s compartment when one of
+its compartment parameters (R4 CompartmentDefinition) references the patient. Resources the compartment
+points at (practitioners, organizations, medications, ...) come along, as ``$everything`` requires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from fhirbridge.engine.transaction import iter_references
+from fhirbridge.formats import json as fhir_json
+from fhirbridge.search.definitions import compartment_params
+from fhirbridge.search.tables import search_reference
+from fhirbridge.storage import schema
+from fhirbridge.storage.clock import from_micros, to_micros
+from fhirbridge.storage.contract import Resource, StoredVersion
+
+
+# R4 leaves Task out of the Patient compartment, but a child's referrals and action steps are part of
+# the child's plan: fhirbridge counts a Task whose ``for`` is the child (``patient``, ``subject``).
+PLAN_COMPARTMENT_ADDITIONS: dict[str, tuple[str, ...]] = {"Task": ("patient", "subject")}
+
+
+def in_plan_compartment(resource_type: str, param: str) -> bool:
+    return param in compartment_params("Patient", resource_type) or param in PLAN_COMPARTMENT_ADDITIONS.get(
+        resource_type, ()
+    )
+
+
+def _versions(rows: Iterable[sa.Row[tuple[object, ...]]]) -> list[StoredVersion]:
+    return [
+        StoredVersion(
+            row.resource_type, row.id, row.version_id, from_micros(row.last_updated), False, bytes(row.content)
+        )
+        for row in rows
+    ]
+
+
+def compartment_members(
+    conn: Connection,
+    patient_id: str,
+    *,
+    types: set[str] | None = None,
+    since: datetime | None = None,
+    with_referenced: bool = True,
+) -> list[StoredVersion]:
+    """The patient, every current resource of its compartment, and the resources they reference."""
+    r, ref = schema.resources, search_reference
+    links = conn.execute(
+        sa.select(ref.c.resource_pk, ref.c.resource_type, ref.c.param).where(
+            ref.c.target_type == "Patient", ref.c.target_id == patient_id
+        )
+    ).all()
+    member_pks = {row.resource_pk for row in links if in_plan_compartment(row.resource_type, row.param)}
+    conditions: list[sa.ColumnElement[bool]] = [r.c.deleted.is_(False)]
+    if since is not None:
+        conditions.append(r.c.last_updated >= to_micros(since))
+    query = sa.select(r).where(
+        sa.or_(r.c.pk.in_(member_pks), sa.and_(r.c.resource_type == "Patient", r.c.id == patient_id)), *conditions
+    )
+    members = _versions(conn.execute(query.order_by(r.c.resource_type, r.c.pk)))
+    if with_referenced:
+        members += _referenced(conn, members, conditions)
+    if types:
+        members = [member for member in members if member.resource_type in types]
+    return members
+
+
+def _referenced(
+    conn: Connection, members: list[StoredVersion], conditions: list[sa.ColumnElement[bool]]
+) -> list[StoredVersion]:
+    have = {(m.resource_type, m.id) for m in members}
+    wanted: set[tuple[str, str]] = set()
+    for member in members:
+        assert member.content is not None
+        for holder in iter_references(fhir_json.loads(member.content)):
+            parts = str(holder["reference"]).split("/")
+            if len(parts) == 2 and (parts[0], parts[1]) not in have and parts[0][:1].isupper():
+                wanted.add((parts[0], parts[1]))
+    if not wanted:
+        return []
+    r = schema.resources
+    pairs = sa.tuple_(r.c.resource_type, r.c.id).in_(sorted(wanted))
+    return _versions(conn.execute(sa.select(r).where(pairs, *conditions).order_by(r.c.resource_type, r.c.pk)))
+
+
+def resources_of(versions: list[StoredVersion]) -> list[Resource]:
+    return [fhir_json.loads(v.content) for v in versions if v.content is not None]
+
+
+__all__ = ["PLAN_COMPARTMENT_ADDITIONS", "compartment_members", "in_plan_compartment", "resources_of"]

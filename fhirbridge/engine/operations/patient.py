@@ -1,0 +1,75 @@
+"""Operations on one child's record: ``$everything``, ``$summary`` and ``Composition/$document``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fhirbridge.engine.bundles import new_bundle, page_links
+from fhirbridge.engine.interactions import FhirEngine, resource_of
+from fhirbridge.engine.operations.compartment import compartment_members, resources_of
+from fhirbridge.engine.operations.summary import document_bundle, patient_summary
+from fhirbridge.engine.transaction import iter_references
+from fhirbridge.formats import json as fhir_json
+
+
+class PatientOperations:
+    def __init__(self, engine: FhirEngine) -> None:
+        self.engine = engine
+
+    def everything(
+        self,
+        patient_id: str,
+        *,
+        base_url: str,
+        since: datetime | None = None,
+        types: set[str] | None = None,
+        count: int,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        self.engine.read("Patient", patient_id)  # 404 / 410 for a child we do not know
+        with self.engine.repository.connect() as conn:
+            members = compartment_members(conn, patient_id, types=types, since=since)
+        page = members[offset : offset + count]
+        bundle = new_bundle("searchset")
+        bundle["total"] = len(members)
+        params = {}
+        if since is not None:
+            params["_since"] = since.isoformat()
+        if types:
+            params["_type"] = ",".join(sorted(types))
+        bundle["link"] = page_links(
+            base_url, f"Patient/{patient_id}/$everything", params, offset=offset, count=count, total=len(members)
+        )
+        bundle["entry"] = [
+            {
+                "fullUrl": f"{base_url}/{member.resource_type}/{member.id}",
+                "resource": fhir_json.loads(member.content or b"{}"),
+                "search": {"mode": "match"},
+            }
+            for member in page
+        ]
+        return bundle
+
+    def summary(self, patient_id: str, *, base_url: str) -> dict[str, Any]:
+        patient = resource_of(self.engine.read("Patient", patient_id))
+        with self.engine.repository.connect() as conn:
+            members = compartment_members(conn, patient_id, with_referenced=False)
+        compartment = [r for r in resources_of(members) if r["resourceType"] != "Patient"]
+        return patient_summary(patient, compartment, base_url)
+
+    def document(self, composition_id: str, *, base_url: str) -> dict[str, Any]:
+        """A stored Composition with every resource it references, as a ``document`` Bundle."""
+        composition = resource_of(self.engine.read("Composition", composition_id))
+        seen: dict[str, dict[str, Any]] = {}
+        for holder in iter_references(composition):
+            parts = str(holder["reference"]).split("/")
+            key = "/".join(parts[-2:])
+            if len(parts) >= 2 and key not in seen:
+                version = self.engine.repository.read(parts[-2], parts[-1])
+                if version is not None and version.content is not None:
+                    seen[key] = resource_of(version)
+        return document_bundle(composition, list(seen.values()), base_url)
+
+
+__all__ = ["PatientOperations"]

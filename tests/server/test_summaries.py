@@ -1,0 +1,145 @@
+"""A discharge planner's "give me everything about this child": $everything, $summary, $document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from fhirbridge.formats.xml import parse_xml
+
+CHILD = "Patient/child-1"
+
+
+def put(client: httpx.Client, resource: dict[str, Any]) -> None:
+    response = client.put(f"/{resource['resourceType']}/{resource['id']}", json=resource)
+    assert response.status_code in (200, 201), response.text
+
+
+@pytest.fixture
+def record(client: httpx.Client) -> None:
+    put(client, {"resourceType": "Patient", "id": "child-1", "name": [{"given": ["Lena"], "family": "Haddad"}]})
+    put(client, {"resourceType": "Patient", "id": "child-2", "name": [{"family": "Other"}]})
+    put(client, {"resourceType": "Practitioner", "id": "dr-pcp", "name": [{"family": "Nguyen"}]})
+    put(
+        client,
+        {
+            "resourceType": "Condition",
+            "id": "cp",
+            "code": {"text": "Cerebral palsy"},
+            "subject": {"reference": CHILD},
+            "recorder": {"reference": "Practitioner/dr-pcp"},
+        },
+    )
+    goal = {"lifecycleStatus": "active", "subject": {"reference": CHILD}}
+    put(client, {"resourceType": "Goal", "id": "g1", **goal, "description": {"text": "Walks with a walker at school"}})
+    put(
+        client,
+        {
+            "resourceType": "CarePlan",
+            "id": "plan",
+            "status": "active",
+            "intent": "plan",
+            "title": "Shared plan of care",
+            "subject": {"reference": CHILD},
+            "goal": [{"reference": "Goal/g1"}],
+        },
+    )
+    put(
+        client,
+        {
+            "resourceType": "CarePlan",
+            "id": "emergency",
+            "status": "active",
+            "intent": "plan",
+            "title": "Emergency plan: seizures",
+            "partOf": [{"reference": "CarePlan/plan"}],
+            "subject": {"reference": CHILD},
+        },
+    )
+    put(
+        client,
+        {
+            "resourceType": "Task",
+            "id": "referral",
+            "status": "requested",
+            "intent": "order",
+            "description": "Orthopedics referral",
+            "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
+            "focus": {"reference": "ServiceRequest/ortho"},
+            "for": {"reference": CHILD},
+        },
+    )
+    put(
+        client,
+        {
+            "resourceType": "Goal",
+            "id": "other",
+            **goal,
+            "subject": {"reference": "Patient/child-2"},
+            "description": {"text": "not this child"},
+        },
+    )
+
+
+def ids(bundle: dict[str, Any]) -> set[str]:
+    return {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle.get("entry", [])}
+
+
+def test_everything_returns_the_compartment_and_what_it_references(client: httpx.Client, record: None) -> None:
+    bundle = client.get("/Patient/child-1/$everything").json()
+    assert ids(bundle) == {
+        "Patient/child-1",
+        "Condition/cp",
+        "Goal/g1",
+        "CarePlan/plan",
+        "CarePlan/emergency",
+        "Task/referral",
+        "Practitioner/dr-pcp",
+    }
+
+
+def test_everything_filters_by_type_and_pages(client: httpx.Client, record: None) -> None:
+    goals = client.get("/Patient/child-1/$everything", params={"_type": "Goal,CarePlan"}).json()
+    assert ids(goals) == {"Goal/g1", "CarePlan/plan", "CarePlan/emergency"}
+    first = client.get("/Patient/child-1/$everything", params={"_count": 4}).json()
+    assert first["total"] == 7 and len(first["entry"]) == 4
+    following = next(link["url"] for link in first["link"] if link["relation"] == "next")
+    rest = client.get(following).json()
+    assert ids(first) | ids(rest) == ids(client.get("/Patient/child-1/$everything").json())
+    assert client.get("/Patient/nobody/$everything").status_code == 404
+
+
+def test_summary_is_a_document_with_a_section_per_part_of_the_plan(client: httpx.Client, record: None) -> None:
+    document = client.get("/Patient/child-1/$summary").json()
+    assert document["type"] == "document"
+    composition = document["entry"][0]["resource"]
+    assert composition["resourceType"] == "Composition"
+    assert composition["type"]["coding"][0]["code"] == "60591-5"
+    sections = {s["title"]: s for s in composition["section"]}
+    assert [e["reference"] for e in sections["Problems"]["entry"]] == ["Condition/cp"]
+    assert {e["reference"] for e in sections["Working care plan"]["entry"]} == {"CarePlan/plan", "Goal/g1"}
+    assert [e["reference"] for e in sections["Emergency treatment plan"]["entry"]] == ["CarePlan/emergency"]
+    assert [e["reference"] for e in sections["Open referrals"]["entry"]] == ["Task/referral"]
+    assert "emptyReason" in sections["Allergies and intolerances"]
+    assert all("<div" in s["text"]["div"] for s in composition["section"])
+    assert "Cerebral palsy" in sections["Problems"]["text"]["div"]
+    assert "Goal/other" not in ids(document)
+
+
+def test_summary_in_xml_and_html(client: httpx.Client, record: None) -> None:
+    xml = client.get("/Patient/child-1/$summary", headers={"Accept": "application/fhir+xml"})
+    assert parse_xml(xml.content)["type"] == "document"
+    page = client.get("/Patient/child-1/$summary", params={"_format": "html"})
+    assert page.headers["Content-Type"].startswith("text/html")
+    for heading in ("Working care plan", "Emergency treatment plan", "Care team", "Open referrals"):
+        assert heading in page.text
+
+
+def test_document_of_a_stored_composition(client: httpx.Client, record: None) -> None:
+    composition = client.get("/Patient/child-1/$summary").json()["entry"][0]["resource"]
+    put(client, composition)
+    document = client.get(f"/Composition/{composition['id']}/$document").json()
+    assert document["type"] == "document"
+    assert {"Patient/child-1", "Condition/cp", "CarePlan/emergency"} <= ids(document)
