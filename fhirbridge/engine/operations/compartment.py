@@ -21,7 +21,6 @@ from fhirbridge.storage import schema
 from fhirbridge.storage.clock import from_micros, to_micros
 from fhirbridge.storage.contract import Resource, StoredVersion
 
-
 # R4 leaves Task out of the Patient compartment, but a child's referrals and action steps are part of
 # the child's plan: fhirbridge counts a Task whose ``for`` is the child (``patient``, ``subject``).
 PLAN_COMPARTMENT_ADDITIONS: dict[str, tuple[str, ...]] = {"Task": ("patient", "subject")}
