@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import orjson
@@ -209,18 +209,51 @@ def _criteria(
     r: Any,
     strict: bool,
     ctx: predicates.Context,
+    driven: bool = False,
 ) -> list[Any]:
     conditions: list[Any] = [r.c.deleted.is_(False)]
-    if resource_type is not None:
-        conditions.append(r.c.resource_type == resource_type)
-    for name, value in request.criteria:
+    selective = driven
+    driver = None if driven else _driver(resource_type, request.criteria)
+    for position, (name, value) in enumerate(request.criteria):
+        drive = replace(ctx, drive=position == driver)
         try:
-            conditions.append(predicates.condition(resource_type, name, value, r, ctx))
+            conditions.append(predicates.condition(resource_type, name, value, r, drive))
         except predicates.UnknownParameter as exc:
             _reject(strict, request, exc.name, exc.reason)
             continue
         request.applied.append((name, value))
+        selective = selective or _selective(name)
+    if resource_type is not None:
+        # With a selective index criterion the matching pks drive the query; SQLite without statistics
+        # would otherwise walk the whole type through the type index, so the type test is kept out of it.
+        column = r.c.resource_type.concat("") if selective else r.c.resource_type
+        conditions.append(column == resource_type)
     return conditions
+
+
+# Which kind of criterion narrows the most, typically: a patient reference before a category token.
+_DRIVE_PRIORITY = {"reference": 0, "token": 1, "uri": 2, "string": 3, "date": 4, "quantity": 5, "number": 6}
+
+
+def _driver(resource_type: str | None, criteria: list[tuple[str, str]]) -> int | None:
+    """The position of the criterion whose index lookup drives the query (None: no selective one)."""
+    best: tuple[int, int] | None = None
+    for position, (name, _) in enumerate(criteria):
+        if not _selective(name):
+            continue
+        code = name.partition(".")[0].partition(":")[0]
+        info = parameter(resource_type, code)
+        rank = -1 if code in ("_id", "_has") else _DRIVE_PRIORITY.get(info.type, 9) if info else 9
+        if best is None or rank < best[0]:
+            best = (rank, position)
+    return best[1] if best else None
+
+
+def _selective(name: str) -> bool:
+    """A criterion naming a few resources through an index lookup (not a negation or a time range)."""
+    head = name.partition(".")[0]
+    code, _, modifier = head.partition(":")
+    return code != "_lastUpdated" and modifier not in ("not", "missing", "contains")
 
 
 def _in_request_order(applied: list[tuple[str, str]], params: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -246,11 +279,11 @@ def search(
     request = _parse_controls(resource_type, params, strict)
     ctx = predicates.Context(base_url=base_url)
     r = resources
-    conditions = _criteria(resource_type, request, r, strict, ctx)
+    if compartment is not None and resource_type is None:
+        raise BadRequest("A compartment search needs a resource type")
+    conditions = _criteria(resource_type, request, r, strict, ctx, driven=compartment is not None)
     request.applied = _in_request_order(request.applied, params)
-    if compartment is not None:
-        if resource_type is None:
-            raise BadRequest("A compartment search needs a resource type")
+    if compartment is not None and resource_type is not None:
         conditions.append(predicates.compartment_condition(compartment, resource_type, r))
 
     cursor = request.cursor

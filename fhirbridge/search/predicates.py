@@ -9,7 +9,7 @@ caller ANDs repeated parameters.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -50,6 +50,9 @@ class UnknownParameter(Exception):
 @dataclass(frozen=True)
 class Context:
     base_url: str = ""
+    # The one criterion that drives the query is an ``IN`` over its index; the others are correlated
+    # ``EXISTS`` probes, so SQLite (which has no statistics) never materialises a large match list.
+    drive: bool = True
 
 
 def split_values(raw: str) -> list[str]:
@@ -83,7 +86,9 @@ def _bad(name: str, message: str) -> BadRequest:
 # --- entry point -------------------------------------------------------------------------------------
 
 
-def condition(resource_type: str | None, name: str, raw_value: str, r: Any, ctx: Context, depth: int = 0) -> Condition:
+def condition(
+    resource_type: str | None, name: str, raw_value: str, r: Any, ctx: Context, depth: int = 0
+) -> Condition:
     """The condition for ``name=raw_value`` on resources ``r`` of ``resource_type``."""
     if depth > MAX_CHAIN_DEPTH:
         raise _bad(name, f"Search parameter '{name}' chains deeper than {MAX_CHAIN_DEPTH} levels")
@@ -101,10 +106,12 @@ def condition(resource_type: str | None, name: str, raw_value: str, r: Any, ctx:
         raise UnknownParameter(name, f"Unknown search parameter '{code}' for {where}")
     if chain:
         if info.type != "reference":
-            raise UnknownParameter(name, f"Search parameter '{code}' is not a reference and cannot be chained")
+            raise UnknownParameter(
+                name, f"Search parameter '{code}' is not a reference and cannot be chained"
+            )
         return _chain(resource_type, info, modifier, chain, raw_value, r, ctx, depth)
     if modifier == "missing":
-        return _missing(resource_type, info, name, raw_value, r)
+        return _missing(resource_type, info, name, raw_value, r, ctx)
     builder = _BUILDERS[info.type]
     return builder(resource_type, info, name, modifier, raw_value, r, ctx)
 
@@ -128,11 +135,18 @@ def compartment_condition(compartment: tuple[str, str], resource_type: str, r: A
 # --- helpers -----------------------------------------------------------------------------------------
 
 
-def _index_match(table: Table, resource_type: str | None, code: str, r: Any, *where: Any) -> Condition:
-    inner = sa.select(table.c.resource_pk).where(table.c.param == code, *where)
-    if resource_type is not None:
-        inner = inner.where(table.c.resource_type == resource_type)
-    return r.c.pk.in_(inner)
+def _index_match(
+    table: Table, resource_type: str | None, code: str, r: Any, ctx: Context, *where: Any
+) -> Condition:
+    if ctx.drive:
+        inner = sa.select(table.c.resource_pk).where(table.c.param == code, *where)
+        if resource_type is not None:
+            inner = inner.where(table.c.resource_type == resource_type)
+        return r.c.pk.in_(inner)
+    # A probe of one resource's rows. It leaves out resource_type (the row's pk already fixes it) so that
+    # the value indexes, which lead with resource_type, cannot be chosen: SQLite plans without
+    # statistics and would otherwise scan every row holding the value once per candidate resource.
+    return sa.exists().where(table.c.resource_pk == r.c.pk, table.c.param == code, *where)
 
 
 def _any(conditions: list[Condition]) -> Condition:
@@ -141,13 +155,17 @@ def _any(conditions: list[Condition]) -> Condition:
 
 def _no_modifier(info: SearchParamInfo, name: str, modifier: str, allowed: tuple[str, ...] = ()) -> None:
     if modifier and modifier not in allowed:
-        raise UnknownParameter(name, f"Modifier ':{modifier}' is not supported on {info.type} parameter '{info.code}'")
+        raise UnknownParameter(
+            name, f"Modifier ':{modifier}' is not supported on {info.type} parameter '{info.code}'"
+        )
 
 
-def _missing(resource_type: str | None, info: SearchParamInfo, name: str, raw_value: str, r: Any) -> Condition:
+def _missing(
+    resource_type: str | None, info: SearchParamInfo, name: str, raw_value: str, r: Any, ctx: Context
+) -> Condition:
     if raw_value not in ("true", "false"):
         raise _bad(name, f"':missing' takes true or false, not '{raw_value}'")
-    present = _index_match(INDEX_TABLES[info.type], resource_type, info.code, r)
+    present = _index_match(INDEX_TABLES[info.type], resource_type, info.code, r, ctx)
     return sa.not_(present) if raw_value == "true" else present
 
 
@@ -222,7 +240,9 @@ def _token(
             pieces = _split_pipe(value)
             if len(pieces) != 3 or not all(pieces):
                 raise _bad(name, f"':of-type' takes system|code|value, not '{value}'")
-            parts.append(sa.and_(t.c.type_system == pieces[0], t.c.type_code == pieces[1], t.c.code == pieces[2]))
+            parts.append(
+                sa.and_(t.c.type_system == pieces[0], t.c.type_code == pieces[1], t.c.code == pieces[2])
+            )
             continue
         if "|" not in value:
             parts.append(t.c.code == value)
@@ -234,7 +254,7 @@ def _token(
             parts.append(t.c.system == system)
         else:
             parts.append(sa.and_(t.c.system == system, t.c.code == code))
-    matched = _index_match(t, resource_type, info.code, r, _any(parts))
+    matched = _index_match(t, resource_type, info.code, r, ctx, _any(parts))
     return sa.not_(matched) if modifier == "not" else matched
 
 
@@ -260,7 +280,7 @@ def _string(
             parts.append(t.c.norm.like(f"%{needle}%", escape="\\"))
         else:
             parts.append(_prefix(t.c.norm, values.normalize(value)))
-    return _index_match(t, resource_type, info.code, r, _any(parts))
+    return _index_match(t, resource_type, info.code, r, ctx, _any(parts))
 
 
 def _reference_value(info: SearchParamInfo, name: str, modifier: str, value: str, ctx: Context) -> Condition:
@@ -270,6 +290,8 @@ def _reference_value(info: SearchParamInfo, name: str, modifier: str, value: str
         value = value[len(base) + 1 :]
     if not value:
         raise _bad(name, f"Search parameter '{name}' needs a reference")
+    target_type: str | None
+    target_id: str | None
     if "/" not in value and ":" not in value:  # a bare id
         target_type, target_id = (modifier or None), value
     else:
@@ -287,9 +309,11 @@ def _reference(
     resource_type: str | None, info: SearchParamInfo, name: str, modifier: str, raw: str, r: Any, ctx: Context
 ) -> Condition:
     if modifier and modifier not in info.target and not (modifier[:1].isupper() and not info.target):
-        raise UnknownParameter(name, f"Modifier ':{modifier}' is not supported on reference parameter '{info.code}'")
+        raise UnknownParameter(
+            name, f"Modifier ':{modifier}' is not supported on reference parameter '{info.code}'"
+        )
     parts = [_reference_value(info, name, modifier, value, ctx) for value in split_values(raw)]
-    return _index_match(search_reference, resource_type, info.code, r, _any(parts))
+    return _index_match(search_reference, resource_type, info.code, r, ctx, _any(parts))
 
 
 def _chain(
@@ -315,14 +339,14 @@ def _chain(
         inner = sa.select(referenced.c.id).where(
             referenced.c.resource_type == target,
             referenced.c.deleted.is_(False),
-            condition(target, chain, raw, referenced, ctx, depth + 1),
+            condition(target, chain, raw, referenced, replace(ctx, drive=True), depth + 1),
         )
         parts.append(sa.and_(t.c.target_type == target, t.c.target_id.in_(inner)))
     if not parts:
         raise UnknownParameter(
             f"{info.code}.{chain}", f"Chained parameter '{chain}' is unknown for the targets of '{info.code}'"
         )
-    return _index_match(t, resource_type, info.code, r, _any(parts))
+    return _index_match(t, resource_type, info.code, r, ctx, _any(parts))
 
 
 def _known_types() -> set[str]:
@@ -331,7 +355,9 @@ def _known_types() -> set[str]:
     return set(searchable_types())
 
 
-def _reverse_chain(resource_type: str | None, name: str, raw: str, r: Any, ctx: Context, depth: int) -> Condition:
+def _reverse_chain(
+    resource_type: str | None, name: str, raw: str, r: Any, ctx: Context, depth: int
+) -> Condition:
     # _has:Observation:patient:code=1234: resources an Observation with code 1234 refers to via patient
     pieces = name.split(":", 3)
     if len(pieces) != 4 or not all(pieces[1:]):
@@ -346,7 +372,7 @@ def _reverse_chain(resource_type: str | None, name: str, raw: str, r: Any, ctx: 
     referring = sa.select(source.c.pk).where(
         source.c.resource_type == source_type,
         source.c.deleted.is_(False),
-        condition(source_type, rest, raw, source, ctx, depth + 1),
+        condition(source_type, rest, raw, source, replace(ctx, drive=True), depth + 1),
     )
     t = search_reference
     targets = sa.select(t.c.target_id).where(
@@ -391,7 +417,7 @@ def _number(
     _no_modifier(info, name, modifier)
     t = search_number
     parts = [_number_condition(t.c.value, *_prefixed_number(name, value)) for value in split_values(raw)]
-    return _index_match(t, resource_type, info.code, r, _any(parts))
+    return _index_match(t, resource_type, info.code, r, ctx, _any(parts))
 
 
 def _quantity(
@@ -412,7 +438,7 @@ def _quantity(
             if code:
                 clauses.append(sa.or_(t.c.code == code, t.c.unit == code) if not system else t.c.code == code)
         parts.append(sa.and_(*clauses))
-    return _index_match(t, resource_type, info.code, r, _any(parts))
+    return _index_match(t, resource_type, info.code, r, ctx, _any(parts))
 
 
 def _uri(
@@ -430,7 +456,7 @@ def _uri(
             parts.append(t.c.uri.in_(sorted(ancestors)))
         else:
             parts.append(t.c.uri == value)
-    return _index_match(t, resource_type, info.code, r, _any(parts))
+    return _index_match(t, resource_type, info.code, r, ctx, _any(parts))
 
 
 Builder = Callable[[str | None, SearchParamInfo, str, str, str, Any, Context], Condition]
@@ -445,7 +471,7 @@ def _date_builder(
     for value in split_values(raw):
         prefix, start, end = _prefix_range(name, value)
         parts.append(date_condition(prefix, t.c.low, t.c.high, start, end))
-    return _index_match(t, resource_type, info.code, r, _any(parts))
+    return _index_match(t, resource_type, info.code, r, ctx, _any(parts))
 
 
 _BUILDERS: dict[str, Builder] = {

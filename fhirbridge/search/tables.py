@@ -36,7 +36,7 @@ search_token = Table(
     Column("type_code", Text, nullable=True),
 )
 Index("ix_search_token_code", search_token.c.resource_type, search_token.c.param, search_token.c.code)
-Index("ix_search_token_pk", search_token.c.resource_pk)
+Index("ix_search_token_pk", search_token.c.resource_pk, search_token.c.param)
 
 search_string = Table(
     "search_string",
@@ -46,7 +46,7 @@ search_string = Table(
     Column("exact", Text, nullable=False),
 )
 Index("ix_search_string_norm", search_string.c.resource_type, search_string.c.param, search_string.c.norm)
-Index("ix_search_string_pk", search_string.c.resource_pk)
+Index("ix_search_string_pk", search_string.c.resource_pk, search_string.c.param)
 
 search_reference = Table(
     "search_reference",
@@ -70,7 +70,7 @@ Index(
     search_reference.c.param,
     search_reference.c.url,
 )
-Index("ix_search_reference_pk", search_reference.c.resource_pk)
+Index("ix_search_reference_pk", search_reference.c.resource_pk, search_reference.c.param)
 
 search_date = Table(
     "search_date",
@@ -81,7 +81,7 @@ search_date = Table(
 )
 Index("ix_search_date_low", search_date.c.resource_type, search_date.c.param, search_date.c.low)
 Index("ix_search_date_high", search_date.c.resource_type, search_date.c.param, search_date.c.high)
-Index("ix_search_date_pk", search_date.c.resource_pk)
+Index("ix_search_date_pk", search_date.c.resource_pk, search_date.c.param)
 
 search_quantity = Table(
     "search_quantity",
@@ -98,7 +98,7 @@ Index(
     search_quantity.c.param,
     search_quantity.c.value,
 )
-Index("ix_search_quantity_pk", search_quantity.c.resource_pk)
+Index("ix_search_quantity_pk", search_quantity.c.resource_pk, search_quantity.c.param)
 
 search_number = Table(
     "search_number",
@@ -107,7 +107,7 @@ search_number = Table(
     Column("value", Float, nullable=False),
 )
 Index("ix_search_number_value", search_number.c.resource_type, search_number.c.param, search_number.c.value)
-Index("ix_search_number_pk", search_number.c.resource_pk)
+Index("ix_search_number_pk", search_number.c.resource_pk, search_number.c.param)
 
 search_uri = Table(
     "search_uri",
@@ -116,7 +116,7 @@ search_uri = Table(
     Column("uri", LongText, nullable=False),
 )
 Index("ix_search_uri_uri", search_uri.c.resource_type, search_uri.c.param, search_uri.c.uri)
-Index("ix_search_uri_pk", search_uri.c.resource_pk)
+Index("ix_search_uri_pk", search_uri.c.resource_pk, search_uri.c.param)
 
 INDEX_TABLES: dict[str, Table] = {
     "token": search_token,
