@@ -61,6 +61,8 @@ class ElementNode:
     slice_name: str | None = None
     content_reference: str | None = None
     max_length: int | None = None
+    min_value: Any = None
+    max_value: Any = None
     children: dict[str, ElementNode] = field(default_factory=dict)
     slices: dict[str, ElementNode] = field(default_factory=dict)
 
@@ -126,11 +128,16 @@ def _node(element: dict[str, Any], source: str) -> ElementNode:
     last = element_id.rsplit(".", 1)[-1]
     name = last.split(":", 1)[0]
     fixed = pattern = None
+    min_value = max_value = None
     for key, value in element.items():
         if key.startswith("fixed"):
             fixed = (key[5:], value)
         elif key.startswith("pattern"):
             pattern = (key[7:], value)
+        elif key.startswith("minValue"):
+            min_value = value
+        elif key.startswith("maxValue"):
+            max_value = value
     binding = element.get("binding")
     slicing = element.get("slicing")
     maximum = element.get("max", "*")
@@ -161,6 +168,8 @@ def _node(element: dict[str, Any], source: str) -> ElementNode:
         slice_name=element.get("sliceName"),
         content_reference=element.get("contentReference"),
         max_length=element.get("maxLength"),
+        min_value=min_value,
+        max_value=max_value,
     )
 
 
@@ -219,8 +228,18 @@ class Definitions:
             current = definition.base_definition if definition else None
         return False
 
-    def add(self, resources_: Iterable[dict[str, Any]]) -> None:
+    def extended(self, resources_: Iterable[Any]) -> Definitions:
+        """A copy of these definitions with ``resources_`` registered; this one is left unchanged."""
+        clone = Definitions.__new__(Definitions)
+        clone._raw = dict(self._raw)
+        clone._definitions = dict(self._definitions)
+        clone.value_sets = dict(self.value_sets)
+        clone.add(resources_)
+        return clone
+
+    def add(self, resources_: Iterable[Any]) -> None:
         """Register StructureDefinitions and ValueSets (e.g. a partner's profiles)."""
+        resources_ = [r for r in resources_ if isinstance(r, dict)]
         pending = [r for r in resources_ if r.get("resourceType") == "StructureDefinition" and "url" in r]
         for value_set in (r for r in resources_ if r.get("resourceType") == "ValueSet"):
             codes = _enumerated_codes(value_set)
@@ -244,7 +263,12 @@ class Definitions:
             base = self.snapshot(base_url) or self.snapshot(CORE_PREFIX + definition["type"])
             if base is None:
                 return
-            elements = generate_snapshot(definition["differential"]["element"], base, self.snapshot)
+            try:
+                elements = generate_snapshot(definition["differential"]["element"], base, self.snapshot)
+            except (KeyError, TypeError, ValueError, IndexError):
+                # A differential this generator cannot apply leaves the profile unknown, which the
+                # validator reports, rather than half-applied.
+                return
         self._raw[url] = {
             "name": definition.get("name"),
             "type": definition["type"],

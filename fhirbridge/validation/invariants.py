@@ -44,14 +44,22 @@ def compiled(expression: str) -> Compiled | None:
     return function
 
 
+def _typed(resource: Any) -> Any:
+    """A resource as a node that knows its type, so ``%resource.type()`` names it."""
+    if isinstance(resource, dict) and isinstance(resource.get("resourceType"), str):
+        return ResourceNode.create_node(resource, resource["resourceType"])  # type: ignore[no-untyped-call]
+    return resource
+
+
 def holds(expression: str, focus: Any, type_path: str, resource: Any, root_resource: Any) -> bool | None:
     """True or False for the invariant on ``focus``; None when it cannot be evaluated."""
     function = compiled(expression)
     if function is None:
         return None
     node = ResourceNode.create_node(focus, type_path)  # type: ignore[no-untyped-call]
+    variables = {"resource": _typed(resource), "rootResource": _typed(root_resource)}
     try:
-        result = function(node, {"resource": resource, "rootResource": root_resource})
+        result = function(node, variables)
     except Exception as exc:  # fhirpathpy raises bare Exceptions for unsupported functions
         log.debug("cannot evaluate %r: %s", expression, exc)
         return None

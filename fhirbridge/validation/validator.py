@@ -16,6 +16,7 @@ from typing import Any
 
 from fhirbridge.errors import Issue
 from fhirbridge.validation import invariants
+from fhirbridge.validation.bundle import bundle_issues
 from fhirbridge.validation.definitions import (
     Definitions,
     ElementNode,
@@ -47,6 +48,8 @@ class _Walk:
     root_resource: dict[str, Any]
     issues: list[Issue] = field(default_factory=list)
     structure_paths: frozenset[str] = frozenset()
+    # The (type, element path) whose children are being walked: where an extension is used.
+    host: tuple[str, str] = ("", "")
 
     def add(self, severity: str, code: str, path: str, message: str) -> None:
         self.issues.append(Issue(diagnostics=message, code=code, severity=severity, expression=(path,)))
@@ -113,6 +116,8 @@ class Validator:
         walk.resource = resource
         try:
             self._against(resource, base, path, walk)
+            if resource_type == "Bundle":
+                walk.issues.extend(bundle_issues(resource, path))
             declared = (
                 resource.get("meta", {}).get("profile", []) if isinstance(resource.get("meta"), dict) else []
             )
@@ -143,7 +148,7 @@ class Validator:
                 f"The profile {url} is for {profile.type}, not {resource.get('resourceType')}",
             )
             return
-        if profile.is_profile:
+        if profile.url != CORE_PREFIX + profile.type:
             self._against(resource, profile, path, walk)
 
     def _against(
@@ -152,7 +157,23 @@ class Validator:
         root = definition.root
         item = Item(resource, path, definition.type)
         self._constraints(item, root, definition.type, walk)
-        self._children(resource, root.children, path, definition, walk)
+        self._children_in(resource, root.children, path, definition, walk, (definition.type, definition.type))
+
+    def _children_in(
+        self,
+        value: dict[str, Any],
+        children: dict[str, ElementNode],
+        path: str,
+        tree: StructureDefinition,
+        walk: _Walk,
+        host: tuple[str, str],
+    ) -> None:
+        outer = walk.host
+        walk.host = host
+        try:
+            self._children(value, children, path, tree, walk)
+        finally:
+            walk.host = outer
 
     # -- elements --------------------------------------------------------------------------------
 
@@ -176,6 +197,14 @@ class Validator:
     def _collect(
         self, value: dict[str, Any], child: ElementNode, name: str, path: str, walk: _Walk
     ) -> list[Item]:
+        for key in (name, "_" + name) if not child.is_choice else ():
+            if key in value and (value[key] is None or value[key] == []):
+                walk.add(
+                    "error",
+                    "structure",
+                    f"{path}.{key}",
+                    f"The property {key} must be a value or an array of values, not null or empty",
+                )
         if child.is_choice:
             stem = name[:-3]
             items: list[Item] = []
@@ -240,6 +269,9 @@ class Validator:
         code = item.type_code
         if code in RESOURCE_TYPES:
             if isinstance(item.value, dict):
+                # The element's own invariants see the container as %resource; the nested resource's
+                # invariants see itself.
+                self._constraints(item, node, str(item.value.get("resourceType", code)), walk)
                 self._resource(item.value, item.path, walk, [p for t in node.types for p in t.profiles])
             return
         if code in PRIMITIVE_TYPES or code == "" or code[:1].islower():
@@ -266,15 +298,30 @@ class Validator:
             )
         if code == "Reference":
             self._reference_target(item, node, walk)
+        if code == "Coding":
+            self._coding_system(item, walk)
         type_tree = self._type_tree(node, code)
-        self._constraints(item, node, node.path, walk)
+        choices = self._profile_choices(node, code)
+        if len(choices) > 1:
+            # Several allowed profiles: the value must conform to one of them.
+            if not any(self._conforms_as_type(item, choice, walk) for choice in choices):
+                walk.add(
+                    "error",
+                    "structure",
+                    item.path,
+                    "Unable to find a match for the specified profile among choices: "
+                    + ", ".join(choice.url for choice in choices),
+                )
+            type_tree = self.definitions.base_type(code)
+        # fhirpathpy resolves choice elements (``value``) from the type name, or the path of a backbone.
+        self._constraints(item, node, node.path if code in ("BackboneElement", "Element") else code, walk)
         if type_tree is not None and type_tree is not tree:
             self._constraints(item, type_tree.root, type_tree.type, walk)
         if code == "Extension":
             self._extension(item, node, tree, walk)
             return
         children, children_tree = self._children_of(node, tree, type_tree)
-        self._children(value, children, item.path, children_tree, walk)
+        self._children_in(value, children, item.path, children_tree, walk, (code, node.path))
 
     def _children_of(
         self, node: ElementNode, tree: StructureDefinition, type_tree: StructureDefinition | None
@@ -288,6 +335,25 @@ class Validator:
         if type_tree is not None:
             return type_tree.root.children, type_tree
         return {}, tree
+
+    def _profile_choices(self, node: ElementNode, code: str) -> list[StructureDefinition]:
+        if code == "Extension":
+            return []
+        found = (self.definitions.get(p) for t in node.types if t.code == code for p in t.profiles)
+        return [definition for definition in found if definition is not None]
+
+    def _conforms_as_type(self, item: Item, definition: StructureDefinition, walk: _Walk) -> bool:
+        trial = _Walk(walk.resource, walk.root_resource)
+        self._constraints(item, definition.root, definition.type, trial)
+        self._children_in(
+            item.value,
+            definition.root.children,
+            item.path,
+            definition,
+            trial,
+            (item.type_code, definition.type),
+        )
+        return not any(i.severity in ("error", "fatal") for i in trial.issues)
 
     def _type_tree(self, node: ElementNode, code: str) -> StructureDefinition | None:
         for type_ref in node.types:
@@ -309,6 +375,9 @@ class Validator:
             if problem:
                 walk.add("error", "value", item.path, problem)
                 return
+            bound = _outside_bounds(item.value, node)
+            if bound:
+                walk.add("error", "value", item.path, bound)
             if (
                 node.max_length is not None
                 and isinstance(item.value, str)
@@ -328,6 +397,8 @@ class Validator:
                 "Constraint failed: ele-1: 'All FHIR elements must have a @value or children'",
             )
         if item.value is not None:
+            if node.constraints:
+                self._constraints(item, node, code, walk)
             self._fixed_and_pattern(item, node, walk)
             if node.binding and code in ("code", "string", "uri"):
                 walk.issues.extend(
@@ -339,7 +410,14 @@ class Validator:
         if isinstance(item.extension, dict):
             element_tree = self.definitions.base_type("Element")
             if element_tree is not None:
-                self._children(item.extension, element_tree.root.children, item.path, element_tree, walk)
+                self._children_in(
+                    item.extension,
+                    element_tree.root.children,
+                    item.path,
+                    element_tree,
+                    walk,
+                    (code, node.path),
+                )
 
     # -- value rules -----------------------------------------------------------------------------
 
@@ -359,6 +437,25 @@ class Validator:
                 f"The value does not match the pattern {_short(node.pattern[1])} required by {node.path}",
             )
 
+    def _coding_system(self, item: Item, walk: _Walk) -> None:
+        system = item.value.get("system")
+        if not isinstance(system, str):
+            return
+        if ":" not in system:
+            walk.add(
+                "error",
+                "invalid",
+                f"{item.path}.system",
+                "Coding.system must be an absolute reference, not a local reference",
+            )
+        elif system.startswith("http://hl7.org/fhir/ValueSet/"):
+            walk.add(
+                "error",
+                "invalid",
+                f"{item.path}.system",
+                f"The Coding references a value set, not a code system ('{system}')",
+            )
+
     def _reference_target(self, item: Item, node: ElementNode, walk: _Walk) -> None:
         reference = item.value.get("reference")
         if not isinstance(reference, str) or reference.startswith(("#", "urn:")):
@@ -368,6 +465,8 @@ class Validator:
             return
         target_type = parts[-2]
         if self.definitions.base_type(target_type) is None:
+            if "://" in reference:
+                return  # an absolute URL need not follow the RESTful [type]/[id] pattern
             walk.add(
                 "error", "structure", item.path, f"The reference '{reference}' names no known resource type"
             )
@@ -459,19 +558,29 @@ class Validator:
                 return False
             rule = target.fixed or target.pattern
             if rule is None:
-                return False
+                # No value to compare: a slice that forbids the element is told apart by its absence.
+                return not _values_at(item.value, path) if target.max == 0 else True
             values = _values_at(item.value, path)
             if kind == "value" and target.fixed is not None:
                 return any(v == rule[1] for v in values)
             return any(matches_pattern(v, rule[1]) for v in values)
         if kind == "type":
-            return item.type_code in slice_node.type_codes
+            if path == "$this":
+                return item.type_code in slice_node.type_codes
+            target = _descend(slice_node, path, self.definitions)
+            found = _values_at(item.value, path)
+            return target is not None and any(
+                isinstance(v, dict) and v.get("resourceType") in target.type_codes for v in found
+            )
         if kind == "exists":
             target = _descend(slice_node, path, self.definitions)
             wanted = target is not None and target.min > 0
             return bool(_values_at(item.value, path)) == wanted
         if kind == "profile":
-            profiles = [p for t in slice_node.types for p in t.profiles or t.target_profiles]
+            target = slice_node if path == "$this" else _descend(slice_node, path, self.definitions)
+            if target is None:
+                return False
+            profiles = [p for t in target.types for p in t.profiles or t.target_profiles]
             values = _values_at(item.value, path)
             return any(self._conforms(v, p) for v in values if isinstance(v, dict) for p in profiles)
         return False
@@ -507,8 +616,44 @@ class Validator:
                 )
                 return
         if definition is None:
-            return  # missing url is reported by the cardinality of Extension.url
-        self._children(value, definition.root.children, item.path, definition, walk)
+            base = self.definitions.base_type("Extension")
+            if base is not None:  # no url: the cardinality of Extension.url reports it
+                self._children(value, base.root.children, item.path, base, walk)
+            return
+        if not self._used_in_context(definition, walk):
+            walk.add(
+                "error",
+                "structure",
+                item.path,
+                f"The extension {definition.url} is not allowed to be used at this point "
+                f"(this element is {walk.host[0]} at {walk.host[1]})",
+            )
+        self._children_in(
+            value, definition.root.children, item.path, definition, walk, ("Extension", "Extension")
+        )
+
+    def _used_in_context(self, definition: StructureDefinition, walk: _Walk) -> bool:
+        host_type, host_path = walk.host
+        if not definition.context or not host_type:
+            return True
+        host_definition = self.definitions.base_type(host_type)
+        is_resource = host_definition is not None and host_definition.kind == "resource"
+        for context in definition.context:
+            kind, expression = context.get("type"), str(context.get("expression", ""))
+            if kind != "element":
+                return True  # fhirpath and extension contexts are not checked
+            if expression in (host_type, host_path, "Element", "Base"):
+                return True
+            # ``Address.line`` also names the line of an address inside a profile (``Patient.address.line``),
+            # whose path no longer starts with the datatype.
+            head, _, tail = expression.partition(".")
+            if tail and host_path.endswith("." + tail) and self.definitions.base_type(head) is not None:
+                return True
+            if expression in ("Resource", "DomainResource") and is_resource:
+                return True
+            if expression.startswith("http") or "#" in expression:
+                return True
+        return False
 
 
 def matches_pattern(value: Any, pattern: Any) -> bool:
@@ -522,6 +667,22 @@ def matches_pattern(value: Any, pattern: Any) -> bool:
         values = value if isinstance(value, list) else [value]
         return all(any(matches_pattern(v, p) for v in values) for p in pattern)
     return bool(value == pattern)
+
+
+def _outside_bounds(value: Any, node: ElementNode) -> str | None:
+    """minValue/maxValue; dates compare as ISO strings of the same precision, numbers as numbers."""
+    for bound, above in ((node.min_value, False), (node.max_value, True)):
+        if bound is None or (
+            type(bound) is not type(value)
+            and not (isinstance(bound, int | float) and isinstance(value, int | float))
+        ):
+            continue
+        if isinstance(value, str) and len(value) != len(bound):
+            continue
+        if (value > bound) if above else (value < bound):
+            word = "greater than permitted maximum" if above else "less than permitted minimum"
+            return f"value is {word} value of {bound}"
+    return None
 
 
 def _values_at(value: Any, path: str) -> list[Any]:
