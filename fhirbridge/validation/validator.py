@@ -544,6 +544,22 @@ class Validator:
             return False
         return all(self._discriminates(item, slice_node, kind, path) for kind, path in discriminators)
 
+    def _discriminates_without_value(self, item: Item, target: ElementNode, path: str) -> bool:
+        """A slice with no fixed or pattern value is told apart by a required binding (a value in its
+        value set), by forbidding the element (absent), or not at all."""
+        values = _values_at(item.value, path)
+        if target.max == 0:
+            return not values
+        if target.binding and target.binding[0] == "required" and target.types:
+            if target.binding[1] not in self.definitions.value_sets:
+                return False
+            code = target.types[0].code
+            return bool(values) and all(
+                not binding_issues(v, code, target.binding, target.path, item.path, self.definitions)
+                for v in values
+            )
+        return True
+
     def _discriminates(self, item: Item, slice_node: ElementNode, kind: str, path: str) -> bool:
         if kind in ("value", "pattern"):
             if path == "url" and item.type_code == "Extension":
@@ -558,8 +574,7 @@ class Validator:
                 return False
             rule = target.fixed or target.pattern
             if rule is None:
-                # No value to compare: a slice that forbids the element is told apart by its absence.
-                return not _values_at(item.value, path) if target.max == 0 else True
+                return self._discriminates_without_value(item, target, path)
             values = _values_at(item.value, path)
             if kind == "value" and target.fixed is not None:
                 return any(v == rule[1] for v in values)
