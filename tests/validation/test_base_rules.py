@@ -1,0 +1,117 @@
+"""Base R4 rules: structure, cardinality, primitives, bindings, invariants, with FHIRPath locations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fhirbridge.errors import Issue
+from fhirbridge.validation import validate_resource
+
+
+def errors(resource: dict[str, Any], **kwargs: Any) -> list[Issue]:
+    return [i for i in validate_resource(resource, **kwargs) if i.severity in ("error", "fatal")]
+
+
+def where(issues: list[Issue]) -> set[str]:
+    return {path for issue in issues for path in issue.expression}
+
+
+def goal(**changes: Any) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "Goal",
+        "lifecycleStatus": "active",
+        "description": {"text": "Walk to school with a walker"},
+        "subject": {"reference": "Patient/child-1"},
+    }
+    resource.update(changes)
+    return resource
+
+
+def test_a_minimal_goal_has_no_errors() -> None:
+    assert errors(goal()) == []
+
+
+def test_unknown_element_is_a_structure_error_at_its_path() -> None:
+    found = errors(goal(target=[{"measure": {"text": "steps"}, "colour": "red"}]))
+    assert where(found) == {"Goal.target[0].colour"}
+    assert found[0].code == "structure"
+
+
+def test_missing_required_element_names_the_rule() -> None:
+    resource = goal()
+    del resource["subject"]
+    found = errors(resource)
+    assert [i.diagnostics for i in found] == ["Goal.subject: minimum required = 1, but only found 0"]
+
+
+def test_too_many_occurrences() -> None:
+    found = errors(goal(subject=[{"reference": "Patient/a"}, {"reference": "Patient/b"}]))
+    assert found
+
+
+def test_required_binding_on_a_code() -> None:
+    found = errors(goal(lifecycleStatus="finished"))
+    assert where(found) == {"Goal.lifecycleStatus"}
+    assert found[0].code == "code-invalid"
+
+
+def test_primitive_json_types_are_checked() -> None:
+    found = errors({"resourceType": "Patient", "active": "yes"})
+    assert where(found) == {"Patient.active"}
+
+
+def test_malformed_date() -> None:
+    assert where(errors(goal(startDate="2024-13-01"))) == {"Goal.startDate"}
+
+
+def test_choice_type_not_allowed() -> None:
+    assert "Goal.startString" in where(errors(goal(startString="soon")))
+
+
+def test_invariant_failure_is_reported_with_its_key() -> None:
+    # gol-1: a target with a detail needs a measure.
+    found = errors(goal(target=[{"detailQuantity": {"value": 3}}]))
+    assert any("gol-1" in i.diagnostics and i.expression == ("Goal.target[0]",) for i in found)
+
+
+def test_reference_to_a_type_the_element_does_not_allow() -> None:
+    found = errors(goal(subject={"reference": "Practitioner/p1"}))
+    assert where(found) == {"Goal.subject"}
+
+
+def test_unknown_extension_is_an_error_like_the_reference_validator() -> None:
+    found = errors(goal(extension=[{"url": "http://example.org/ext/nothing", "valueString": "x"}]))
+    assert where(found) == {"Goal.extension[0]"}
+
+
+def test_known_core_extension_with_a_wrong_value_type() -> None:
+    acceptance = {
+        "url": "http://hl7.org/fhir/StructureDefinition/goal-acceptance",
+        "extension": [{"url": "status", "valueString": "agreed"}],
+    }
+    assert errors(goal(extension=[acceptance]))
+
+
+def test_element_without_value_or_children_breaks_ele_1() -> None:
+    found = errors(goal(description={}))
+    assert any("ele-1" in i.diagnostics for i in found)
+
+
+def test_nested_bundle_entries_are_validated_with_their_path() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": goal(lifecycleStatus="bogus")}],
+    }
+    assert "Bundle.entry[0].resource.lifecycleStatus" in where(errors(bundle))
+
+
+def test_unknown_profile_in_meta_is_a_warning_but_requested_one_is_an_error() -> None:
+    url = "http://example.org/StructureDefinition/unknown"
+    declared = validate_resource(goal(meta={"profile": [url]}))
+    assert [i.severity for i in declared if "unknown" in i.diagnostics] == ["warning"]
+    assert any("unknown" in i.diagnostics for i in errors(goal(), profiles=[url]))
+
+
+def test_not_a_resource() -> None:
+    assert errors({"name": "x"})[0].severity == "fatal"
