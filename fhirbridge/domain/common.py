@@ -48,8 +48,9 @@ def _one_of(value: str, allowed: tuple[str, ...], what: str) -> str:
     return value
 
 
-Retained = dict[str, Any]
-"""A partner's original FHIR resource, kept so writing the record back does not erase its data."""
+Retained = dict[str, dict[str, Any]]
+"""What a partner's FHIR resources held beyond the record, per resource (``"Goal/abc"``) and element:
+``{"original": <the partner's element>, "as_read": <the element as the record would write it>}``."""
 
 
 class Entity(BaseModel):
@@ -58,8 +59,8 @@ class Entity(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     id: Id
-    fhir_original: Retained | None = Field(
+    fhir_retained: Retained | None = Field(
         default=None,
-        description="The partner's FHIR resource this came from, when it held more than the record shows; "
-        "elements the record does not cover are written back from it unchanged.",
+        description="Elements of a partner's FHIR resource that the record does not cover; written back "
+        "unchanged as long as the record has not changed what they describe.",
     )

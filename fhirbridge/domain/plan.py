@@ -14,6 +14,7 @@ __all__ = [
     "ActionStepStatus",
     "CarePlan",
     "Diagnosis",
+    "DiagnosisStatus",
     "EmergencyPlan",
     "EmergencyScenario",
     "Goal",
@@ -40,6 +41,7 @@ GoalAchievement = Literal[
     "no-progress",
     "not-attainable",
 ]
+DiagnosisStatus = Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved"]
 ActionStepStatus = Literal["planned", "in-progress", "on-hold", "completed", "cancelled"]
 
 
@@ -49,14 +51,14 @@ class Diagnosis(Entity):
     description: str
     code: str | None = None
     code_system: str | None = None
-    status: Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved"] | None = "active"
+    status: DiagnosisStatus | None = "active"
     onset: date | None = None
 
 
 class MedicalSummary(Entity):
     """What every clinician needs at a glance; diagnoses are the record's diagnoses."""
 
-    written_at: Instant | None = None
+    written_at: Instant
     author_id: Id | None = None
     medications: list[str] = Field(default_factory=list)
     allergies: list[str] = Field(default_factory=list)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from fhirbridge.domain.assessment import ComplexityAssessment, Need, NeedsAssessment
@@ -40,6 +42,10 @@ class Record(BaseModel):
     referrals: list[Referral] = Field(default_factory=list)
     reviews: list[Review] = Field(default_factory=list)
     consents: list[ConsentToShare] = Field(default_factory=list)
+    fhir_other_resources: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Partner resources about the child that have no place in the record, kept as they came",
+    )
 
     @property
     def working_plan(self) -> CarePlan | None:

@@ -28,7 +28,11 @@ class StatusChange(BaseModel):
 class Appointment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    id: Id | None = Field(
+        default=None, description="Id of the Appointment resource; default <referral id>-appt"
+    )
     starts_at: Instant
+    ends_at: Instant | None = None
     status: Literal["proposed", "booked", "fulfilled", "cancelled", "noshow"] = "booked"
     description: str | None = None
 
@@ -55,4 +59,4 @@ class Referral(Entity):
 
     @property
     def appointment_id(self) -> str:
-        return f"{self.id[:58]}-appt"
+        return (self.appointment.id if self.appointment else None) or f"{self.id[:59]}-appt"

@@ -15,7 +15,7 @@ ReviewTrigger = Literal["scheduled", "hospital-discharge", "new-need", "family-r
 
 
 class Review(Entity):
-    reviewed_on: date
+    reviewed_on: date | None = None
     trigger: ReviewTrigger = "scheduled"
     plan_id: Id | None = None
     participant_ids: list[Id] = Field(default_factory=list)

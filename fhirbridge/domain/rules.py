@@ -165,6 +165,8 @@ def _others(record: Record) -> Iterable[Problem]:
                 f"consents[{i}].recipient_id", "a consent needs the organization it allows to receive"
             )
     for i, review in enumerate(record.reviews):
+        if review.reviewed_on is None:
+            yield Problem(f"reviews[{i}].reviewed_on", "a review needs the date it took place")
         if not review.outcome.strip():
             yield Problem(f"reviews[{i}].outcome", "a review needs its outcome")
         yield from _in_order(
@@ -233,7 +235,9 @@ def _references(record: Record) -> Iterable[Problem]:
         for n, value in enumerate(plan.activities):
             yield from check(f"{path}.activities[{n}]", value, "action step", "referral")
     for i, goal in enumerate(record.goals):
-        yield from check(f"goals[{i}].expressed_by_id", goal.expressed_by_id, *party)
+        yield from check(
+            f"goals[{i}].expressed_by_id", goal.expressed_by_id, "child", "family member", "team member"
+        )
         for n, agreement in enumerate(goal.agreements):
             yield from check(f"goals[{i}].agreements[{n}].party_id", agreement.party_id, *party)
         for n, value in enumerate(goal.addresses):
