@@ -1,0 +1,511 @@
+"""A whole record to FHIR (a list of resources, or a transaction Bundle) and back.
+
+Reading is tolerant: every resource finds a place in the record or is kept as it came, and the import
+report lists, element by element, what the record does not cover and why.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fhirbridge.domain.common import Entity
+from fhirbridge.domain.people import Child
+from fhirbridge.domain.plan import ActionStep
+from fhirbridge.domain.record import Record
+from fhirbridge.domain.rules import problems
+from fhirbridge.domain.team import CareTeam
+from fhirbridge.mappers import assessment, careplan, consent, goal, people, referral, summary, task, team
+from fhirbridge.mappers._context import Links, Reader, ReportEntry
+from fhirbridge.mappers._fhir import Resource, reference_parts
+from fhirbridge.mappers.retention import differences, merge, retain, without_server_meta
+
+__all__ = ["ImportResult", "record_from_resources", "record_to_bundle", "record_to_resources"]
+
+BUNDLE_NAMESPACE = uuid.UUID("5b0b2c1e-6f43-5a8e-9d1c-7e2f4b8a1c30")
+IGNORED_TYPES = ("Provenance", "AuditEvent", "Bundle", "OperationOutcome", "Subscription")
+
+
+# ----------------------------------------------------------------------------------------------- writing
+
+
+def record_to_resources(record: Record) -> list[Resource]:
+    """Every resource the record is written as, partner data retained, in dependency order."""
+    links = Links(record)
+    out: list[Resource] = []
+
+    def emit(entity: Entity, resource: Resource) -> None:
+        key = f"{resource['resourceType']}/{resource['id']}"
+        out.append(merge(resource, (entity.fhir_retained or {}).get(key)))
+
+    if not record.child.known_only_by_reference:
+        emit(record.child, people.child_to_fhir(record.child, links))
+    for relative in record.family:
+        emit(relative, people.family_member_to_fhir(relative, links))
+    for organization in record.organizations:
+        emit(organization, team.organization_to_fhir(organization, links))
+    for care_team in record.care_teams:
+        for member in care_team.members:
+            if member.name or not (member.family_member_id or member.organization_id):
+                emit(member, team.practitioner_to_fhir(member, links))
+    for care_team in record.care_teams:
+        emit(care_team, team.care_team_to_fhir(care_team, links))
+    for item in record.assessments:
+        emit(item, assessment.needs_assessment_to_fhir(item, links))
+    for need in record.needs:
+        emit(need, assessment.need_to_fhir(need, links))
+    for diagnosis in record.diagnoses:
+        emit(diagnosis, assessment.diagnosis_to_fhir(diagnosis, links))
+    for level in record.complexity:
+        emit(level, assessment.complexity_to_fhir(level, links))
+    for item_goal in record.goals:
+        emit(item_goal, goal.goal_to_fhir(item_goal, links))
+    for item_referral in record.referrals:
+        for resource in referral.referral_to_fhir(item_referral, links):
+            emit(item_referral, resource)
+    for step in record.action_steps:
+        if step.recorded_as == "task":
+            emit(step, task.action_step_to_fhir(step, links))
+    for plan in record.care_plans:
+        emit(plan, careplan.care_plan_to_fhir(plan, links))
+    for emergency in record.emergency_plans:
+        emit(emergency, careplan.emergency_plan_to_fhir(emergency, links))
+    if record.medical_summary:
+        emit(record.medical_summary, summary.medical_summary_to_fhir(record.medical_summary, links))
+    for review in record.reviews:
+        emit(review, task.review_to_fhir(review, links))
+    for item_consent in record.consents:
+        emit(item_consent, consent.consent_to_fhir(item_consent, links))
+    out.extend(copy.deepcopy(resource) for resource in record.fhir_other_resources)
+    return out
+
+
+def record_to_bundle(record: Record) -> Resource:
+    """A transaction Bundle: each resource PUT under its stable id, so sending it twice updates it."""
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": f"urn:uuid:{uuid.uuid5(BUNDLE_NAMESPACE, _key(resource))}",
+                "resource": resource,
+                "request": {"method": "PUT", "url": _key(resource)},
+            }
+            for resource in record_to_resources(record)
+        ],
+    }
+
+
+def _key(resource: Resource) -> str:
+    return f"{resource['resourceType']}/{resource['id']}"
+
+
+# ----------------------------------------------------------------------------------------------- reading
+
+
+@dataclass
+class ImportResult:
+    """A record read from FHIR, and what the reading could not place."""
+
+    record: Record
+    report: list[ReportEntry] = field(default_factory=list)
+
+    def report_json(self) -> list[dict[str, str]]:
+        return [entry.to_json() for entry in self.report]
+
+
+def record_from_resources(resources: Resource | Iterable[Resource]) -> ImportResult:
+    """Assemble a record from a Bundle or a list of resources (as the store hands them over)."""
+    reader = Reader()
+    collected = _collect(resources, reader)
+    child_key = _choose_child(collected)
+    by_type: dict[str, list[Resource]] = {}
+    others: list[Resource] = []
+    for resource in collected:
+        if resource["resourceType"] in IGNORED_TYPES:
+            reader.current = _key(resource)
+            reader.note(
+                "",
+                f"a {resource['resourceType']} is history or transport, not part of the record; "
+                "not kept in it",
+            )
+        elif _about_another_patient(resource, child_key):
+            reader.current = _key(resource)
+            reader.note("", "about another patient than the record's child; kept as it came")
+            others.append(resource)
+        else:
+            by_type.setdefault(resource["resourceType"], []).append(resource)
+    return _Assembly(reader, by_type, others, child_key).run()
+
+
+def _collect(resources: Resource | Iterable[Resource], reader: Reader) -> list[Resource]:
+    items = [resources] if isinstance(resources, dict) else list(resources)
+    collected: list[Resource] = []
+    for item in items:
+        if item.get("resourceType") == "Bundle":
+            for entry in item.get("entry", []) or []:
+                if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                    resource = copy.deepcopy(entry["resource"])
+                    full_url = entry.get("fullUrl")
+                    if "id" not in resource:
+                        resource["id"] = _id_for(resource, full_url)
+                    if isinstance(full_url, str):
+                        reader.aliases[full_url] = _key(resource)
+                    collected.append(resource)
+        elif isinstance(item.get("resourceType"), str):
+            resource = copy.deepcopy(item)
+            resource.setdefault("id", _id_for(resource, None))
+            collected.append(resource)
+    return collected
+
+
+def _id_for(resource: Resource, full_url: Any) -> str:
+    if isinstance(full_url, str) and full_url.startswith("urn:uuid:"):
+        return full_url.removeprefix("urn:uuid:")
+    digest = hashlib.sha256(json.dumps(resource, sort_keys=True, default=str).encode()).hexdigest()
+    return f"{resource['resourceType'].lower()}-{digest[:16]}"
+
+
+_SUBJECT = ("subject", "patient", "for")
+
+
+def _subject_key(resource: Resource) -> str | None:
+    for name in _SUBJECT:
+        parts = reference_parts(resource.get(name))
+        if parts and parts[0] == "Patient":
+            return f"Patient/{parts[1]}"
+    return None
+
+
+def _choose_child(resources: list[Resource]) -> str | None:
+    patients = [_key(resource) for resource in resources if resource["resourceType"] == "Patient"]
+    named = Counter(key for key in (_subject_key(resource) for resource in resources) if key)
+    if patients:
+        return max(patients, key=lambda key: (named.get(key, 0), -patients.index(key)))
+    return named.most_common(1)[0][0] if named else None
+
+
+def _about_another_patient(resource: Resource, child_key: str | None) -> bool:
+    if resource["resourceType"] == "Patient":
+        return _key(resource) != child_key
+    subject = _subject_key(resource)
+    return subject is not None and child_key is not None and subject != child_key
+
+
+class _Assembly:
+    """One import: placing resources, mapping them, retaining what does not map, reporting."""
+
+    def __init__(
+        self,
+        reader: Reader,
+        by_type: dict[str, list[Resource]],
+        others: list[Resource],
+        child_key: str | None,
+    ) -> None:
+        self.reader = reader
+        self.by_type = by_type
+        self.others = others
+        self.child_key = child_key
+        self.sources: dict[str, list[Resource]] = {}
+        """domain id -> the resources it was read from"""
+
+    def of(self, resource_type: str) -> list[Resource]:
+        return self.by_type.get(resource_type, [])
+
+    def run(self) -> ImportResult:
+        self._place()
+        record = self._map()
+        self._retain(record)
+        report = self.reader.report + [
+            ReportEntry("record", problem.path, f"the record breaks a coordinator rule: {problem.message}")
+            for problem in problems(record)
+        ]
+        return ImportResult(record, report)
+
+    # -- placing: which resource becomes which part, so references resolve in any order
+    def _place(self) -> None:
+        place = self.reader.place
+        self.tasks: dict[str, str] = {}
+        if self.child_key:
+            place(self.child_key, "child", self.child_key.split("/", 1)[1])
+        for kind, resource_type in (("family member", "RelatedPerson"), ("organization", "Organization")):
+            for resource in self.of(resource_type):
+                place(_key(resource), kind, resource["id"])
+        practitioners = {_key(resource) for resource in self.of("Practitioner")}
+        self.staff: set[str] = set()
+        for care_team in self.of("CareTeam"):
+            place(_key(care_team), "care team", care_team["id"])
+            for index, participant in enumerate(care_team.get("participant", []) or []):
+                if not isinstance(participant, dict):
+                    continue
+                key = self.reader.key(participant.get("member"))
+                if key in practitioners and key not in self.staff:
+                    self.staff.add(key)
+                    place(key, "team member", key.split("/", 1)[1])
+                elif key and key not in practitioners:
+                    found = team.member_id(care_team, index, participant, self.reader)
+                    if found and found[0] != "child":
+                        place(key, "team member", found[1])
+        for resource in self.of("QuestionnaireResponse"):
+            place(_key(resource), "needs assessment", resource["id"])
+        for resource in self.of("Condition"):
+            place(
+                _key(resource),
+                "need" if assessment.is_health_concern(resource) else "diagnosis",
+                resource["id"],
+            )
+        for resource in self.of("RiskAssessment"):
+            if assessment.is_complexity(resource):
+                place(_key(resource), "complexity assessment", resource["id"])
+        for resource in self.of("CarePlan"):
+            kind = "emergency plan" if careplan.is_emergency_plan(resource) else "care plan"
+            place(_key(resource), kind, resource["id"])
+        for resource in self.of("Goal"):
+            place(_key(resource), "goal", resource["id"])
+        for resource in self.of("ServiceRequest"):
+            place(_key(resource), "referral", resource["id"])
+        for resource in self.of("Consent"):
+            place(_key(resource), "consent", resource["id"])
+        for resource in self.of("Task"):
+            if task.is_review(resource):
+                place(_key(resource), "review", resource["id"])
+            elif referral.is_referral_task(resource, self.reader):
+                request = self.reader.key(resource.get("focus"))
+                if request and request not in self.tasks:
+                    self.tasks[request] = resource["id"]
+                    continue
+                place(_key(resource), "action step", resource["id"])
+            else:
+                place(_key(resource), "action step", resource["id"])
+
+    # -- mapping
+    def _read(self, resource: Resource, read: Callable[[Resource, Reader], Any]) -> Any:
+        self.reader.current = _key(resource)
+        entity = read(resource, self.reader)
+        self.sources.setdefault(entity.id, []).append(resource)
+        return entity
+
+    def _map(self) -> Record:
+        reader = self.reader
+        child = self._child()
+        family = [self._read(r, people.family_member_from_fhir) for r in self.of("RelatedPerson")]
+        organizations = [self._read(r, team.organization_from_fhir) for r in self.of("Organization")]
+        practitioners = {_key(r): r for r in self.of("Practitioner")}
+        care_teams: list[CareTeam] = []
+        for resource in self.of("CareTeam"):
+            care_team = self._read(resource, lambda r, rd: team.care_team_from_fhir(r, rd, practitioners))
+            care_teams.append(care_team)
+            for member in care_team.members:
+                key = f"Practitioner/{member.id}"
+                if key in practitioners and member.id not in self.sources:
+                    self.sources[member.id] = [practitioners[key]]
+        for key, resource in practitioners.items():
+            if key not in self.staff:
+                reader.current = key
+                reader.note("", "a Practitioner on no care team has no place in the record; kept as it came")
+                self.others.append(resource)
+        conditions = self.of("Condition")
+        complexity = [r for r in self.of("RiskAssessment") if assessment.is_complexity(r)]
+        plans = [r for r in self.of("CarePlan") if not careplan.is_emergency_plan(r)]
+        inline: list[ActionStep] = []
+        care_plans = []
+        for resource in plans:
+            reader.current = _key(resource)
+            steps = careplan.inline_steps_from_fhir(resource, reader)
+            inline.extend(steps)
+            plan = self._read(resource, lambda r, rd, s=steps: careplan.care_plan_from_fhir(r, rd, s))  # type: ignore[misc]
+            care_plans.append(plan)
+        step_tasks = [r for r in self.of("Task") if reader.kind_of(reference_of(r)) == "action step"]
+        summaries = [r for r in self.of("Composition") if summary.is_medical_summary(r)]
+        record = Record(
+            child=child,
+            family=family,
+            organizations=organizations,
+            care_teams=care_teams,
+            assessments=[
+                self._read(r, assessment.needs_assessment_from_fhir) for r in self.of("QuestionnaireResponse")
+            ],
+            needs=[
+                self._read(r, assessment.need_from_fhir)
+                for r in conditions
+                if assessment.is_health_concern(r)
+            ],
+            complexity=[self._read(r, assessment.complexity_from_fhir) for r in complexity],
+            diagnoses=[
+                self._read(r, assessment.diagnosis_from_fhir)
+                for r in conditions
+                if not assessment.is_health_concern(r)
+            ],
+            medical_summary=self._read(summaries[0], summary.medical_summary_from_fhir)
+            if summaries
+            else None,
+            care_plans=care_plans,
+            goals=[self._read(r, goal.goal_from_fhir) for r in self.of("Goal")],
+            action_steps=[*(self._read(r, task.action_step_from_fhir) for r in step_tasks), *inline],
+            emergency_plans=[
+                self._read(r, careplan.emergency_plan_from_fhir)
+                for r in self.of("CarePlan")
+                if careplan.is_emergency_plan(r)
+            ],
+            referrals=self._referrals(),
+            reviews=[self._read(r, task.review_from_fhir) for r in self.of("Task") if task.is_review(r)],
+            consents=[self._read(r, consent.consent_from_fhir) for r in self.of("Consent")],
+        )
+        placed_types = {
+            "Patient",
+            "RelatedPerson",
+            "Organization",
+            "Practitioner",
+            "CareTeam",
+            "QuestionnaireResponse",
+            "Condition",
+            "CarePlan",
+            "Goal",
+            "ServiceRequest",
+            "Task",
+            "Consent",
+        }
+        for resource in [*self.of("RiskAssessment"), *self.of("Composition"), *self.of("Appointment")]:
+            if _key(resource) not in {_key(s) for sources in self.sources.values() for s in sources}:
+                reader.current = _key(resource)
+                reader.note(
+                    "", f"this {resource['resourceType']} has no place in the record; kept as it came"
+                )
+                self.others.append(resource)
+        for resource_type, resources in self.by_type.items():
+            if resource_type in placed_types or resource_type in (
+                "RiskAssessment",
+                "Composition",
+                "Appointment",
+            ):
+                continue
+            for resource in resources:
+                reader.current = _key(resource)
+                reader.note("", f"a {resource_type} has no place in the record; kept as it came")
+                self.others.append(resource)
+        record.fhir_other_resources = [without_server_meta(r) for r in self.others]
+        return record
+
+    def _child(self) -> Child:
+        patients = [r for r in self.of("Patient") if _key(r) == self.child_key]
+        if patients:
+            return self._read(patients[0], people.child_from_fhir)  # type: ignore[no-any-return]
+        self.reader.current = self.child_key or "record"
+        self.reader.note(
+            "",
+            "the child's Patient is not among the resources; the child is known only by "
+            "reference and no Patient is written back",
+        )
+        child_id = self.child_key.split("/", 1)[1] if self.child_key else "unknown-child"
+        return Child(id=child_id, known_only_by_reference=True)
+
+    def _referrals(self) -> list[Any]:
+        tasks = {_key(r): r for r in self.of("Task")}
+        appointments: dict[str, Resource] = {}
+        for resource in self.of("Appointment"):
+            for based_on in resource.get("basedOn", []) or []:
+                key = self.reader.key(based_on)
+                if key and self.reader.kind_of(based_on) == "referral" and key not in appointments:
+                    appointments[key] = resource
+        found = []
+        for request in self.of("ServiceRequest"):
+            key = _key(request)
+            tracking = tasks.get(f"Task/{self.tasks[key]}") if key in self.tasks else None
+            appointment = appointments.get(key)
+            self.reader.current = key
+            entity = referral.referral_from_fhir(request, tracking, appointment, self.reader)
+            self.sources.setdefault(entity.id, []).append(request)
+            for extra in (tracking, appointment):
+                if extra is not None:
+                    self.reader.current = _key(extra)
+                    self.sources[entity.id].append(extra)
+            found.append(entity)
+        return found
+
+    # -- retaining what the record does not reproduce, and reporting it
+    def _retain(self, record: Record) -> None:
+        written: dict[str, Resource] = {_key(r): r for r in _plain_resources(record)}
+        noted = {(entry.resource, entry.path) for entry in self.reader.report}
+        for entity in _entities(record):
+            sources = self.sources.get(entity.id, [])
+            kept: dict[str, Any] = {}
+            for source in sources:
+                key = _key(source)
+                as_read = written.get(key, {})
+                elements = retain(source, as_read)
+                if elements:
+                    kept[key] = elements
+                for name, entry in elements.items():
+                    if "original" not in entry:
+                        continue
+                    for path in differences(entry["original"], entry.get("as_read", _MISSING), name):
+                        if _covered(key, path, noted):
+                            continue
+                        self.reader.report.append(ReportEntry(key, path, _reason(path, entry)))
+            if kept:
+                entity.fhir_retained = kept
+
+
+_MISSING = object()
+
+
+def _covered(resource: str, path: str, noted: set[tuple[str, str]]) -> bool:
+    """Whether a report entry already speaks of this element (an unresolved reference inside it)."""
+    return any(
+        where == resource
+        and (path == seen or path.startswith((f"{seen}.", f"{seen}[")) or seen.startswith(path))
+        for where, seen in noted
+        if seen
+    )
+
+
+def _reason(path: str, entry: dict[str, Any]) -> str:
+    if path == "text" or path.startswith("text."):
+        return "the partner's narrative is kept; fhirbridge writes its own once the record changes"
+    if "as_read" not in entry:
+        return "no place in the record; kept and written back unchanged"
+    return "only partly represented in the record; the partner's value is kept and written back unchanged"
+
+
+def reference_of(resource: Resource) -> dict[str, str]:
+    return {"reference": _key(resource)}
+
+
+def _plain_resources(record: Record) -> list[Resource]:
+    bare = record.model_copy(deep=True)
+    for entity in _entities(bare):
+        entity.fhir_retained = None
+    bare.fhir_other_resources = []
+    return record_to_resources(bare)
+
+
+def _entities(record: Record) -> list[Entity]:
+    found: list[Entity] = [record.child]
+    for items in (
+        record.family,
+        record.organizations,
+        record.care_teams,
+        record.assessments,
+        record.needs,
+        record.complexity,
+        record.diagnoses,
+        record.care_plans,
+        record.goals,
+        record.action_steps,
+        record.emergency_plans,
+        record.referrals,
+        record.reviews,
+        record.consents,
+    ):
+        found.extend(items)
+    for care_team in record.care_teams:
+        found.extend(care_team.members)
+    if record.medical_summary:
+        found.append(record.medical_summary)
+    return found

@@ -1,0 +1,124 @@
+"""Keeping a partner's data: what the record does not cover is retained and written back unchanged.
+
+On import each resource is compared with what the record would write for it ("as read"). Every
+top-level element that differs is retained with both versions. On export, an element whose freshly
+written value still equals "as read" (the record did not change what it describes) is replaced by the
+partner's original; where the record did change it, the record's value wins, merged element by element
+with the partner's original where the shapes line up.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from fhirbridge.mappers._fhir import Resource
+
+__all__ = ["SERVER_META", "differences", "merge", "retain", "without_server_meta"]
+
+SERVER_META = ("versionId", "lastUpdated", "source")
+"""``meta`` elements a server sets on every write; they say nothing about the record."""
+
+_ABSENT = object()
+
+
+def without_server_meta(resource: Resource) -> Resource:
+    meta = resource.get("meta")
+    if not isinstance(meta, dict) or not any(key in meta for key in SERVER_META):
+        return resource
+    trimmed = {key: value for key, value in meta.items() if key not in SERVER_META}
+    result = {key: value for key, value in resource.items() if key != "meta"}
+    if trimmed:
+        result["meta"] = trimmed
+    return result
+
+
+def retain(original: Resource, as_read: Resource) -> dict[str, Any]:
+    """The elements of ``original`` that ``as_read`` does not reproduce, with both versions."""
+    original = without_server_meta(original)
+    kept: dict[str, Any] = {}
+    for key in sorted(set(original) | set(as_read)):
+        if _same(original.get(key, _ABSENT), as_read.get(key, _ABSENT)):
+            continue
+        entry: dict[str, Any] = {}
+        if key in original:
+            entry["original"] = copy.deepcopy(original[key])
+        if key in as_read:
+            entry["as_read"] = copy.deepcopy(as_read[key])
+        kept[key] = entry
+    return kept
+
+
+def merge(written: Resource, kept: dict[str, Any] | None) -> Resource:
+    """The resource to send: the record's elements, with retained partner elements put back."""
+    if not kept:
+        return written
+    result = dict(written)
+    for key, entry in kept.items():
+        value = _merge_value(
+            entry.get("original", _ABSENT), entry.get("as_read", _ABSENT), result.get(key, _ABSENT)
+        )
+        if value is _ABSENT:
+            result.pop(key, None)
+        else:
+            result[key] = copy.deepcopy(value)
+    return _ordered(result)
+
+
+def _merge_value(original: Any, as_read: Any, current: Any) -> Any:
+    if _same(current, as_read):
+        return original
+    if isinstance(original, dict) and isinstance(as_read, dict) and isinstance(current, dict):
+        merged = {}
+        for key in list(current) + [k for k in original if k not in current]:
+            value = _merge_value(
+                original.get(key, _ABSENT), as_read.get(key, _ABSENT), current.get(key, _ABSENT)
+            )
+            if value is not _ABSENT:
+                merged[key] = value
+        return merged
+    if (
+        isinstance(original, list)
+        and isinstance(as_read, list)
+        and isinstance(current, list)
+        and len(original) == len(as_read)
+    ):
+        shared = min(len(as_read), len(current))
+        return [_merge_value(original[i], as_read[i], current[i]) for i in range(shared)] + current[shared:]
+    return current
+
+
+def _same(left: Any, right: Any) -> bool:
+    return left is right or (
+        left is not _ABSENT and right is not _ABSENT and _canonical(left) == _canonical(right)
+    )
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _ordered(resource: Resource) -> Resource:
+    head = [key for key in ("resourceType", "id", "meta") if key in resource]
+    return {**{key: resource[key] for key in head}, **{k: v for k, v in resource.items() if k not in head}}
+
+
+def differences(original: Any, as_read: Any, path: str) -> list[str]:
+    """Paths of the partner's elements that the record does not reproduce exactly."""
+    if _same(original, as_read) or original is _ABSENT:
+        return []
+    if isinstance(original, dict) and isinstance(as_read, dict):
+        found = []
+        for key in original:
+            found.extend(differences(original[key], as_read.get(key, _ABSENT), f"{path}.{key}"))
+        return found
+    if isinstance(original, list) and isinstance(as_read, list) and len(original) == len(as_read):
+        found = []
+        for index, (left, right) in enumerate(zip(original, as_read, strict=True)):
+            found.extend(differences(left, right, f"{path}[{index}]"))
+        return found
+    return [path]
+
+
+ABSENT = _ABSENT

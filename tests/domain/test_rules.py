@@ -1,0 +1,120 @@
+"""The rules a coordinator expects, each with a message that names the field."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from fhirbridge.domain import (
+    ActionStep,
+    Child,
+    ConsentToShare,
+    FamilyMember,
+    Goal,
+    Record,
+    Referral,
+    StatusChange,
+    ValidationError,
+    check_record,
+    problems,
+    record_from_json,
+    record_json_schema,
+    record_to_json,
+)
+
+
+def child_record(**parts: object) -> Record:
+    return Record(child=Child(id="child-1", given_names=["Ana"], family_name="Ruiz"), **parts)  # type: ignore[arg-type]
+
+
+def paths(record: Record) -> dict[str, str]:
+    return {problem.path: problem.message for problem in problems(record)}
+
+
+def test_a_complete_small_record_keeps_every_rule() -> None:
+    record = child_record(
+        family=[FamilyMember(id="mom", given_names=["Lucia"], relationship="MTH")],
+        goals=[Goal(id="g1", description="Ana sits without support", expressed_by_id="mom")],
+        action_steps=[ActionStep(id="s1", description="Book PT", responsible_id="mom", goal_id="g1")],
+    )
+    assert check_record(record) is record
+
+
+def test_a_goal_needs_a_description() -> None:
+    assert paths(child_record(goals=[Goal(id="g1", description="  ")])) == {
+        "goals[0].description": "a goal needs a description"
+    }
+
+
+def test_an_action_step_needs_a_responsible_party() -> None:
+    found = paths(child_record(action_steps=[ActionStep(id="s1", description="Call the school")]))
+    assert found == {"action_steps[0].responsible_id": "an action step needs a responsible party"}
+
+
+def test_dates_must_come_in_order() -> None:
+    goal = Goal(id="g1", description="Walk", start_date=date(2025, 3, 1), target_date=date(2025, 1, 1))
+    assert "before start_date" in paths(child_record(goals=[goal]))["goals[0].target_date"]
+
+
+def test_referral_history_is_oldest_first_and_ends_in_the_current_status() -> None:
+    referral = Referral(
+        id="r1",
+        service="Neurology",
+        status="accepted",
+        history=[
+            StatusChange(status="requested", at=datetime(2025, 2, 1, tzinfo=UTC)),
+            StatusChange(status="draft", at=datetime(2025, 1, 1, tzinfo=UTC)),
+        ],
+    )
+    found = paths(child_record(referrals=[referral]))
+    assert found["referrals[0].history[1].at"] == "status changes must be listed oldest first"
+    assert found["referrals[0].status"].startswith("the status must be the last status")
+
+
+def test_references_must_name_something_in_the_record() -> None:
+    record = child_record(
+        goals=[Goal(id="g1", description="Walk", expressed_by_id="nobody")],
+        consents=[ConsentToShare(id="c1", recipient_id="g1")],
+    )
+    found = paths(record)
+    assert found["goals[0].expressed_by_id"] == "refers to 'nobody', which is not in the record"
+    assert "a goal; expected a organization" in found["consents[0].recipient_id"]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    record = child_record(
+        goals=[Goal(id="g1", description="")], action_steps=[ActionStep(id="g1", description="x")]
+    )
+    with pytest.raises(ValidationError) as raised:
+        check_record(record)
+    assert len(raised.value.problems) == 3
+    assert "every part of a record needs its own id" in str(raised.value)
+
+
+def test_structural_problems_in_json_name_the_field() -> None:
+    body = b'{"child": {"id": "c 1"}, "goals": [{"id": "g"}], "colour": 1}'
+    with pytest.raises(ValidationError) as raised:
+        record_from_json(body)
+    found = {problem.path: problem.message for problem in raised.value.problems}
+    assert found["goals[0].description"] == "is required"
+    assert found["colour"] == "is not a field of the record format"
+    assert "child.id" in found
+
+
+def test_a_time_without_offset_is_refused() -> None:
+    body = b'{"child": {"id": "c1", "given_names": ["A"]}, "referrals": [{"id": "r", "service": "PT",'
+    body += b' "status": "requested", "history": [{"status": "requested", "at": "2025-01-01T10:00:00"}]}]}'
+    with pytest.raises(ValidationError, match="UTC offset"):
+        record_from_json(body)
+
+
+def test_internal_json_reads_back_what_it_wrote() -> None:
+    record = child_record(goals=[Goal(id="g1", description="Walk", target_date=date(2026, 1, 1))])
+    assert record_from_json(record_to_json(record)) == record
+
+
+def test_the_json_schema_describes_the_whole_record() -> None:
+    schema = record_json_schema()
+    assert set(schema["properties"]) >= {"child", "goals", "referrals", "consents", "care_teams"}
+    assert "Goal" in schema["$defs"]
