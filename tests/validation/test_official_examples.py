@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from fhirbridge.formats.json import loads
@@ -42,19 +41,3 @@ def test_r4_core_json_examples_are_valid_except_where_the_reference_validator_di
     assert set(found) == set(REJECTED_AS_BY_THE_REFERENCE_VALIDATOR)
     for name, errors in found.items():
         assert all(REJECTED_AS_BY_THE_REFERENCE_VALIDATOR[name] in e for e in errors), (name, errors)
-
-
-def test_a_typical_resource_validates_in_a_few_milliseconds(shared_dir: Path) -> None:
-    care_plan = json.loads(
-        (shared_dir / "fhir" / "r4-core-examples" / "json" / "careplan-example.json").read_text()
-    )
-    validate_resource(care_plan)  # first use loads and compiles
-    # The best of several rounds: the machine is shared, and other work only ever slows a round down.
-    rounds = []
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(10):
-            validate_resource(care_plan)
-        rounds.append((time.perf_counter() - start) / 10)
-    per_resource = min(rounds)
-    assert per_resource < 0.010, f"{per_resource * 1000:.1f} ms"
