@@ -11,7 +11,11 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMAND_MODULES: tuple[str, ...] = ("fhirbridge.server.cli",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "fhirbridge.server.cli",
+    "fhirbridge.validation.cli",
+    "fhirbridge.client.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     default_page_size: int = 20
     max_page_size: int = 1000
     max_bundle_entries: int = 1000
+    # Refuse writes of resources that claim a profile in meta.profile but do not conform to it.
+    validate_profiles_on_write: bool = False
 
     def effective_database_url(self) -> str:
         return self.database_url or default_database_url()

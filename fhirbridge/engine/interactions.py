@@ -256,7 +256,7 @@ class FhirEngine:
         return result
 
     def _check_rules(self, resource_type: str, current: StoredVersion | None, resource: Resource) -> None:
-        rules = self.rules.get(resource_type)
+        rules = self.rules.get(resource_type, []) + self.rules.get("*", [])
         if not rules:
             return
         previous = resource_of(current) if current is not None and current.content is not None else None

@@ -14,6 +14,7 @@ from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.engine.interactions import FhirEngine
 from fhirbridge.engine.operations.patient import PatientOperations
+from fhirbridge.engine.operations.validate import check_declared_profiles
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
@@ -48,6 +49,8 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app.state.repository = repository
     app.state.search = SearchService(repository)
     app.state.engine = FhirEngine(repository, matcher=app.state.search)
+    if settings.validate_profiles_on_write:
+        app.state.engine.rules["*"] = [check_declared_profiles]
     app.state.patient_operations = PatientOperations(app.state.engine)
     app.state.bundles = BundleProcessor(
         app.state.engine, max_entries=settings.max_bundle_entries, searcher=app.state.search.search_in

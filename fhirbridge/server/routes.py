@@ -11,7 +11,9 @@ from starlette.concurrency import run_in_threadpool
 
 from fhirbridge.engine.bundles import history_bundle
 from fhirbridge.engine.capability import capability_statement
+from fhirbridge.engine.interactions import resource_of
 from fhirbridge.engine.operations.printable import summary_html
+from fhirbridge.engine.operations.validate import validate_outcome, validation_input
 from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
@@ -77,6 +79,28 @@ async def composition_document(id: str, ctx: FhirRequestDep) -> Response:
         ctx.request.app.state.patient_operations.document, require_id(id), base_url=ctx.base_url
     )
     return body_response(ctx, document)
+
+
+@router.post("/{resource_type}/$validate")
+async def validate_type(resource_type: str, ctx: FhirRequestDep) -> Response:
+    require_type(resource_type)
+    resource, profiles = validation_input(await ctx.resource_body(), ctx.request.query_params.getlist("profile"))
+    return body_response(
+        ctx, await run_in_threadpool(validate_outcome, resource, profiles, expected_type=resource_type)
+    )
+
+
+@router.api_route("/{resource_type}/{id}/$validate", methods=["GET", "POST"])
+async def validate_instance(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
+    query_profiles = ctx.request.query_params.getlist("profile")
+    if ctx.request.method == "POST":
+        resource, profiles = validation_input(await ctx.resource_body(), query_profiles)
+    else:
+        version = await run_in_threadpool(ctx.engine.read, resource_type, id)
+        resource, profiles = resource_of(version), query_profiles
+    return body_response(
+        ctx, await run_in_threadpool(validate_outcome, resource, profiles, expected_type=resource_type)
+    )
 
 
 # -- history (before the instance routes, so `_history` is never taken for an id) --------------------
