@@ -12,12 +12,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
+from fhirbridge.engine.coordination import CoordinationService
 from fhirbridge.engine.interactions import FhirEngine
 from fhirbridge.engine.operations.patient import PatientOperations
 from fhirbridge.engine.operations.validate import check_declared_profiles
+from fhirbridge.engine.resource_types import resource_types
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
+from fhirbridge.server.coordination import router as coordination_router
 from fhirbridge.server.negotiation import Format, response_format
 from fhirbridge.server.render import error_response
 from fhirbridge.server.routes import router
@@ -44,6 +47,7 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
 
     owns_repository = repository is None
     repository = repository or open_repository(settings.effective_database_url())
+    resource_types()  # load the R4B models now rather than on the first request
     app = FastAPI(title="fhirbridge", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.repository = repository
@@ -55,6 +59,9 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app.state.bundles = BundleProcessor(
         app.state.engine, max_entries=settings.max_bundle_entries, searcher=app.state.search.search_in
     )
+    app.state.coordination = CoordinationService(app.state.engine, app.state.bundles)
+    # The internal-format API first: its paths would otherwise be read as FHIR type/id paths.
+    app.include_router(coordination_router)
     app.include_router(router)
 
     @app.exception_handler(FhirError)

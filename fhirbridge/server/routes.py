@@ -90,14 +90,19 @@ async def validate_type(resource_type: str, ctx: FhirRequestDep) -> Response:
     )
 
 
-@router.api_route("/{resource_type}/{id}/$validate", methods=["GET", "POST"])
+@router.get("/{resource_type}/{id}/$validate")
+async def validate_stored(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
+    version = await run_in_threadpool(ctx.engine.read, resource_type, id)
+    profiles = ctx.request.query_params.getlist("profile")
+    outcome = await run_in_threadpool(validate_outcome, resource_of(version), profiles, expected_type=resource_type)
+    return body_response(ctx, outcome)
+
+
+@router.post("/{resource_type}/{id}/$validate")
 async def validate_instance(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
-    query_profiles = ctx.request.query_params.getlist("profile")
-    if ctx.request.method == "POST":
-        resource, profiles = validation_input(await ctx.resource_body(), query_profiles)
-    else:
-        version = await run_in_threadpool(ctx.engine.read, resource_type, id)
-        resource, profiles = resource_of(version), query_profiles
+    require_type(resource_type)
+    require_id(id)
+    resource, profiles = validation_input(await ctx.resource_body(), ctx.request.query_params.getlist("profile"))
     return body_response(
         ctx, await run_in_threadpool(validate_outcome, resource, profiles, expected_type=resource_type)
     )

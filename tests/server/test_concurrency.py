@@ -22,7 +22,7 @@ def goal(description: str) -> dict[str, object]:
 
 
 def test_if_match_lets_exactly_one_writer_win(server: LiveServer) -> None:
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
         assert http.put("/Goal/walk-unaided", json=goal("start")).status_code == 201
 
     def write(n: int) -> int:
@@ -32,7 +32,7 @@ def test_if_match_lets_exactly_one_writer_win(server: LiveServer) -> None:
     with ThreadPoolExecutor(WRITERS) as pool:
         statuses = list(pool.map(write, range(WRITERS)))
     assert sorted(statuses) == [200] + [412] * (WRITERS - 1)
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
         assert http.get("/Goal/walk-unaided").json()["meta"]["versionId"] == "2"
 
 
@@ -45,7 +45,7 @@ def test_without_if_match_no_update_is_lost(server: LiveServer) -> None:
         statuses = list(pool.map(write, range(WRITERS * 2)))
     # One writer created the resource; all the others updated it.
     assert sorted(statuses) == [200] * (WRITERS * 2 - 1) + [201]
-    with httpx.Client(base_url=server.url) as http:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
         current = http.get("/Goal/walk-unaided").json()
         assert current["meta"]["versionId"] == str(WRITERS * 2)
         history = http.get("/Goal/walk-unaided/_history", params={"_count": 100}).json()

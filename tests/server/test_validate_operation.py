@@ -51,7 +51,7 @@ def test_profile_validation_on_write_when_enabled(repository: object) -> None:
     server.start()
     try:
         server.reset()
-        with httpx.Client(base_url=server.url) as http:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
             claims = {"resourceType": "Patient", "meta": {"profile": [US_CORE_PATIENT]}, "gender": "female"}
             refused = http.post("/Patient", json=claims)
             assert refused.status_code == 422

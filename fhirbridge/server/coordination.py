@@ -1,0 +1,78 @@
+"""The internal-format API: a child's whole care-coordination record, and its parts, as JSON.
+
+It sits on the same FastAPI app as the FHIR API and reads and writes through the FHIR store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from fhirbridge.domain.jsonio import record_to_json
+from fhirbridge.domain.record import Record
+from fhirbridge.engine.coordination import CoordinationService
+from fhirbridge.engine.resource_types import require_id
+from fhirbridge.formats import json as fhir_json
+from fhirbridge.server.context import FhirRequestDep
+
+router = APIRouter(prefix="/coordination", tags=["care coordination"])
+
+RECORD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Record"}}},
+    }
+}
+
+
+def _service(request: Request) -> CoordinationService:
+    service: CoordinationService = request.app.state.coordination
+    return service
+
+
+def _record_response(result: Any) -> Response:
+    headers = {"X-Import-Report-Entries": str(len(result.report))}
+    return Response(record_to_json(result.record), media_type="application/json", headers=headers)
+
+
+@router.get("/children/{child_id}", responses={200: {"model": Record}}, summary="A child's whole record")
+async def read_record(child_id: str, ctx: FhirRequestDep) -> Response:
+    result = await run_in_threadpool(_service(ctx.request).read, require_id(child_id))
+    return _record_response(result)
+
+
+@router.put(
+    "/children/{child_id}",
+    responses={200: {"model": Record}},
+    openapi_extra=RECORD_BODY,
+    summary="Write a child's record",
+)
+async def write_record(child_id: str, ctx: FhirRequestDep) -> Response:
+    body = await ctx.raw_body()
+    result = await run_in_threadpool(_service(ctx.request).write, require_id(child_id), body, base_url=ctx.base_url)
+    return _record_response(result)
+
+
+@router.get("/children/{child_id}/report", summary="What of the child's FHIR data has no place in the record")
+async def import_report(child_id: str, ctx: FhirRequestDep) -> Response:
+    result = await run_in_threadpool(_service(ctx.request).read, require_id(child_id))
+    return Response(fhir_json.dumps(result.report_json()), media_type="application/json")
+
+
+@router.get("/children/{child_id}/{part}", summary="One part of a child's record")
+async def read_part(child_id: str, part: str, ctx: FhirRequestDep) -> Response:
+    value = await run_in_threadpool(_service(ctx.request).read_part, require_id(child_id), part)
+    return Response(fhir_json.dumps(value), media_type="application/json")
+
+
+@router.put("/children/{child_id}/{part}", summary="Replace one part of a child's record")
+async def write_part(child_id: str, part: str, ctx: FhirRequestDep) -> Response:
+    value = fhir_json.loads(await ctx.raw_body())
+    service = _service(ctx.request)
+    result = await run_in_threadpool(service.write_part, require_id(child_id), part, value, base_url=ctx.base_url)
+    return Response(fhir_json.dumps(result), media_type="application/json")
+
+
+__all__ = ["router"]
