@@ -155,7 +155,8 @@ def _appointment(
     links: Links,
 ) -> Resource:
     participants = [{"actor": links.patient(), "status": "accepted"}]
-    if recipient:
+    if recipient and not recipient["reference"].startswith("Organization/"):
+        # an Appointment's participants are people, rooms and services; an organization cannot be one
         participants.append({"actor": recipient, "status": "accepted"})
     return clean(
         {
