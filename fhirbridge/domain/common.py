@@ -59,6 +59,11 @@ class Entity(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     id: Id
+    fhir_id: Id | None = Field(
+        default=None,
+        description="Id of the FHIR resource carrying this part when it differs from ``id`` (a partner's "
+        "resources of different types may share an id; ids in the record are unique)",
+    )
     fhir_retained: Retained | None = Field(
         default=None,
         description="Elements of a partner's FHIR resource that the record does not cover; written back "

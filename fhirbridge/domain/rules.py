@@ -123,6 +123,14 @@ def _action_steps(record: Record) -> Iterable[Problem]:
             yield Problem(f"{path}.description", "an action step needs to say what will be done")
         if step.responsible_id is None:
             yield Problem(f"{path}.responsible_id", "an action step needs a responsible party")
+        if step.recorded_as == "plan-activity":
+            holders = [plan.id for plan in record.care_plans if step.id in plan.activities]
+            if len(holders) != 1:
+                yield Problem(
+                    f"{path}.recorded_as",
+                    "a step carried inside a plan's activity must be an activity "
+                    f"of exactly one plan (it is in {len(holders)})",
+                )
         if step.created_at and step.due_date:
             yield from _in_order(path, "created_at", step.created_at.date(), "due_date", step.due_date)
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fhirbridge.domain.record import Record
-from fhirbridge.mappers._fhir import reference, reference_parts
+from fhirbridge.mappers._fhir import reference, reference_parts, resource_id
 
 __all__ = ["Links", "Reader", "ReportEntry"]
 
@@ -20,16 +20,21 @@ class Links:
         self._targets: dict[str, tuple[str, str, str | None]] = {}
         self._kinds: dict[str, str] = {}
         child = record.child
-        self._add("child", child.id, "Patient", child.id, child.display_name)
+        self.child_id = resource_id(child)
+        self._add("child", child.id, "Patient", self.child_id, child.display_name)
         for relative in record.family:
-            self._add("family member", relative.id, "RelatedPerson", relative.id, relative.display_name)
+            self._add(
+                "family member", relative.id, "RelatedPerson", resource_id(relative), relative.display_name
+            )
         for organization in record.organizations:
-            self._add("organization", organization.id, "Organization", organization.id, organization.name)
+            self._add(
+                "organization", organization.id, "Organization", resource_id(organization), organization.name
+            )
         for team in record.care_teams:
-            self._add("care team", team.id, "CareTeam", team.id, team.name)
+            self._add("care team", team.id, "CareTeam", resource_id(team), team.name)
             for member in team.members:
                 if member.name or not (member.family_member_id or member.organization_id):
-                    self._add("team member", member.id, "Practitioner", member.id, member.name)
+                    self._add("team member", member.id, "Practitioner", resource_id(member), member.name)
                 elif member.family_member_id:
                     target = self._targets.get(member.family_member_id)
                     if target:
@@ -39,31 +44,33 @@ class Links:
                     if target:
                         self._add("team member", member.id, *target)
         for assessment in record.assessments:
-            self._add("needs assessment", assessment.id, "QuestionnaireResponse", assessment.id, None)
+            self._add(
+                "needs assessment", assessment.id, "QuestionnaireResponse", resource_id(assessment), None
+            )
         for need in record.needs:
-            self._add("need", need.id, "Condition", need.id, need.description)
+            self._add("need", need.id, "Condition", resource_id(need), need.description)
         for diagnosis in record.diagnoses:
-            self._add("diagnosis", diagnosis.id, "Condition", diagnosis.id, diagnosis.description)
+            self._add("diagnosis", diagnosis.id, "Condition", resource_id(diagnosis), diagnosis.description)
         for level in record.complexity:
-            self._add("complexity assessment", level.id, "RiskAssessment", level.id, None)
+            self._add("complexity assessment", level.id, "RiskAssessment", resource_id(level), None)
         if record.medical_summary:
             self._add(
                 "medical summary", record.medical_summary.id, "Composition", record.medical_summary.id, None
             )
         for plan in record.care_plans:
-            self._add("care plan", plan.id, "CarePlan", plan.id, plan.title)
+            self._add("care plan", plan.id, "CarePlan", resource_id(plan), plan.title)
         for goal in record.goals:
-            self._add("goal", goal.id, "Goal", goal.id, goal.description)
+            self._add("goal", goal.id, "Goal", resource_id(goal), goal.description)
         for step in record.action_steps:
-            self._add("action step", step.id, "Task", step.id, step.description)
+            self._add("action step", step.id, "Task", resource_id(step), step.description)
         for emergency in record.emergency_plans:
-            self._add("emergency plan", emergency.id, "CarePlan", emergency.id, None)
+            self._add("emergency plan", emergency.id, "CarePlan", resource_id(emergency), None)
         for referral in record.referrals:
-            self._add("referral", referral.id, "ServiceRequest", referral.id, referral.service)
+            self._add("referral", referral.id, "ServiceRequest", resource_id(referral), referral.service)
         for review in record.reviews:
-            self._add("review", review.id, "Task", review.id, None)
+            self._add("review", review.id, "Task", resource_id(review), None)
         for consent in record.consents:
-            self._add("consent", consent.id, "Consent", consent.id, None)
+            self._add("consent", consent.id, "Consent", resource_id(consent), None)
 
     def _add(
         self, kind: str, domain_id: str, resource_type: str, resource_id: str, display: str | None

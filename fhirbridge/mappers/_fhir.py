@@ -26,6 +26,7 @@ __all__ = [
     "profile",
     "reference",
     "reference_parts",
+    "resource_id",
     "string",
     "strings",
     "system_url",
@@ -37,6 +38,11 @@ Resource = dict[str, Any]
 BASE = "http://fhirbridge.org/fhir"
 US_CORE = "http://hl7.org/fhir/us/core/StructureDefinition"
 XHTML = "http://www.w3.org/1999/xhtml"
+
+
+def resource_id(entity: Any) -> str:
+    """The id of the FHIR resource that carries a part of the record."""
+    return str(entity.fhir_id or entity.id)
 
 
 def profile(name: str) -> str:

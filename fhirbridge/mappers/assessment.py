@@ -35,6 +35,7 @@ from fhirbridge.mappers._fhir import (
     parse_instant,
     pick,
     profile,
+    resource_id,
     string,
     system_url,
     text_of,
@@ -105,7 +106,7 @@ def needs_assessment_to_fhir(assessment: NeedsAssessment, links: Links) -> Resou
     return clean(
         {
             "resourceType": "QuestionnaireResponse",
-            "id": assessment.id,
+            "id": resource_id(assessment),
             "meta": {
                 "profile": [
                     f"{US_CORE}/us-core-questionnaireresponse",
@@ -186,7 +187,7 @@ def need_to_fhir(need: Need, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "Condition",
-            "id": need.id,
+            "id": resource_id(need),
             "meta": {"profile": [CONDITION_PROFILE]},
             "text": narrative(
                 f"Need: {need.description}",
@@ -252,7 +253,7 @@ def diagnosis_to_fhir(diagnosis: Diagnosis, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "Condition",
-            "id": diagnosis.id,
+            "id": resource_id(diagnosis),
             "meta": {"profile": [CONDITION_PROFILE]},
             "text": narrative(
                 f"Diagnosis: {diagnosis.description}",
@@ -300,7 +301,7 @@ def complexity_to_fhir(level: ComplexityAssessment, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "RiskAssessment",
-            "id": level.id,
+            "id": resource_id(level),
             "meta": {"profile": [profile("fhirbridge-complexity-riskassessment")]},
             "text": narrative(
                 f"Care coordination complexity: {level.level}",

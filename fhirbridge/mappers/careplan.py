@@ -33,6 +33,7 @@ from fhirbridge.mappers._fhir import (
     parse_instant,
     pick,
     profile,
+    resource_id,
     string,
     system_url,
     text_of,
@@ -92,7 +93,7 @@ def care_plan_to_fhir(plan: CarePlan, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "CarePlan",
-            "id": plan.id,
+            "id": resource_id(plan),
             "meta": {"profile": [f"{US_CORE}/us-core-careplan", profile("fhirbridge-shared-careplan")]},
             "text": narrative(
                 plan.title or "Plan of care",
@@ -236,7 +237,7 @@ def emergency_plan_to_fhir(emergency: EmergencyPlan, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "CarePlan",
-            "id": emergency.id,
+            "id": resource_id(emergency),
             "meta": {"profile": [f"{US_CORE}/us-core-careplan", profile("fhirbridge-emergency-careplan")]},
             "text": narrative(
                 f"Emergency treatment plan for {links.record.child.display_name}",

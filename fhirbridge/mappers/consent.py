@@ -13,6 +13,7 @@ from fhirbridge.mappers._fhir import (
     narrative,
     parse_date,
     pick,
+    resource_id,
     system_url,
 )
 
@@ -30,7 +31,7 @@ def consent_to_fhir(consent: ConsentToShare, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "Consent",
-            "id": consent.id,
+            "id": resource_id(consent),
             "text": narrative(
                 f"Consent to share with {links.display(consent.recipient_id) or 'an organization'}",
                 [

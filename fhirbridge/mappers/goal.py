@@ -20,6 +20,7 @@ from fhirbridge.mappers._fhir import (
     parse_instant,
     pick,
     profile,
+    resource_id,
     string,
     text_of,
 )
@@ -38,7 +39,7 @@ def goal_to_fhir(goal: Goal, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "Goal",
-            "id": goal.id,
+            "id": resource_id(goal),
             "meta": {"profile": [f"{US_CORE}/us-core-goal", profile("fhirbridge-goal")]},
             "text": narrative(
                 f"Goal: {goal.description}",

@@ -24,6 +24,7 @@ from fhirbridge.mappers._fhir import (
     narrative,
     parse_date,
     pick,
+    resource_id,
     string,
     strings,
     system_url,
@@ -52,7 +53,7 @@ def child_to_fhir(child: Child, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "Patient",
-            "id": child.id,
+            "id": resource_id(child),
             "meta": {"profile": [f"{US_CORE}/us-core-patient"]},
             "text": narrative(
                 f"Child: {child.display_name}",
@@ -103,7 +104,7 @@ def family_member_to_fhir(relative: FamilyMember, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "RelatedPerson",
-            "id": relative.id,
+            "id": resource_id(relative),
             "meta": {"profile": [f"{US_CORE}/us-core-relatedperson"]},
             "text": narrative(
                 f"Family: {relative.display_name}",

@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from fhirbridge.domain.common import Entity
@@ -24,7 +25,7 @@ from fhirbridge.domain.team import CareTeam
 from fhirbridge.mappers import assessment, careplan, consent, goal, people, referral, summary, task, team
 from fhirbridge.mappers._context import Links, Reader, ReportEntry
 from fhirbridge.mappers._fhir import Resource, reference_parts
-from fhirbridge.mappers.retention import differences, merge, retain, without_server_meta
+from fhirbridge.mappers.retention import ABSENT, differences, merge, retain, without_server_meta
 
 __all__ = ["ImportResult", "record_from_resources", "record_to_bundle", "record_to_resources"]
 
@@ -214,6 +215,25 @@ class _Assembly:
         self.child_key = child_key
         self.sources: dict[str, list[Resource]] = {}
         """domain id -> the resources it was read from"""
+        self.domain_ids: dict[str, str] = {}
+        """``"Type/id"`` -> id in the record; FHIR ids are unique per type, record ids across the record"""
+        taken: set[str] = set()
+        keys = ([child_key] if child_key else []) + [_key(r) for rs in by_type.values() for r in rs]
+        for key in keys:
+            resource_type, fhir_id = key.split("/", 1)
+            candidate, n = fhir_id, 1
+            while candidate in taken:
+                n += 1
+                suffix = f"-{resource_type.lower()}" + (f"-{n}" if n > 2 else "")
+                candidate = fhir_id[: 64 - len(suffix)] + suffix
+            taken.add(candidate)
+            self.domain_ids.setdefault(key, candidate)
+
+    def did_of(self, key: str) -> str:
+        return self.domain_ids.get(key) or key.split("/", 1)[1]
+
+    def did(self, resource: Resource) -> str:
+        return self.did_of(_key(resource))
 
     def of(self, resource_type: str) -> list[Resource]:
         return self.by_type.get(resource_type, [])
@@ -233,61 +253,65 @@ class _Assembly:
         place = self.reader.place
         self.tasks: dict[str, str] = {}
         if self.child_key:
-            place(self.child_key, "child", self.child_key.split("/", 1)[1])
+            place(self.child_key, "child", self.did_of(self.child_key))
         for kind, resource_type in (("family member", "RelatedPerson"), ("organization", "Organization")):
             for resource in self.of(resource_type):
-                place(_key(resource), kind, resource["id"])
+                place(_key(resource), kind, self.did(resource))
         practitioners = {_key(resource) for resource in self.of("Practitioner")}
         self.staff: set[str] = set()
         for care_team in self.of("CareTeam"):
-            place(_key(care_team), "care team", care_team["id"])
+            place(_key(care_team), "care team", self.did(care_team))
             for index, participant in enumerate(care_team.get("participant", []) or []):
                 if not isinstance(participant, dict):
                     continue
                 key = self.reader.key(participant.get("member"))
                 if key in practitioners and key not in self.staff:
                     self.staff.add(key)
-                    place(key, "team member", key.split("/", 1)[1])
+                    place(key, "team member", self.did_of(key))
                 elif key and key not in practitioners:
                     found = team.member_id(care_team, index, participant, self.reader)
                     if found and found[0] != "child":
                         place(key, "team member", found[1])
         for resource in self.of("QuestionnaireResponse"):
-            place(_key(resource), "needs assessment", resource["id"])
+            place(_key(resource), "needs assessment", self.did(resource))
         for resource in self.of("Condition"):
             place(
                 _key(resource),
                 "need" if assessment.is_health_concern(resource) else "diagnosis",
-                resource["id"],
+                self.did(resource),
             )
         for resource in self.of("RiskAssessment"):
             if assessment.is_complexity(resource):
-                place(_key(resource), "complexity assessment", resource["id"])
+                place(_key(resource), "complexity assessment", self.did(resource))
         for resource in self.of("CarePlan"):
             kind = "emergency plan" if careplan.is_emergency_plan(resource) else "care plan"
-            place(_key(resource), kind, resource["id"])
+            place(_key(resource), kind, self.did(resource))
         for resource in self.of("Goal"):
-            place(_key(resource), "goal", resource["id"])
+            place(_key(resource), "goal", self.did(resource))
         for resource in self.of("ServiceRequest"):
-            place(_key(resource), "referral", resource["id"])
+            place(_key(resource), "referral", self.did(resource))
         for resource in self.of("Consent"):
-            place(_key(resource), "consent", resource["id"])
+            place(_key(resource), "consent", self.did(resource))
         for resource in self.of("Task"):
             if task.is_review(resource):
-                place(_key(resource), "review", resource["id"])
+                place(_key(resource), "review", self.did(resource))
             elif referral.is_referral_task(resource, self.reader):
                 request = self.reader.key(resource.get("focus"))
                 if request and request not in self.tasks:
-                    self.tasks[request] = resource["id"]
+                    self.tasks[request] = _key(resource)
                     continue
-                place(_key(resource), "action step", resource["id"])
+                place(_key(resource), "action step", self.did(resource))
             else:
-                place(_key(resource), "action step", resource["id"])
+                place(_key(resource), "action step", self.did(resource))
 
     # -- mapping
     def _read(self, resource: Resource, read: Callable[[Resource, Reader], Any]) -> Any:
+        """Read one resource into a part of the record, under the part's id in the record."""
         self.reader.current = _key(resource)
-        entity = read(resource, self.reader)
+        domain_id = self.did(resource)
+        entity = read({**resource, "id": domain_id}, self.reader)
+        if domain_id != resource["id"]:
+            entity.fhir_id = resource["id"]
         self.sources.setdefault(entity.id, []).append(resource)
         return entity
 
@@ -302,7 +326,7 @@ class _Assembly:
             care_team = self._read(resource, lambda r, rd: team.care_team_from_fhir(r, rd, practitioners))
             care_teams.append(care_team)
             for member in care_team.members:
-                key = f"Practitioner/{member.id}"
+                key = f"Practitioner/{member.fhir_id or member.id}"
                 if key in practitioners and member.id not in self.sources:
                     self.sources[member.id] = [practitioners[key]]
         for key, resource in practitioners.items():
@@ -402,7 +426,7 @@ class _Assembly:
             "the child's Patient is not among the resources; the child is known only by "
             "reference and no Patient is written back",
         )
-        child_id = self.child_key.split("/", 1)[1] if self.child_key else "unknown-child"
+        child_id = self.did_of(self.child_key) if self.child_key else "unknown-child"
         return Child(id=child_id, known_only_by_reference=True)
 
     def _referrals(self) -> list[Any]:
@@ -416,11 +440,15 @@ class _Assembly:
         found = []
         for request in self.of("ServiceRequest"):
             key = _key(request)
-            tracking = tasks.get(f"Task/{self.tasks[key]}") if key in self.tasks else None
+            tracking = tasks.get(self.tasks[key]) if key in self.tasks else None
             appointment = appointments.get(key)
-            self.reader.current = key
-            entity = referral.referral_from_fhir(request, tracking, appointment, self.reader)
-            self.sources.setdefault(entity.id, []).append(request)
+            entity = self._read(request, partial(_read_referral, tracking=tracking, appointment=appointment))
+            if tracking is None:
+                self.reader.note(
+                    "",
+                    f"no Task tracks this referral; fhirbridge adds Task/{entity.tracking_task_id} "
+                    "(code fulfill) when it writes the record back",
+                )
             for extra in (tracking, appointment):
                 if extra is not None:
                     self.reader.current = _key(extra)
@@ -444,15 +472,11 @@ class _Assembly:
                 for name, entry in elements.items():
                     if "original" not in entry:
                         continue
-                    for path in differences(entry["original"], entry.get("as_read", _MISSING), name):
-                        if _covered(key, path, noted):
-                            continue
-                        self.reader.report.append(ReportEntry(key, path, _reason(path, entry)))
+                    for path, partly in differences(entry["original"], entry.get("as_read", ABSENT), name):
+                        if not _covered(key, path, noted):
+                            self.reader.report.append(ReportEntry(key, path, _reason(path, partly)))
             if kept:
                 entity.fhir_retained = kept
-
-
-_MISSING = object()
 
 
 def _covered(resource: str, path: str, noted: set[tuple[str, str]]) -> bool:
@@ -465,12 +489,18 @@ def _covered(resource: str, path: str, noted: set[tuple[str, str]]) -> bool:
     )
 
 
-def _reason(path: str, entry: dict[str, Any]) -> str:
+def _reason(path: str, partly: bool) -> str:
     if path == "text" or path.startswith("text."):
         return "the partner's narrative is kept; fhirbridge writes its own once the record changes"
-    if "as_read" not in entry:
+    if not partly:
         return "no place in the record; kept and written back unchanged"
     return "only partly represented in the record; the partner's value is kept and written back unchanged"
+
+
+def _read_referral(
+    request: Resource, reader: Reader, *, tracking: Resource | None, appointment: Resource | None
+) -> Any:
+    return referral.referral_from_fhir(request, tracking, appointment, reader)
 
 
 def reference_of(resource: Resource) -> dict[str, str]:

@@ -22,6 +22,7 @@ from fhirbridge.mappers._fhir import (
     parse_instant,
     pick,
     profile,
+    resource_id,
     string,
     system_url,
     text_of,
@@ -57,7 +58,7 @@ _FROM_REQUEST = {
 
 def referral_to_fhir(referral: Referral, links: Links) -> list[Resource]:
     """The ServiceRequest, its tracking Task and, once booked, the Appointment."""
-    request_ref = {"reference": f"ServiceRequest/{referral.id}"}
+    request_ref = {"reference": f"ServiceRequest/{resource_id(referral)}"}
     history = referral.history
     recipient = links.ref(referral.recipient_id)
     lines = [
@@ -78,7 +79,7 @@ def referral_to_fhir(referral: Referral, links: Links) -> list[Resource]:
     request = clean(
         {
             "resourceType": "ServiceRequest",
-            "id": referral.id,
+            "id": resource_id(referral),
             "meta": {
                 "profile": [
                     f"{US_CORE}/us-core-servicerequest",
@@ -155,7 +156,8 @@ def _appointment(
     links: Links,
 ) -> Resource:
     participants = [{"actor": links.patient(), "status": "accepted"}]
-    if recipient:
+    if recipient and not recipient["reference"].startswith("Organization/"):
+        # an Appointment's participants are people, rooms and services; an organization cannot be one
         participants.append({"actor": recipient, "status": "accepted"})
     return clean(
         {

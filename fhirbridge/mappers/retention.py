@@ -104,12 +104,15 @@ def _ordered(resource: Resource) -> Resource:
     return {**{key: resource[key] for key in head}, **{k: v for k, v in resource.items() if k not in head}}
 
 
-def differences(original: Any, as_read: Any, path: str) -> list[str]:
-    """Paths of the partner's elements that the record does not reproduce exactly."""
+def differences(original: Any, as_read: Any, path: str) -> list[tuple[str, bool]]:
+    """Paths of the partner's elements that the record does not reproduce exactly, each with whether
+    the record holds some of it (True) or nothing at all (False)."""
     if _same(original, as_read) or original is _ABSENT:
         return []
+    if as_read is _ABSENT:
+        return [(path, False)]
     if isinstance(original, dict) and isinstance(as_read, dict):
-        found = []
+        found: list[tuple[str, bool]] = []
         for key in original:
             found.extend(differences(original[key], as_read.get(key, _ABSENT), f"{path}.{key}"))
         return found
@@ -118,7 +121,7 @@ def differences(original: Any, as_read: Any, path: str) -> list[str]:
         for index, (left, right) in enumerate(zip(original, as_read, strict=True)):
             found.extend(differences(left, right, f"{path}[{index}]"))
         return found
-    return [path]
+    return [(path, True)]
 
 
 ABSENT = _ABSENT

@@ -15,6 +15,7 @@ from fhirbridge.mappers._fhir import (
     instant_text,
     narrative,
     parse_instant,
+    resource_id,
 )
 
 __all__ = ["is_medical_summary", "medical_summary_from_fhir", "medical_summary_to_fhir"]
@@ -55,7 +56,7 @@ def medical_summary_to_fhir(summary: MedicalSummary, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "Composition",
-            "id": summary.id,
+            "id": resource_id(summary),
             "text": narrative(
                 f"Medical summary for {record.child.display_name}",
                 [

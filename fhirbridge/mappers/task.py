@@ -19,6 +19,7 @@ from fhirbridge.mappers._fhir import (
     parse_instant,
     pick,
     profile,
+    resource_id,
     string,
     system_url,
     text_of,
@@ -65,7 +66,7 @@ def action_step_to_fhir(step: ActionStep, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "Task",
-            "id": step.id,
+            "id": resource_id(step),
             "meta": {"profile": [profile("fhirbridge-action-step-task")]},
             "text": narrative(
                 f"Action step: {step.description}",
@@ -126,7 +127,7 @@ def review_to_fhir(review: Review, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "Task",
-            "id": review.id,
+            "id": resource_id(review),
             "text": narrative(
                 f"Plan review on {review.reviewed_on or 'a date not recorded'}",
                 [

@@ -18,6 +18,7 @@ from fhirbridge.mappers._fhir import (
     parse_date,
     pick,
     profile,
+    resource_id,
     string,
     system_url,
     text_of,
@@ -44,7 +45,7 @@ def organization_to_fhir(organization: Organization, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "Organization",
-            "id": organization.id,
+            "id": resource_id(organization),
             "meta": {"profile": [f"{US_CORE}/us-core-organization"]},
             "text": narrative(
                 f"Organization: {organization.name}",
@@ -75,7 +76,7 @@ def practitioner_to_fhir(member: TeamMember, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "Practitioner",
-            "id": member.id,
+            "id": resource_id(member),
             "meta": {"profile": [f"{US_CORE}/us-core-practitioner"]},
             "text": narrative(
                 f"Team member: {member.name}",
@@ -112,7 +113,7 @@ def care_team_to_fhir(team: CareTeam, links: Links) -> Resource:
     return clean(
         {
             "resourceType": "CareTeam",
-            "id": team.id,
+            "id": resource_id(team),
             "meta": {"profile": [f"{US_CORE}/us-core-careteam", profile("fhirbridge-careteam")]},
             "text": narrative(
                 f"Care team: {team.name or team.id}",
@@ -138,7 +139,7 @@ def _member_line(member: TeamMember, links: Links) -> str:
 def _participant(member: TeamMember, links: Links) -> dict[str, Any]:
     staff = bool(member.name) or not (member.family_member_id or member.organization_id)
     if staff:
-        target: dict[str, Any] | None = {"reference": f"Practitioner/{member.id}"}
+        target: dict[str, Any] | None = {"reference": f"Practitioner/{resource_id(member)}"}
     else:
         target = links.ref(member.family_member_id or member.organization_id)
     return {
@@ -175,7 +176,7 @@ def member_id(
         return None
     kind = reader.kind_of(participant.get("member"))
     if key.startswith("Practitioner/") and kind == "team member":
-        return "Practitioner", key.split("/", 1)[1]
+        return "Practitioner", reader.placed[key][0][1]
     if kind in ("family member", "organization", "child"):
         own = participant.get("id")
         return kind, own if isinstance(own, str) else f"{team['id'][:50]}-member-{index + 1}"
@@ -212,7 +213,10 @@ def member_from_participant(
         ),
     }
     if kind == "Practitioner":
-        return TeamMember(**common, **staff_member_from_fhir(practitioners[f"Practitioner/{identity}"]))
+        key = reader.key(participant.get("member"))
+        practitioner = practitioners[key or ""]
+        fhir_id = None if practitioner["id"] == identity else practitioner["id"]
+        return TeamMember(**common, fhir_id=fhir_id, **staff_member_from_fhir(practitioner))
     if kind == "family member":
         common["family_member_id"] = reader.resolve(
             participant.get("member"), f"{path}.member", "family member"

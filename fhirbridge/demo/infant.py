@@ -1,0 +1,417 @@
+"""Mateo, 4 months: Down syndrome with an atrioventricular canal defect, newly diagnosed, entering early
+intervention while the family waits for heart surgery."""
+
+from __future__ import annotations
+
+from fhirbridge.demo._common import at, day, medical_home, medical_home_staff
+from fhirbridge.domain import (
+    ActionStep,
+    Appointment,
+    CarePlan,
+    CareTeam,
+    Child,
+    ComplexityAssessment,
+    ConsentToShare,
+    Diagnosis,
+    EmergencyPlan,
+    EmergencyScenario,
+    FamilyMember,
+    Goal,
+    GoalAgreement,
+    Identifier,
+    MedicalSummary,
+    Need,
+    NeedsAssessment,
+    Organization,
+    ProgressNote,
+    Record,
+    Referral,
+    StatusChange,
+    TeamMember,
+)
+
+__all__ = ["infant_entering_early_intervention"]
+
+P = "mateo"
+ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
+
+
+def infant_entering_early_intervention() -> Record:
+    team = CareTeam(
+        id=f"{P}-team",
+        name="Mateo's care team",
+        members=[
+            *medical_home_staff(P),
+            TeamMember(
+                id=f"{P}-cardiologist",
+                role="specialist",
+                role_text="Pediatric cardiologist",
+                name="Samuel Okafor",
+                organization_id=f"{P}-childrens",
+                responsibilities=["Plans the timing of heart surgery"],
+            ),
+            TeamMember(
+                id=f"{P}-ei-coordinator",
+                role="case-manager",
+                role_text="Early intervention service coordinator",
+                name="Alicia Moreno",
+                organization_id=f"{P}-early-intervention",
+                responsibilities=["Evaluation and IFSP within 45 days of referral"],
+            ),
+            TeamMember(
+                id=f"{P}-team-mother",
+                role="family",
+                role_text="Mother",
+                family_member_id=f"{P}-mother",
+                responsibilities=["Daily feeding log", "Brings Mateo to appointments"],
+            ),
+        ],
+    )
+    return Record(
+        child=Child(
+            id=P,
+            given_names=["Mateo"],
+            family_name="Alvarez",
+            birth_date=day(2025, 3, 14),
+            gender="male",
+            identifiers=[Identifier(system="http://riverside.example.org/mrn", value="RP-204417")],
+            language="es",
+            interpreter_needed=False,
+        ),
+        family=[
+            FamilyMember(
+                id=f"{P}-mother",
+                given_names=["Sofia"],
+                family_name="Alvarez",
+                relationship="MTH",
+                roles=["primary-caregiver", "legal-guardian", "emergency-contact"],
+                phone="555-0142",
+                language="es",
+                interpreter_needed=True,
+            ),
+            FamilyMember(
+                id=f"{P}-father",
+                given_names=["Luis"],
+                family_name="Alvarez",
+                relationship="FTH",
+                roles=["legal-guardian", "emergency-contact"],
+                phone="555-0143",
+                language="es",
+                interpreter_needed=False,
+            ),
+        ],
+        organizations=[
+            medical_home(P),
+            Organization(
+                id=f"{P}-childrens",
+                name="Children's Hospital Heart Center",
+                kind="hospital",
+                phone="555-0300",
+            ),
+            Organization(
+                id=f"{P}-early-intervention",
+                name="County Early Intervention Program",
+                kind="early-intervention",
+                phone="555-0400",
+            ),
+            Organization(id=f"{P}-medicaid", name="State Medicaid Health Plan", kind="payer"),
+            Organization(id=f"{P}-feeding", name="Little Steps Feeding Clinic", kind="specialty-clinic"),
+        ],
+        care_teams=[team],
+        assessments=[
+            NeedsAssessment(
+                id=f"{P}-assessment-1",
+                assessed_at=at(2025, 7, 8, 10),
+                method="in-person",
+                assessor_id=f"{P}-coordinator",
+                informant_id=f"{P}-mother",
+                domains_reviewed=[
+                    "medical",
+                    "development",
+                    "financial",
+                    "insurance",
+                    "language",
+                    "social-support",
+                    "family-functioning",
+                ],
+                strengths=["Parents attend every visit together", "Grandmother lives nearby and helps daily"],
+                family_goals=[
+                    "Mateo grows strong enough for his heart surgery",
+                    "Meet other families of children with Down syndrome",
+                ],
+                readiness="seeking",
+            )
+        ],
+        needs=[
+            Need(
+                id=f"{P}-need-weight",
+                description="Slow weight gain; tires during feeds",
+                domain="medical",
+                priority="high",
+                status="being-addressed",
+                identified_on=day(2025, 7, 8),
+                assessment_id=f"{P}-assessment-1",
+            ),
+            Need(
+                id=f"{P}-need-ei",
+                description="Developmental services: needs early intervention evaluation",
+                domain="development",
+                priority="high",
+                status="being-addressed",
+                identified_on=day(2025, 7, 8),
+                assessment_id=f"{P}-assessment-1",
+            ),
+            Need(
+                id=f"{P}-need-ssi",
+                description="Mother left work; family needs help applying for SSI",
+                domain="financial",
+                priority="medium",
+                status="identified",
+                identified_on=day(2025, 7, 8),
+                assessment_id=f"{P}-assessment-1",
+            ),
+            Need(
+                id=f"{P}-need-interpreter",
+                description="Spanish interpreter at specialist visits",
+                domain="language",
+                priority="medium",
+                status="met",
+                identified_on=day(2025, 7, 8),
+                assessment_id=f"{P}-assessment-1",
+            ),
+        ],
+        complexity=[
+            ComplexityAssessment(
+                id=f"{P}-complexity-1",
+                level="high",
+                assessed_at=at(2025, 7, 8, 11),
+                basis_assessment_id=f"{P}-assessment-1",
+                assessor_id=f"{P}-coordinator",
+                rationale="Pending cardiac surgery, feeding difficulty, new diagnosis; review monthly",
+            )
+        ],
+        diagnoses=[
+            Diagnosis(
+                id=f"{P}-dx-t21",
+                description="Down syndrome",
+                code="Q90.9",
+                code_system=ICD10,
+                onset=day(2025, 3, 14),
+            ),
+            Diagnosis(
+                id=f"{P}-dx-avsd",
+                description="Complete atrioventricular septal defect",
+                code="Q21.2",
+                code_system=ICD10,
+                onset=day(2025, 3, 15),
+            ),
+            Diagnosis(
+                id=f"{P}-dx-feeding",
+                description="Feeding difficulties",
+                code="R63.3",
+                code_system=ICD10,
+                onset=day(2025, 5, 2),
+            ),
+        ],
+        medical_summary=MedicalSummary(
+            id=f"{P}-summary",
+            written_at=at(2025, 7, 10, 14),
+            author_id=f"{P}-pcp",
+            medications=["Furosemide 1 mg/kg by mouth twice daily", "Fortified breast milk 24 kcal/oz"],
+            allergies=["No known drug allergies"],
+            equipment=["Infant scale (home loan)", "Slow-flow nipples"],
+            hospitalizations=["Newborn ICU, 5 days, March 2025 (echocardiogram, feeding support)"],
+        ),
+        care_plans=[
+            CarePlan(
+                id=f"{P}-plan",
+                title="Mateo's plan of care",
+                status="active",
+                period_start=day(2025, 7, 10),
+                created_at=at(2025, 7, 10, 15),
+                author_id=f"{P}-coordinator",
+                description="Working plan agreed with Sofia and Luis on 10 July 2025",
+                care_team_ids=[f"{P}-team"],
+                addresses=[f"{P}-need-weight", f"{P}-need-ei", f"{P}-need-ssi", f"{P}-dx-avsd"],
+                goal_ids=[f"{P}-goal-weight", f"{P}-goal-ifsp", f"{P}-goal-support"],
+                activities=[
+                    f"{P}-step-ei-referral",
+                    f"{P}-ref-ei",
+                    f"{P}-ref-cardiology",
+                    f"{P}-step-weights",
+                    f"{P}-ref-feeding",
+                    f"{P}-step-ssi",
+                    f"{P}-step-parent-group",
+                ],
+            )
+        ],
+        goals=[
+            Goal(
+                id=f"{P}-goal-weight",
+                description="Mateo gains weight steadily before heart surgery",
+                domain="medical",
+                measure="Gains 20 to 30 grams a day on the home scale",
+                start_date=day(2025, 7, 10),
+                target_date=day(2025, 9, 30),
+                expressed_by_id=f"{P}-mother",
+                agreements=[GoalAgreement(party_id=f"{P}-mother", status="agree")],
+                status="active",
+                achievement="improving",
+                addresses=[f"{P}-need-weight"],
+                progress_notes=[
+                    ProgressNote(
+                        text="Gained 180 g in 7 days on fortified feeds",
+                        written_at=at(2025, 7, 24, 16),
+                        author_id=f"{P}-coordinator",
+                    )
+                ],
+            ),
+            Goal(
+                id=f"{P}-goal-ifsp",
+                description="An IFSP is in place within 45 days of the referral",
+                domain="development",
+                measure="Signed IFSP",
+                target_date=day(2025, 8, 25),
+                expressed_by_id=f"{P}-coordinator",
+                agreements=[GoalAgreement(party_id=f"{P}-mother", status="agree")],
+                status="active",
+                achievement="in-progress",
+                addresses=[f"{P}-need-ei"],
+            ),
+            Goal(
+                id=f"{P}-goal-support",
+                description="Meet other families of children with Down syndrome",
+                domain="social-support",
+                expressed_by_id=f"{P}-father",
+                agreements=[GoalAgreement(party_id=f"{P}-father", status="agree")],
+                status="accepted",
+            ),
+        ],
+        action_steps=[
+            ActionStep(
+                id=f"{P}-step-ei-referral",
+                description="Send the early intervention referral with the diagnosis letter",
+                responsible_id=f"{P}-coordinator",
+                due_date=day(2025, 7, 11),
+                status="completed",
+                goal_id=f"{P}-goal-ifsp",
+                referral_id=f"{P}-ref-ei",
+                created_at=at(2025, 7, 10, 15),
+            ),
+            ActionStep(
+                id=f"{P}-step-weights",
+                description="Weigh Mateo every Monday and send the number",
+                responsible_id=f"{P}-mother",
+                due_date=day(2025, 9, 29),
+                status="in-progress",
+                goal_id=f"{P}-goal-weight",
+                created_at=at(2025, 7, 10, 15),
+            ),
+            ActionStep(
+                id=f"{P}-step-ssi",
+                description="Start the SSI application with the family",
+                responsible_id=f"{P}-coordinator",
+                due_date=day(2025, 8, 15),
+                status="planned",
+                created_at=at(2025, 7, 10, 15),
+            ),
+            ActionStep(
+                id=f"{P}-step-parent-group",
+                description="Call the Down syndrome parent-to-parent line",
+                responsible_id=f"{P}-father",
+                due_date=day(2025, 8, 1),
+                status="planned",
+                goal_id=f"{P}-goal-support",
+                created_at=at(2025, 7, 10, 15),
+            ),
+        ],
+        emergency_plans=[
+            EmergencyPlan(
+                id=f"{P}-emergency",
+                part_of_id=f"{P}-plan",
+                updated_at=at(2025, 7, 10, 15),
+                baseline="Oxygen saturation 94-97% on room air; loud holosystolic murmur; "
+                "mild tachypnea when feeding",
+                scenarios=[
+                    EmergencyScenario(
+                        problem="Breathing hard, color change, saturation under 90%",
+                        management="Call 911; oxygen; notify cardiology on call",
+                    ),
+                    EmergencyScenario(
+                        problem="Vomiting or refusing feeds for more than 12 hours",
+                        management="Assess hydration; hold furosemide only on cardiology advice",
+                    ),
+                ],
+                procedures_to_avoid=["Fluid boluses without cardiology advice"],
+                emergency_contact_ids=[f"{P}-mother", f"{P}-father"],
+                preferred_hospital_id=f"{P}-childrens",
+            )
+        ],
+        referrals=[
+            Referral(
+                id=f"{P}-ref-ei",
+                service="Early intervention evaluation",
+                reason="Down syndrome; eligible by diagnosis",
+                recipient_id=f"{P}-early-intervention",
+                requester_id=f"{P}-coordinator",
+                goal_id=f"{P}-goal-ifsp",
+                priority="routine",
+                status="accepted",
+                history=[
+                    StatusChange(status="requested", at=at(2025, 7, 11, 9)),
+                    StatusChange(status="accepted", at=at(2025, 7, 15, 13), note="Evaluation booked"),
+                ],
+                appointment=Appointment(
+                    starts_at=at(2025, 7, 29, 10),
+                    ends_at=at(2025, 7, 29, 12),
+                    description="Home visit evaluation",
+                ),
+            ),
+            Referral(
+                id=f"{P}-ref-cardiology",
+                service="Pediatric cardiology follow-up",
+                reason="Plan timing of AV canal repair",
+                recipient_id=f"{P}-cardiologist",
+                requester_id=f"{P}-pcp",
+                goal_id=f"{P}-goal-weight",
+                priority="urgent",
+                status="completed",
+                history=[
+                    StatusChange(status="requested", at=at(2025, 6, 2, 10)),
+                    StatusChange(status="accepted", at=at(2025, 6, 3, 8)),
+                    StatusChange(status="completed", at=at(2025, 6, 20, 17)),
+                ],
+                result="Repair planned at 5-6 months if weight gain continues",
+                result_date=day(2025, 6, 20),
+            ),
+            Referral(
+                id=f"{P}-ref-feeding",
+                service="Feeding therapy",
+                reason="Tires during feeds",
+                recipient_id=f"{P}-feeding",
+                requester_id=f"{P}-pcp",
+                goal_id=f"{P}-goal-weight",
+                status="requested",
+                history=[StatusChange(status="requested", at=at(2025, 7, 10, 16))],
+            ),
+        ],
+        consents=[
+            ConsentToShare(
+                id=f"{P}-consent-ei",
+                granted_by_id=f"{P}-mother",
+                recipient_id=f"{P}-early-intervention",
+                information=["care-plan", "medical-summary", "referrals"],
+                signed_on=day(2025, 7, 10),
+                valid_from=day(2025, 7, 10),
+                valid_until=day(2026, 7, 10),
+            ),
+            ConsentToShare(
+                id=f"{P}-consent-payer",
+                granted_by_id=f"{P}-mother",
+                recipient_id=f"{P}-medicaid",
+                information=["goals", "care-plan"],
+                signed_on=day(2025, 7, 10),
+                valid_from=day(2025, 7, 10),
+            ),
+        ],
+    )

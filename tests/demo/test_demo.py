@@ -1,0 +1,36 @@
+"""The demo children: realistic, deterministic, keeping every rule, valid R4 through and through."""
+
+from __future__ import annotations
+
+from fhir.resources.R4B import get_fhir_model_class
+
+from fhirbridge.demo import demo_bundles, demo_records
+from fhirbridge.domain import problems
+from fhirbridge.mappers import record_from_resources
+
+
+def test_three_children_of_different_ages_and_needs() -> None:
+    records = demo_records()
+    assert [record.child.given_names[0] for record in records] == ["Mateo", "Jordan", "Aisha"]
+    assert all(problems(record) == [] for record in records)
+    jordan = records[1]
+    assert any("gastrostomy" in d.description.lower() for d in jordan.diagnoses)
+    assert any(need.domain == "school" for need in jordan.needs)
+
+
+def test_the_demo_is_the_same_every_time() -> None:
+    assert demo_bundles() == demo_bundles()
+
+
+def test_every_demo_resource_is_valid_r4_with_a_narrative() -> None:
+    for bundle in demo_bundles():
+        get_fhir_model_class("Bundle").model_validate(bundle)
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+            assert resource["text"]["status"] == "generated"
+
+
+def test_the_demo_reads_back_into_the_same_records() -> None:
+    for record, bundle in zip(demo_records(), demo_bundles(), strict=True):
+        assert record_from_resources(bundle).record == record
