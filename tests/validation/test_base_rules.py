@@ -115,3 +115,42 @@ def test_unknown_profile_in_meta_is_a_warning_but_requested_one_is_an_error() ->
 
 def test_not_a_resource() -> None:
     assert errors({"name": "x"})[0].severity == "fatal"
+
+
+def test_written_out_invariants_agree_with_fhirpath() -> None:
+    from fhirbridge.validation import invariants
+
+    samples = [
+        {"url": "http://x", "valueString": "a"},
+        {"url": "http://x", "extension": [{"url": "y", "valueCode": "b"}]},
+        {"url": "http://x", "extension": [{"url": "y"}], "valueBoolean": True},
+        {"url": "http://x"},
+        {"reference": "Patient/1"},
+        {"reference": "#p1"},
+        {"resourceType": "Patient", "text": {"status": "generated", "div": "<div>x</div>"}},
+        {"resourceType": "Patient", "contained": [{"resourceType": "Patient", "id": "p1", "contained": []}]},
+        {"fullUrl": "http://a/Patient/1/_history/2", "resource": {"resourceType": "Patient"}},
+        {"fullUrl": "urn:uuid:1"},
+    ]
+    patient = {"resourceType": "Patient", "contained": [{"resourceType": "Patient", "id": "p1"}]}
+
+    def type_of(sample: dict[str, Any]) -> str:
+        kinds = {
+            "url": "Extension",
+            "reference": "Reference",
+            "resourceType": "Patient",
+            "fullUrl": "Bundle.entry",
+        }
+        return next(kind for key, kind in kinds.items() if key in sample)
+
+    for expression, shortcut in invariants.SHORTCUTS.items():
+        for sample in samples:
+            fast = shortcut(sample)
+            if fast is None:
+                continue
+            invariants.SHORTCUTS.pop(expression)
+            try:
+                slow = invariants.holds(expression, sample, type_of(sample), patient, patient)
+            finally:
+                invariants.SHORTCUTS[expression] = shortcut
+            assert fast == slow, (expression, sample)
