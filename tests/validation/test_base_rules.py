@@ -154,3 +154,17 @@ def test_written_out_invariants_agree_with_fhirpath() -> None:
             finally:
                 invariants.SHORTCUTS[expression] = shortcut
             assert fast == slow, (expression, sample)
+
+
+def test_every_written_out_invariant_is_one_the_definitions_use() -> None:
+    from fhirbridge.validation import invariants
+    from fhirbridge.validation.definitions import package_definitions
+
+    definitions = package_definitions()
+    used = {
+        constraint["expression"]
+        for name in ("Patient", "Bundle", "Reference", "Extension")
+        for element in definitions.base_type(name).elements  # type: ignore[union-attr]
+        for constraint in element.get("constraint", [])
+    }
+    assert set(invariants.SHORTCUTS) <= used
