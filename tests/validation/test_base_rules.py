@@ -168,3 +168,20 @@ def test_every_written_out_invariant_is_one_the_definitions_use() -> None:
         for constraint in element.get("constraint", [])
     }
     assert set(invariants.SHORTCUTS) <= used
+
+
+def test_narrative_with_script_or_unknown_attribute_breaks_txt_1() -> None:
+    for div in (
+        '<div xmlns="http://www.w3.org/1999/xhtml"><script>alert(1)</script>Plan</div>',
+        '<div xmlns="http://www.w3.org/1999/xhtml"><p onclick="steal()">Plan</p></div>',
+    ):
+        found = errors(goal(text={"status": "generated", "div": div}))
+        assert [i.expression for i in found] == [("Goal.text.div",)]
+        assert "txt-1" in found[0].diagnostics
+
+
+def test_empty_narrative_breaks_txt_2() -> None:
+    found = errors(
+        goal(text={"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"> </div>'})
+    )
+    assert any("txt-2" in i.diagnostics for i in found)
