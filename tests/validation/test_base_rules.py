@@ -185,3 +185,52 @@ def test_empty_narrative_breaks_txt_2() -> None:
         goal(text={"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"> </div>'})
     )
     assert any("txt-2" in i.diagnostics for i in found)
+
+
+def test_reference_resolved_in_a_bundle_must_match_its_type() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "fullUrl": "http://example.org/fhir/Goal/g1",
+                "resource": goal(id="g1", subject={"reference": "Patient/p1"}),
+            },
+            {
+                "fullUrl": "http://example.org/fhir/Patient/p1",
+                "resource": {"resourceType": "Organization", "id": "p1"},
+            },
+        ],
+    }
+    found = errors(bundle)
+    assert "Bundle.entry[0].resource.subject" in where(found)
+
+
+def test_reference_resolved_in_a_bundle_must_conform_to_a_target_profile() -> None:
+    us_core_patient = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "identifier": [{"system": "http://hospital.example.org/mrn", "value": "12345"}],
+        "name": [{"family": "Martin", "given": ["Ava"]}],
+        "gender": "female",
+    }
+    fhirbridge_goal = goal(
+        id="g1",
+        subject={"reference": "Patient/p1"},
+        meta={"profile": ["http://fhirbridge.org/fhir/StructureDefinition/fhirbridge-goal"]},
+    )
+
+    def bundle(patient: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [
+                {"fullUrl": "http://example.org/fhir/Goal/g1", "resource": fhirbridge_goal},
+                {"fullUrl": "http://example.org/fhir/Patient/p1", "resource": patient},
+            ],
+        }
+
+    assert errors(bundle(us_core_patient)) == []
+    anonymous = {k: v for k, v in us_core_patient.items() if k != "name"}  # US Core Patient needs a name
+    found = errors(bundle(anonymous))
+    assert any("Unable to find a profile match" in i.diagnostics for i in found)
