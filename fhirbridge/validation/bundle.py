@@ -68,8 +68,34 @@ def bundle_issues(bundle: dict[str, Any], path: str) -> list[Issue]:
     return issues
 
 
+def bundle_targets(bundle: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The entries' resources by the references that reach them: fullUrl, and type/id (of a RESTful
+    fullUrl, or of the resource) when only one entry has it."""
+    if bundle.get("resourceType") != "Bundle":
+        return {}
+    targets: dict[str, dict[str, Any]] = {}
+    by_identity: dict[str, list[dict[str, Any]]] = {}
+    for entry in bundle.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            continue
+        full_url = entry.get("fullUrl")
+        if isinstance(full_url, str):
+            targets[full_url] = resource
+            restful = _RESTFUL.match(full_url)
+            if restful:
+                by_identity.setdefault(f"{restful.group(2)}/{restful.group(3)}", []).append(resource)
+                continue
+        if isinstance(resource.get("id"), str):
+            by_identity.setdefault(f"{resource.get('resourceType')}/{resource['id']}", []).append(resource)
+    for identity, resources in by_identity.items():
+        if len(resources) == 1:
+            targets.setdefault(identity, resources[0])
+    return targets
+
+
 def _error(path: str, message: str) -> Issue:
     return Issue(message, "invalid", "error", (path,))
 
 
-__all__ = ["bundle_issues"]
+__all__ = ["bundle_issues", "bundle_targets"]

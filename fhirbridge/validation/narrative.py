@@ -61,7 +61,59 @@ ALLOWED_ELEMENTS = frozenset(
         "var",
     ]
 )
-FORBIDDEN_ATTRIBUTE_PREFIXES = ("on",)
+# Attributes of the HTML 4.0 formatting elements above (scripting ``on*`` attributes excluded).
+ALLOWED_ATTRIBUTES = frozenset(
+    [
+        "abbr",
+        "accesskey",
+        "align",
+        "alt",
+        "axis",
+        "bgcolor",
+        "border",
+        "cellpadding",
+        "cellspacing",
+        "char",
+        "charoff",
+        "charset",
+        "cite",
+        "class",
+        "colspan",
+        "compact",
+        "coords",
+        "datetime",
+        "dir",
+        "frame",
+        "headers",
+        "height",
+        "href",
+        "hreflang",
+        "hspace",
+        "id",
+        "lang",
+        "longdesc",
+        "name",
+        "nowrap",
+        "rel",
+        "rev",
+        "rowspan",
+        "rules",
+        "scope",
+        "shape",
+        "span",
+        "src",
+        "start",
+        "style",
+        "summary",
+        "tabindex",
+        "title",
+        "type",
+        "valign",
+        "value",
+        "vspace",
+        "width",
+    ]
+)
 
 
 def narrative_problems(div: str) -> list[tuple[str, str]]:
@@ -80,8 +132,11 @@ def narrative_problems(div: str) -> list[tuple[str, str]]:
         if name not in ALLOWED_ELEMENTS:
             problems.append(("txt-1", f"The narrative contains the element <{name}>, which is not allowed"))
         for attribute in element.attrib:
-            local = etree.QName(attribute).localname.lower()
-            if local.startswith(FORBIDDEN_ATTRIBUTE_PREFIXES):
+            qualified = etree.QName(attribute)
+            local = qualified.localname.lower()
+            if qualified.namespace == "http://www.w3.org/XML/1998/namespace":
+                continue  # xml:lang, xml:space
+            if local not in ALLOWED_ATTRIBUTES:
                 problems.append(
                     ("txt-1", f"The narrative contains the attribute @{local}, which is not allowed")
                 )

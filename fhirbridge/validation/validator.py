@@ -16,7 +16,7 @@ from typing import Any
 
 from fhirbridge.errors import Issue
 from fhirbridge.validation import invariants
-from fhirbridge.validation.bundle import bundle_issues
+from fhirbridge.validation.bundle import bundle_issues, bundle_targets
 from fhirbridge.validation.definitions import (
     Definitions,
     ElementNode,
@@ -50,6 +50,13 @@ class _Walk:
     structure_paths: frozenset[str] = frozenset()
     # The (type, element path) whose children are being walked: where an extension is used.
     host: tuple[str, str] = ("", "")
+    # Resources a reference can resolve to inside the Bundle being validated, by fullUrl and type/id.
+    targets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (resource, profile) -> conforms; shared by trial walks so circular references end.
+    conformance: dict[tuple[int, str], bool] = field(default_factory=dict)
+
+    def trial(self, resource: dict[str, Any], root_resource: dict[str, Any]) -> _Walk:
+        return _Walk(resource, root_resource, targets=self.targets, conformance=self.conformance)
 
     def add(self, severity: str, code: str, path: str, message: str) -> None:
         self.issues.append(Issue(diagnostics=message, code=code, severity=severity, expression=(path,)))
@@ -92,7 +99,12 @@ class Validator:
         if self.definitions.base_type(resource_type) is None:
             return [Issue(f"Unknown resource type '{resource_type}'", "structure", "fatal", (resource_type,))]
         found = structure_issues(resource)
-        walk = _Walk(resource, resource, structure_paths=frozenset(p for i in found for p in i.expression))
+        walk = _Walk(
+            resource,
+            resource,
+            structure_paths=frozenset(p for i in found for p in i.expression),
+            targets=bundle_targets(resource),
+        )
         walk.issues.extend(found)
         self._resource(resource, resource_type, walk, profiles, explicit=True)
         return _unique(walk.issues)
@@ -343,7 +355,7 @@ class Validator:
         return [definition for definition in found if definition is not None]
 
     def _conforms_as_type(self, item: Item, definition: StructureDefinition, walk: _Walk) -> bool:
-        trial = _Walk(walk.resource, walk.root_resource)
+        trial = walk.trial(walk.resource, walk.root_resource)
         self._constraints(item, definition.root, definition.type, trial)
         self._children_in(
             item.value,
@@ -458,7 +470,12 @@ class Validator:
 
     def _reference_target(self, item: Item, node: ElementNode, walk: _Walk) -> None:
         reference = item.value.get("reference")
-        if not isinstance(reference, str) or reference.startswith(("#", "urn:")):
+        if not isinstance(reference, str) or reference.startswith("#"):
+            return
+        target = walk.targets.get(reference)
+        if target is not None:
+            self._resolved_target(item, node, reference, target, walk)
+        if reference.startswith("urn:"):
             return
         parts = reference.split("/_history/", 1)[0].rstrip("/").split("/")
         if len(parts) < 2:
@@ -486,6 +503,35 @@ class Validator:
                 f"({', '.join(sorted(allowed))})",
             )
 
+    def _resolved_target(
+        self, item: Item, node: ElementNode, reference: str, target: dict[str, Any], walk: _Walk
+    ) -> None:
+        """A reference resolved inside the Bundle: the right type, and one of the target profiles."""
+        actual = target.get("resourceType")
+        stated = reference.split("/_history/", 1)[0].rstrip("/").split("/")
+        if len(stated) >= 2 and self.definitions.base_type(stated[-2]) is not None and stated[-2] != actual:
+            walk.add(
+                "error",
+                "structure",
+                item.path,
+                f"Matching reference for reference {reference} has resourceType {actual}",
+            )
+            return
+        profiles = [
+            p
+            for t in node.types
+            if t.code == "Reference"
+            for p in t.target_profiles
+            if self.definitions.type_of(p) == actual and p.split("|", 1)[0] != CORE_PREFIX + str(actual)
+        ]
+        if profiles and not any(self._conforms(target, p, walk) for p in profiles):
+            walk.add(
+                "error",
+                "structure",
+                item.path,
+                f"Unable to find a profile match for {reference} among choices: {', '.join(profiles)}",
+            )
+
     def _constraints(self, item: Item, node: ElementNode, type_path: str, walk: _Walk) -> None:
         for constraint in node.constraints:
             if constraint.key in ("txt-1", "txt-2"):
@@ -507,7 +553,9 @@ class Validator:
     def _sliced(self, items: list[Item], node: ElementNode, tree: StructureDefinition, walk: _Walk) -> None:
         counts = dict.fromkeys(node.slices, 0)
         for item in items:
-            matched = next((name for name, s in node.slices.items() if self._in_slice(item, node, s)), None)
+            matched = next(
+                (name for name, s in node.slices.items() if self._in_slice(item, node, s, walk)), None
+            )
             if matched is not None:
                 counts[matched] += 1
                 self._item(item, node.slices[matched], tree, walk)
@@ -538,11 +586,11 @@ class Validator:
                     f"{label}: max allowed = {slice_node.max}, but found {counts[name]} (from {tree.url})",
                 )
 
-    def _in_slice(self, item: Item, sliced: ElementNode, slice_node: ElementNode) -> bool:
+    def _in_slice(self, item: Item, sliced: ElementNode, slice_node: ElementNode, walk: _Walk) -> bool:
         discriminators = sliced.slicing.discriminators if sliced.slicing else (("value", "url"),)
         if not discriminators:
             return False
-        return all(self._discriminates(item, slice_node, kind, path) for kind, path in discriminators)
+        return all(self._discriminates(item, slice_node, kind, path, walk) for kind, path in discriminators)
 
     def _discriminates_without_value(self, item: Item, target: ElementNode, path: str) -> bool:
         """A slice with no fixed or pattern value is told apart by a required binding (a value in its
@@ -560,7 +608,7 @@ class Validator:
             )
         return True
 
-    def _discriminates(self, item: Item, slice_node: ElementNode, kind: str, path: str) -> bool:
+    def _discriminates(self, item: Item, slice_node: ElementNode, kind: str, path: str, walk: _Walk) -> bool:
         if kind in ("value", "pattern"):
             if path == "url" and item.type_code == "Extension":
                 expected_url = _extension_url(slice_node)
@@ -597,16 +645,20 @@ class Validator:
                 return False
             profiles = [p for t in target.types for p in t.profiles or t.target_profiles]
             values = _values_at(item.value, path)
-            return any(self._conforms(v, p) for v in values if isinstance(v, dict) for p in profiles)
+            return any(self._conforms(v, p, walk) for v in values if isinstance(v, dict) for p in profiles)
         return False
 
-    def _conforms(self, resource: dict[str, Any], profile: str) -> bool:
+    def _conforms(self, resource: dict[str, Any], profile: str, walk: _Walk) -> bool:
         definition = self.definitions.get(profile)
         if definition is None or definition.type != resource.get("resourceType"):
             return False
-        trial = _Walk(resource, resource)
-        self._against(resource, definition, str(resource.get("resourceType")), trial)
-        return not any(i.severity in ("error", "fatal") for i in trial.issues)
+        key = (id(resource), profile)
+        if key not in walk.conformance:
+            walk.conformance[key] = True  # assumed while in progress, so a reference cycle ends
+            trial = walk.trial(resource, resource)
+            self._against(resource, definition, str(resource.get("resourceType")), trial)
+            walk.conformance[key] = not any(i.severity in ("error", "fatal") for i in trial.issues)
+        return walk.conformance[key]
 
     def _extension(self, item: Item, node: ElementNode, tree: StructureDefinition, walk: _Walk) -> None:
         value = item.value

@@ -10,8 +10,8 @@ from fhirbridge.validation.agreement import TARGET_CATEGORIES, Report, categoriz
 
 # Measured rates, less a small margin; raise them when the validator improves. Without the FHIR XML
 # reader only the JSON cases run, with it all of them: each set has its own floor.
-FLOOR_TARGET_CATEGORIES = 0.90
-FLOOR_ALL_CASES = 0.75
+FLOOR_TARGET_CATEGORIES = 0.94
+FLOOR_ALL_CASES = 0.78
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def report(shared_dir: Path) -> Report:
     return run(shared_dir / "fhir" / "validator-cases" / "r4")
 
 
-def test_structure_cardinality_codes_and_invariants_agree_at_least_90_percent(report: Report) -> None:
+def test_structure_cardinality_codes_and_invariants_agree_above_the_90_percent_target(report: Report) -> None:
     assert report.rate(TARGET_CATEGORIES) >= FLOOR_TARGET_CATEGORIES, [
         (r.name, r.reason) for r in report.disagreements if r.category in TARGET_CATEGORIES
     ]

@@ -115,3 +115,122 @@ def test_unknown_profile_in_meta_is_a_warning_but_requested_one_is_an_error() ->
 
 def test_not_a_resource() -> None:
     assert errors({"name": "x"})[0].severity == "fatal"
+
+
+def test_written_out_invariants_agree_with_fhirpath() -> None:
+    from fhirbridge.validation import invariants
+
+    samples = [
+        {"url": "http://x", "valueString": "a"},
+        {"url": "http://x", "extension": [{"url": "y", "valueCode": "b"}]},
+        {"url": "http://x", "extension": [{"url": "y"}], "valueBoolean": True},
+        {"url": "http://x"},
+        {"reference": "Patient/1"},
+        {"reference": "#p1"},
+        {"resourceType": "Patient", "text": {"status": "generated", "div": "<div>x</div>"}},
+        {"resourceType": "Patient", "contained": [{"resourceType": "Patient", "id": "p1", "contained": []}]},
+        {"fullUrl": "http://a/Patient/1/_history/2", "resource": {"resourceType": "Patient"}},
+        {"fullUrl": "urn:uuid:1"},
+    ]
+    patient = {"resourceType": "Patient", "contained": [{"resourceType": "Patient", "id": "p1"}]}
+
+    def type_of(sample: dict[str, Any]) -> str:
+        kinds = {
+            "url": "Extension",
+            "reference": "Reference",
+            "resourceType": "Patient",
+            "fullUrl": "Bundle.entry",
+        }
+        return next(kind for key, kind in kinds.items() if key in sample)
+
+    for expression, shortcut in invariants.SHORTCUTS.items():
+        for sample in samples:
+            fast = shortcut(sample)
+            if fast is None:
+                continue
+            invariants.SHORTCUTS.pop(expression)
+            try:
+                slow = invariants.holds(expression, sample, type_of(sample), patient, patient)
+            finally:
+                invariants.SHORTCUTS[expression] = shortcut
+            assert fast == slow, (expression, sample)
+
+
+def test_every_written_out_invariant_is_one_the_definitions_use() -> None:
+    from fhirbridge.validation import invariants
+    from fhirbridge.validation.definitions import package_definitions
+
+    definitions = package_definitions()
+    used = {
+        constraint["expression"]
+        for name in ("Patient", "Bundle", "Reference", "Extension")
+        for element in definitions.base_type(name).elements  # type: ignore[union-attr]
+        for constraint in element.get("constraint", [])
+    }
+    assert set(invariants.SHORTCUTS) <= used
+
+
+def test_narrative_with_script_or_unknown_attribute_breaks_txt_1() -> None:
+    for div in (
+        '<div xmlns="http://www.w3.org/1999/xhtml"><script>alert(1)</script>Plan</div>',
+        '<div xmlns="http://www.w3.org/1999/xhtml"><p onclick="steal()">Plan</p></div>',
+    ):
+        found = errors(goal(text={"status": "generated", "div": div}))
+        assert [i.expression for i in found] == [("Goal.text.div",)]
+        assert "txt-1" in found[0].diagnostics
+
+
+def test_empty_narrative_breaks_txt_2() -> None:
+    found = errors(
+        goal(text={"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"> </div>'})
+    )
+    assert any("txt-2" in i.diagnostics for i in found)
+
+
+def test_reference_resolved_in_a_bundle_must_match_its_type() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {
+                "fullUrl": "http://example.org/fhir/Goal/g1",
+                "resource": goal(id="g1", subject={"reference": "Patient/p1"}),
+            },
+            {
+                "fullUrl": "http://example.org/fhir/Patient/p1",
+                "resource": {"resourceType": "Organization", "id": "p1"},
+            },
+        ],
+    }
+    found = errors(bundle)
+    assert "Bundle.entry[0].resource.subject" in where(found)
+
+
+def test_reference_resolved_in_a_bundle_must_conform_to_a_target_profile() -> None:
+    us_core_patient = {
+        "resourceType": "Patient",
+        "id": "p1",
+        "identifier": [{"system": "http://hospital.example.org/mrn", "value": "12345"}],
+        "name": [{"family": "Martin", "given": ["Ava"]}],
+        "gender": "female",
+    }
+    fhirbridge_goal = goal(
+        id="g1",
+        subject={"reference": "Patient/p1"},
+        meta={"profile": ["http://fhirbridge.org/fhir/StructureDefinition/fhirbridge-goal"]},
+    )
+
+    def bundle(patient: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "resourceType": "Bundle",
+            "type": "collection",
+            "entry": [
+                {"fullUrl": "http://example.org/fhir/Goal/g1", "resource": fhirbridge_goal},
+                {"fullUrl": "http://example.org/fhir/Patient/p1", "resource": patient},
+            ],
+        }
+
+    assert errors(bundle(us_core_patient)) == []
+    anonymous = {k: v for k, v in us_core_patient.items() if k != "name"}  # US Core Patient needs a name
+    found = errors(bundle(anonymous))
+    assert any("Unable to find a profile match" in i.diagnostics for i in found)
