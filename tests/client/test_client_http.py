@@ -7,7 +7,7 @@ import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, assert_type
 
 import pytest
 import responses
@@ -81,6 +81,7 @@ def test_read_returns_a_dict_keeping_decimal_text(fhir: FhirClient, http: respon
     )
     http.get(f"{BASE}/Observation/w", body=body, content_type="application/fhir+json")
     observation = fhir.read("Observation", "w")
+    assert_type(observation, dict[str, Any])
     assert observation["valueQuantity"]["value"] == Decimal("12.5")
     assert str(observation["valueQuantity"]["value"].source) == "12.50"
     assert http.calls[0].request.headers["Accept"] == "application/fhir+json"
@@ -89,6 +90,7 @@ def test_read_returns_a_dict_keeping_decimal_text(fhir: FhirClient, http: respon
 def test_read_with_a_model_class_returns_that_model(fhir: FhirClient, http: responses.RequestsMock) -> None:
     http.get(f"{BASE}/CarePlan/plan-1", json=care_plan())
     plan = fhir.read(CarePlan, "plan-1")
+    assert_type(plan, CarePlan)
     assert isinstance(plan, CarePlan)
     assert plan.subject.reference == "Patient/child-1"
 
