@@ -160,6 +160,8 @@ def item(
 def group(
     link_id: str, text: str, domain: str, children: list[Resource], *, extracts: str | None = None, **kwargs: Any
 ) -> Resource:
+    # A section holding required questions is itself required, or leaving it out would skip them.
+    kwargs.setdefault("required", any(child.get("required") for child in children))
     entry = item(link_id, text, "group", children=children, own_code=False, **kwargs)
     extensions = entry.setdefault("extension", [])
     extensions.insert(0, {"url": DOMAIN_EXT, "valueCode": domain})
