@@ -231,7 +231,7 @@ def assessment_items() -> list[Resource]:
                     "string",
                     required=True,
                     read_only=True,
-                    definition="http://hl7.org/fhir/StructureDefinition/Patient#Patient.name",
+                    definition="http://hl7.org/fhir/StructureDefinition/Patient#Patient.name.text",
                 ),
                 item(
                     "child-birth-date",

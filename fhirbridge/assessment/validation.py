@@ -17,11 +17,14 @@ import re
 import uuid
 from collections.abc import Collection, Mapping
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.resource import Resource as ResourceModel
 
 from fhirbridge.assessment.answers import EnableWhen, ResponseItem, children, typed_value
 from fhirbridge.assessment.definitions import value_set_codes
-from fhirbridge.engine.resource_types import resource_types
 from fhirbridge.errors import Issue
 
 Resource = dict[str, Any]
@@ -513,7 +516,7 @@ class _Validator:
         resource_type = match.group("type")
         if resource_type is None:
             return
-        if resource_type not in resource_types():
+        if not _is_resource_type(resource_type):
             self.error(
                 where,
                 f"Item '{link_id}': the resource type {resource_type} in the reference {target} is "
@@ -530,6 +533,16 @@ class _Validator:
                 where,
                 f"Item '{link_id}': a reference to {resource_type} is not allowed (allowed = {', '.join(allowed)})",
             )
+
+
+@lru_cache(maxsize=256)
+def _is_resource_type(name: str) -> bool:
+    # One model import per type named, rather than loading every model up front.
+    try:
+        model = get_fhir_model_class(name)
+    except (ValueError, KeyError, ImportError):
+        return False
+    return issubclass(model, ResourceModel) and name not in ("Resource", "DomainResource")
 
 
 def _has_content(item: Resource) -> bool:
