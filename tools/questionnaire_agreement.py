@@ -99,13 +99,13 @@ def run_cases(shared: Path) -> tuple[list[Result], list[str]]:
             for expression in issue.get("expression", ["QuestionnaireResponse"])
         ]
         actual_errors = [
-            normalise(expression) for issue in issues if issue.severity in ("error", "fatal")
+            normalise(expression)
+            for issue in issues
+            if issue.severity in ("error", "fatal")
             for expression in issue.expression
         ]
         unmatched = [exp for exp in expected_errors if not any(_matches(exp, act) for act in actual_errors)]
-        results.append(
-            Result(name, not expected_errors, not actual_errors, expected_errors, actual_errors, unmatched)
-        )
+        results.append(Result(name, not expected_errors, not actual_errors, expected_errors, actual_errors, unmatched))
     return results, skipped
 
 
@@ -128,8 +128,14 @@ def _validate(response: dict[str, Any], questionnaires: list[dict[str, Any]]) ->
         if questionnaire.get("resourceType") == "Questionnaire" and questionnaire.get("url") == canonical:
             return validate_response(questionnaire, response)
     # As the reference does: a response whose questionnaire cannot be found cannot be checked against it.
-    return [Issue(f"The questionnaire '{canonical}' could not be resolved", "not-found", "warning",
-                  ("QuestionnaireResponse.questionnaire",))]
+    return [
+        Issue(
+            f"The questionnaire '{canonical}' could not be resolved",
+            "not-found",
+            "warning",
+            ("QuestionnaireResponse.questionnaire",),
+        )
+    ]
 
 
 def summary(results: list[Result]) -> dict[str, Any]:

@@ -85,6 +85,20 @@ def answers_by_link_id(response: Resource) -> dict[str, list[Resource]]:
     return found
 
 
+def enabled_answers(questionnaire: Resource, response: Resource) -> dict[str, list[Resource]]:
+    """Answers by linkId, leaving out answers to items that ``enableWhen`` disables.
+
+    Scoring, need detection and extraction read only these, so a stale answer left in a disabled branch
+    of a form never counts.
+    """
+    gate = EnableWhen(questionnaire, response)
+    found: dict[str, list[Resource]] = {}
+    for entry in walk(response):
+        if entry.answers and gate.enabled_in_context(entry):
+            found.setdefault(entry.link_id, []).extend(entry.answers)
+    return found
+
+
 def answer_key(answer: Resource) -> Any:
     """A plain comparable value of an answer: a code for a Coding, the number, the text, the flag."""
     typed = typed_value(answer)
@@ -243,6 +257,7 @@ __all__ = [
     "answer_key",
     "answers_by_link_id",
     "children",
+    "enabled_answers",
     "questionnaire_index",
     "typed_value",
     "walk",

@@ -17,11 +17,14 @@ import re
 import uuid
 from collections.abc import Collection, Mapping
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.resource import Resource as ResourceModel
 
 from fhirbridge.assessment.answers import EnableWhen, ResponseItem, children, typed_value
 from fhirbridge.assessment.definitions import value_set_codes
-from fhirbridge.engine.resource_types import resource_types
 from fhirbridge.errors import Issue
 
 Resource = dict[str, Any]
@@ -307,8 +310,11 @@ class _Validator:
         open_string = definition.get("type") == "open-choice" and kind == "String"
         if options and not open_string:
             if not _in_options((kind, value), options):
-                self.error(where, f"Item '{link_id}': {_describe((kind, value))} is not one of the permitted answers",
-                           "code-invalid")
+                self.error(
+                    where,
+                    f"Item '{link_id}': {_describe((kind, value))} is not one of the permitted answers",
+                    "code-invalid",
+                )
                 return
             if kind == "Coding":
                 self._check_display(options, entry, where, value)
@@ -317,11 +323,17 @@ class _Validator:
         if value_set and kind == "Coding":
             codes = self.value_sets.get(str(value_set).split("|", 1)[0])
             if codes is None:
-                self.warning(where, f"Item '{link_id}': ValueSet '{value_set}' is not known, the answer is not checked",
-                             "not-found")
+                self.warning(
+                    where,
+                    f"Item '{link_id}': ValueSet '{value_set}' is not known, the answer is not checked",
+                    "not-found",
+                )
             elif (value.get("system"), value.get("code")) not in codes:
-                self.error(where, f"Item '{link_id}': {_describe((kind, value))} is not in the value set "
-                           f"'{value_set}'", "code-invalid")
+                self.error(
+                    where,
+                    f"Item '{link_id}': {_describe((kind, value))} is not in the value set '{value_set}'",
+                    "code-invalid",
+                )
 
     def _check_display(self, options: list[Resource], entry: ResponseItem, where: str, coding: Resource) -> None:
         for option in options:
@@ -349,8 +361,9 @@ class _Validator:
             digits = written.split(".", 1)[1] if "." in written else ""
             digits = re.split("[eE]", digits)[0]
             if places is not None and len(digits) > int(places):
-                self.error(where, f"Item '{link_id}': the value {written} has too many decimal places "
-                           f"(limit = {places})")
+                self.error(
+                    where, f"Item '{link_id}': the value {written} has too many decimal places (limit = {places})"
+                )
         elif kind == "Uri":
             self._check_uri(link_id, where, str(value))
         elif kind == "Quantity":
@@ -378,8 +391,9 @@ class _Validator:
             else:
                 if not matched:
                     shape = _extension(definition, EXT + "entryFormat") or pattern
-                    self.error(where, f"Item '{link_id}': the answer '{text}' does not have the expected format "
-                               f"'{shape}'")
+                    self.error(
+                        where, f"Item '{link_id}': the answer '{text}' does not have the expected format '{shape}'"
+                    )
         if definition.get("type") == "string" and ("\n" in text or "\r" in text):
             self.warning(where, f"Item '{link_id}': a string answer should not contain line breaks")
 
@@ -421,14 +435,20 @@ class _Validator:
             unit.get("system") == quantity.get("system") and unit.get("code") == quantity.get("code") for unit in units
         ):
             allowed = ", ".join(str(unit.get("code")) for unit in units)
-            self.error(where, f"Item '{link_id}': the unit {quantity.get('code') or quantity.get('unit')} is not one "
-                       f"of the allowed units ({allowed})")
+            self.error(
+                where,
+                f"Item '{link_id}': the unit {quantity.get('code') or quantity.get('unit')} is not one "
+                f"of the allowed units ({allowed})",
+            )
         unit_value_set = _extension(definition, EXT + "questionnaire-unitValueSet")
         if unit_value_set:
             codes = self.value_sets.get(str(unit_value_set))
             if codes is None:
-                self.warning(where, f"Item '{link_id}': unit ValueSet '{unit_value_set}' is not known, the unit is "
-                             "not checked", "not-found")
+                self.warning(
+                    where,
+                    f"Item '{link_id}': unit ValueSet '{unit_value_set}' is not known, the unit is not checked",
+                    "not-found",
+                )
             elif (quantity.get("system"), quantity.get("code")) not in codes:
                 self.error(where, f"Item '{link_id}': the unit is not in the value set '{unit_value_set}'")
         for url, word, fails in (
@@ -440,14 +460,22 @@ class _Validator:
                 continue
             left, right = _in_base_units(quantity), _in_base_units(limit)
             if left is None or right is None:
-                self.error(where, f"Item '{link_id}': the quantity {_quantity_text(quantity)} cannot be compared to "
-                           f"the limit {_quantity_text(limit)} because no formal (UCUM) units are given")
+                self.error(
+                    where,
+                    f"Item '{link_id}': the quantity {_quantity_text(quantity)} cannot be compared to "
+                    f"the limit {_quantity_text(limit)} because no formal (UCUM) units are given",
+                )
             elif left[0] != right[0]:
-                self.error(where, f"Item '{link_id}': the quantity {_quantity_text(quantity)} cannot be compared to "
-                           f"the limit {_quantity_text(limit)}")
+                self.error(
+                    where,
+                    f"Item '{link_id}': the quantity {_quantity_text(quantity)} cannot be compared to "
+                    f"the limit {_quantity_text(limit)}",
+                )
             elif fails(left[1], right[1]):
-                self.error(where, f"Item '{link_id}': the quantity {_quantity_text(quantity)} is {word} of "
-                           f"{_quantity_text(limit)}")
+                self.error(
+                    where,
+                    f"Item '{link_id}': the quantity {_quantity_text(quantity)} is {word} of {_quantity_text(limit)}",
+                )
 
     def _check_attachment(self, definition: Resource, link_id: str, where: str, attachment: Resource) -> None:
         mime_types = [
@@ -457,8 +485,10 @@ class _Validator:
         ]
         content_type = attachment.get("contentType")
         if mime_types and content_type not in mime_types:
-            self.error(where, f"Item '{link_id}': the mime type {content_type} is not allowed "
-                       f"(allowed = {', '.join(mime_types)})")
+            self.error(
+                where,
+                f"Item '{link_id}': the mime type {content_type} is not allowed (allowed = {', '.join(mime_types)})",
+            )
         actual: int | None = None
         if attachment.get("data"):
             try:
@@ -467,8 +497,9 @@ class _Validator:
                 self.error(where, f"Item '{link_id}': the attachment data is not valid base64")
         stated = attachment.get("size")
         if actual is not None and stated is not None and int(stated) != actual:
-            self.error(where, f"Item '{link_id}': the stated attachment size {stated} does not match the actual "
-                       f"size {actual}")
+            self.error(
+                where, f"Item '{link_id}': the stated attachment size {stated} does not match the actual size {actual}"
+            )
         size = actual if actual is not None else stated
         maximum = _extension(definition, EXT + "maxSize")
         if maximum is not None and size is not None and Decimal(str(size)) > Decimal(str(maximum)):
@@ -485,9 +516,12 @@ class _Validator:
         resource_type = match.group("type")
         if resource_type is None:
             return
-        if resource_type not in resource_types():
-            self.error(where, f"Item '{link_id}': the resource type {resource_type} in the reference {target} is "
-                       "not a FHIR resource type")
+        if not _is_resource_type(resource_type):
+            self.error(
+                where,
+                f"Item '{link_id}': the resource type {resource_type} in the reference {target} is "
+                "not a FHIR resource type",
+            )
             return
         allowed = [
             str(extension.get("valueCode"))
@@ -495,8 +529,20 @@ class _Validator:
             if extension.get("url") == EXT + "questionnaire-referenceResource"
         ]
         if allowed and resource_type not in allowed:
-            self.error(where, f"Item '{link_id}': a reference to {resource_type} is not allowed "
-                       f"(allowed = {', '.join(allowed)})")
+            self.error(
+                where,
+                f"Item '{link_id}': a reference to {resource_type} is not allowed (allowed = {', '.join(allowed)})",
+            )
+
+
+@lru_cache(maxsize=256)
+def _is_resource_type(name: str) -> bool:
+    # One model import per type named, rather than loading every model up front.
+    try:
+        model = get_fhir_model_class(name)
+    except (ValueError, KeyError, ImportError):
+        return False
+    return issubclass(model, ResourceModel) and name not in ("Resource", "DomainResource")
 
 
 def _has_content(item: Resource) -> bool:
