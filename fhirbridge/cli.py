@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fhirbridge.server.cli",
     "fhirbridge.validation.cli",
     "fhirbridge.client.cli",
+    "fhirbridge.assessment.cli",
 )
 
 

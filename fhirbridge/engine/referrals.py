@@ -31,7 +31,6 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "cancelled": {},
     "entered-in-error": {},
 }
-INITIAL_STATUSES = {"draft", "requested"}
 OPEN_STATUSES = {"draft", "requested", "accepted", "in-progress", "on-hold"}
 UNANSWERED_STATUSES = {"requested"}
 
@@ -51,12 +50,8 @@ def check_referral_task(previous: dict[str, Any] | None, task: dict[str, Any]) -
         return
     new_status = task.get("status")
     if previous is None:
-        if new_status not in INITIAL_STATUSES:
-            raise Unprocessable(
-                f"A referral Task starts as draft or requested, not {new_status}",
-                code="business-rule",
-                expression="Task.status",
-            )
+        # A referral may arrive mid-way (synced from a partner, or migrated): the machine governs moves
+        # from here on, not where a referral we did not see start stands today.
         return
     old_status = previous.get("status", "")
     if new_status == old_status:
@@ -89,7 +84,6 @@ def _check_party(task: dict[str, Any], party: str, old_status: str, new_status: 
 
 
 __all__ = [
-    "INITIAL_STATUSES",
     "OPEN_STATUSES",
     "TRANSITIONS",
     "UNANSWERED_STATUSES",

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from fhirbridge.config import Settings
+from fhirbridge.engine.transaction import BundleProcessor
+from fhirbridge.storage.sql import SqlRepository
+
+log = logging.getLogger("fhirbridge")
 
 
 def register(subparsers: Any) -> None:
@@ -20,6 +25,21 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=serve)
 
 
+def load_demo_data(bundles: BundleProcessor, repository: SqlRepository, base_url: str) -> tuple[int, int]:
+    """Load the synthetic demo children once: a child already in the store is left as it is."""
+    from fhirbridge.demo import demo_bundles
+
+    loaded = skipped = 0
+    for bundle in demo_bundles():
+        patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+        if repository.read("Patient", patient["id"]) is not None:
+            skipped += 1
+            continue
+        bundles.process(bundle, base_url, return_preference="minimal")
+        loaded += 1
+    return loaded, skipped
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -32,8 +52,11 @@ def serve(args: argparse.Namespace) -> int:
     }
     settings = Settings(**overrides)
     app = create_app(settings)
+    if args.demo_data:
+        loaded = load_demo_data(app.state.bundles, app.state.repository, f"http://{settings.host}:{settings.port}")
+        log.info("demo data: %d children loaded, %d already there", loaded[0], loaded[1])
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
 
 
-__all__ = ["register"]
+__all__ = ["load_demo_data", "register"]

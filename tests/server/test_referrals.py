@@ -57,8 +57,9 @@ def test_illegal_moves_are_refused_with_an_outcome(client: httpx.Client) -> None
     assert client.get("/Task/referral-pt").json()["status"] == "rejected"
 
 
-def test_a_referral_starts_as_draft_or_requested(client: httpx.Client) -> None:
-    assert move(client, "completed").status_code == 422
+def test_a_referral_synced_mid_way_is_taken_as_it_stands(client: httpx.Client) -> None:
+    assert move(client, "in-progress").status_code == 201
+    assert move(client, "requested").status_code == 422  # but it cannot go back
 
 
 def test_other_tasks_are_not_referrals(client: httpx.Client) -> None:

@@ -1,0 +1,37 @@
+"""The demo children load into the server, once, and every resource they produce is valid R4."""
+
+from __future__ import annotations
+
+import httpx
+
+from fhirbridge.demo import demo_bundles
+from fhirbridge.engine.validation import check_resource
+from fhirbridge.server.cli import load_demo_data
+from tests.conftest import LiveServer
+
+
+def test_demo_children_load_once_and_read_back(server: LiveServer) -> None:
+    bundles = server.repository  # the same store the live server uses
+    from fhirbridge.engine.interactions import FhirEngine
+    from fhirbridge.engine.searching import SearchService
+    from fhirbridge.engine.transaction import BundleProcessor
+
+    search = SearchService(bundles)
+    processor = BundleProcessor(FhirEngine(bundles, matcher=search), max_entries=1000, searcher=search.search_in)
+    assert load_demo_data(processor, server.repository, server.url) == (3, 0)
+    assert load_demo_data(processor, server.repository, server.url) == (0, 3)
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        patients = http.get("/Patient", params={"_count": 50}).json()
+        ids = [entry["resource"]["id"] for entry in patients["entry"]]
+        for id in ids:
+            summary = http.get(f"/Patient/{id}/$summary")
+            assert summary.status_code == 200
+            record = http.get(f"/coordination/children/{id}")
+            assert record.status_code == 200, record.text
+    assert len(ids) == 3
+
+
+def test_every_demo_resource_is_valid_r4() -> None:
+    for bundle in demo_bundles():
+        for entry in bundle["entry"]:
+            check_resource(entry["resource"])
