@@ -30,6 +30,11 @@ class Settings(BaseSettings):
     max_bundle_entries: int = 1000
     # Refuse writes of resources that claim a profile in meta.profile but do not conform to it.
     validate_profiles_on_write: bool = False
+    # Subscription notifications: how often the queue is polled, the first retry delay (doubling after
+    # each failure), and how many failures put a Subscription into status error.
+    subscription_poll_seconds: float = 1.0
+    subscription_retry_seconds: float = 5.0
+    subscription_max_attempts: int = 5
 
     def effective_database_url(self) -> str:
         return self.database_url or default_database_url()

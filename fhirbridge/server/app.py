@@ -25,6 +25,7 @@ from fhirbridge.server.negotiation import Format, response_format
 from fhirbridge.server.render import error_response
 from fhirbridge.server.routes import router
 from fhirbridge.storage.sql import SqlRepository, open_repository
+from fhirbridge.subscriptions.delivery import DeliveryPolicy, DeliveryWorker
 
 log = logging.getLogger("fhirbridge")
 
@@ -41,7 +42,18 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = DeliveryWorker(
+            app.state.engine,
+            base_url=settings.base_url or f"http://{settings.host}:{settings.port}",
+            policy=DeliveryPolicy(
+                poll_seconds=settings.subscription_poll_seconds,
+                retry_base_seconds=settings.subscription_retry_seconds,
+                max_attempts=settings.subscription_max_attempts,
+            ),
+        )
+        worker.start()
         yield
+        worker.stop()
         if owns_repository:
             app.state.repository.dispose()
 

@@ -33,9 +33,16 @@ def _create_search_tables(conn: Connection) -> None:
     create_search_tables(conn)
 
 
+def _create_notification_queue(conn: Connection) -> None:
+    from fhirbridge.subscriptions.schema import notifications
+
+    notifications.create(conn)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "resources and their versions", _create_core_tables),
     Migration(2, "search index tables", _create_search_tables),
+    Migration(3, "subscription notification queue", _create_notification_queue),
 ]
 
 

@@ -36,6 +36,17 @@ class Indexer(Protocol):
     def reindex(self, conn: Connection, resource_pk: int, resource_type: str, resource: Resource | None) -> None: ...
 
 
+class IndexChain:
+    """Several index hooks run in order, in the same transaction."""
+
+    def __init__(self, *indexers: Indexer) -> None:
+        self.indexers = indexers
+
+    def reindex(self, conn: Connection, resource_pk: int, resource_type: str, resource: Resource | None) -> None:
+        for indexer in self.indexers:
+            indexer.reindex(conn, resource_pk, resource_type, resource)
+
+
 class RetryableWrite(Exception):
     """A concurrent writer got there first; the whole transaction is retried."""
 
@@ -282,13 +293,24 @@ def _sqlite_engine(database_url: str) -> Engine:
 
 def open_repository(database_url: str, *, indexer: Indexer | None = None, migrate_schema: bool = True) -> SqlRepository:
     if indexer is None:
-        from fhirbridge.search.indexer import SearchIndexer  # search builds on storage; import late
+        # Search and subscriptions build on storage, so they are imported late. Subscriptions come second:
+        # their criteria are evaluated against the index just written.
+        from fhirbridge.search.indexer import SearchIndexer
+        from fhirbridge.subscriptions.trigger import SubscriptionTrigger
 
-        indexer = SearchIndexer()
+        indexer = IndexChain(SearchIndexer(), SubscriptionTrigger())
     repository = SqlRepository(create_sql_engine(database_url), indexer=indexer)
     if migrate_schema:
         repository.migrate()
     return repository
 
 
-__all__ = ["Indexer", "RetryableWrite", "SqlRepository", "SqlWriteTransaction", "create_sql_engine", "open_repository"]
+__all__ = [
+    "IndexChain",
+    "Indexer",
+    "RetryableWrite",
+    "SqlRepository",
+    "SqlWriteTransaction",
+    "create_sql_engine",
+    "open_repository",
+]

@@ -1,0 +1,184 @@
+"""Delivering queued notifications to rest-hook endpoints, with retries and exponential backoff.
+
+How a notification is sent follows ``Subscription.channel``: no ``payload`` -> a POST with no body;
+``payload`` with the backport ``id-only`` content -> a POST with no body whose ``Content-Location``
+names the version; ``payload`` otherwise -> the resource PUT to ``[endpoint]/[type]/[id]``. Each
+``channel.header`` is sent as given. After ``max_attempts`` failures the Subscription goes to status
+``error`` with the reason in ``Subscription.error``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import sqlalchemy as sa
+
+from fhirbridge.engine.interactions import FhirEngine, resource_of
+from fhirbridge.errors import FhirError
+from fhirbridge.storage.clock import now_micros
+from fhirbridge.subscriptions.schema import DELIVERED, FAILED, PENDING, notifications
+
+log = logging.getLogger("fhirbridge.subscriptions")
+
+PAYLOAD_CONTENT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
+LEASE_MICROS = 60_000_000
+BATCH = 20
+
+
+@dataclass(frozen=True)
+class DeliveryPolicy:
+    poll_seconds: float = 1.0
+    retry_base_seconds: float = 5.0
+    max_attempts: int = 5
+    timeout_seconds: float = 10.0
+
+
+class DeliveryWorker:
+    def __init__(self, engine: FhirEngine, *, base_url: str, policy: DeliveryPolicy | None = None) -> None:
+        self.engine = engine
+        self.base_url = base_url.rstrip("/")
+        self.policy = policy or DeliveryPolicy()
+        self.session = requests.Session()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="fhirbridge-subscriptions", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.policy.timeout_seconds + 5)
+        self.session.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                delivered = self.run_once()
+            except Exception:  # the worker must outlive any one bad notification or database hiccup
+                log.exception("subscription delivery round failed")
+                delivered = 0
+            if not delivered:
+                self._stop.wait(self.policy.poll_seconds)
+
+    # -- one round -----------------------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Deliver the notifications that are due; returns how many were attempted."""
+        claimed = self._claim()
+        for row in claimed:
+            self._deliver(row)
+        return len(claimed)
+
+    def _claim(self) -> list[Any]:
+        n = notifications
+        now = now_micros()
+        with self.engine.repository.write() as tx:
+            conn = tx.connection()
+            rows = conn.execute(
+                sa.select(n)
+                .where(n.c.state == PENDING, n.c.next_attempt_at <= now)
+                .order_by(n.c.next_attempt_at, n.c.pk)
+                .limit(BATCH)
+            ).all()
+            if rows:
+                # A lease: another worker (or this one after a restart) takes them only if we vanish.
+                conn.execute(
+                    n.update().where(n.c.pk.in_([r.pk for r in rows])).values(next_attempt_at=now + LEASE_MICROS)
+                )
+        return list(rows)
+
+    def _deliver(self, row: Any) -> None:
+        subscription_version = self.engine.repository.read("Subscription", row.subscription_id)
+        if subscription_version is None or subscription_version.content is None:
+            self._finish(row, FAILED, "the subscription no longer exists")
+            return
+        subscription = resource_of(subscription_version)
+        if subscription.get("status") not in ("active", "requested"):
+            self._finish(row, FAILED, f"the subscription is {subscription.get('status')}")
+            return
+        try:
+            self._send(subscription, row)
+        except (requests.RequestException, FhirError) as exc:
+            self._retry_or_fail(row, subscription, str(exc))
+            return
+        self._finish(row, DELIVERED, None)
+
+    def _send(self, subscription: dict[str, Any], row: Any) -> None:
+        channel = subscription.get("channel") or {}
+        endpoint = str(channel.get("endpoint", "")).rstrip("/")
+        headers = dict(_header(line) for line in channel.get("header") or [] if ":" in line)
+        version_url = f"{self.base_url}/{row.resource_type}/{row.resource_id}/_history/{row.version_id}"
+        payload = channel.get("payload")
+        if payload is None:
+            response = self.session.post(endpoint, headers=headers, timeout=self.policy.timeout_seconds)
+        elif _payload_content(channel) in ("id-only", "empty"):
+            headers["Content-Location"] = version_url
+            response = self.session.post(endpoint, headers=headers, timeout=self.policy.timeout_seconds)
+        else:
+            version = self.engine.repository.vread(row.resource_type, row.resource_id, row.version_id)
+            body = version.content if version is not None and version.content is not None else b""
+            headers["Content-Type"] = str(payload)
+            headers["Content-Location"] = version_url
+            response = self.session.put(
+                f"{endpoint}/{row.resource_type}/{row.resource_id}",
+                data=body,
+                headers=headers,
+                timeout=self.policy.timeout_seconds,
+            )
+        if response.status_code >= 300:
+            raise requests.HTTPError(f"{endpoint} answered {response.status_code}", response=response)
+
+    def _retry_or_fail(self, row: Any, subscription: dict[str, Any], reason: str) -> None:
+        attempts = row.attempts + 1
+        if attempts >= self.policy.max_attempts:
+            self._finish(row, FAILED, reason, attempts=attempts)
+            self._mark_error(subscription, f"Delivery failed {attempts} times; last error: {reason}")
+            return
+        delay = self.policy.retry_base_seconds * 2 ** (attempts - 1)
+        n = notifications
+        with self.engine.repository.write() as tx:
+            tx.connection().execute(
+                n.update()
+                .where(n.c.pk == row.pk)
+                .values(attempts=attempts, last_error=reason, next_attempt_at=now_micros() + int(delay * 1_000_000))
+            )
+
+    def _finish(self, row: Any, state: str, reason: str | None, *, attempts: int | None = None) -> None:
+        n = notifications
+        with self.engine.repository.write() as tx:
+            tx.connection().execute(
+                n.update()
+                .where(n.c.pk == row.pk)
+                .values(state=state, last_error=reason, attempts=attempts if attempts is not None else row.attempts + 1)
+            )
+
+    def _mark_error(self, subscription: dict[str, Any], message: str) -> None:
+        subscription["status"] = "error"
+        subscription["error"] = message
+        try:
+            self.engine.update("Subscription", subscription["id"], subscription)
+        except FhirError:
+            log.exception("could not mark Subscription/%s as error", subscription["id"])
+
+
+def _header(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(":")
+    return name.strip(), value.strip()
+
+
+def _payload_content(channel: dict[str, Any]) -> str | None:
+    for extension in (channel.get("_payload") or {}).get("extension") or []:
+        if extension.get("url") == PAYLOAD_CONTENT:
+            return str(extension.get("valueCode"))
+    return None
+
+
+__all__ = ["DeliveryPolicy", "DeliveryWorker"]

@@ -1,0 +1,157 @@
+"""R4 rest-hook Subscriptions, delivered to a real HTTP receiver, with retries and an error status."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from fhirbridge.config import Settings
+from fhirbridge.storage.sql import SqlRepository
+from tests.conftest import LiveServer
+
+
+class Receiver:
+    """A partner's endpoint: records what arrives; answers 503 while ``failing`` is set."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, str, bytes, dict[str, str]]] = []
+        self.failing = False
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                status = 503 if receiver.failing else 200
+                if not receiver.failing:
+                    receiver.received.append((self.command, self.path, body, dict(self.headers)))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_PUT = _handle
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, seconds: float = 15) -> None:
+        deadline = time.monotonic() + seconds
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(self.received) >= count, self.received
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    partner = Receiver()
+    yield partner
+    partner.server.shutdown()
+    partner.server.server_close()
+
+
+@pytest.fixture
+def fast_server(repository: SqlRepository) -> Iterator[LiveServer]:
+    settings = Settings(subscription_poll_seconds=0.05, subscription_retry_seconds=0.1, subscription_max_attempts=3)
+    server = LiveServer(repository, settings)
+    server.reset()
+    server.start()
+    yield server
+    server.stop()
+
+
+def subscribe(http: httpx.Client, endpoint: str, criteria: str, payload: str | None = None) -> str:
+    channel: dict[str, Any] = {"type": "rest-hook", "endpoint": endpoint, "header": ["Authorization: Bearer partner"]}
+    if payload:
+        channel["payload"] = payload
+    subscription = {
+        "resourceType": "Subscription",
+        "status": "active",
+        "reason": "Follow referrals to the PT clinic",
+        "criteria": criteria,
+        "channel": channel,
+    }
+    response = http.post("/Subscription", json=subscription)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def task(status: str) -> dict[str, Any]:
+    return {"resourceType": "Task", "id": "t1", "status": status, "intent": "order", "description": "Call family"}
+
+
+def test_matching_writes_are_notified_with_the_resource(fast_server: LiveServer, receiver: Receiver) -> None:
+    with httpx.Client(base_url=fast_server.url, timeout=30) as http:
+        subscribe(http, receiver.url, "Task?status=completed", payload="application/fhir+json")
+        http.put("/Task/t1", json=task("in-progress"))  # does not match
+        http.put("/Task/t1", json=task("completed"))
+    receiver.wait_for(1)
+    time.sleep(0.3)
+    assert len(receiver.received) == 1
+    method, path, body, headers = receiver.received[0]
+    assert (method, path) == ("PUT", "/hook/Task/t1")
+    assert b'"status":"completed"' in body
+    assert headers["Authorization"] == "Bearer partner"
+    assert headers["Content-Location"].endswith("/Task/t1/_history/2")
+
+
+def test_without_payload_the_notification_is_an_empty_post(fast_server: LiveServer, receiver: Receiver) -> None:
+    with httpx.Client(base_url=fast_server.url, timeout=30) as http:
+        subscribe(http, receiver.url, "Task?status=completed")
+        http.put("/Task/t1", json=task("completed"))
+    receiver.wait_for(1)
+    method, path, body, _ = receiver.received[0]
+    assert (method, path, body) == ("POST", "/hook", b"")
+
+
+def test_a_partner_that_was_down_gets_it_later(fast_server: LiveServer, receiver: Receiver) -> None:
+    receiver.failing = True
+    with httpx.Client(base_url=fast_server.url, timeout=30) as http:
+        subscribe(http, receiver.url, "Task?status=completed")
+        http.put("/Task/t1", json=task("completed"))
+        time.sleep(0.15)
+        receiver.failing = False
+    receiver.wait_for(1)
+
+
+def test_repeated_failure_puts_the_subscription_in_error(fast_server: LiveServer, receiver: Receiver) -> None:
+    receiver.failing = True
+    with httpx.Client(base_url=fast_server.url, timeout=30) as http:
+        id = subscribe(http, receiver.url, "Task?status=completed")
+        http.put("/Task/t1", json=task("completed"))
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            subscription = http.get(f"/Subscription/{id}").json()
+            if subscription["status"] == "error":
+                break
+            time.sleep(0.1)
+    assert subscription["status"] == "error"
+    assert "503" in subscription["error"]
+
+
+def test_queued_notifications_survive_a_restart(repository: SqlRepository, receiver: Receiver) -> None:
+    # The first server queues the notification but never delivers it (it polls too rarely) ...
+    slow = LiveServer(repository, Settings(subscription_poll_seconds=3600))
+    slow.reset()
+    with httpx.Client(base_url=slow.url, timeout=30) as http:
+        slow.start()
+        subscribe(http, receiver.url, "Task?status=completed")
+        http.put("/Task/t1", json=task("completed"))
+    slow.stop()
+    assert receiver.received == []
+    # ... and the next one, on the same database, delivers it.
+    fresh = LiveServer(repository, Settings(subscription_poll_seconds=0.05))
+    fresh.start()
+    try:
+        receiver.wait_for(1)
+    finally:
+        fresh.stop()
