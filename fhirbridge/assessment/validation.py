@@ -103,6 +103,7 @@ def validate_response(
     fhirbridge's own value sets are always known. An answer bound to an unknown value set gets a warning.
     """
     known: dict[str, Collection[tuple[str, str]]] = dict(value_set_codes())
+    known.update(_contained_value_sets(questionnaire))
     known.update(value_sets or {})
     return _Validator(questionnaire, response, known).run()
 
@@ -139,7 +140,8 @@ class _Validator:
             self.error("QuestionnaireResponse", "The resource is not a QuestionnaireResponse", "structure")
         canonical = str(self.response.get("questionnaire") or "").split("|", 1)[0]
         url = self.questionnaire.get("url")
-        if canonical and url and canonical != url:
+        local = f"Questionnaire/{self.questionnaire.get('id')}"
+        if canonical and url and canonical not in (url, local):
             self.error(
                 "QuestionnaireResponse.questionnaire",
                 f"The response answers '{canonical}', not the questionnaire '{url}'",
@@ -533,6 +535,26 @@ class _Validator:
                 where,
                 f"Item '{link_id}': a reference to {resource_type} is not allowed (allowed = {', '.join(allowed)})",
             )
+
+
+def _contained_value_sets(questionnaire: Resource) -> dict[str, set[tuple[str, str]]]:
+    """Enumerated ValueSets contained in the questionnaire, by their local reference ``#id``."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for resource in questionnaire.get("contained") or []:
+        if resource.get("resourceType") != "ValueSet" or not resource.get("id"):
+            continue
+        pairs = {
+            (str(include.get("system")), str(concept.get("code")))
+            for include in (resource.get("compose") or {}).get("include") or []
+            for concept in include.get("concept") or []
+        }
+        pairs |= {
+            (str(entry.get("system")), str(entry.get("code")))
+            for entry in (resource.get("expansion") or {}).get("contains") or []
+        }
+        if pairs:
+            found[f"#{resource['id']}"] = pairs
+    return found
 
 
 @lru_cache(maxsize=256)

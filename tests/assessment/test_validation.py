@@ -485,3 +485,27 @@ def test_regex_decimal_places_uuid_and_references() -> None:
         {"linkId": "who", "answer": [{"valueReference": {"reference": "Organization/1"}}]},
     )
     assert error_paths(validate_response(q, r)) == [f"QuestionnaireResponse.item[{n}].answer[0]" for n in range(4)]
+
+
+def test_contained_value_sets_are_used_for_answer_value_sets() -> None:
+    q = questionnaire({"linkId": "eye", "type": "choice", "answerValueSet": "#eye"})
+    q["contained"] = [
+        {
+            "resourceType": "ValueSet",
+            "id": "eye",
+            "status": "active",
+            "compose": {
+                "include": [{"system": "http://loinc.org", "concept": [{"code": "LA6556-0"}, {"code": "LA6557-8"}]}]
+            },
+        }
+    ]
+    good = response({"linkId": "eye", "answer": [{"valueCoding": {"system": "http://loinc.org", "code": "LA6557-8"}}]})
+    bad = response({"linkId": "eye", "answer": [{"valueCoding": {"system": "http://loinc.org", "code": "LA0000-0"}}]})
+    assert validate_response(q, good) == []
+    assert error_paths(validate_response(q, bad)) == ["QuestionnaireResponse.item[0].answer[0]"]
+
+
+def test_a_relative_reference_to_the_questionnaire_is_accepted() -> None:
+    q = questionnaire({"linkId": "a", "type": "string"}) | {"id": "q"}
+    r = response() | {"questionnaire": "Questionnaire/q"}
+    assert validate_response(q, r) == []
