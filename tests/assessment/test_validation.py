@@ -509,3 +509,17 @@ def test_a_relative_reference_to_the_questionnaire_is_accepted() -> None:
     q = questionnaire({"linkId": "a", "type": "string"}) | {"id": "q"}
     r = response() | {"questionnaire": "Questionnaire/q"}
     assert validate_response(q, r) == []
+
+
+def test_long_enable_when_chains_are_followed_to_their_start_and_cycles_end() -> None:
+    chain = [{"linkId": "i0", "type": "boolean"}] + [
+        {"linkId": f"i{k}", "type": "boolean", "enableWhen": [
+            {"question": f"i{k - 1}", "operator": "=", "answerBoolean": True}]}
+        for k in range(1, 20)
+    ]  # fmt: skip
+    answered = [{"linkId": f"i{k}", "answer": [{"valueBoolean": k > 0}]} for k in range(20)]
+    assert error_paths(validate_response(questionnaire(*chain), response(*answered))) == [
+        f"QuestionnaireResponse.item[{k}]" for k in range(1, 20)
+    ]
+    chain[0]["enableWhen"] = [{"question": "i19", "operator": "=", "answerBoolean": True}]
+    validate_response(questionnaire(*chain), response(*answered))  # terminates
