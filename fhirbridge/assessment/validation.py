@@ -25,7 +25,7 @@ from fhir.resources.R4B.resource import Resource as ResourceModel
 
 from fhirbridge.assessment.answers import EnableWhen, ResponseItem, children, typed_value
 from fhirbridge.assessment.definitions import value_set_codes
-from fhirbridge.errors import Issue
+from fhirbridge.errors import Issue, Unprocessable
 
 Resource = dict[str, Any]
 ValueSets = Mapping[str, Collection[tuple[str, str]]]
@@ -106,6 +106,17 @@ def validate_response(
     known.update(_contained_value_sets(questionnaire))
     known.update(value_sets or {})
     return _Validator(questionnaire, response, known).run()
+
+
+def require_valid_response(
+    questionnaire: Resource, response: Resource, *, value_sets: ValueSets | None = None
+) -> list[Issue]:
+    """Raise ``Unprocessable`` (422, every issue in its OperationOutcome) when the response has an error;
+    otherwise return its warnings and information, for the caller to pass on."""
+    issues = validate_response(questionnaire, response, value_sets=value_sets)
+    if any(issue.severity in ("error", "fatal") for issue in issues):
+        raise Unprocessable(issues=issues)
+    return issues
 
 
 class _Validator:
@@ -641,4 +652,4 @@ def _quantity_text(quantity: Resource) -> str:
     return f"{quantity.get('value')} {quantity.get('unit') or quantity.get('code') or ''}".strip()
 
 
-__all__ = ["ANSWER_TYPES", "validate_response"]
+__all__ = ["ANSWER_TYPES", "require_valid_response", "validate_response"]

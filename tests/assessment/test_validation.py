@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from fhirbridge.assessment import validate_response
-from fhirbridge.errors import Issue
+from fhirbridge.assessment import require_valid_response, validate_response
+from fhirbridge.errors import Issue, Unprocessable
 
 URL = "http://example.org/Questionnaire/q"
 
@@ -523,3 +523,15 @@ def test_long_enable_when_chains_are_followed_to_their_start_and_cycles_end() ->
     ]
     chain[0]["enableWhen"] = [{"question": "i19", "operator": "=", "answerBoolean": True}]
     validate_response(questionnaire(*chain), response(*answered))  # terminates
+
+
+def test_require_valid_response_raises_a_422_outcome_naming_the_items() -> None:
+    q = questionnaire({"linkId": "name", "text": "Name", "type": "string", "required": True})
+    with pytest.raises(Unprocessable) as raised:
+        require_valid_response(q, response({"linkId": "name"}))
+    outcome = raised.value.operation_outcome()
+    assert raised.value.status == 422
+    assert outcome["issue"][0]["expression"] == ["QuestionnaireResponse.item[0]"]
+    assert "'name'" in outcome["issue"][0]["diagnostics"]
+    warnings = require_valid_response(q, response({"linkId": "name", "text": "Nom", "answer": [{"valueString": "x"}]}))
+    assert [issue.severity for issue in warnings] == ["warning"]
