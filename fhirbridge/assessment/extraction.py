@@ -367,7 +367,8 @@ class _Bundle:
 
 
 def _entry(full_url: str, resource: Resource, identifier: Resource) -> Resource:
-    search = urlencode({"identifier": f"{identifier['system']}|{identifier['value']}"})
+    token = f"{identifier['system']}|{identifier['value']}" if identifier.get("system") else str(identifier["value"])
+    search = urlencode({"identifier": token})
     return {
         "fullUrl": full_url,
         "resource": resource,
