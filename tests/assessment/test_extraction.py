@@ -167,3 +167,12 @@ def test_a_response_with_its_own_identifier_is_created_once_on_it() -> None:
     first = extract(assessment_questionnaire(), response)["entry"][0]
     assert first["resource"]["identifier"] == {"value": "paper-form-0042"}
     assert first["request"]["ifNoneExist"] == "identifier=paper-form-0042"
+
+
+def test_every_extracted_resource_has_a_narrative() -> None:
+    bundle = extract(assessment_questionnaire(), maya_response())
+    for entry in bundle["entry"]:
+        assert entry["resource"]["text"]["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml">')
+    food = observation_for(bundle, "88122-7")
+    assert "Sometimes true" in food["text"]["div"]
+    assert "no" in observation_for(bundle, "behavioral-concern")["text"]["div"]
