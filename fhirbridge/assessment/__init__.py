@@ -36,7 +36,7 @@ from fhirbridge.assessment.stratification import (
     overdue_reviews,
     stratify,
 )
-from fhirbridge.assessment.validation import validate_response
+from fhirbridge.assessment.validation import require_valid_response, validate_response
 
 __all__ = [
     "ASSESSMENT_URL",
@@ -59,6 +59,7 @@ __all__ = [
     "identified_needs",
     "overdue_reviews",
     "populate",
+    "require_valid_response",
     "screening_outcome",
     "screening_questionnaire",
     "stratify",

@@ -141,35 +141,45 @@ class EnableWhen:
         self.definitions = questionnaire_index(questionnaire)
         self.response = response
         self._all = list(walk(response))
+        self._memo: dict[str, bool] = {}
 
     def enabled(self, definition: Resource, context: ResponseItem | None) -> bool:
         """Whether a questionnaire item is enabled where ``context`` (its enclosing response item) is."""
-        return self._enabled_guarded(definition, context, 0)
+        return self._enabled(definition, context, frozenset())
 
-    def enabled_in_context(self, entry: ResponseItem, depth: int = 0) -> bool:
+    def enabled_in_context(self, entry: ResponseItem) -> bool:
         """Whether this response item and every item enclosing it are enabled."""
-        if depth > 8:
+        known = self._memo.get(entry.path)
+        if known is None:
+            known = self._enabled_in_context(entry, frozenset())
+            self._memo[entry.path] = known
+        return known
+
+    def _enabled_in_context(self, entry: ResponseItem, visiting: frozenset[str]) -> bool:
+        if entry.path in visiting:
+            # enableWhen conditions that depend on each other: break the cycle by taking the item as enabled.
             return True
-        for position, node in enumerate((*entry.ancestors, entry)):
+        visiting = visiting | {entry.path}
+        lineage = (*entry.ancestors, entry)
+        for position, node in enumerate(lineage):
             definition = self.definitions.get(node.link_id)
             if definition is None or not definition.get("enableWhen"):
                 continue
-            parent = (*entry.ancestors, entry)[position - 1] if position else None
-            if not self._enabled_guarded(definition, parent, depth):
+            parent = lineage[position - 1] if position else None
+            if not self._enabled(definition, parent, visiting):
                 return False
         return True
 
-    def _enabled_guarded(self, definition: Resource, context: ResponseItem | None, depth: int) -> bool:
-        conditions = definition.get("enableWhen") or []
-        results = []
-        for condition in conditions:
-            answers = self._answers_guarded(str(condition.get("question")), context, depth + 1)
-            results.append(_evaluate(condition, answers))
+    def _enabled(self, definition: Resource, context: ResponseItem | None, visiting: frozenset[str]) -> bool:
+        results = [
+            _evaluate(condition, self._answers(str(condition.get("question")), context, visiting))
+            for condition in definition.get("enableWhen") or []
+        ]
         if definition.get("enableBehavior") == "any":
             return any(results)
         return all(results)
 
-    def _answers_guarded(self, link_id: str, context: ResponseItem | None, depth: int) -> list[Resource]:
+    def _answers(self, link_id: str, context: ResponseItem | None, visiting: frozenset[str]) -> list[Resource]:
         scopes: list[ResponseItem] = list(reversed([*context.ancestors, context])) if context else []
         found: list[ResponseItem] = []
         for scope in scopes:
@@ -180,7 +190,7 @@ class EnableWhen:
             found = [entry for entry in self._all if entry.link_id == link_id]
         answers: list[Resource] = []
         for entry in found:
-            if self.enabled_in_context(entry, depth):
+            if self._enabled_in_context(entry, visiting):
                 answers.extend(entry.answers)
         return answers
 

@@ -181,6 +181,8 @@ def _observation(context: _Context, entry: ResponseItem, definition: Resource, v
     }
     if not observation["code"]["text"]:
         del observation["code"]["text"]
+    question = definition.get("text") or definition["code"][0].get("display") or entry.link_id
+    observation["text"] = _narrative(f"{question}: {_value_text(value)}")
     author = context.response.get("author")
     if author and str(author.get("reference", "")).split("/")[0] in (
         "Practitioner",
@@ -227,6 +229,7 @@ def _condition(context: _Context, code: str, display: str, sdoh: bool, evidence:
     }
     if context.response.get("author"):
         condition["asserter"] = context.response["author"]
+    condition["text"] = _narrative(f"Health concern identified by the needs assessment: {display}")
     return condition
 
 
@@ -295,6 +298,21 @@ def _set_path(resource: Resource, path: list[str], value: Any) -> None:
         node.setdefault(last, []).append(value)
     else:
         node[last] = value
+
+
+def _narrative(sentence: str) -> Resource:
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><p>{escape(sentence)}</p></div>'}
+
+
+def _value_text(value: Resource) -> str:
+    ((element, content),) = value.items()
+    if element == "valueCodeableConcept":
+        return str(content.get("text") or content["coding"][0].get("code"))
+    if element == "valueBoolean":
+        return "yes" if content else "no"
+    if element == "valueQuantity":
+        return f"{content.get('value')} {content.get('unit') or ''}".strip()
+    return str(content)
 
 
 def _goal_narrative(goal: Resource) -> str:
@@ -367,7 +385,8 @@ class _Bundle:
 
 
 def _entry(full_url: str, resource: Resource, identifier: Resource) -> Resource:
-    search = urlencode({"identifier": f"{identifier['system']}|{identifier['value']}"})
+    token = f"{identifier['system']}|{identifier['value']}" if identifier.get("system") else str(identifier["value"])
+    search = urlencode({"identifier": token})
     return {
         "fullUrl": full_url,
         "resource": resource,

@@ -25,7 +25,7 @@ from fhir.resources.R4B.resource import Resource as ResourceModel
 
 from fhirbridge.assessment.answers import EnableWhen, ResponseItem, children, typed_value
 from fhirbridge.assessment.definitions import value_set_codes
-from fhirbridge.errors import Issue
+from fhirbridge.errors import Issue, Unprocessable
 
 Resource = dict[str, Any]
 ValueSets = Mapping[str, Collection[tuple[str, str]]]
@@ -103,8 +103,20 @@ def validate_response(
     fhirbridge's own value sets are always known. An answer bound to an unknown value set gets a warning.
     """
     known: dict[str, Collection[tuple[str, str]]] = dict(value_set_codes())
+    known.update(_contained_value_sets(questionnaire))
     known.update(value_sets or {})
     return _Validator(questionnaire, response, known).run()
+
+
+def require_valid_response(
+    questionnaire: Resource, response: Resource, *, value_sets: ValueSets | None = None
+) -> list[Issue]:
+    """Raise ``Unprocessable`` (422, every issue in its OperationOutcome) when the response has an error;
+    otherwise return its warnings and information, for the caller to pass on."""
+    issues = validate_response(questionnaire, response, value_sets=value_sets)
+    if any(issue.severity in ("error", "fatal") for issue in issues):
+        raise Unprocessable(issues=issues)
+    return issues
 
 
 class _Validator:
@@ -139,7 +151,8 @@ class _Validator:
             self.error("QuestionnaireResponse", "The resource is not a QuestionnaireResponse", "structure")
         canonical = str(self.response.get("questionnaire") or "").split("|", 1)[0]
         url = self.questionnaire.get("url")
-        if canonical and url and canonical != url:
+        local = f"Questionnaire/{self.questionnaire.get('id')}"
+        if canonical and url and canonical not in (url, local):
             self.error(
                 "QuestionnaireResponse.questionnaire",
                 f"The response answers '{canonical}', not the questionnaire '{url}'",
@@ -535,6 +548,26 @@ class _Validator:
             )
 
 
+def _contained_value_sets(questionnaire: Resource) -> dict[str, set[tuple[str, str]]]:
+    """Enumerated ValueSets contained in the questionnaire, by their local reference ``#id``."""
+    found: dict[str, set[tuple[str, str]]] = {}
+    for resource in questionnaire.get("contained") or []:
+        if resource.get("resourceType") != "ValueSet" or not resource.get("id"):
+            continue
+        pairs = {
+            (str(include.get("system")), str(concept.get("code")))
+            for include in (resource.get("compose") or {}).get("include") or []
+            for concept in include.get("concept") or []
+        }
+        pairs |= {
+            (str(entry.get("system")), str(entry.get("code")))
+            for entry in (resource.get("expansion") or {}).get("contains") or []
+        }
+        if pairs:
+            found[f"#{resource['id']}"] = pairs
+    return found
+
+
 @lru_cache(maxsize=256)
 def _is_resource_type(name: str) -> bool:
     # One model import per type named, rather than loading every model up front.
@@ -619,4 +652,4 @@ def _quantity_text(quantity: Resource) -> str:
     return f"{quantity.get('value')} {quantity.get('unit') or quantity.get('code') or ''}".strip()
 
 
-__all__ = ["ANSWER_TYPES", "validate_response"]
+__all__ = ["ANSWER_TYPES", "require_valid_response", "validate_response"]

@@ -158,3 +158,21 @@ def test_transportation_answer_is_extracted_with_its_loinc_answer() -> None:
     bundle = extract(assessment_questionnaire(), maya_response(transportation=loinc("LA32-8")))
     assert observation_for(bundle, "93030-5")["valueCodeableConcept"]["coding"][0]["display"] == "No"
     assert "need-transportation" not in {c["code"]["coding"][0]["code"] for c in resources(bundle, "Condition")}
+
+
+def test_a_response_with_its_own_identifier_is_created_once_on_it() -> None:
+    response = maya_response()
+    del response["id"]
+    response["identifier"] = {"value": "paper-form-0042"}
+    first = extract(assessment_questionnaire(), response)["entry"][0]
+    assert first["resource"]["identifier"] == {"value": "paper-form-0042"}
+    assert first["request"]["ifNoneExist"] == "identifier=paper-form-0042"
+
+
+def test_every_extracted_resource_has_a_narrative() -> None:
+    bundle = extract(assessment_questionnaire(), maya_response())
+    for entry in bundle["entry"]:
+        assert entry["resource"]["text"]["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml">')
+    food = observation_for(bundle, "88122-7")
+    assert "Sometimes true" in food["text"]["div"]
+    assert "no" in observation_for(bundle, "behavioral-concern")["text"]["div"]

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from fhirbridge.assessment import validate_response
-from fhirbridge.errors import Issue
+from fhirbridge.assessment import require_valid_response, validate_response
+from fhirbridge.errors import Issue, Unprocessable
 
 URL = "http://example.org/Questionnaire/q"
 
@@ -485,3 +485,53 @@ def test_regex_decimal_places_uuid_and_references() -> None:
         {"linkId": "who", "answer": [{"valueReference": {"reference": "Organization/1"}}]},
     )
     assert error_paths(validate_response(q, r)) == [f"QuestionnaireResponse.item[{n}].answer[0]" for n in range(4)]
+
+
+def test_contained_value_sets_are_used_for_answer_value_sets() -> None:
+    q = questionnaire({"linkId": "eye", "type": "choice", "answerValueSet": "#eye"})
+    q["contained"] = [
+        {
+            "resourceType": "ValueSet",
+            "id": "eye",
+            "status": "active",
+            "compose": {
+                "include": [{"system": "http://loinc.org", "concept": [{"code": "LA6556-0"}, {"code": "LA6557-8"}]}]
+            },
+        }
+    ]
+    good = response({"linkId": "eye", "answer": [{"valueCoding": {"system": "http://loinc.org", "code": "LA6557-8"}}]})
+    bad = response({"linkId": "eye", "answer": [{"valueCoding": {"system": "http://loinc.org", "code": "LA0000-0"}}]})
+    assert validate_response(q, good) == []
+    assert error_paths(validate_response(q, bad)) == ["QuestionnaireResponse.item[0].answer[0]"]
+
+
+def test_a_relative_reference_to_the_questionnaire_is_accepted() -> None:
+    q = questionnaire({"linkId": "a", "type": "string"}) | {"id": "q"}
+    r = response() | {"questionnaire": "Questionnaire/q"}
+    assert validate_response(q, r) == []
+
+
+def test_long_enable_when_chains_are_followed_to_their_start_and_cycles_end() -> None:
+    chain = [{"linkId": "i0", "type": "boolean"}] + [
+        {"linkId": f"i{k}", "type": "boolean", "enableWhen": [
+            {"question": f"i{k - 1}", "operator": "=", "answerBoolean": True}]}
+        for k in range(1, 20)
+    ]  # fmt: skip
+    answered = [{"linkId": f"i{k}", "answer": [{"valueBoolean": k > 0}]} for k in range(20)]
+    assert error_paths(validate_response(questionnaire(*chain), response(*answered))) == [
+        f"QuestionnaireResponse.item[{k}]" for k in range(1, 20)
+    ]
+    chain[0]["enableWhen"] = [{"question": "i19", "operator": "=", "answerBoolean": True}]
+    validate_response(questionnaire(*chain), response(*answered))  # terminates
+
+
+def test_require_valid_response_raises_a_422_outcome_naming_the_items() -> None:
+    q = questionnaire({"linkId": "name", "text": "Name", "type": "string", "required": True})
+    with pytest.raises(Unprocessable) as raised:
+        require_valid_response(q, response({"linkId": "name"}))
+    outcome = raised.value.operation_outcome()
+    assert raised.value.status == 422
+    assert outcome["issue"][0]["expression"] == ["QuestionnaireResponse.item[0]"]
+    assert "'name'" in outcome["issue"][0]["diagnostics"]
+    warnings = require_valid_response(q, response({"linkId": "name", "text": "Nom", "answer": [{"valueString": "x"}]}))
+    assert [issue.severity for issue in warnings] == ["warning"]
