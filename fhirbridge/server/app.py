@@ -14,6 +14,7 @@ from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.engine.coordination import CoordinationService
 from fhirbridge.engine.interactions import FhirEngine
+from fhirbridge.engine.operations.assessment import AssessmentOperations
 from fhirbridge.engine.operations.patient import PatientOperations
 from fhirbridge.engine.operations.validate import check_declared_profiles
 from fhirbridge.engine.resource_types import resource_types
@@ -72,6 +73,8 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
         app.state.engine, max_entries=settings.max_bundle_entries, searcher=app.state.search.search_in
     )
     app.state.coordination = CoordinationService(app.state.engine, app.state.bundles)
+    app.state.assessment_operations = AssessmentOperations(app.state.engine, app.state.bundles)
+    app.state.assessment_operations.publish_instruments()
     # The internal-format API first: its paths would otherwise be read as FHIR type/id paths.
     app.include_router(coordination_router)
     app.include_router(router)

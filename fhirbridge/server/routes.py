@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from fhirbridge.engine.bundles import history_bundle
 from fhirbridge.engine.capability import capability_statement
 from fhirbridge.engine.interactions import resource_of
+from fhirbridge.engine.operations.assessment import response_from
 from fhirbridge.engine.operations.printable import summary_html
 from fhirbridge.engine.operations.validate import validate_outcome, validation_input
 from fhirbridge.engine.resource_types import require_id, require_type
@@ -79,6 +80,36 @@ async def composition_document(id: str, ctx: FhirRequestDep) -> Response:
         ctx.request.app.state.patient_operations.document, require_id(id), base_url=ctx.base_url
     )
     return body_response(ctx, document)
+
+
+@router.get("/Questionnaire/{id}/$populate")
+async def questionnaire_populate(id: str, ctx: FhirRequestDep) -> Response:
+    operations = ctx.request.app.state.assessment_operations
+    subject = ctx.request.query_params.get("subject") or ""
+    questionnaire = resource_of(await run_in_threadpool(ctx.engine.read, "Questionnaire", id))
+    return body_response(ctx, await run_in_threadpool(operations.populate, questionnaire, subject))
+
+
+@router.post("/QuestionnaireResponse/$extract")
+async def response_extract(ctx: FhirRequestDep) -> Response:
+    operations = ctx.request.app.state.assessment_operations
+    response = response_from(await ctx.resource_body())
+    commit = ctx.request.query_params.get("commit") == "true"
+    return body_response(
+        ctx, await run_in_threadpool(operations.extract, response, base_url=ctx.base_url, commit=commit)
+    )
+
+
+@router.post("/QuestionnaireResponse/{id}/$assess")
+async def response_assess(id: str, ctx: FhirRequestDep) -> Response:
+    operations = ctx.request.app.state.assessment_operations
+    return body_response(ctx, await run_in_threadpool(operations.assess, require_id(id), base_url=ctx.base_url))
+
+
+@router.get("/CarePlan/$overdue-reviews")
+async def overdue_reviews(ctx: FhirRequestDep) -> Response:
+    operations = ctx.request.app.state.assessment_operations
+    return body_response(ctx, await run_in_threadpool(operations.overdue))
 
 
 @router.post("/{resource_type}/$validate")
