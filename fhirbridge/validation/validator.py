@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from fhirbridge.errors import Issue, Unprocessable
@@ -76,30 +77,8 @@ class Validator:
 
     def __init__(self, definitions: Definitions | None = None) -> None:
         self.definitions = definitions or package_definitions()
-        self._type_suffixes = {
-            code[:1].upper() + code[1:]: code
-            for code in (
-                "boolean",
-                "integer",
-                "string",
-                "decimal",
-                "uri",
-                "url",
-                "canonical",
-                "base64Binary",
-                "instant",
-                "date",
-                "dateTime",
-                "time",
-                "code",
-                "oid",
-                "id",
-                "markdown",
-                "unsignedInt",
-                "positiveInt",
-                "uuid",
-            )
-        }
+        # ``valueDateTime`` names the type dateTime; complex types keep their own capitalised name.
+        self._type_suffixes = {code[:1].upper() + code[1:]: code for code in PRIMITIVE_TYPES}
 
     def validate(self, resource: Any, profiles: Sequence[str] = ()) -> list[Issue]:
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
@@ -758,13 +737,9 @@ def require_valid(resource: dict[str, Any], *, profiles: Sequence[str] = ()) -> 
     return issues
 
 
-_DEFAULT: list[Validator] = []
-
-
+@cache
 def _default_validator() -> Validator:
-    if not _DEFAULT:
-        _DEFAULT.append(Validator())
-    return _DEFAULT[0]
+    return Validator()
 
 
 __all__ = ["Item", "Validator", "matches_pattern", "require_valid", "validate_resource"]
