@@ -212,6 +212,8 @@ class Validator:
                 if key.startswith(stem) and len(key) > len(stem) and key[len(stem)].isupper():
                     suffix = key[len(stem) :]
                     type_code = self._type_suffixes.get(suffix, suffix)
+                    if self.definitions.base_type(type_code) is None:
+                        continue  # a sibling element that happens to share the stem, not a type
                     if type_code not in child.type_codes and "*" not in child.type_codes:
                         walk.add(
                             "error",
