@@ -1,5 +1,5 @@
 """Conformance validation of FHIR R4 resources: structure, profiles, bindings and invariants."""
 
-from fhirbridge.validation.validator import Validator, validate_resource
+from fhirbridge.validation.validator import Validator, require_valid, validate_resource
 
-__all__ = ["Validator", "validate_resource"]
+__all__ = ["Validator", "require_valid", "validate_resource"]

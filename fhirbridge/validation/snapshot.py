@@ -82,12 +82,17 @@ def generate_snapshot(
     """
     base_root = base[0]["path"]
     snapshot: dict[str, Element] = {}
+    # Elements as the base defines them: a new slice starts from the base element, not from the
+    # element as this differential already constrained it (US Core sets Practitioner.identifier to
+    # 1..* and adds an optional NPI slice).
+    pristine: dict[str, Element] = {}
     for element in base:
         snapshot[element["id"]] = copy.deepcopy(element)
+        pristine[element["id"]] = element
     for raw in differential:
         diff = compact_element(raw)
         diff_id = _rebase_id(diff["id"], base_root)
-        _ensure(snapshot, diff_id, resolve_type)
+        _ensure(snapshot, pristine, diff_id, resolve_type)
         target = snapshot[diff_id]
         _merge(target, diff)
         target["id"] = diff_id
@@ -107,7 +112,9 @@ def _path_of(element_id_: str) -> str:
     return ".".join(segment.split(":", 1)[0] for segment in element_id_.split("."))
 
 
-def _ensure(snapshot: dict[str, Element], wanted: str, resolve_type: Resolver) -> None:
+def _ensure(
+    snapshot: dict[str, Element], pristine: dict[str, Element], wanted: str, resolve_type: Resolver
+) -> None:
     if wanted in snapshot:
         return
     if "." not in wanted:
@@ -116,10 +123,10 @@ def _ensure(snapshot: dict[str, Element], wanted: str, resolve_type: Resolver) -
     name, _, slice_name = last.partition(":")
     if slice_name:
         sliced = f"{parent}.{name}"
-        _ensure(snapshot, sliced, resolve_type)
-        _add_slice(snapshot, sliced, wanted, slice_name)
+        _ensure(snapshot, pristine, sliced, resolve_type)
+        _add_slice(snapshot, pristine, sliced, wanted, slice_name)
         return
-    _ensure(snapshot, parent, resolve_type)
+    _ensure(snapshot, pristine, parent, resolve_type)
     choice = _choice_element(snapshot, parent, name)
     if choice is not None:
         # ``valueQuantity`` in a differential constrains the choice ``value[x]`` to one type.
@@ -129,7 +136,7 @@ def _ensure(snapshot: dict[str, Element], wanted: str, resolve_type: Resolver) -
         snapshot[wanted] = element
         return
     if not _has_children(snapshot, parent):
-        _expand(snapshot, parent, resolve_type)
+        _expand(snapshot, pristine, parent, resolve_type)
     if wanted not in snapshot:
         raise KeyError(f"unknown element {wanted}")
 
@@ -155,14 +162,16 @@ def _has_children(snapshot: dict[str, Element], element_id_: str) -> bool:
     return any(key.startswith(prefix) for key in snapshot)
 
 
-def _expand(snapshot: dict[str, Element], element_id_: str, resolve_type: Resolver) -> None:
+def _expand(
+    snapshot: dict[str, Element], pristine: dict[str, Element], element_id_: str, resolve_type: Resolver
+) -> None:
     """Bring the elements of ``element_id_``'s type (or its content reference) below it."""
     element = snapshot[element_id_]
     reference = element.get("contentReference")
     if reference:
         source = reference.split("#", 1)[1]
         children = [e for e in snapshot.values() if e["id"].startswith(source + ".")]
-        _graft(snapshot, element_id_, source, children)
+        _graft(snapshot, pristine, element_id_, source, children)
         return
     types = element.get("type", [])
     if len(types) != 1:
@@ -172,26 +181,42 @@ def _expand(snapshot: dict[str, Element], element_id_: str, resolve_type: Resolv
     if not type_snapshot:
         raise KeyError(f"cannot expand {element_id_}: unknown type {profiles[0]}")
     root = type_snapshot[0]["id"]
-    _graft(snapshot, element_id_, root, [e for e in type_snapshot[1:] if e["id"].startswith(root + ".")])
+    _graft(
+        snapshot,
+        pristine,
+        element_id_,
+        root,
+        [e for e in type_snapshot[1:] if e["id"].startswith(root + ".")],
+    )
 
 
-def _graft(snapshot: dict[str, Element], target: str, source_root: str, elements: list[Element]) -> None:
+def _graft(
+    snapshot: dict[str, Element],
+    pristine: dict[str, Element],
+    target: str,
+    source_root: str,
+    elements: list[Element],
+) -> None:
     for element in elements:
         grafted = copy.deepcopy(element)
         grafted["id"] = target + grafted["id"][len(source_root) :]
         grafted["path"] = _path_of(grafted["id"])
-        snapshot.setdefault(grafted["id"], grafted)
+        if grafted["id"] not in snapshot:
+            snapshot[grafted["id"]] = grafted
+            pristine[grafted["id"]] = copy.deepcopy(grafted)
 
 
-def _add_slice(snapshot: dict[str, Element], sliced: str, slice_id: str, slice_name: str) -> None:
-    base = snapshot[sliced]
+def _add_slice(
+    snapshot: dict[str, Element], pristine: dict[str, Element], sliced: str, slice_id: str, slice_name: str
+) -> None:
+    base = pristine.get(sliced, snapshot[sliced])
     element = {k: copy.deepcopy(v) for k, v in base.items() if k not in ("slicing", "sliceName")}
     element["id"] = slice_id
     element["sliceName"] = slice_name.rsplit("/", 1)[-1]
     snapshot[slice_id] = element
     prefix = sliced + "."
     children = [e for e in list(snapshot.values()) if e["id"].startswith(prefix)]
-    _graft(snapshot, slice_id, sliced, children)
+    _graft(snapshot, pristine, slice_id, sliced, children)
 
 
 def _merge(target: Element, diff: Element) -> None:

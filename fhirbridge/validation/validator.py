@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from fhirbridge.errors import Issue
+from fhirbridge.errors import Issue, Unprocessable
 from fhirbridge.validation import invariants
 from fhirbridge.validation.bundle import bundle_issues, bundle_targets
 from fhirbridge.validation.definitions import (
@@ -27,6 +28,15 @@ from fhirbridge.validation.narrative import narrative_problems
 from fhirbridge.validation.primitives import PRIMITIVE_TYPES, primitive_problem
 from fhirbridge.validation.structure import structure_issues
 from fhirbridge.validation.terminology import binding_issues
+from fhirbridge.validation.values import (
+    descend,
+    extension_url,
+    find_element,
+    matches_pattern,
+    outside_bounds,
+    shortened,
+    values_at,
+)
 
 RESOURCE_TYPES = frozenset({"Resource", "DomainResource"})
 CORE_PREFIX = "http://hl7.org/fhir/StructureDefinition/"
@@ -67,30 +77,8 @@ class Validator:
 
     def __init__(self, definitions: Definitions | None = None) -> None:
         self.definitions = definitions or package_definitions()
-        self._type_suffixes = {
-            code[:1].upper() + code[1:]: code
-            for code in (
-                "boolean",
-                "integer",
-                "string",
-                "decimal",
-                "uri",
-                "url",
-                "canonical",
-                "base64Binary",
-                "instant",
-                "date",
-                "dateTime",
-                "time",
-                "code",
-                "oid",
-                "id",
-                "markdown",
-                "unsignedInt",
-                "positiveInt",
-                "uuid",
-            )
-        }
+        # ``valueDateTime`` names the type dateTime; complex types keep their own capitalised name.
+        self._type_suffixes = {code[:1].upper() + code[1:]: code for code in PRIMITIVE_TYPES}
 
     def validate(self, resource: Any, profiles: Sequence[str] = ()) -> list[Issue]:
         if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
@@ -224,6 +212,8 @@ class Validator:
                 if key.startswith(stem) and len(key) > len(stem) and key[len(stem)].isupper():
                     suffix = key[len(stem) :]
                     type_code = self._type_suffixes.get(suffix, suffix)
+                    if self.definitions.base_type(type_code) is None:
+                        continue  # a sibling element that happens to share the stem, not a type
                     if type_code not in child.type_codes and "*" not in child.type_codes:
                         walk.add(
                             "error",
@@ -341,7 +331,7 @@ class Validator:
         if node.children:
             return node.children, tree
         if node.content_reference:
-            target = _find(tree.root, node.content_reference.split("#", 1)[1])
+            target = find_element(tree.root, node.content_reference.split("#", 1)[1])
             if target is not None:
                 return target.children, tree
         if type_tree is not None:
@@ -387,7 +377,7 @@ class Validator:
             if problem:
                 walk.add("error", "value", item.path, problem)
                 return
-            bound = _outside_bounds(item.value, node)
+            bound = outside_bounds(item.value, node)
             if bound:
                 walk.add("error", "value", item.path, bound)
             if (
@@ -439,14 +429,14 @@ class Validator:
                 "error",
                 "value",
                 item.path,
-                f"Value is '{_short(item.value)}' but must be '{_short(node.fixed[1])}'",
+                f"Value is '{shortened(item.value)}' but must be '{shortened(node.fixed[1])}'",
             )
         if node.pattern is not None and not matches_pattern(item.value, node.pattern[1]):
             walk.add(
                 "error",
                 "value",
                 item.path,
-                f"The value does not match the pattern {_short(node.pattern[1])} required by {node.path}",
+                f"The value does not match the pattern {shortened(node.pattern[1])} required by {node.path}",
             )
 
     def _coding_system(self, item: Item, walk: _Walk) -> None:
@@ -595,7 +585,7 @@ class Validator:
     def _discriminates_without_value(self, item: Item, target: ElementNode, path: str) -> bool:
         """A slice with no fixed or pattern value is told apart by a required binding (a value in its
         value set), by forbidding the element (absent), or not at all."""
-        values = _values_at(item.value, path)
+        values = values_at(item.value, path)
         if target.max == 0:
             return not values
         if target.binding and target.binding[0] == "required" and target.types:
@@ -611,40 +601,40 @@ class Validator:
     def _discriminates(self, item: Item, slice_node: ElementNode, kind: str, path: str, walk: _Walk) -> bool:
         if kind in ("value", "pattern"):
             if path == "url" and item.type_code == "Extension":
-                expected_url = _extension_url(slice_node)
+                expected_url = extension_url(slice_node)
                 return (
                     expected_url is not None
                     and isinstance(item.value, dict)
                     and item.value.get("url") == expected_url
                 )
-            target = slice_node if path == "$this" else _descend(slice_node, path, self.definitions)
+            target = slice_node if path == "$this" else descend(slice_node, path, self.definitions)
             if target is None:
                 return False
             rule = target.fixed or target.pattern
             if rule is None:
                 return self._discriminates_without_value(item, target, path)
-            values = _values_at(item.value, path)
+            values = values_at(item.value, path)
             if kind == "value" and target.fixed is not None:
                 return any(v == rule[1] for v in values)
             return any(matches_pattern(v, rule[1]) for v in values)
         if kind == "type":
             if path == "$this":
                 return item.type_code in slice_node.type_codes
-            target = _descend(slice_node, path, self.definitions)
-            found = _values_at(item.value, path)
+            target = descend(slice_node, path, self.definitions)
+            found = values_at(item.value, path)
             return target is not None and any(
                 isinstance(v, dict) and v.get("resourceType") in target.type_codes for v in found
             )
         if kind == "exists":
-            target = _descend(slice_node, path, self.definitions)
+            target = descend(slice_node, path, self.definitions)
             wanted = target is not None and target.min > 0
-            return bool(_values_at(item.value, path)) == wanted
+            return bool(values_at(item.value, path)) == wanted
         if kind == "profile":
-            target = slice_node if path == "$this" else _descend(slice_node, path, self.definitions)
+            target = slice_node if path == "$this" else descend(slice_node, path, self.definitions)
             if target is None:
                 return False
             profiles = [p for t in target.types for p in t.profiles or t.target_profiles]
-            values = _values_at(item.value, path)
+            values = values_at(item.value, path)
             return any(self._conforms(v, p, walk) for v in values if isinstance(v, dict) for p in profiles)
         return False
 
@@ -723,91 +713,6 @@ class Validator:
         return False
 
 
-def matches_pattern(value: Any, pattern: Any) -> bool:
-    """FHIR pattern semantics: every property of the pattern appears in the value (arrays: each
-    pattern entry is matched by some value entry)."""
-    if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(
-            key in value and matches_pattern(value[key], expected) for key, expected in pattern.items()
-        )
-    if isinstance(pattern, list):
-        values = value if isinstance(value, list) else [value]
-        return all(any(matches_pattern(v, p) for v in values) for p in pattern)
-    return bool(value == pattern)
-
-
-def _outside_bounds(value: Any, node: ElementNode) -> str | None:
-    """minValue/maxValue; dates compare as ISO strings of the same precision, numbers as numbers."""
-    for bound, above in ((node.min_value, False), (node.max_value, True)):
-        if bound is None or (
-            type(bound) is not type(value)
-            and not (isinstance(bound, int | float) and isinstance(value, int | float))
-        ):
-            continue
-        if isinstance(value, str) and len(value) != len(bound):
-            continue
-        if (value > bound) if above else (value < bound):
-            word = "greater than permitted maximum" if above else "less than permitted minimum"
-            return f"value is {word} value of {bound}"
-    return None
-
-
-def _values_at(value: Any, path: str) -> list[Any]:
-    current = [value]
-    if path in ("$this", ""):
-        return current
-    for step in path.split("."):
-        if step.startswith("resolve()") or "(" in step:
-            return []
-        step_values: list[Any] = []
-        for entry in current:
-            if isinstance(entry, dict) and step in entry:
-                found = entry[step]
-                step_values.extend(found if isinstance(found, list) else [found])
-        current = step_values
-    return current
-
-
-def _descend(node: ElementNode, path: str, definitions: Definitions) -> ElementNode | None:
-    current: ElementNode | None = node
-    for step in path.split("."):
-        if current is None or "(" in step:
-            return None
-        nxt = current.children.get(step)
-        if nxt is None and current.types:
-            base = definitions.base_type(current.types[0].code)
-            nxt = base.root.children.get(step) if base else None
-        current = nxt
-    return current
-
-
-def _extension_url(slice_node: ElementNode) -> str | None:
-    for type_ref in slice_node.types:
-        if type_ref.profiles:
-            return type_ref.profiles[0].split("|", 1)[0]
-    url_node = slice_node.children.get("url")
-    if url_node is not None and url_node.fixed is not None:
-        return str(url_node.fixed[1])
-    return None
-
-
-def _find(root: ElementNode, element_id: str) -> ElementNode | None:
-    if root.id == element_id:
-        return root
-    if not element_id.startswith(root.id):
-        return None
-    for child in root.children.values():
-        found = _find(child, element_id)
-        if found is not None:
-            return found
-    return None
-
-
-def _short(value: Any) -> str:
-    text = str(value)
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
 def _unique(issues: Iterable[Issue]) -> list[Issue]:
     seen: set[tuple[str, str, tuple[str, ...]]] = set()
     out: list[Issue] = []
@@ -825,13 +730,18 @@ def validate_resource(resource: dict[str, Any], *, profiles: Sequence[str] = ())
     return _default_validator().validate(resource, profiles)
 
 
-_DEFAULT: list[Validator] = []
+def require_valid(resource: dict[str, Any], *, profiles: Sequence[str] = ()) -> list[Issue]:
+    """For a write that must conform: the warnings and information of a valid resource, or
+    ``Unprocessable`` (422) carrying every issue when some is an error."""
+    issues = validate_resource(resource, profiles=profiles)
+    if any(issue.severity in ("error", "fatal") for issue in issues):
+        raise Unprocessable("The resource does not conform", issues=issues)
+    return issues
 
 
+@cache
 def _default_validator() -> Validator:
-    if not _DEFAULT:
-        _DEFAULT.append(Validator())
-    return _DEFAULT[0]
+    return Validator()
 
 
-__all__ = ["Item", "Validator", "matches_pattern", "validate_resource"]
+__all__ = ["Item", "Validator", "matches_pattern", "require_valid", "validate_resource"]

@@ -234,3 +234,16 @@ def test_reference_resolved_in_a_bundle_must_conform_to_a_target_profile() -> No
     anonymous = {k: v for k, v in us_core_patient.items() if k != "name"}  # US Core Patient needs a name
     found = errors(bundle(anonymous))
     assert any("Unable to find a profile match" in i.diagnostics for i in found)
+
+
+def test_require_valid_raises_unprocessable_with_every_issue() -> None:
+    import pytest
+
+    from fhirbridge.errors import Unprocessable
+    from fhirbridge.validation import require_valid
+
+    assert all(i.severity != "error" for i in require_valid(goal()))
+    with pytest.raises(Unprocessable) as raised:
+        require_valid(goal(lifecycleStatus="bogus"))
+    assert raised.value.status == 422
+    assert ("Goal.lifecycleStatus",) in [i.expression for i in raised.value.issues]
