@@ -29,6 +29,23 @@ class Settings(BaseSettings):
     max_page_size: int = 1000
     max_bundle_entries: int = 1000
 
+    # -- security (docs/security.md) ---------------------------------------------------------------
+    # Authentication is on unless this is set; turning it off also turns off access control, the audit
+    # trail and Provenance, and is logged as a warning at start-up. For development only.
+    auth_disabled: bool = False
+    # Keys bearer tokens are verified with: a JWKS file or https URL, and/or an HS256 development secret.
+    jwks: str = ""
+    jwt_secret: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_leeway_seconds: int = 30
+    # Advertised in /.well-known/smart-configuration and the CapabilityStatement.
+    oauth_authorize_url: str = ""
+    oauth_token_url: str = ""
+    # Browser origins allowed to call the API (CORS); none by default.
+    cors_origins: list[str] = []
+    audit_max_pending: int = 10_000
+
     def effective_database_url(self) -> str:
         return self.database_url or default_database_url()
 

@@ -66,7 +66,7 @@ class LiveServer:
 
 @pytest.fixture(scope="session")
 def live_server(repository: SqlRepository) -> Iterator[LiveServer]:
-    server = LiveServer(repository, Settings(max_body_bytes=2 * 1024 * 1024))
+    server = LiveServer(repository, Settings(auth_disabled=True, max_body_bytes=2 * 1024 * 1024))
     server.start()
     yield server
     server.stop()

@@ -12,9 +12,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
-from fhirbridge.engine.interactions import FhirEngine
-from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
+from fhirbridge.security.guard import GuardedBundleProcessor, GuardedEngine
+from fhirbridge.security.server import install_security
 from fhirbridge.server.negotiation import Format, response_format
 from fhirbridge.server.render import error_response
 from fhirbridge.server.routes import router
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        security.close()
         if owns_repository:
             app.state.repository.dispose()
 
@@ -44,8 +45,10 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app = FastAPI(title="fhirbridge", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.repository = repository
-    app.state.engine = FhirEngine(repository)
-    app.state.bundles = BundleProcessor(app.state.engine, max_entries=settings.max_bundle_entries)
+    # Guarded: every interaction is checked against the caller's access (fhirbridge.security).
+    app.state.engine = GuardedEngine(repository)
+    app.state.bundles = GuardedBundleProcessor(app.state.engine, max_entries=settings.max_bundle_entries)
+    security = install_security(app, settings, repository)
     app.include_router(router)
 
     @app.exception_handler(FhirError)
