@@ -87,6 +87,16 @@ def ehr(secure_server: LiveServer) -> Iterator[httpx.Client]:
         yield http
 
 
+def store(server: LiveServer, *resources: dict[str, Any]) -> None:
+    """Store resources directly (no token, no Provenance): the state a test starts from."""
+
+    def write(tx: Any) -> None:
+        for resource in resources:
+            tx.put(resource["resourceType"], resource["id"], dict(resource), method="PUT")
+
+    server.repository.run_write(write)
+
+
 def put(http: httpx.Client, resource: dict[str, Any]) -> dict[str, Any]:
     response = http.put(f"/{resource['resourceType']}/{resource['id']}", json=resource)
     assert response.status_code in (200, 201), response.text
