@@ -156,6 +156,10 @@ def test_a_transaction_cannot_read_another_child(secure_server: LiveServer) -> N
         assert http.get("/Goal/ana-goal").json()["meta"]["versionId"] == "1"
 
 
+def put_entry(resource: dict[str, Any]) -> dict[str, Any]:
+    return {"request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}, "resource": resource}
+
+
 def test_a_transaction_cannot_write_into_or_move_to_another_child(secure_server: LiveServer) -> None:
     seed(secure_server)
     with family(secure_server) as http:
