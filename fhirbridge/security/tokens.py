@@ -135,17 +135,6 @@ def bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-__all__ = [
-    "ALGORITHMS_BY_KEY_TYPE",
-    "HMAC_ALGORITHMS",
-    "ConfigurationError",
-    "InvalidToken",
-    "TokenVerifier",
-    "bearer_token",
-    "mint_token",
-]
-
-
 def mint_token(claims: dict[str, Any], *, secret: str, issuer: str, audience: str, ttl: int, subject: str) -> str:
     """A development token signed with the HS256 secret (never for production callers)."""
     import time
@@ -164,3 +153,14 @@ def mint_token(claims: dict[str, Any], *, secret: str, issuer: str, audience: st
         **claims,
     }
     return jwt.encode(payload, secret, algorithm="HS256")
+
+
+__all__ = [
+    "ALGORITHMS_BY_KEY_TYPE",
+    "HMAC_ALGORITHMS",
+    "ConfigurationError",
+    "InvalidToken",
+    "TokenVerifier",
+    "bearer_token",
+    "mint_token",
+]
