@@ -32,9 +32,28 @@ class Settings(BaseSettings):
     validate_profiles_on_write: bool = False
     # Subscription notifications: how often the queue is polled, the first retry delay (doubling after
     # each failure), and how many failures put a Subscription into status error.
+    # Deliver notifications from this process (with several server processes on one database, one is enough).
+    subscription_delivery: bool = True
     subscription_poll_seconds: float = 1.0
     subscription_retry_seconds: float = 5.0
     subscription_max_attempts: int = 5
+
+    # -- security (docs/security.md) ---------------------------------------------------------------
+    # Authentication is on unless this is set; turning it off also turns off access control, the audit
+    # trail and Provenance, and is logged as a warning at start-up. For development only.
+    auth_disabled: bool = False
+    # Keys bearer tokens are verified with: a JWKS file or https URL, and/or an HS256 development secret.
+    jwks: str = ""
+    jwt_secret: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    jwt_leeway_seconds: int = 30
+    # Advertised in /.well-known/smart-configuration and the CapabilityStatement.
+    oauth_authorize_url: str = ""
+    oauth_token_url: str = ""
+    # Browser origins allowed to call the API (CORS); none by default.
+    cors_origins: list[str] = []
+    audit_max_pending: int = 10_000
 
     def effective_database_url(self) -> str:
         return self.database_url or default_database_url()

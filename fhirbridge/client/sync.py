@@ -214,7 +214,11 @@ def _sync_one(
     if placement.problem is not None or placement.target_id is None:
         return ResourceSync(source_ref, None, "conflict", placement.problem or "no target"), None
     target_ref = f"{placement.key[0]}/{placement.target_id}"
-    desired = {**desired, "id": placement.target_id, "meta": _portable_meta(desired)}
+    portable = _portable_meta(desired)
+    desired = {key: value for key, value in desired.items() if key != "meta"}
+    desired["id"] = placement.target_id
+    if portable:  # an empty meta is not valid FHIR JSON
+        desired["meta"] = portable
     current = placement.current
     recorded = state.resources.get(source_ref)
 

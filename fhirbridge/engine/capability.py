@@ -15,7 +15,7 @@ INSTANCE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-
 SYSTEM_INTERACTIONS = ("history-system", "transaction", "batch", "search-system")
 
 
-def capability_statement(base_url: str) -> dict[str, Any]:
+def capability_statement(base_url: str, *, security: dict[str, Any] | None = None) -> dict[str, Any]:
     resources = [
         {
             "type": resource_type,
@@ -33,6 +33,11 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         }
         for resource_type in sorted(resource_types())
     ]
+    rest: dict[str, Any] = {"mode": "server"}
+    if security is not None:
+        rest["security"] = security
+    rest["resource"] = resources
+    rest["interaction"] = [{"code": code} for code in SYSTEM_INTERACTIONS]
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -44,13 +49,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         "fhirVersion": FHIR_VERSION,
         "format": ["application/fhir+json", "application/fhir+xml"],
         "patchFormat": ["application/json-patch+json"],
-        "rest": [
-            {
-                "mode": "server",
-                "resource": resources,
-                "interaction": [{"code": code} for code in SYSTEM_INTERACTIONS],
-            }
-        ],
+        "rest": [rest],
     }
 
 

@@ -13,14 +13,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.engine.coordination import CoordinationService
-from fhirbridge.engine.interactions import FhirEngine
 from fhirbridge.engine.operations.assessment import AssessmentOperations
 from fhirbridge.engine.operations.patient import PatientOperations
 from fhirbridge.engine.operations.validate import check_declared_profiles
 from fhirbridge.engine.resource_types import resource_types
 from fhirbridge.engine.searching import SearchService
-from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
+from fhirbridge.security.access import SYSTEM_ACCESS, access_scope
+from fhirbridge.security.guard import GuardedBundleProcessor, GuardedEngine
+from fhirbridge.security.server import install_security
 from fhirbridge.server.coordination import router as coordination_router
 from fhirbridge.server.negotiation import Format, response_format
 from fhirbridge.server.render import error_response
@@ -52,9 +53,11 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
                 max_attempts=settings.subscription_max_attempts,
             ),
         )
-        worker.start()
+        if settings.subscription_delivery:
+            worker.start()
         yield
         worker.stop()
+        security.close()
         if owns_repository:
             app.state.repository.dispose()
 
@@ -65,16 +68,19 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app.state.settings = settings
     app.state.repository = repository
     app.state.search = SearchService(repository)
-    app.state.engine = FhirEngine(repository, matcher=app.state.search)
+    # Guarded: every interaction is checked against the caller's access (fhirbridge.security).
+    app.state.engine = GuardedEngine(repository, matcher=app.state.search)
     if settings.validate_profiles_on_write:
         app.state.engine.rules["*"] = [check_declared_profiles]
     app.state.patient_operations = PatientOperations(app.state.engine)
-    app.state.bundles = BundleProcessor(
+    app.state.bundles = GuardedBundleProcessor(
         app.state.engine, max_entries=settings.max_bundle_entries, searcher=app.state.search.search_in
     )
     app.state.coordination = CoordinationService(app.state.engine, app.state.bundles)
     app.state.assessment_operations = AssessmentOperations(app.state.engine, app.state.bundles)
-    app.state.assessment_operations.publish_instruments()
+    with access_scope(SYSTEM_ACCESS):
+        app.state.assessment_operations.publish_instruments()
+    security = install_security(app, settings, repository)
     # The internal-format API first: its paths would otherwise be read as FHIR type/id paths.
     app.include_router(coordination_router)
     app.include_router(router)

@@ -8,6 +8,7 @@ from typing import Any
 
 from fhirbridge.config import Settings
 from fhirbridge.engine.transaction import BundleProcessor
+from fhirbridge.security.access import SYSTEM_ACCESS, access_scope
 from fhirbridge.storage.sql import SqlRepository
 
 log = logging.getLogger("fhirbridge")
@@ -35,7 +36,8 @@ def load_demo_data(bundles: BundleProcessor, repository: SqlRepository, base_url
         if repository.read("Patient", patient["id"]) is not None:
             skipped += 1
             continue
-        bundles.process(bundle, base_url, return_preference="minimal")
+        with access_scope(SYSTEM_ACCESS):
+            bundles.process(bundle, base_url, return_preference="minimal")
         loaded += 1
     return loaded, skipped
 

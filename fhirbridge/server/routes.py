@@ -21,6 +21,9 @@ from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, NotFound, UnsupportedMediaType
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.search import searchset_bytes, searchset_dict
+from fhirbridge.security.access import current_access
+from fhirbridge.security.search import filter_result, search_params_for
+from fhirbridge.security.smart import rest_security
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
 from fhirbridge.server.negotiation import is_form, is_json_patch, wants_html
 from fhirbridge.server.render import body_response, media_type, resource_response, version_headers, write_response
@@ -31,7 +34,7 @@ router = APIRouter()
 
 @router.get("/metadata")
 async def capabilities(ctx: FhirRequestDep) -> Response:
-    return body_response(ctx, capability_statement(ctx.base_url))
+    return body_response(ctx, capability_statement(ctx.base_url, security=rest_security(ctx.settings)))
 
 
 @router.post("/")
@@ -269,9 +272,12 @@ async def _search(
     compartment: tuple[str, str] | None = None,
 ) -> Response:
     service: SearchService = ctx.request.app.state.search
+    access = current_access()
+    params, compartment = search_params_for(access, resource_type, params, compartment)
     result = await run_in_threadpool(
         service.search, resource_type, params, strict=ctx.prefer_strict, base_url=ctx.base_url, compartment=compartment
     )
+    result = await run_in_threadpool(filter_result, access, result)
     if ctx.fmt == "json" and not ctx.pretty:
         return Response(searchset_bytes(result, base_url=ctx.base_url, path=path), media_type=media_type("json"))
     return body_response(ctx, searchset_dict(result, base_url=ctx.base_url, path=path))

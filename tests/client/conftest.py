@@ -20,11 +20,6 @@ from tests.conftest import LiveServer
 from tests.support import backend_url
 
 # Remove once fhirbridge serves search, conditional update by identifier and transactions.
-NEEDS_SEARCH = pytest.mark.xfail(
-    reason="needs server search (by patient, by identifier) and conditional update by identifier", strict=False
-)
-NEEDS_CONDITIONAL_UPDATE = pytest.mark.xfail(reason="needs server conditional update by identifier", strict=False)
-NEEDS_TRANSACTIONS = pytest.mark.xfail(reason="needs server transactions", strict=False)
 
 
 class LivePairs:
@@ -47,7 +42,7 @@ class LivePairs:
         url = self.stack.enter_context(backend_url(backend, self.tmp_path_factory.mktemp(f"{backend}-{name}")))
         repository = open_repository(url)
         self.stack.callback(repository.dispose)
-        server = LiveServer(repository, Settings())
+        server = LiveServer(repository, Settings(auth_disabled=True, subscription_delivery=False))
         server.start()
         self.stack.callback(server.stop)
         return server
@@ -76,9 +71,7 @@ FAKE_SOURCE = "https://source.example.org/fhir"
 FAKE_TARGET = "https://target.example.org/fhir"
 
 
-@pytest.fixture(
-    params=["fake", pytest.param("sqlite", marks=NEEDS_SEARCH), pytest.param("postgresql", marks=NEEDS_SEARCH)]
-)
+@pytest.fixture(params=["fake", "sqlite", "postgresql"])
 def servers(request: pytest.FixtureRequest, live_pairs: LivePairs) -> Iterator[ServerPair]:
     """A source and a target server, empty: in-memory fakes, or real fhirbridge servers."""
     if request.param != "fake":

@@ -18,7 +18,6 @@ from fhirbridge.client import (
     RetryPolicy,
     VersionConflict,
 )
-from tests.client.conftest import NEEDS_CONDITIONAL_UPDATE, NEEDS_SEARCH, NEEDS_TRANSACTIONS
 from tests.conftest import LiveServer
 
 
@@ -114,7 +113,6 @@ def test_capabilities(fhir: FhirClient) -> None:
     assert fhir.capabilities()["fhirVersion"] == "4.0.1"
 
 
-@NEEDS_SEARCH
 def test_search_by_patient_follows_every_page(fhir: FhirClient) -> None:
     patient = fhir.create(child())
     other = fhir.create(child())
@@ -125,7 +123,6 @@ def test_search_by_patient_follows_every_page(fhir: FhirClient) -> None:
     assert sorted(g["description"]["text"] for g in found) == [f"goal {n}" for n in range(5)]
 
 
-@NEEDS_CONDITIONAL_UPDATE
 def test_conditional_update_by_identifier_creates_then_updates(fhir: FhirClient) -> None:
     criteria = {"identifier": "https://medical-home.example.org/mrn|MRN-1042"}
     created = fhir.conditional_update("Patient", criteria, child())
@@ -134,7 +131,6 @@ def test_conditional_update_by_identifier_creates_then_updates(fhir: FhirClient)
     assert updated["meta"]["versionId"] == "2"
 
 
-@NEEDS_TRANSACTIONS
 def test_transaction_resolves_placeholder_references(fhir: FhirClient) -> None:
     patient_url = "urn:uuid:0b9c9a7e-9d1f-4a53-a9b4-3b2a5f0a6c11"
     bundle = {

@@ -61,7 +61,12 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def fast_server(repository: SqlRepository) -> Iterator[LiveServer]:
-    settings = Settings(subscription_poll_seconds=0.05, subscription_retry_seconds=0.1, subscription_max_attempts=3)
+    settings = Settings(
+        auth_disabled=True,
+        subscription_poll_seconds=0.05,
+        subscription_retry_seconds=0.1,
+        subscription_max_attempts=3,
+    )
     server = LiveServer(repository, settings)
     server.reset()
     server.start()
@@ -139,8 +144,8 @@ def test_repeated_failure_puts_the_subscription_in_error(fast_server: LiveServer
 
 
 def test_queued_notifications_survive_a_restart(repository: SqlRepository, receiver: Receiver) -> None:
-    # The first server queues the notification but never delivers it (it polls too rarely) ...
-    slow = LiveServer(repository, Settings(subscription_poll_seconds=3600))
+    # The first server queues the notification but does not deliver ...
+    slow = LiveServer(repository, Settings(auth_disabled=True, subscription_delivery=False))
     slow.reset()
     with httpx.Client(base_url=slow.url, timeout=30) as http:
         slow.start()
@@ -149,7 +154,7 @@ def test_queued_notifications_survive_a_restart(repository: SqlRepository, recei
     slow.stop()
     assert receiver.received == []
     # ... and the next one, on the same database, delivers it.
-    fresh = LiveServer(repository, Settings(subscription_poll_seconds=0.05))
+    fresh = LiveServer(repository, Settings(auth_disabled=True, subscription_poll_seconds=0.05))
     fresh.start()
     try:
         receiver.wait_for(1)

@@ -47,7 +47,7 @@ def test_validate_a_stored_instance(client: httpx.Client) -> None:
 
 
 def test_profile_validation_on_write_when_enabled(repository: object) -> None:
-    server = LiveServer(repository, Settings(validate_profiles_on_write=True))  # type: ignore[arg-type]
+    server = LiveServer(repository, Settings(auth_disabled=True, validate_profiles_on_write=True))  # type: ignore[arg-type]
     server.start()
     try:
         server.reset()

@@ -17,6 +17,7 @@ from fhirbridge.engine.transaction import iter_references
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.search.definitions import compartment_params
 from fhirbridge.search.tables import search_reference
+from fhirbridge.security.access import optional_access
 from fhirbridge.storage import schema
 from fhirbridge.storage.clock import from_micros, to_micros
 from fhirbridge.storage.contract import Resource, StoredVersion
@@ -68,6 +69,10 @@ def compartment_members(
         members += _referenced(conn, members, conditions)
     if types:
         members = [member for member in members if member.resource_type in types]
+    access = optional_access()
+    if access is not None and access.filters_results:
+        # Only what the caller may read: a child's record can hold parts a consent does not cover.
+        members = [m for m in members if m.content is not None and access.visible(fhir_json.loads(m.content))]
     return members
 
 

@@ -1,0 +1,182 @@
+"""The audit trail: an AuditEvent for every access, stored off the request path.
+
+The server hands each finished request to ``AuditTrail.record`` as an ``AccessRecord``; a background
+thread turns records into R4 AuditEvents (type ``rest``, subtype the interaction) and stores them
+through the repository, so auditing never slows a response and a storage failure never fails one.
+If the queue is full the record is dropped and logged as an error rather than blocking the request.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from fhirbridge.engine.interactions import new_id
+from fhirbridge.security.principal import Principal
+from fhirbridge.security.provenance import agent_reference
+from fhirbridge.storage.clock import instant
+from fhirbridge.storage.sql import SqlRepository, SqlWriteTransaction
+
+log = logging.getLogger("fhirbridge.audit")
+
+AUDIT_EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
+SECURITY_ROLE_TYPE = "http://terminology.hl7.org/CodeSystem/extra-security-role-type"
+SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
+ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+ACTION = {"create": "C", "update": "U", "patch": "U", "delete": "D", "transaction": "E", "batch": "E", "operation": "E"}
+BATCH_SIZE = 100
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    """One request as the audit trail sees it."""
+
+    method: str
+    path: str
+    query: str
+    status: int
+    client_address: str | None
+    principal: Principal | None
+    recorded: datetime
+
+
+def interaction_of(method: str, path: str) -> tuple[str, str | None]:
+    """The FHIR interaction a request is (restful-interaction code) and the reference it names."""
+    parts = [part for part in path.split("/") if part]
+    if not parts:
+        return ("transaction" if method == "POST" else "capabilities"), None
+    if parts[0] == "_history":
+        return "history-system", None
+    if parts[0] == "metadata":
+        return "capabilities", None
+    if any(part.startswith("$") for part in parts):
+        return "operation", "/".join(parts[:2]) if len(parts) > 2 else None
+    resource_type = parts[0]
+    if len(parts) == 1 or parts[1] == "_search":
+        return {"POST": "search-type" if len(parts) > 1 else "create", "PUT": "update", "DELETE": "delete"}.get(
+            method, "search-type"
+        ), resource_type
+    if parts[1] == "_history":
+        return "history-type", resource_type
+    reference = f"{resource_type}/{parts[1]}"
+    if len(parts) >= 3 and parts[2] == "_history":
+        return ("vread" if len(parts) > 3 else "history-instance"), reference
+    return {"GET": "read", "HEAD": "read", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
+        method, "operation"
+    ), reference
+
+
+def audit_event(record: AccessRecord) -> dict[str, Any]:
+    """The R4 AuditEvent of one access."""
+    interaction, reference = interaction_of(record.method, record.path)
+    principal = record.principal
+    agent: dict[str, Any] = {
+        "type": {
+            "coding": [
+                {
+                    "system": SECURITY_ROLE_TYPE,
+                    "code": "humanuser" if principal and principal.fhir_user else "dataprocessor",
+                }
+            ]
+        },
+        "who": agent_reference(principal) if principal else {"display": "unauthenticated caller"},
+        "requestor": True,
+    }
+    if principal is not None:
+        agent["altId"] = principal.subject
+        if principal.organization:
+            agent["who"].setdefault("display", principal.organization)
+    if record.client_address:
+        agent["network"] = {"address": record.client_address, "type": "2"}
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "type": {"system": AUDIT_EVENT_TYPE, "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": RESTFUL_INTERACTION, "code": interaction}],
+        "action": ACTION.get(interaction, "R"),
+        "recorded": instant(record.recorded),
+        "outcome": "0" if record.status < 400 else ("4" if record.status < 500 else "8"),
+        "outcomeDesc": f"HTTP {record.status}",
+        "agent": [agent],
+        "source": {"observer": {"display": "fhirbridge"}, "type": [{"system": SOURCE_TYPE, "code": "4"}]},
+    }
+    entity: dict[str, Any] = {"type": {"system": ENTITY_TYPE, "code": "2"}}
+    if reference is not None:
+        entity["what"] = {"reference": reference} if "/" in reference else {"display": reference}
+    if record.query:
+        entity["query"] = base64.b64encode(record.query.encode()).decode()
+    if len(entity) > 1:
+        event["entity"] = [entity]
+    if principal is not None and principal.patient:
+        event["entity"] = [
+            *event.get("entity", []),
+            {"what": {"reference": f"Patient/{principal.patient}"}, "type": {"system": ENTITY_TYPE, "code": "1"}},
+        ]
+    return event
+
+
+class AuditTrail:
+    """A queue of access records and the thread that stores them as AuditEvents."""
+
+    def __init__(self, repository: SqlRepository, *, max_pending: int = 10_000) -> None:
+        self.repository = repository
+        self._queue: queue.Queue[AccessRecord | None] = queue.Queue(maxsize=max_pending)
+        self._thread = threading.Thread(target=self._run, name="fhirbridge-audit", daemon=True)
+        self.dropped = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def record(self, record: AccessRecord) -> None:
+        try:
+            self._queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+            log.error("audit queue full: an access to %s %s was not recorded", record.method, record.path)
+
+    def flush(self) -> None:
+        """Wait until every record handed over so far is stored (for shutdown and tests)."""
+        self._queue.join()
+
+    def stop(self, timeout: float = 10) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < BATCH_SIZE:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            records = [record for record in batch if record is not None]
+            try:
+                if records:
+                    self.repository.run_write(partial(_store, records=records))
+            except Exception:
+                log.exception("could not store %d audit events", len(records))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+            if len(records) < len(batch):
+                return
+
+
+def _store(tx: SqlWriteTransaction, *, records: list[AccessRecord]) -> None:
+    for record in records:
+        tx.put("AuditEvent", new_id(), audit_event(record), method="POST")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+__all__ = ["AccessRecord", "AuditTrail", "audit_event", "interaction_of"]
