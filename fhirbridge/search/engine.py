@@ -145,7 +145,9 @@ def _parse_sort(
     for item in value.split(","):
         code = item.strip().lstrip("-")
         info = parameter(resource_type, code)
-        if code in ("_id", "_lastUpdated") or (info is not None and info.type in INDEX_TABLES):
+        if code in ("_id", "_lastUpdated") or (
+            info is not None and info.type not in ("composite", "special")
+        ):
             keys.append((code, item.strip().startswith("-")))
         else:
             _reject(strict, request, "_sort", f"Cannot sort by '{code}'")
