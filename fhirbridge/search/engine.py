@@ -290,9 +290,8 @@ def search(
     if compartment is not None and resource_type is not None:
         conditions.append(predicates.compartment_condition(compartment, resource_type, r))
 
-    cursor = request.cursor
-    if cursor is not None:
-        max_pk = cursor["m"]
+    if request.cursor is not None:
+        max_pk = request.cursor["m"]
     else:
         max_pk = conn.execute(sa.select(sa.func.coalesce(sa.func.max(r.c.pk), 0))).scalar_one()
     conditions.append(r.c.pk <= max_pk)
@@ -303,8 +302,26 @@ def search(
     if request.shaping.summary == "count" or request.count == 0:
         return SearchResult(resource_type, [], total, request.applied, request.ignored)
 
+    rows, next_cursor, previous_cursor = _page(conn, resource_type, request, conditions, max_pk)
+    shaping = request.shaping
+    entries = [
+        SearchEntry(row.resource_type, row.id, shape(bytes(row.content), row.resource_type, shaping), "match")
+        for row in rows
+    ]
+    entries += _included(conn, entries, request)
+    return SearchResult(
+        resource_type, entries, total, request.applied, request.ignored, next_cursor, previous_cursor
+    )
+
+
+def _page(
+    conn: Connection, resource_type: str | None, request: _Request, conditions: list[Any], max_pk: int
+) -> tuple[list[Any], str | None, str | None]:
+    """One page of matching rows in sort order, with the cursors of the pages around it."""
+    r = resources
     keys = [(_sort_column(resource_type, code, desc, r), desc) for code, desc in request.sort]
     keys.append((r.c.pk, False))
+    cursor = request.cursor
     forward = cursor is None or cursor.get("d", "n") == "n"
     page_conditions = list(conditions)
     if cursor is not None:
@@ -325,27 +342,20 @@ def search(
     rows = rows[: request.count]
     if not forward:
         rows.reverse()
+    if not rows:
+        return rows, None, None
 
-    def key_of(row: Any) -> list[Any]:
-        return [getattr(row, f"k{i}") for i in range(len(keys))]
+    def cursor_at(row: Any, direction: str) -> str:
+        return _encode_cursor(
+            {"k": [getattr(row, f"k{i}") for i in range(len(keys))], "m": max_pk, "d": direction}
+        )
 
-    next_cursor = previous_cursor = None
-    if rows:
-        has_next = more if forward else True
-        has_previous = (cursor is not None) if forward else more
-        if has_next:
-            next_cursor = _encode_cursor({"k": key_of(rows[-1]), "m": max_pk, "d": "n"})
-        if has_previous:
-            previous_cursor = _encode_cursor({"k": key_of(rows[0]), "m": max_pk, "d": "p"})
-
-    shaping = request.shaping
-    entries = [
-        SearchEntry(row.resource_type, row.id, shape(bytes(row.content), row.resource_type, shaping), "match")
-        for row in rows
-    ]
-    entries += _included(conn, entries, request)
-    return SearchResult(
-        resource_type, entries, total, request.applied, request.ignored, next_cursor, previous_cursor
+    has_next = more if forward else True
+    has_previous = (cursor is not None) if forward else more
+    return (
+        rows,
+        cursor_at(rows[-1], "n") if has_next else None,
+        cursor_at(rows[0], "p") if has_previous else None,
     )
 
 
