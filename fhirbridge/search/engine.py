@@ -88,6 +88,9 @@ def _parse_controls(resource_type: str | None, params: list[tuple[str, str]], st
         base = name.partition(":")[0]
         if name in TRANSPORT_PARAMS:
             continue
+        if name == "_type":
+            request.applied.append((name, value))
+            continue
         if name == CURSOR_PARAM:
             request.cursor = _decode_cursor(value)
         elif name == "_count":
@@ -260,6 +263,19 @@ def _selective(name: str) -> bool:
     return code != "_lastUpdated" and modifier not in ("not", "missing", "contains")
 
 
+def _requested_types(resource_type: str | None, params: list[tuple[str, str]]) -> list[str]:
+    """The types named by ``_type`` on a system-wide search."""
+    values = [value for name, value in params if name == "_type"]
+    if not values:
+        return []
+    if resource_type is not None:
+        raise BadRequest("_type is only allowed on a system-wide search", expression="_type")
+    types = sorted({t.strip() for value in values for t in value.split(",") if t.strip()})
+    if not all(t[:1].isupper() and t.isalnum() for t in types):
+        raise BadRequest(f"_type names resource types, not '{','.join(types)}'", expression="_type")
+    return types
+
+
 def _in_request_order(applied: list[tuple[str, str]], params: list[tuple[str, str]]) -> list[tuple[str, str]]:
     by_pair = {pair: i for i, pair in reversed(list(enumerate(params)))}
     by_name = {name: i for i, (name, _) in reversed(list(enumerate(params)))}
@@ -280,12 +296,17 @@ def search(
     ``compartment`` restricts to a compartment, e.g. ``("Patient", "123")``. Unknown parameters raise
     ``BadRequest`` when ``strict``, else they are skipped and listed in ``SearchResult.ignored``.
     """
+    types = _requested_types(resource_type, params)
+    if len(types) == 1:  # a system search for one type is a search of that type
+        resource_type = types[0]
     request = _parse_controls(resource_type, params, strict)
     ctx = predicates.Context(base_url=base_url)
     r = resources
     if compartment is not None and resource_type is None:
         raise BadRequest("A compartment search needs a resource type")
     conditions = _criteria(resource_type, request, r, strict, ctx, driven=compartment is not None)
+    if len(types) > 1:
+        conditions.append(r.c.resource_type.in_(types))
     request.applied = _in_request_order(request.applied, params)
     if compartment is not None and resource_type is not None:
         conditions.append(predicates.compartment_condition(compartment, resource_type, r))

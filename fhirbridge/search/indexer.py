@@ -69,6 +69,11 @@ def extract(resource: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                     continue
                 seen.add(row)
                 rows[kind].append(_fit(kind, {"param": code, **asdict(row)}))
+            if kind == "reference" and isinstance(value, dict) and isinstance(value.get("identifier"), dict):
+                # Reference.identifier, for ``param:identifier``, is kept with the tokens under its own key.
+                for token in values.token_rows(value["identifier"], "Identifier"):
+                    if token.code is not None:
+                        rows["token"].append(_fit("token", {"param": f"{code}:identifier", **asdict(token)}))
     return rows
 
 

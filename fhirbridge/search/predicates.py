@@ -300,6 +300,10 @@ def _reference_value(info: SearchParamInfo, name: str, modifier: str, value: str
 def _reference(
     resource_type: str | None, info: SearchParamInfo, name: str, modifier: str, raw: str, r: Any, ctx: Context
 ) -> Condition:
+    if modifier == "identifier":
+        t = search_token
+        matches = [_token_parts(t.c.system, t.c.code, value) for value in split_values(raw)]
+        return _index_match(t, resource_type, f"{info.code}:identifier", r, ctx, _any(matches))
     if modifier and modifier not in info.target and not (modifier[:1].isupper() and not info.target):
         raise UnknownParameter(
             name, f"Modifier ':{modifier}' is not supported on reference parameter '{info.code}'"

@@ -509,3 +509,32 @@ def test_composite_code_value_concept_and_date(store: Store) -> None:
     assert store.ids("Observation", "code-value-concept=72166-2$1") == []
     assert store.ids("Observation", "code-value-date=11778-8$ge2024-09") == ["d"]
     assert store.ids("Observation", "code-value-date=11778-8$lt2024-09") == []
+
+
+def test_reference_identifier_modifier(store: Store) -> None:
+    store.put(
+        observation("o1", "Patient/p", performer=[{"identifier": {"system": "urn:npi", "value": "123"}}])
+    )
+    store.put(observation("o2", "Patient/p", performer=[{"reference": "Practitioner/x"}]))
+    assert store.ids("Observation", "performer:identifier=urn:npi|123") == ["o1"]
+    assert store.ids("Observation", "performer:identifier=123") == ["o1"]
+    assert store.ids("Observation", "performer:identifier=urn:other|123") == []
+
+
+def test_system_search_by_type(store: Store) -> None:
+    store.put(patient("a", gender="male"))
+    store.put(observation("o", "Patient/a"))
+    store.put(
+        {
+            "resourceType": "Goal",
+            "id": "g",
+            "lifecycleStatus": "active",
+            "description": {"text": "x"},
+            "subject": {"reference": "Patient/a"},
+        }
+    )
+    assert store.ids(None, "_type=Patient,Observation") == ["a", "o"]
+    assert store.ids(None, "_type=Patient&gender=male") == ["a"]
+    assert store.search(None, "_type=Patient,Goal&gender=male").ignored == ["gender"]
+    with pytest.raises(BadRequest):
+        store.ids("Patient", "_type=Patient")
