@@ -139,7 +139,7 @@ def parameter_entry(
         entry["target"] = sorted(sp["target"])
     modifiers = SUPPORTED_TOKEN_MODIFIERS if kind == "token" else MODIFIERS.get(kind, ["missing"])
     if kind == "reference":
-        modifiers = ["missing", "type"]
+        modifiers = ["missing", "type", "identifier"]
     entry["modifier"] = modifiers
     if kind in ("date", "number", "quantity"):
         entry["comparator"] = COMPARATORS

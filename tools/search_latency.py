@@ -154,7 +154,8 @@ def main() -> int:
             p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
             each = seconds / count * 1000
             print(f"{name}: {count} resources loaded in {seconds:.0f} s ({each:.2f} ms each)")
-            print(f"{name}: patient+category search, {args.queries} queries: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+            summary = f"p50 {p50:.2f} ms, p99 {p99:.2f} ms"
+            print(f"{name}: patient+category search, {args.queries} queries: {summary}")
     return 0
 
 

@@ -15,8 +15,11 @@ from typing import Any
 
 # Answered from the ``resources`` table itself, not from an index table.
 RESOURCE_COLUMN_PARAMS = frozenset({"_id", "_lastUpdated"})
-# Composite parameters are not indexed; they are neither advertised nor accepted.
-SUPPORTED_TYPES = frozenset({"token", "string", "reference", "date", "number", "quantity", "uri"})
+SUPPORTED_TYPES = frozenset(
+    {"token", "string", "reference", "date", "number", "quantity", "uri", "composite"}
+)
+# A composite is indexed when its first component is a token and its second one of these.
+COMPOSITE_SECOND = frozenset({"token", "quantity", "date", "string"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class SearchParamInfo:
     target: tuple[str, ...] = ()
     modifiers: tuple[str, ...] = ()
     comparators: tuple[str, ...] = ()
+    # Composite parameters: (code, type, expression relative to each item of ``expression``).
+    components: tuple[tuple[str, str, str], ...] = ()
 
     def to_capability(self) -> dict[str, Any]:
         """The ``CapabilityStatement.rest.resource.searchParam`` entry."""
@@ -47,10 +52,21 @@ def _all_parameters() -> dict[str, dict[str, SearchParamInfo]]:
     result: dict[str, dict[str, SearchParamInfo]] = {}
     common = {code: _info(code, entry) for code, entry in raw.pop("Resource").items()}
     for resource_type, params in raw.items():
-        own = {code: _info(code, entry) for code, entry in params.items() if entry["type"] in SUPPORTED_TYPES}
+        own = {code: _info(code, entry) for code, entry in params.items() if _supported(entry)}
         result[resource_type] = {**common, **own}
     result["Resource"] = common
     return result
+
+
+def _supported(entry: dict[str, Any]) -> bool:
+    if entry["type"] != "composite":
+        return entry["type"] in SUPPORTED_TYPES
+    components = entry.get("component", [])
+    return (
+        len(components) == 2
+        and components[0]["type"] == "token"
+        and components[1]["type"] in COMPOSITE_SECOND
+    )
 
 
 def _info(code: str, entry: dict[str, Any]) -> SearchParamInfo:
@@ -62,6 +78,7 @@ def _info(code: str, entry: dict[str, Any]) -> SearchParamInfo:
         target=tuple(entry.get("target", ())),
         modifiers=tuple(entry.get("modifier", ())),
         comparators=tuple(entry.get("comparator", ())),
+        components=tuple((c["code"], c["type"], c["expression"]) for c in entry.get("component", ())),
     )
 
 

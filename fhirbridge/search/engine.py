@@ -88,6 +88,9 @@ def _parse_controls(resource_type: str | None, params: list[tuple[str, str]], st
         base = name.partition(":")[0]
         if name in TRANSPORT_PARAMS:
             continue
+        if name == "_type":
+            request.applied.append((name, value))
+            continue
         if name == CURSOR_PARAM:
             request.cursor = _decode_cursor(value)
         elif name == "_count":
@@ -138,12 +141,16 @@ def _valid_include(spec: str, kind: str) -> bool:
     return info is not None and info.type == "reference" and (len(pieces) == 2 or pieces[2][:1].isupper())
 
 
-def _parse_sort(resource_type: str | None, value: str, strict: bool, request: _Request) -> list[tuple[str, bool]]:
+def _parse_sort(
+    resource_type: str | None, value: str, strict: bool, request: _Request
+) -> list[tuple[str, bool]]:
     keys: list[tuple[str, bool]] = []
     for item in value.split(","):
         code = item.strip().lstrip("-")
         info = parameter(resource_type, code)
-        if code in ("_id", "_lastUpdated") or (info is not None and info.type in INDEX_TABLES):
+        if code in ("_id", "_lastUpdated") or (
+            info is not None and info.type not in ("composite", "special")
+        ):
             keys.append((code, item.strip().startswith("-")))
         else:
             _reject(strict, request, "_sort", f"Cannot sort by '{code}'")
@@ -256,6 +263,19 @@ def _selective(name: str) -> bool:
     return code != "_lastUpdated" and modifier not in ("not", "missing", "contains")
 
 
+def _requested_types(resource_type: str | None, params: list[tuple[str, str]]) -> list[str]:
+    """The types named by ``_type`` on a system-wide search."""
+    values = [value for name, value in params if name == "_type"]
+    if not values:
+        return []
+    if resource_type is not None:
+        raise BadRequest("_type is only allowed on a system-wide search", expression="_type")
+    types = sorted({t.strip() for value in values for t in value.split(",") if t.strip()})
+    if not all(t[:1].isupper() and t.isalnum() for t in types):
+        raise BadRequest(f"_type names resource types, not '{','.join(types)}'", expression="_type")
+    return types
+
+
 def _in_request_order(applied: list[tuple[str, str]], params: list[tuple[str, str]]) -> list[tuple[str, str]]:
     by_pair = {pair: i for i, pair in reversed(list(enumerate(params)))}
     by_name = {name: i for i, (name, _) in reversed(list(enumerate(params)))}
@@ -276,19 +296,23 @@ def search(
     ``compartment`` restricts to a compartment, e.g. ``("Patient", "123")``. Unknown parameters raise
     ``BadRequest`` when ``strict``, else they are skipped and listed in ``SearchResult.ignored``.
     """
+    types = _requested_types(resource_type, params)
+    if len(types) == 1:  # a system search for one type is a search of that type
+        resource_type = types[0]
     request = _parse_controls(resource_type, params, strict)
     ctx = predicates.Context(base_url=base_url)
     r = resources
     if compartment is not None and resource_type is None:
         raise BadRequest("A compartment search needs a resource type")
     conditions = _criteria(resource_type, request, r, strict, ctx, driven=compartment is not None)
+    if len(types) > 1:
+        conditions.append(r.c.resource_type.in_(types))
     request.applied = _in_request_order(request.applied, params)
     if compartment is not None and resource_type is not None:
         conditions.append(predicates.compartment_condition(compartment, resource_type, r))
 
-    cursor = request.cursor
-    if cursor is not None:
-        max_pk = cursor["m"]
+    if request.cursor is not None:
+        max_pk = request.cursor["m"]
     else:
         max_pk = conn.execute(sa.select(sa.func.coalesce(sa.func.max(r.c.pk), 0))).scalar_one()
     conditions.append(r.c.pk <= max_pk)
@@ -299,8 +323,26 @@ def search(
     if request.shaping.summary == "count" or request.count == 0:
         return SearchResult(resource_type, [], total, request.applied, request.ignored)
 
+    rows, next_cursor, previous_cursor = _page(conn, resource_type, request, conditions, max_pk)
+    shaping = request.shaping
+    entries = [
+        SearchEntry(row.resource_type, row.id, shape(bytes(row.content), row.resource_type, shaping), "match")
+        for row in rows
+    ]
+    entries += _included(conn, entries, request)
+    return SearchResult(
+        resource_type, entries, total, request.applied, request.ignored, next_cursor, previous_cursor
+    )
+
+
+def _page(
+    conn: Connection, resource_type: str | None, request: _Request, conditions: list[Any], max_pk: int
+) -> tuple[list[Any], str | None, str | None]:
+    """One page of matching rows in sort order, with the cursors of the pages around it."""
+    r = resources
     keys = [(_sort_column(resource_type, code, desc, r), desc) for code, desc in request.sort]
     keys.append((r.c.pk, False))
+    cursor = request.cursor
     forward = cursor is None or cursor.get("d", "n") == "n"
     page_conditions = list(conditions)
     if cursor is not None:
@@ -321,26 +363,21 @@ def search(
     rows = rows[: request.count]
     if not forward:
         rows.reverse()
+    if not rows:
+        return rows, None, None
 
-    def key_of(row: Any) -> list[Any]:
-        return [getattr(row, f"k{i}") for i in range(len(keys))]
+    def cursor_at(row: Any, direction: str) -> str:
+        return _encode_cursor(
+            {"k": [getattr(row, f"k{i}") for i in range(len(keys))], "m": max_pk, "d": direction}
+        )
 
-    next_cursor = previous_cursor = None
-    if rows:
-        has_next = more if forward else True
-        has_previous = (cursor is not None) if forward else more
-        if has_next:
-            next_cursor = _encode_cursor({"k": key_of(rows[-1]), "m": max_pk, "d": "n"})
-        if has_previous:
-            previous_cursor = _encode_cursor({"k": key_of(rows[0]), "m": max_pk, "d": "p"})
-
-    shaping = request.shaping
-    entries = [
-        SearchEntry(row.resource_type, row.id, shape(bytes(row.content), row.resource_type, shaping), "match")
-        for row in rows
-    ]
-    entries += _included(conn, entries, request)
-    return SearchResult(resource_type, entries, total, request.applied, request.ignored, next_cursor, previous_cursor)
+    has_next = more if forward else True
+    has_previous = (cursor is not None) if forward else more
+    return (
+        rows,
+        cursor_at(rows[-1], "n") if has_next else None,
+        cursor_at(rows[0], "p") if has_previous else None,
+    )
 
 
 def _included(conn: Connection, matches: list[SearchEntry], request: _Request) -> list[SearchEntry]:
@@ -420,7 +457,9 @@ def _group(pairs: list[Any]) -> dict[str, list[str]]:
     return grouped
 
 
-def match_ids(conn: Connection, resource_type: str, params: list[tuple[str, str]], *, base_url: str = "") -> list[str]:
+def match_ids(
+    conn: Connection, resource_type: str, params: list[tuple[str, str]], *, base_url: str = ""
+) -> list[str]:
     """Ids of the current resources matching ``params`` (conditional create, update and delete).
 
     Strict: an unknown parameter raises ``BadRequest`` rather than widening the match. Paging and

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from fhirbridge.search import values
-from fhirbridge.search.definitions import RESOURCE_COLUMN_PARAMS, parameters_for
-from fhirbridge.search.paths import Evaluator, Item, compile_expression
+from fhirbridge.search.definitions import RESOURCE_COLUMN_PARAMS, SearchParamInfo, parameters_for
+from fhirbridge.search.paths import Evaluator, Item, compile_expression, compile_relative
 from fhirbridge.search.tables import INDEX_TABLES
 
 RowMaker = Callable[[Any, str | None], list[Any]]
@@ -28,13 +28,29 @@ _ROW_MAKERS: dict[str, RowMaker] = {
 }
 
 
+def _composite_maker(info: SearchParamInfo) -> RowMaker:
+    (_, _, first_path), (_, second_type, second_path) = info.components
+    first, second = compile_relative(first_path), compile_relative(second_path)
+
+    def make(item: Any, _type: str | None) -> list[Any]:
+        codes = [row for value, tag in first(item) for row in values.token_rows(value, tag)]
+        return values.composite_rows(codes, second_type, second(item)) if codes else []
+
+    return make
+
+
 @cache
-def _plan(resource_type: str) -> tuple[tuple[str, str, Evaluator], ...]:
-    """(code, type, evaluator) for every indexed parameter of a type, compiled once."""
+def _plan(resource_type: str) -> tuple[tuple[str, str, Evaluator, RowMaker], ...]:
+    """(code, type, evaluator, row maker) for every indexed parameter of a type, compiled once."""
     return tuple(
-        (info.code, info.type, compile_expression(info.expression))
+        (
+            info.code,
+            info.type,
+            compile_expression(info.expression),
+            _composite_maker(info) if info.type == "composite" else _ROW_MAKERS[info.type],
+        )
         for info in parameters_for(resource_type).values()
-        if info.code not in RESOURCE_COLUMN_PARAMS and info.type in _ROW_MAKERS
+        if info.code not in RESOURCE_COLUMN_PARAMS and (info.type in _ROW_MAKERS or info.type == "composite")
     )
 
 
@@ -42,35 +58,83 @@ def extract(resource: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     """Index rows by parameter type (without the owning resource columns)."""
     resource_type = resource["resourceType"]
     rows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in INDEX_TABLES}
-    for code, kind, evaluate in _plan(resource_type):
+    for code, kind, evaluate, make in _plan(resource_type):
         items: list[Item] = evaluate(resource)
         if not items:
             continue
-        make = _ROW_MAKERS[kind]
         seen: set[Any] = set()
         for value, type_name in items:
             for row in make(value, type_name):
                 if row in seen:
                     continue
                 seen.add(row)
-                rows[kind].append({"param": code, **asdict(row)})
+                rows[kind].append(_fit(kind, {"param": code, **asdict(row)}))
+            if kind == "reference" and isinstance(value, dict) and isinstance(value.get("identifier"), dict):
+                # Reference.identifier, for ``param:identifier``, is kept with the tokens under its own key.
+                for token in values.token_rows(value["identifier"], "Identifier"):
+                    if token.code is not None:
+                        rows["token"].append(_fit("token", {"param": f"{code}:identifier", **asdict(token)}))
     return rows
+
+
+# PostgreSQL refuses b-tree entries over about 2.7 kB; long values are cut (they still match by prefix).
+MAX_INDEXED_BYTES = 2000
+
+
+@cache
+def _limits(kind: str) -> dict[str, int]:
+    table = INDEX_TABLES[kind]
+    lengths = {c.name: getattr(c.type, "length", None) for c in table.columns}
+    return {name: length for name, length in lengths.items() if isinstance(length, int)}
+
+
+def _fit(kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    """Cut string values to their column, so no resource is ever refused for a long value."""
+    if (
+        kind == "reference"
+        and row["target_id"] is not None
+        and len(row["target_id"]) > _limits(kind)["target_id"]
+    ):
+        row["url"] = f"{row['target_type']}/{row['target_id']}"
+        row["target_type"] = row["target_id"] = None
+    for name, limit in _limits(kind).items():
+        value = row.get(name)
+        if isinstance(value, str) and (len(value) > limit or len(value.encode()) > MAX_INDEXED_BYTES):
+            value = value[:limit]
+            while len(value.encode()) > MAX_INDEXED_BYTES:
+                value = value[: len(value) - 64]
+            row[name] = value
+    return row
 
 
 class SearchIndexer:
     """The ``Indexer`` of ``fhirbridge.storage``: keeps the index tables in step with each write."""
 
-    def reindex(self, conn: Connection, resource_pk: int, resource_type: str, resource: dict[str, Any] | None) -> None:
-        for table in INDEX_TABLES.values():
-            conn.execute(sa.delete(table).where(table.c.resource_pk == resource_pk))
-        if resource is None:
-            return
-        for kind, rows in extract(resource).items():
-            if rows:
-                for row in rows:
-                    row["resource_pk"] = resource_pk
-                    row["resource_type"] = resource_type
-                conn.execute(sa.insert(INDEX_TABLES[kind]), rows)
+    def reindex(
+        self, conn: Connection, resource_pk: int, resource_type: str, resource: dict[str, Any] | None
+    ) -> None:
+        rows = extract(resource) if resource is not None else {}
+        for kind_rows in rows.values():
+            for row in kind_rows:
+                row["resource_pk"] = resource_pk
+                row["resource_type"] = resource_type
+        if conn.dialect.name == "postgresql":
+            # One round trip for all the deletes: a write's cost on PostgreSQL is mostly round trips.
+            conn.execute(_DELETE_ALL_POSTGRES, {"pk": resource_pk})
+        else:
+            for table in INDEX_TABLES.values():
+                conn.execute(sa.delete(table).where(table.c.resource_pk == resource_pk))
+        for kind, kind_rows in rows.items():
+            if kind_rows:
+                conn.execute(sa.insert(INDEX_TABLES[kind]), kind_rows)
 
+
+def _delete_all_postgres() -> sa.TextClause:
+    names = [table.name for table in INDEX_TABLES.values()]
+    steps = [f"d{i} AS (DELETE FROM {name} WHERE resource_pk = :pk)" for i, name in enumerate(names[:-1])]
+    return sa.text(f"WITH {', '.join(steps)} DELETE FROM {names[-1]} WHERE resource_pk = :pk")
+
+
+_DELETE_ALL_POSTGRES = _delete_all_postgres()
 
 __all__ = ["SearchIndexer", "extract"]

@@ -38,7 +38,61 @@ _STEP = re.compile(
     )""",
     re.VERBOSE,
 )
-_CHOICE_SUFFIX = re.compile(r"[A-Z][A-Za-z]*")
+# The data types a choice element (``value[x]``) can take in R4, as they appear in JSON keys.
+_CHOICE_TYPES = frozenset(
+    [
+        "Base64Binary",
+        "Boolean",
+        "Canonical",
+        "Code",
+        "Date",
+        "DateTime",
+        "Decimal",
+        "Id",
+        "Instant",
+        "Integer",
+        "Markdown",
+        "Oid",
+        "PositiveInt",
+        "String",
+        "Time",
+        "UnsignedInt",
+        "Uri",
+        "Url",
+        "Uuid",
+        "Address",
+        "Age",
+        "Annotation",
+        "Attachment",
+        "CodeableConcept",
+        "Coding",
+        "ContactPoint",
+        "Count",
+        "Distance",
+        "Duration",
+        "HumanName",
+        "Identifier",
+        "Money",
+        "Period",
+        "Quantity",
+        "Range",
+        "Ratio",
+        "Reference",
+        "SampledData",
+        "Signature",
+        "Timing",
+        "ContactDetail",
+        "Contributor",
+        "DataRequirement",
+        "Expression",
+        "ParameterDefinition",
+        "RelatedArtifact",
+        "TriggerDefinition",
+        "UsageContext",
+        "Dosage",
+        "Meta",
+    ]
+)
 
 
 def split_union(expression: str) -> list[str]:
@@ -105,7 +159,7 @@ def _children(node: Any, name: str) -> Iterable[Item]:
         return _flatten(node[name], None)
     # A choice element (``value[x]``) is stored under ``value`` + its type name.
     for key, value in node.items():
-        if key.startswith(name) and len(key) > len(name) and _CHOICE_SUFFIX.fullmatch(key[len(name) :]):
+        if key.startswith(name) and key[len(name) :] in _CHOICE_TYPES:
             return _flatten(value, key[len(name) :])
     return ()
 
@@ -203,8 +257,38 @@ def compile_expression(expression: str) -> Evaluator:
     return evaluate
 
 
+@lru_cache(maxsize=512)
+def compile_relative(expression: str) -> Callable[[Any], list[Item]]:
+    """An evaluator of a path relative to an element (the components of a composite parameter)."""
+    branches = []
+    for branch in split_union(expression):
+        parsed = parse_simple(f"Self.{branch.strip()}")
+        if parsed is None:
+            raise ValueError(f"unsupported component expression: {branch}")
+        branches.append(parsed[1])
+
+    def evaluate(node: Any) -> list[Item]:
+        found: list[Item] = []
+        for steps in branches:
+            items: list[Item] = [(node, None)]
+            for step in steps:
+                items = _apply(items, step)
+            found.extend(items)
+        return found
+
+    return evaluate
+
+
 def uses_fhirpathpy(expression: str) -> bool:
     return any(parse_simple(branch) is None for branch in split_union(expression))
 
 
-__all__ = ["Evaluator", "Item", "compile_expression", "parse_simple", "split_union", "uses_fhirpathpy"]
+__all__ = [
+    "Evaluator",
+    "Item",
+    "compile_expression",
+    "compile_relative",
+    "parse_simple",
+    "split_union",
+    "uses_fhirpathpy",
+]

@@ -21,6 +21,7 @@ from fhirbridge.search import values
 from fhirbridge.search.definitions import SearchParamInfo, compartment_params, parameter, parameters_for
 from fhirbridge.search.tables import (
     INDEX_TABLES,
+    search_composite,
     search_date,
     search_number,
     search_quantity,
@@ -244,16 +245,7 @@ def _token(
                 sa.and_(t.c.type_system == pieces[0], t.c.type_code == pieces[1], t.c.code == pieces[2])
             )
             continue
-        if "|" not in value:
-            parts.append(t.c.code == value)
-            continue
-        system, _, code = value.partition("|")
-        if not system:
-            parts.append(sa.and_(t.c.system.is_(None), t.c.code == code))
-        elif not code:
-            parts.append(t.c.system == system)
-        else:
-            parts.append(sa.and_(t.c.system == system, t.c.code == code))
+        parts.append(_token_parts(t.c.system, t.c.code, value))
     matched = _index_match(t, resource_type, info.code, r, ctx, _any(parts))
     return sa.not_(matched) if modifier == "not" else matched
 
@@ -308,6 +300,10 @@ def _reference_value(info: SearchParamInfo, name: str, modifier: str, value: str
 def _reference(
     resource_type: str | None, info: SearchParamInfo, name: str, modifier: str, raw: str, r: Any, ctx: Context
 ) -> Condition:
+    if modifier == "identifier":
+        t = search_token
+        matches = [_token_parts(t.c.system, t.c.code, value) for value in split_values(raw)]
+        return _index_match(t, resource_type, f"{info.code}:identifier", r, ctx, _any(matches))
     if modifier and modifier not in info.target and not (modifier[:1].isupper() and not info.target):
         raise UnknownParameter(
             name, f"Modifier ':{modifier}' is not supported on reference parameter '{info.code}'"
@@ -459,6 +455,47 @@ def _uri(
     return _index_match(t, resource_type, info.code, r, ctx, _any(parts))
 
 
+def _token_parts(system_column: Any, code_column: Any, value: str) -> Condition:
+    if "|" not in value:
+        return code_column == value
+    system, _, code = value.partition("|")
+    if not system:
+        return sa.and_(system_column.is_(None), code_column == code)
+    if not code:
+        return system_column == system
+    return sa.and_(system_column == system, code_column == code)
+
+
+def _composite(
+    resource_type: str | None, info: SearchParamInfo, name: str, modifier: str, raw: str, r: Any, ctx: Context
+) -> Condition:
+    _no_modifier(info, name, modifier)
+    t = search_composite
+    second_type = info.components[1][1]
+    parts: list[Condition] = []
+    for value in split_values(raw):
+        first, separator, second = value.partition("$")
+        if not separator or not first or not second:
+            raise _bad(name, f"'{value}' is not a composite value (first$second) for '{name}'")
+        clauses = [_token_parts(t.c.system, t.c.code, first)]
+        if second_type == "token":
+            clauses.append(_token_parts(t.c.system2, t.c.code2, second))
+        elif second_type == "quantity":
+            pieces = _split_pipe(second)
+            clauses.append(_number_condition(t.c.value2, *_prefixed_number(name, pieces[0])))
+            if len(pieces) == 3 and pieces[1]:
+                clauses.append(t.c.system2 == pieces[1])
+            if len(pieces) == 3 and pieces[2]:
+                clauses.append(t.c.code2 == pieces[2])
+        elif second_type == "date":
+            prefix, start, end = _prefix_range(name, second)
+            clauses.append(date_condition(prefix, t.c.low2, t.c.high2, start, end))
+        else:
+            clauses.append(_prefix(t.c.norm2, values.normalize(second)))
+        parts.append(sa.and_(*clauses))
+    return _index_match(t, resource_type, info.code, r, ctx, _any(parts))
+
+
 Builder = Callable[[str | None, SearchParamInfo, str, str, str, Any, Context], Condition]
 
 
@@ -482,6 +519,7 @@ _BUILDERS: dict[str, Builder] = {
     "number": _number,
     "quantity": _quantity,
     "uri": _uri,
+    "composite": _composite,
 }
 
 __all__ = [

@@ -118,6 +118,28 @@ search_uri = Table(
 Index("ix_search_uri_uri", search_uri.c.resource_type, search_uri.c.param, search_uri.c.uri)
 Index("ix_search_uri_pk", search_uri.c.resource_pk, search_uri.c.param)
 
+# A composite value: a token (first component) paired with a token, quantity, date or string.
+search_composite = Table(
+    "search_composite",
+    metadata,
+    *_owner(),
+    Column("system", LongText, nullable=True),
+    Column("code", Text, nullable=True),
+    Column("system2", LongText, nullable=True),
+    Column("code2", Text, nullable=True),
+    Column("norm2", Text, nullable=True),
+    Column("low2", BigInteger, nullable=True),
+    Column("high2", BigInteger, nullable=True),
+    Column("value2", Float, nullable=True),
+)
+Index(
+    "ix_search_composite_code",
+    search_composite.c.resource_type,
+    search_composite.c.param,
+    search_composite.c.code,
+)
+Index("ix_search_composite_pk", search_composite.c.resource_pk, search_composite.c.param)
+
 INDEX_TABLES: dict[str, Table] = {
     "token": search_token,
     "string": search_string,
@@ -126,6 +148,7 @@ INDEX_TABLES: dict[str, Table] = {
     "quantity": search_quantity,
     "number": search_number,
     "uri": search_uri,
+    "composite": search_composite,
 }
 
 
@@ -138,6 +161,7 @@ def create_search_tables(conn: Connection) -> None:
 __all__ = [
     "INDEX_TABLES",
     "create_search_tables",
+    "search_composite",
     "search_date",
     "search_number",
     "search_quantity",

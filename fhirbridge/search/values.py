@@ -77,7 +77,9 @@ def date_range(text: str) -> tuple[int, int] | None:
                 digits = fraction[1:7]
                 start = start.replace(second=int(match["second"]), microsecond=int(digits.ljust(6, "0") or 0))
                 end = (
-                    start + timedelta(microseconds=10 ** (6 - len(digits))) if digits else start + timedelta(seconds=1)
+                    start + timedelta(microseconds=10 ** (6 - len(digits)))
+                    if digits
+                    else start + timedelta(seconds=1)
                 )
     except ValueError:
         return None
@@ -153,6 +155,38 @@ class UriRow:
     uri: str
 
 
+@dataclass(frozen=True)
+class CompositeRow:
+    system: str | None
+    code: str | None
+    system2: str | None = None
+    code2: str | None = None
+    norm2: str | None = None
+    low2: int | None = None
+    high2: int | None = None
+    value2: float | None = None
+
+
+def composite_rows(first: list[TokenRow], second_type: str, second: list[Any]) -> list[CompositeRow]:
+    """Pairs of the first component's codes with each value of the second component."""
+    seconds: list[dict[str, Any]] = []
+    for value, type_name in second:
+        if second_type == "token":
+            seconds += [
+                {"system2": r.system, "code2": r.code} for r in token_rows(value, type_name) if r.code
+            ]
+        elif second_type == "quantity":
+            seconds += [
+                {"value2": r.value, "system2": r.system, "code2": r.code or r.unit}
+                for r in quantity_rows(value)
+            ]
+        elif second_type == "date":
+            seconds += [{"low2": r.low, "high2": r.high} for r in date_rows(value)]
+        elif second_type == "string":
+            seconds += [{"norm2": r.norm} for r in string_rows(value)]
+    return [CompositeRow(f.system, f.code, **s) for f in first if f.code for s in seconds]
+
+
 def _text(value: Any) -> str | None:
     return normalize(value) if isinstance(value, str) and value.strip() else None
 
@@ -180,12 +214,12 @@ def token_rows(value: Any, type_name: str | None) -> list[TokenRow]:
             "sms",
         }:
             return [TokenRow(None, str(value["value"]))]
-        id_type = value.get("type") or {}
-        type_codings = id_type.get("coding", []) if isinstance(id_type, dict) else []
-        base = TokenRow(value.get("system"), str(value["value"]), _text(id_type.get("text")) if type_codings else None)
-        rows = [base]
-        for coding in type_codings:
-            rows.append(TokenRow(base.system, base.code, None, coding.get("system"), coding.get("code")))
+        declared = value.get("type")
+        id_type: dict[str, Any] = declared if isinstance(declared, dict) else {}
+        system, code = value.get("system"), str(value["value"])
+        rows = [TokenRow(system, code, _text(id_type.get("text")))]
+        for coding in id_type.get("coding", []):
+            rows.append(TokenRow(system, code, None, coding.get("system"), _str_or_none(coding.get("code"))))
         return rows
     if "value" in value and isinstance(value["value"], str):  # ContactPoint without system
         return [TokenRow(None, value["value"])]
@@ -297,6 +331,7 @@ def uri_rows(value: Any) -> list[UriRow]:
 __all__ = [
     "MAX_MICROS",
     "MIN_MICROS",
+    "CompositeRow",
     "DateRow",
     "NumberRow",
     "QuantityRow",
@@ -304,6 +339,7 @@ __all__ = [
     "StringRow",
     "TokenRow",
     "UriRow",
+    "composite_rows",
     "date_range",
     "date_rows",
     "decimal_value",

@@ -59,6 +59,19 @@ def search_for(kind: str, row: dict[str, Any]) -> tuple[str, str] | None:
         return ("", repr(row["value"]))
     if kind == "uri":
         return ("", _escape(row["uri"]))
+    if kind == "composite":
+        first = f"{_escape(row['system'])}|{_escape(row['code'])}" if row["system"] else _escape(row["code"])
+        if row["code2"] is not None:
+            second = f"{_escape(row['system2'])}|{_escape(row['code2'])}" if row["system2"] else row["code2"]
+            if row["value2"] is not None:
+                second = repr(row["value2"])
+        elif row["low2"] is not None:
+            second = (
+                f"ge{_instant(row['low2'])}" if row["low2"] != MIN_MICROS else f"le{_instant(row['high2'])}"
+            )
+        else:
+            second = _escape(row["norm2"][:8])
+        return ("", f"{first}${second}")
     return None
 
 

@@ -407,3 +407,112 @@ def test_unsupported_modifier_is_unknown(people: Store) -> None:
         people.search("Patient", "gender:contains=ma", strict=True)
     assert caught.value.issues[0].expression == ("gender:contains",)
     assert people.search("Patient", "gender:contains=ma").ignored == ["gender:contains"]
+
+
+def test_long_values_are_indexed_without_failing_the_write(store: Store) -> None:
+    long_value = "é" * 3000
+    store.put(
+        patient(
+            "a",
+            identifier=[{"system": "urn:" + "x" * 3000, "value": long_value}],
+            name=[{"family": "Ng" + "a" * 400}],
+            generalPractitioner=[{"reference": "Practitioner/" + "p" * 80}],
+        )
+    )
+    assert store.ids("Patient", "family=ngaaa") == ["a"]
+    assert store.ids("Patient", "identifier:missing=false") == ["a"]
+
+
+def test_choice_elements_only_match_data_type_suffixes(store: Store) -> None:
+    store.put(
+        {
+            "resourceType": "Goal",
+            "id": "g",
+            "lifecycleStatus": "active",
+            "description": {"text": "x"},
+            "subject": {"reference": "Patient/p"},
+            "startDate": "2024-01-01",
+        }
+    )
+    assert store.ids("Goal", "start-date=2024-01-01") == ["g"]
+
+
+def test_composite_code_value_quantity(store: Store) -> None:
+    systolic = {"coding": [{"system": LOINC, "code": "8480-6"}]}
+    diastolic = {"coding": [{"system": LOINC, "code": "8462-4"}]}
+    store.put(
+        observation(
+            "bp",
+            "Patient/p",
+            code={"coding": [{"system": LOINC, "code": "85354-9"}]},
+            component=[
+                {
+                    "code": systolic,
+                    "valueQuantity": {"value": 120, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
+                },
+                {
+                    "code": diastolic,
+                    "valueQuantity": {"value": 80, "system": "http://unitsofmeasure.org", "code": "mm[Hg]"},
+                },
+            ],
+        )
+    )
+    assert store.ids("Observation", "component-code-value-quantity=http://loinc.org|8480-6$gt100") == ["bp"]
+    assert store.ids("Observation", "component-code-value-quantity=8462-4$gt100") == []
+    assert store.ids("Observation", "combo-code-value-quantity=8462-4$lt90||mm[Hg]") == ["bp"]
+    assert store.ids("Observation", "code-value-quantity=8480-6$gt100") == []
+    with pytest.raises(BadRequest):
+        store.ids("Observation", "component-code-value-quantity=8480-6")
+
+
+def test_composite_code_value_concept_and_date(store: Store) -> None:
+    smoker = {"coding": [{"system": "http://snomed.info/sct", "code": "77176002"}]}
+    store.put(
+        observation(
+            "s",
+            "Patient/p",
+            code={"coding": [{"system": LOINC, "code": "72166-2"}]},
+            valueCodeableConcept=smoker,
+        )
+    )
+    store.put(
+        observation(
+            "d",
+            "Patient/p",
+            code={"coding": [{"system": LOINC, "code": "11778-8"}]},
+            valueDateTime="2024-10-01",
+        )
+    )
+    assert store.ids("Observation", "code-value-concept=72166-2$http://snomed.info/sct|77176002") == ["s"]
+    assert store.ids("Observation", "code-value-concept=72166-2$1") == []
+    assert store.ids("Observation", "code-value-date=11778-8$ge2024-09") == ["d"]
+    assert store.ids("Observation", "code-value-date=11778-8$lt2024-09") == []
+
+
+def test_reference_identifier_modifier(store: Store) -> None:
+    store.put(
+        observation("o1", "Patient/p", performer=[{"identifier": {"system": "urn:npi", "value": "123"}}])
+    )
+    store.put(observation("o2", "Patient/p", performer=[{"reference": "Practitioner/x"}]))
+    assert store.ids("Observation", "performer:identifier=urn:npi|123") == ["o1"]
+    assert store.ids("Observation", "performer:identifier=123") == ["o1"]
+    assert store.ids("Observation", "performer:identifier=urn:other|123") == []
+
+
+def test_system_search_by_type(store: Store) -> None:
+    store.put(patient("a", gender="male"))
+    store.put(observation("o", "Patient/a"))
+    store.put(
+        {
+            "resourceType": "Goal",
+            "id": "g",
+            "lifecycleStatus": "active",
+            "description": {"text": "x"},
+            "subject": {"reference": "Patient/a"},
+        }
+    )
+    assert store.ids(None, "_type=Patient,Observation") == ["a", "o"]
+    assert store.ids(None, "_type=Patient&gender=male") == ["a"]
+    assert store.search(None, "_type=Patient,Goal&gender=male").ignored == ["gender"]
+    with pytest.raises(BadRequest):
+        store.ids("Patient", "_type=Patient")
