@@ -83,3 +83,16 @@ def test_a_service_request_becomes_a_referral_to_be_tracked() -> None:
     (referral,) = result.record.referrals
     assert referral.service
     assert any("no Task tracks this referral" in entry.reason for entry in result.report)
+
+
+def test_decimals_of_a_partner_survive_the_internal_format_exactly() -> None:
+    from fhirbridge.domain import record_from_json, record_to_json
+    from fhirbridge.formats import json as fhir_json
+
+    goal = example("goal-example.json")
+    goal["target"][0]["detailRange"]["low"]["value"] = 160
+    body = fhir_json.dumps(goal).replace(b'"value":160', b'"value":160.50')
+    record = record_from_resources(fhir_json.loads(body)).record
+    again = record_from_json(record_to_json(record), check=False)
+    (written,) = [r for r in record_to_resources(again) if r["resourceType"] == "Goal"]
+    assert b'"value":160.50' in fhir_json.dumps(written)
