@@ -96,3 +96,20 @@ def test_decimals_of_a_partner_survive_the_internal_format_exactly() -> None:
     again = record_from_json(record_to_json(record), check=False)
     (written,) = [r for r in record_to_resources(again) if r["resourceType"] == "Goal"]
     assert b'"value":160.50' in fhir_json.dumps(written)
+
+
+def test_a_partners_activities_outside_the_record_survive_a_new_step() -> None:
+    from fhirbridge.domain import ActionStep
+
+    original = example("careplan-example-f003-pharynx.json")
+    original["activity"].insert(0, {"reference": {"reference": "MedicationRequest/antibiotic"}})
+    result = record_from_resources(copy.deepcopy(original))
+    record = result.record
+    (plan,) = record.care_plans
+    assert any(entry.path == "activity[0].reference" for entry in result.report)
+    record.action_steps.append(ActionStep(id="call-back", description="Call the family", responsible_id=None))
+    plan.activities = [*plan.activities, "call-back"]
+    (written,) = [r for r in record_to_resources(record) if r["resourceType"] == "CarePlan"]
+    assert written["activity"][0] == {"reference": {"reference": "MedicationRequest/antibiotic"}}
+    assert written["activity"][1:-1] == original["activity"][1:]
+    assert written["activity"][-1] == {"reference": {"reference": "Task/call-back"}}
