@@ -163,7 +163,24 @@ def _collect(resources: Resource | Iterable[Resource], reader: Reader) -> list[R
             resource = copy.deepcopy(item)
             resource.setdefault("id", _id_for(resource, None))
             collected.append(resource)
+    if reader.aliases:
+        # A Bundle's urn:uuid references stand for the resources it carries; once they are resources of a
+        # record they are referred to as Type/id, as a server does when it processes the Bundle.
+        for resource in collected:
+            _point_at_ids(resource, reader.aliases)
     return collected
+
+
+def _point_at_ids(value: Any, aliases: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        target = value.get("reference")
+        if isinstance(target, str) and target in aliases:
+            value["reference"] = aliases[target]
+        for item in value.values():
+            _point_at_ids(item, aliases)
+    elif isinstance(value, list):
+        for item in value:
+            _point_at_ids(item, aliases)
 
 
 def _id_for(resource: Resource, full_url: Any) -> str:

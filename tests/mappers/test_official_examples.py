@@ -113,3 +113,44 @@ def test_a_partners_activities_outside_the_record_survive_a_new_step() -> None:
     assert written["activity"][0] == {"reference": {"reference": "MedicationRequest/antibiotic"}}
     assert written["activity"][1:-1] == original["activity"][1:]
     assert written["activity"][-1] == {"reference": {"reference": "Task/call-back"}}
+
+
+def test_a_transaction_with_urn_uuid_references_reads_as_resources_referring_by_id() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a",
+                "resource": {
+                    "resourceType": "Patient",
+                    "name": [{"family": "Doe", "given": ["Sam"]}],
+                    "gender": "other",
+                },
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "fullUrl": "urn:uuid:88f151c0-a954-468a-88bd-5ae15c08e059",
+                "resource": {
+                    "resourceType": "Goal",
+                    "lifecycleStatus": "active",
+                    "description": {"text": "Walk"},
+                    "subject": {"reference": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a"},
+                },
+                "request": {"method": "POST", "url": "Goal"},
+            },
+        ],
+    }
+    result = record_from_resources(bundle)
+    assert result.record.child.id == "61ebe359-bfdc-4613-8bf2-c5e300945f0a"
+    assert result.record.child.given_names == ["Sam"]
+    (goal,) = [r for r in record_to_resources(result.record) if r["resourceType"] == "Goal"]
+    assert goal["id"] == "88f151c0-a954-468a-88bd-5ae15c08e059"
+    assert goal["subject"] == {"reference": "Patient/61ebe359-bfdc-4613-8bf2-c5e300945f0a"}
+
+
+def test_every_official_example_imports_and_writes_back_valid_r4() -> None:
+    for path in sorted(EXAMPLES.glob("*.json")):
+        result = record_from_resources(example(path.name))
+        for resource in record_to_resources(result.record):
+            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
