@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -25,9 +26,16 @@ from fhirbridge.domain.team import CareTeam
 from fhirbridge.mappers import assessment, careplan, consent, goal, people, referral, summary, task, team
 from fhirbridge.mappers._context import Links, Reader, ReportEntry
 from fhirbridge.mappers._fhir import Resource, reference_parts
+from fhirbridge.mappers.provenance import provenance_for
 from fhirbridge.mappers.retention import ABSENT, differences, merge, retain, without_server_meta
 
-__all__ = ["ImportResult", "record_from_resources", "record_to_bundle", "record_to_resources"]
+__all__ = [
+    "ImportResult",
+    "record_from_resources",
+    "record_to_bundle",
+    "record_to_resources",
+    "references_outside",
+]
 
 BUNDLE_NAMESPACE = uuid.UUID("5b0b2c1e-6f43-5a8e-9d1c-7e2f4b8a1c30")
 IGNORED_TYPES = ("Provenance", "AuditEvent", "Bundle", "OperationOutcome", "Subscription")
@@ -87,20 +95,35 @@ def record_to_resources(record: Record) -> list[Resource]:
     return out
 
 
-def record_to_bundle(record: Record) -> Resource:
-    """A transaction Bundle: each resource PUT under its stable id, so sending it twice updates it."""
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
+def record_to_bundle(
+    record: Record, *, author_id: str | None = None, recorded: datetime | None = None
+) -> Resource:
+    """A transaction Bundle: each resource PUT under its stable id, so sending it twice updates it.
+
+    With ``author_id`` (who made the change: a team member, a family member or the child) and
+    ``recorded`` (when), the Bundle also creates a Provenance naming every resource written.
+    """
+    resources = record_to_resources(record)
+    entries: list[dict[str, Any]] = [
+        {
+            "fullUrl": f"urn:uuid:{uuid.uuid5(BUNDLE_NAMESPACE, _key(resource))}",
+            "resource": resource,
+            "request": {"method": "PUT", "url": _key(resource)},
+        }
+        for resource in resources
+    ]
+    if author_id is not None:
+        if recorded is None:
+            raise ValueError("a Provenance needs the time of the change (recorded)")
+        made = provenance_for(resources, Links(record), author_id=author_id, recorded=recorded)
+        entries.append(
             {
-                "fullUrl": f"urn:uuid:{uuid.uuid5(BUNDLE_NAMESPACE, _key(resource))}",
-                "resource": resource,
-                "request": {"method": "PUT", "url": _key(resource)},
+                "fullUrl": f"urn:uuid:{made['id']}",
+                "resource": made,
+                "request": {"method": "POST", "url": "Provenance"},
             }
-            for resource in record_to_resources(record)
-        ],
-    }
+        )
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
 def _key(resource: Resource) -> str:
@@ -143,6 +166,32 @@ def record_from_resources(resources: Resource | Iterable[Resource]) -> ImportRes
         else:
             by_type.setdefault(resource["resourceType"], []).append(resource)
     return _Assembly(reader, by_type, others, child_key).run()
+
+
+def references_outside(resources: Resource | Iterable[Resource]) -> set[str]:
+    """``Type/id`` of the resources referred to but not among ``resources``: what a store should fetch
+    too before assembling a record (the Organizations and Practitioners a child's resources name)."""
+    reader = Reader()
+    collected = _collect(resources, reader)
+    present = {_key(resource) for resource in collected}
+    wanted: set[str] = set()
+    for resource in collected:
+        for value in _references(resource):
+            parts = reference_parts(value)
+            if parts and not value["reference"].startswith(("#", "urn:")):
+                wanted.add(f"{parts[0]}/{parts[1]}")
+    return wanted - present
+
+
+def _references(value: Any) -> Iterable[dict[str, Any]]:
+    if isinstance(value, dict):
+        if isinstance(value.get("reference"), str):
+            yield value
+        for item in value.values():
+            yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
 
 
 def _collect(resources: Resource | Iterable[Resource], reader: Reader) -> list[Resource]:
