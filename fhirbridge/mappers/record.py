@@ -461,8 +461,9 @@ class _Assembly:
             "Task",
             "Consent",
         }
+        read = {_key(source) for sources in self.sources.values() for source in sources}
         for resource in [*self.of("RiskAssessment"), *self.of("Composition"), *self.of("Appointment")]:
-            if _key(resource) not in {_key(s) for sources in self.sources.values() for s in sources}:
+            if _key(resource) not in read:
                 reader.current = _key(resource)
                 reader.note(
                     "", f"this {resource['resourceType']} has no place in the record; kept as it came"
