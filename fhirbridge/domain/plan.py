@@ -51,7 +51,7 @@ class Diagnosis(Entity):
     description: str
     code: str | None = None
     code_system: str | None = None
-    status: DiagnosisStatus | None = "active"
+    status: DiagnosisStatus | None = None
     onset: date | None = None
 
 

@@ -11,6 +11,14 @@ from fhirbridge.mappers.record import (
     record_from_resources,
     record_to_bundle,
     record_to_resources,
+    references_outside,
 )
 
-__all__ = ["ImportResult", "ReportEntry", "record_from_resources", "record_to_bundle", "record_to_resources"]
+__all__ = [
+    "ImportResult",
+    "ReportEntry",
+    "record_from_resources",
+    "record_to_bundle",
+    "record_to_resources",
+    "references_outside",
+]

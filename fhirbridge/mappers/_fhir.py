@@ -176,13 +176,28 @@ def narrative(title: str, rows: list[tuple[str, Any]]) -> dict[str, str]:
         if value is None or value == [] or value == "":
             continue
         if isinstance(value, list):
-            shown = "<ul>" + "".join(f"<li>{html.escape(str(item))}</li>" for item in value) + "</ul>"
+            shown = "<ul>" + "".join(f"<li>{_escape(_shown(item))}</li>" for item in value) + "</ul>"
         else:
-            shown = html.escape(str(value))
-        cells.append(f"<tr><th>{html.escape(label)}</th><td>{shown}</td></tr>")
+            shown = _escape(_shown(value))
+        cells.append(f"<tr><th>{_escape(label)}</th><td>{shown}</td></tr>")
     table = f"<table>{''.join(cells)}</table>" if cells else ""
-    div = f'<div xmlns="{XHTML}"><p><b>{html.escape(title)}</b></p>{table}</div>'
+    div = f'<div xmlns="{XHTML}"><p><b>{_escape(title)}</b></p>{table}</div>'
     return {"status": "generated", "div": div}
+
+
+def _escape(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _shown(value: Any) -> str:
+    """Dates as people read them: 14 May 2025; times with their offset: 14 May 2025 11:00 (UTC-06:00)."""
+    if isinstance(value, datetime):
+        offset = value.strftime("%z")
+        zone = "UTC" if offset in ("+0000", "") else f"UTC{offset[:3]}:{offset[3:]}"
+        return f"{value.day} {value:%B %Y %H:%M} ({zone})"
+    if isinstance(value, date):
+        return f"{value.day} {value:%B %Y}"
+    return str(value)
 
 
 def clean(resource: Resource) -> Resource:

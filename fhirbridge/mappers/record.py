@@ -13,6 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -25,9 +26,16 @@ from fhirbridge.domain.team import CareTeam
 from fhirbridge.mappers import assessment, careplan, consent, goal, people, referral, summary, task, team
 from fhirbridge.mappers._context import Links, Reader, ReportEntry
 from fhirbridge.mappers._fhir import Resource, reference_parts
+from fhirbridge.mappers.provenance import provenance_for
 from fhirbridge.mappers.retention import ABSENT, differences, merge, retain, without_server_meta
 
-__all__ = ["ImportResult", "record_from_resources", "record_to_bundle", "record_to_resources"]
+__all__ = [
+    "ImportResult",
+    "record_from_resources",
+    "record_to_bundle",
+    "record_to_resources",
+    "references_outside",
+]
 
 BUNDLE_NAMESPACE = uuid.UUID("5b0b2c1e-6f43-5a8e-9d1c-7e2f4b8a1c30")
 IGNORED_TYPES = ("Provenance", "AuditEvent", "Bundle", "OperationOutcome", "Subscription")
@@ -87,20 +95,35 @@ def record_to_resources(record: Record) -> list[Resource]:
     return out
 
 
-def record_to_bundle(record: Record) -> Resource:
-    """A transaction Bundle: each resource PUT under its stable id, so sending it twice updates it."""
-    return {
-        "resourceType": "Bundle",
-        "type": "transaction",
-        "entry": [
+def record_to_bundle(
+    record: Record, *, author_id: str | None = None, recorded: datetime | None = None
+) -> Resource:
+    """A transaction Bundle: each resource PUT under its stable id, so sending it twice updates it.
+
+    With ``author_id`` (who made the change: a team member, a family member or the child) and
+    ``recorded`` (when), the Bundle also creates a Provenance naming every resource written.
+    """
+    resources = record_to_resources(record)
+    entries: list[dict[str, Any]] = [
+        {
+            "fullUrl": f"urn:uuid:{uuid.uuid5(BUNDLE_NAMESPACE, _key(resource))}",
+            "resource": resource,
+            "request": {"method": "PUT", "url": _key(resource)},
+        }
+        for resource in resources
+    ]
+    if author_id is not None:
+        if recorded is None:
+            raise ValueError("a Provenance needs the time of the change (recorded)")
+        made = provenance_for(resources, Links(record), author_id=author_id, recorded=recorded)
+        entries.append(
             {
-                "fullUrl": f"urn:uuid:{uuid.uuid5(BUNDLE_NAMESPACE, _key(resource))}",
-                "resource": resource,
-                "request": {"method": "PUT", "url": _key(resource)},
+                "fullUrl": f"urn:uuid:{made['id']}",
+                "resource": made,
+                "request": {"method": "POST", "url": "Provenance"},
             }
-            for resource in record_to_resources(record)
-        ],
-    }
+        )
+    return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
 def _key(resource: Resource) -> str:
@@ -145,6 +168,32 @@ def record_from_resources(resources: Resource | Iterable[Resource]) -> ImportRes
     return _Assembly(reader, by_type, others, child_key).run()
 
 
+def references_outside(resources: Resource | Iterable[Resource]) -> set[str]:
+    """``Type/id`` of the resources referred to but not among ``resources``: what a store should fetch
+    too before assembling a record (the Organizations and Practitioners a child's resources name)."""
+    reader = Reader()
+    collected = _collect(resources, reader)
+    present = {_key(resource) for resource in collected}
+    wanted: set[str] = set()
+    for resource in collected:
+        for value in _references(resource):
+            parts = reference_parts(value)
+            if parts and not value["reference"].startswith(("#", "urn:")):
+                wanted.add(f"{parts[0]}/{parts[1]}")
+    return wanted - present
+
+
+def _references(value: Any) -> Iterable[dict[str, Any]]:
+    if isinstance(value, dict):
+        if isinstance(value.get("reference"), str):
+            yield value
+        for item in value.values():
+            yield from _references(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _references(item)
+
+
 def _collect(resources: Resource | Iterable[Resource], reader: Reader) -> list[Resource]:
     items = [resources] if isinstance(resources, dict) else list(resources)
     collected: list[Resource] = []
@@ -163,7 +212,24 @@ def _collect(resources: Resource | Iterable[Resource], reader: Reader) -> list[R
             resource = copy.deepcopy(item)
             resource.setdefault("id", _id_for(resource, None))
             collected.append(resource)
+    if reader.aliases:
+        # A Bundle's urn:uuid references stand for the resources it carries; once they are resources of a
+        # record they are referred to as Type/id, as a server does when it processes the Bundle.
+        for resource in collected:
+            _point_at_ids(resource, reader.aliases)
     return collected
+
+
+def _point_at_ids(value: Any, aliases: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        target = value.get("reference")
+        if isinstance(target, str) and target in aliases:
+            value["reference"] = aliases[target]
+        for item in value.values():
+            _point_at_ids(item, aliases)
+    elif isinstance(value, list):
+        for item in value:
+            _point_at_ids(item, aliases)
 
 
 def _id_for(resource: Resource, full_url: Any) -> str:
@@ -395,8 +461,9 @@ class _Assembly:
             "Task",
             "Consent",
         }
+        read = {_key(source) for sources in self.sources.values() for source in sources}
         for resource in [*self.of("RiskAssessment"), *self.of("Composition"), *self.of("Appointment")]:
-            if _key(resource) not in {_key(s) for sources in self.sources.values() for s in sources}:
+            if _key(resource) not in read:
                 reader.current = _key(resource)
                 reader.note(
                     "", f"this {resource['resourceType']} has no place in the record; kept as it came"

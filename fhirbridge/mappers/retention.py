@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+from difflib import SequenceMatcher
 from typing import Any
 
 from fhirbridge.mappers._fhir import Resource
@@ -78,15 +79,80 @@ def _merge_value(original: Any, as_read: Any, current: Any) -> Any:
             if value is not _ABSENT:
                 merged[key] = value
         return merged
-    if (
-        isinstance(original, list)
-        and isinstance(as_read, list)
-        and isinstance(current, list)
-        and len(original) == len(as_read)
-    ):
-        shared = min(len(as_read), len(current))
-        return [_merge_value(original[i], as_read[i], current[i]) for i in range(shared)] + current[shared:]
+    if isinstance(original, list) and isinstance(as_read, list) and isinstance(current, list):
+        return _merge_list(original, as_read, current)
     return current
+
+
+def _merge_list(original: list[Any], as_read: list[Any], current: list[Any]) -> list[Any]:
+    """Merge item by item, keeping the partner's items the record never held (an activity pointing at a
+    MedicationRequest, say) where they stood, and dropping those the record held and has removed."""
+    from_read = _align(as_read, original)  # as_read index -> original index
+    from_current = _align(current, as_read)  # current index -> as_read index
+    held = set(from_read.values())
+    result: list[Any] = []
+    placed: set[int] = set()
+
+    def keep_partner_items_before(limit: int) -> None:
+        for index in range(limit):
+            if index not in held and index not in placed:
+                placed.add(index)
+                result.append(original[index])
+
+    for index, item in enumerate(current):
+        read_index = from_current.get(index)
+        original_index = from_read.get(read_index) if read_index is not None else None
+        if read_index is None or original_index is None:
+            result.append(item)
+            continue
+        keep_partner_items_before(original_index)
+        placed.add(original_index)
+        result.append(_merge_value(original[original_index], as_read[read_index], item))
+    keep_partner_items_before(len(original))
+    return result
+
+
+def _align(left: list[Any], right: list[Any]) -> dict[int, int]:
+    """Which item of ``right`` each item of ``left`` stands for: equal items (ignoring displays and
+    texts) in order, then, between them, the most similar item that keeps the order."""
+    left_keys, right_keys = [_loose(item) for item in left], [_loose(item) for item in right]
+    matcher = SequenceMatcher(a=left_keys, b=right_keys, autojunk=False)
+    pairs: dict[int, int] = {}
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            pairs.update({i1 + offset: j1 + offset for offset in range(i2 - i1)})
+        elif tag == "replace":
+            start = j1
+            for i in range(i1, i2):
+                scored = [
+                    (_likeness(left[i], right[j], left_keys[i], right_keys[j]), j) for j in range(start, j2)
+                ]
+                best = max(scored, default=((0.0, 0.0), -1), key=lambda pair: pair[0])
+                if best[0][0] > 0:
+                    pairs[i] = best[1]
+                    start = best[1] + 1
+    return pairs
+
+
+def _likeness(left: Any, right: Any, left_key: str, right_key: str) -> tuple[float, float]:
+    """How alike two list items are: the share of element names they have in common, then their text."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        names = set(left) | set(right)
+        shared = len(set(left) & set(right)) / len(names) if names else 1.0
+    else:
+        shared = 1.0 if type(left) is type(right) else 0.0
+    return shared, SequenceMatcher(a=left_key, b=right_key).ratio()
+
+
+def _loose(value: Any) -> str:
+    def strip(item: Any) -> Any:
+        if isinstance(item, dict):
+            return {k: strip(v) for k, v in item.items() if k not in ("display", "text")}
+        if isinstance(item, list):
+            return [strip(v) for v in item]
+        return item
+
+    return _canonical(strip(value))
 
 
 def _same(left: Any, right: Any) -> bool:

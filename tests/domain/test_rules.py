@@ -118,3 +118,15 @@ def test_the_json_schema_describes_the_whole_record() -> None:
     schema = record_json_schema()
     assert set(schema["properties"]) >= {"child", "goals", "referrals", "consents", "care_teams"}
     assert "Goal" in schema["$defs"]
+
+
+def test_a_step_carried_inside_a_plan_belongs_to_exactly_one_plan() -> None:
+    step = ActionStep(id="s1", description="Call", responsible_id="child-1", recorded_as="plan-activity")
+    found = paths(child_record(action_steps=[step]))
+    assert "exactly one plan" in found["action_steps[0].recorded_as"]
+
+
+def test_the_schema_can_be_published_as_json() -> None:
+    import json
+
+    assert json.loads(json.dumps(record_json_schema()))["title"] == "Record"

@@ -95,3 +95,34 @@ def test_a_referral_is_a_service_request_tracked_by_a_fulfill_task() -> None:
     assert resources["Appointment/mateo-ref-ei-appt"]["basedOn"] == [
         {"reference": "ServiceRequest/mateo-ref-ei"}
     ]
+
+
+def test_a_write_can_say_who_made_it_with_a_provenance() -> None:
+    from datetime import UTC, datetime
+
+    from fhir.resources.R4B import get_fhir_model_class
+
+    record = demo_records()[0]
+    bundle = record_to_bundle(
+        record, author_id="mateo-coordinator", recorded=datetime(2025, 8, 1, 15, tzinfo=UTC)
+    )
+    last = bundle["entry"][-1]
+    provenance = last["resource"]
+    assert last["request"] == {"method": "POST", "url": "Provenance"}
+    get_fhir_model_class("Provenance").model_validate(provenance)
+    assert len(provenance["target"]) == len(bundle["entry"]) - 1
+    assert provenance["agent"][0]["who"] == {"reference": "Practitioner/mateo-coordinator"}
+    assert provenance["agent"][0]["onBehalfOf"] == {"reference": "Organization/mateo-riverside"}
+    assert record_from_resources(bundle).record == record
+
+
+def test_a_store_learns_which_referred_resources_to_fetch_too() -> None:
+    from fhirbridge.mappers import references_outside
+
+    resources = record_to_resources(demo_records()[2])
+    goals_and_plans = [r for r in resources if r["resourceType"] in ("Goal", "CarePlan")]
+    wanted = references_outside(goals_and_plans)
+    assert "Patient/aisha" in wanted
+    assert "RelatedPerson/aisha-father" in wanted
+    assert not any(key.startswith("CarePlan/") for key in wanted)
+    assert references_outside(resources) == set()

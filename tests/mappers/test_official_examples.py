@@ -83,3 +83,76 @@ def test_a_service_request_becomes_a_referral_to_be_tracked() -> None:
     (referral,) = result.record.referrals
     assert referral.service
     assert any("no Task tracks this referral" in entry.reason for entry in result.report)
+
+
+def test_decimals_of_a_partner_survive_the_internal_format_exactly() -> None:
+    from fhirbridge.domain import record_from_json, record_to_json
+    from fhirbridge.formats import json as fhir_json
+
+    goal = example("goal-example.json")
+    goal["target"][0]["detailRange"]["low"]["value"] = 160
+    body = fhir_json.dumps(goal).replace(b'"value":160', b'"value":160.50')
+    record = record_from_resources(fhir_json.loads(body)).record
+    again = record_from_json(record_to_json(record), check=False)
+    (written,) = [r for r in record_to_resources(again) if r["resourceType"] == "Goal"]
+    assert b'"value":160.50' in fhir_json.dumps(written)
+
+
+def test_a_partners_activities_outside_the_record_survive_a_new_step() -> None:
+    from fhirbridge.domain import ActionStep
+
+    original = example("careplan-example-f003-pharynx.json")
+    original["activity"].insert(0, {"reference": {"reference": "MedicationRequest/antibiotic"}})
+    result = record_from_resources(copy.deepcopy(original))
+    record = result.record
+    (plan,) = record.care_plans
+    assert any(entry.path == "activity[0].reference" for entry in result.report)
+    record.action_steps.append(ActionStep(id="call-back", description="Call the family", responsible_id=None))
+    plan.activities = [*plan.activities, "call-back"]
+    (written,) = [r for r in record_to_resources(record) if r["resourceType"] == "CarePlan"]
+    assert written["activity"][0] == {"reference": {"reference": "MedicationRequest/antibiotic"}}
+    assert written["activity"][1:-1] == original["activity"][1:]
+    assert written["activity"][-1] == {"reference": {"reference": "Task/call-back"}}
+
+
+def test_a_transaction_with_urn_uuid_references_reads_as_resources_referring_by_id() -> None:
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "fullUrl": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a",
+                "resource": {
+                    "resourceType": "Patient",
+                    "name": [{"family": "Doe", "given": ["Sam"]}],
+                    "gender": "other",
+                },
+                "request": {"method": "POST", "url": "Patient"},
+            },
+            {
+                "fullUrl": "urn:uuid:88f151c0-a954-468a-88bd-5ae15c08e059",
+                "resource": {
+                    "resourceType": "Goal",
+                    "lifecycleStatus": "active",
+                    "description": {"text": "Walk"},
+                    "subject": {"reference": "urn:uuid:61ebe359-bfdc-4613-8bf2-c5e300945f0a"},
+                },
+                "request": {"method": "POST", "url": "Goal"},
+            },
+        ],
+    }
+    result = record_from_resources(bundle)
+    assert result.record.child.id == "61ebe359-bfdc-4613-8bf2-c5e300945f0a"
+    assert result.record.child.given_names == ["Sam"]
+    (goal,) = [r for r in record_to_resources(result.record) if r["resourceType"] == "Goal"]
+    assert goal["id"] == "88f151c0-a954-468a-88bd-5ae15c08e059"
+    assert goal["subject"] == {"reference": "Patient/61ebe359-bfdc-4613-8bf2-c5e300945f0a"}
+
+
+def test_every_official_example_imports_writes_back_valid_r4_and_reads_again_the_same() -> None:
+    for path in sorted(EXAMPLES.glob("*.json")):
+        record = record_from_resources(example(path.name)).record
+        written = record_to_resources(record)
+        for resource in written:
+            get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+        assert record_from_resources(written).record == record, path.name
