@@ -16,6 +16,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fhirbridge.validation.cli",
     "fhirbridge.client.cli",
     "fhirbridge.assessment.cli",
+    "fhirbridge.mappers.cli",
+    "fhirbridge.security.cli",
 )
 
 
