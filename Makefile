@@ -4,7 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: serve test lint typecheck bench install clean
+.PHONY: serve token test lint typecheck bench install clean
+
+# Development keys for `make serve` and `make token`: authentication stays on, with a shared secret
+# nobody should use for real data. Set these variables (or FHIRBRIDGE_JWKS) to use your own.
+FHIRBRIDGE_JWT_SECRET ?= fhirbridge-development-secret-not-for-real-data
+FHIRBRIDGE_JWT_ISSUER ?= http://127.0.0.1:8080/dev-issuer
+FHIRBRIDGE_JWT_AUDIENCE ?= http://127.0.0.1:8080
+export FHIRBRIDGE_JWT_SECRET FHIRBRIDGE_JWT_ISSUER FHIRBRIDGE_JWT_AUDIENCE
+ROLE ?= care-coordinator
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +25,10 @@ install: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/fhirbridge serve --demo-data
+
+# A development token for the server `make serve` runs: make -s token ROLE=discharge-planner
+token: $(STAMP)
+	@$(BIN)/fhirbridge token --role $(ROLE)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
