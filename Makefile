@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: serve token test lint typecheck bench install clean
+.PHONY: serve token test browser lint typecheck bench install clean
 
 # Development keys for `make serve` and `make token`: authentication stays on, with a shared secret
 # nobody should use for real data. Set these variables (or FHIRBRIDGE_JWKS) to use your own.
@@ -30,7 +30,14 @@ serve: $(STAMP)
 token: $(STAMP)
 	@$(BIN)/fhirbridge token --role $(ROLE)
 
-test: $(STAMP)
+# The printable summary is checked in a real headless browser: Debian's Chromium, installed when missing.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	} || echo "WARNING: chromium could not be installed; the browser test will skip (or fail in CI)"
+
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n 2 -q
 
