@@ -121,6 +121,17 @@ def school_age_child_with_cerebral_palsy() -> Record:
         ],
         assessments=[
             NeedsAssessment(
+                id=f"{P}-assessment-1",
+                assessed_at=at(2024, 11, 4, 9),
+                method="phone",
+                assessor_id=f"{P}-coordinator",
+                informant_id=f"{P}-mother",
+                domains_reviewed=["medical", "school", "family-functioning"],
+                strengths=["Settled routine at home and school"],
+                family_goals=["Jordan stays well through the winter"],
+                readiness="ready",
+            ),
+            NeedsAssessment(
                 id=f"{P}-assessment-2",
                 assessed_at=at(2025, 5, 12, 14),
                 method="in-person",
@@ -181,6 +192,7 @@ def school_age_child_with_cerebral_palsy() -> Record:
                 id=f"{P}-complexity-1",
                 level="moderate",
                 assessed_at=at(2024, 11, 4, 10),
+                basis_assessment_id=f"{P}-assessment-1",
                 assessor_id=f"{P}-coordinator",
                 rationale="Stable at home and school",
             ),

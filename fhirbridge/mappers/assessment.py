@@ -66,6 +66,7 @@ US_CORE_CONDITION_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/condition-c
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 RISK_PROBABILITY = "http://terminology.hl7.org/CodeSystem/risk-probability"
+COMPLEXITY_LEVEL = f"{BASE}/CodeSystem/complexity-level"
 CONDITION_PROFILE = f"{US_CORE}/us-core-condition-problems-health-concerns"
 
 _NEED_CLINICAL = {
@@ -319,7 +320,7 @@ def complexity_to_fhir(level: ComplexityAssessment, links: Links) -> Resource:
             "basis": [links.ref(level.basis_assessment_id)],
             "prediction": [
                 {
-                    "outcome": {"text": "Need for care coordination"},
+                    "outcome": codeable(COMPLEXITY_LEVEL, level.level, text="Need for care coordination"),
                     "qualitativeRisk": codeable(RISK_PROBABILITY, level.level),
                 }
             ],

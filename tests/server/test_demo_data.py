@@ -7,6 +7,7 @@ import httpx
 from fhirbridge.demo import demo_bundles
 from fhirbridge.engine.validation import check_resource
 from fhirbridge.server.cli import load_demo_data
+from fhirbridge.validation import validate_resource
 from tests.conftest import LiveServer
 
 
@@ -31,7 +32,15 @@ def test_demo_children_load_once_and_read_back(server: LiveServer) -> None:
     assert len(ids) == 3
 
 
-def test_every_demo_resource_is_valid_r4() -> None:
+def test_every_demo_resource_is_valid_r4_and_meets_its_profiles() -> None:
+    errors = []
     for bundle in demo_bundles():
         for entry in bundle["entry"]:
-            check_resource(entry["resource"])
+            resource = entry["resource"]
+            check_resource(resource)
+            errors += [
+                f"{resource['resourceType']}/{resource['id']}: {issue.diagnostics}"
+                for issue in validate_resource(resource)  # R4, US Core and fhirbridge profiles in meta.profile
+                if issue.severity in ("error", "fatal")
+            ]
+    assert errors == []
