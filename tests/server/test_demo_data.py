@@ -5,6 +5,9 @@ from __future__ import annotations
 import httpx
 
 from fhirbridge.demo import demo_bundles
+from fhirbridge.engine.interactions import FhirEngine
+from fhirbridge.engine.searching import SearchService
+from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.engine.validation import check_resource
 from fhirbridge.server.cli import load_demo_data
 from fhirbridge.validation import validate_resource
@@ -12,13 +15,10 @@ from tests.conftest import LiveServer
 
 
 def test_demo_children_load_once_and_read_back(server: LiveServer) -> None:
-    bundles = server.repository  # the same store the live server uses
-    from fhirbridge.engine.interactions import FhirEngine
-    from fhirbridge.engine.searching import SearchService
-    from fhirbridge.engine.transaction import BundleProcessor
-
-    search = SearchService(bundles)
-    processor = BundleProcessor(FhirEngine(bundles, matcher=search), max_entries=1000, searcher=search.search_in)
+    # Loaded as `fhirbridge serve --demo-data` does, into the store the live server reads.
+    search = SearchService(server.repository)
+    engine = FhirEngine(server.repository, matcher=search)
+    processor = BundleProcessor(engine, max_entries=1000, searcher=search.search_in)
     assert load_demo_data(processor, server.repository, server.url) == (3, 0)
     assert load_demo_data(processor, server.repository, server.url) == (0, 3)
     with httpx.Client(base_url=server.url, timeout=30) as http:
