@@ -9,6 +9,7 @@ requester can mark it entered-in-error at any time. Results come back in ``Task.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from fhirbridge.engine.actor import current_actor
@@ -33,6 +34,22 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 }
 OPEN_STATUSES = {"draft", "requested", "accepted", "in-progress", "on-hold"}
 UNANSWERED_STATUSES = {"requested"}
+
+
+def worklist_criteria(kind: str, older_than_days: int, now: datetime) -> list[tuple[str, str]]:
+    """Search criteria for a coordinator's referral worklists.
+
+    ``open``: referrals not yet closed that were requested more than ``older_than_days`` ago;
+    ``unanswered``: referrals the performer has neither accepted nor rejected in that time.
+    """
+    statuses = OPEN_STATUSES if kind == "open" else UNANSWERED_STATUSES
+    cutoff = (now - timedelta(days=older_than_days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [
+        ("code", f"{TASK_CODE_SYSTEM}|fulfill"),
+        ("status", ",".join(sorted(statuses))),
+        ("authored-on", f"lt{cutoff}"),
+        ("_sort", "authored-on"),
+    ]
 
 
 def is_referral_task(task: dict[str, Any]) -> bool:
@@ -89,4 +106,5 @@ __all__ = [
     "UNANSWERED_STATUSES",
     "check_referral_task",
     "is_referral_task",
+    "worklist_criteria",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qsl
 
@@ -15,6 +15,7 @@ from fhirbridge.engine.interactions import resource_of
 from fhirbridge.engine.operations.assessment import response_from
 from fhirbridge.engine.operations.printable import summary_html
 from fhirbridge.engine.operations.validate import validate_outcome, validation_input
+from fhirbridge.engine.referrals import worklist_criteria
 from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
@@ -113,6 +114,24 @@ async def response_assess(id: str, ctx: FhirRequestDep) -> Response:
 async def overdue_reviews(ctx: FhirRequestDep) -> Response:
     operations = ctx.request.app.state.assessment_operations
     return body_response(ctx, await run_in_threadpool(operations.overdue))
+
+
+@router.get("/Task/$open-referrals")
+async def open_referrals(ctx: FhirRequestDep) -> Response:
+    return await _referral_worklist(ctx, "open")
+
+
+@router.get("/Task/$unanswered-referrals")
+async def unanswered_referrals(ctx: FhirRequestDep) -> Response:
+    return await _referral_worklist(ctx, "unanswered")
+
+
+async def _referral_worklist(ctx: FhirRequest, kind: str) -> Response:
+    query = ctx.request.query_params
+    days = _bounded_int(query.get("olderThanDays"), "olderThanDays", default=0)
+    params = worklist_criteria(kind, days, datetime.now(UTC))
+    params += [(name, value) for name, value in query.multi_items() if name in ("_count", "_cursor", "patient")]
+    return await _search(ctx, "Task", params, "Task")
 
 
 @router.post("/{resource_type}/$validate")

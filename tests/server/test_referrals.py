@@ -91,3 +91,20 @@ def test_closed_referrals_cannot_reopen() -> None:
     for closed in ("rejected", "completed", "failed", "cancelled"):
         with pytest.raises(Unprocessable):
             check_referral_task(referral_task(closed), referral_task("requested"))
+
+
+def test_worklists_of_open_and_unanswered_referrals(client: httpx.Client) -> None:
+    def referral(id: str, status: str, authored: str) -> dict[str, Any]:
+        return {**referral_task(status), "id": id, "authoredOn": authored}
+
+    client.put("/Task/old-waiting", json=referral("old-waiting", "requested", "2026-01-05T10:00:00Z"))
+    client.put("/Task/old-working", json=referral("old-working", "in-progress", "2026-02-01T10:00:00Z"))
+    client.put("/Task/old-done", json=referral("old-done", "completed", "2026-01-10T10:00:00Z"))
+    client.put("/Task/new-waiting", json=referral("new-waiting", "requested", "2099-01-01T10:00:00Z"))
+
+    def ids(operation: str, days: int) -> list[str]:
+        bundle = client.get(f"/Task/${operation}", params={"olderThanDays": days}).json()
+        return [entry["resource"]["id"] for entry in bundle.get("entry", [])]
+
+    assert ids("open-referrals", 30) == ["old-waiting", "old-working"]
+    assert ids("unanswered-referrals", 30) == ["old-waiting"]
