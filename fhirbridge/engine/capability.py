@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from fhirbridge import FHIR_VERSION, __version__
@@ -15,22 +16,71 @@ INSTANCE_INTERACTIONS = ("read", "vread", "update", "patch", "delete", "history-
 SYSTEM_INTERACTIONS = ("history-system", "transaction", "batch", "search-system")
 
 
+HL7 = "http://hl7.org/fhir"
+OWN = "http://fhirbridge.org/fhir/OperationDefinition"
+# (resource type or None for every type, operation name, its definition)
+OPERATIONS: tuple[tuple[str | None, str, str], ...] = (
+    ("Patient", "everything", f"{HL7}/OperationDefinition/Patient-everything"),
+    ("Patient", "summary", f"{HL7}/uv/ips/OperationDefinition/summary"),
+    ("Composition", "document", f"{HL7}/OperationDefinition/Composition-document"),
+    (None, "validate", f"{HL7}/OperationDefinition/Resource-validate"),
+    ("Questionnaire", "populate", f"{HL7}/uv/sdc/OperationDefinition/Questionnaire-populate"),
+    ("QuestionnaireResponse", "extract", f"{HL7}/uv/sdc/OperationDefinition/QuestionnaireResponse-extract"),
+    ("QuestionnaireResponse", "assess", f"{OWN}/QuestionnaireResponse-assess"),
+    ("CarePlan", "overdue-reviews", f"{OWN}/CarePlan-overdue-reviews"),
+    ("Task", "open-referrals", f"{OWN}/Task-open-referrals"),
+    ("Task", "unanswered-referrals", f"{OWN}/Task-unanswered-referrals"),
+)
+
+
+def _operations(resource_type: str) -> list[dict[str, str]]:
+    return [
+        {"name": name, "definition": definition}
+        for on, name, definition in OPERATIONS
+        if on is None or on == resource_type
+    ]
+
+
+@lru_cache(maxsize=1)
+def _includes() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Per type: the ``_include`` values it accepts and the ``_revinclude`` values that reach it."""
+    includes: dict[str, list[str]] = {}
+    revincludes: dict[str, list[str]] = {}
+    for resource_type in sorted(resource_types()):
+        for param in supported_parameters(resource_type):
+            if param.type != "reference":
+                continue
+            value = f"{resource_type}:{param.code}"
+            includes.setdefault(resource_type, []).append(value)
+            for target in param.target:
+                revincludes.setdefault(target, []).append(value)
+    return includes, revincludes
+
+
+def _without_empty_lists(entry: dict[str, Any]) -> dict[str, Any]:
+    # FHIR JSON has no empty arrays: a type with no reference parameters lists no includes at all.
+    return {key: value for key, value in entry.items() if value != []}
+
+
 def capability_statement(base_url: str, *, security: dict[str, Any] | None = None) -> dict[str, Any]:
     resources = [
-        {
-            "type": resource_type,
-            "interaction": [{"code": code} for code in INSTANCE_INTERACTIONS + TYPE_INTERACTIONS],
-            "versioning": "versioned-update",
-            "readHistory": True,
-            "updateCreate": True,
-            "conditionalCreate": True,
-            "conditionalRead": "full-support",
-            "conditionalUpdate": True,
-            "conditionalDelete": "single",
-            "searchInclude": ["*"],
-            "searchRevInclude": ["*"],
-            "searchParam": [param.to_capability() for param in supported_parameters(resource_type)],
-        }
+        _without_empty_lists(
+            {
+                "type": resource_type,
+                "interaction": [{"code": code} for code in INSTANCE_INTERACTIONS + TYPE_INTERACTIONS],
+                "versioning": "versioned-update",
+                "readHistory": True,
+                "updateCreate": True,
+                "conditionalCreate": True,
+                "conditionalRead": "full-support",
+                "conditionalUpdate": True,
+                "conditionalDelete": "single",
+                "searchInclude": _includes()[0].get(resource_type, []),
+                "searchRevInclude": _includes()[1].get(resource_type, []),
+                "searchParam": [param.to_capability() for param in supported_parameters(resource_type)],
+                "operation": _operations(resource_type),
+            }
+        )
         for resource_type in sorted(resource_types())
     ]
     rest: dict[str, Any] = {"mode": "server"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from fhirbridge.engine.validation import check_resource
+
 FHIR_JSON = "application/fhir+json"
 
 
@@ -142,3 +144,17 @@ def test_metadata_is_a_capability_statement(client: httpx.Client) -> None:
     assert statement["fhirVersion"] == "4.0.1"
     types = {resource["type"] for resource in statement["rest"][0]["resource"]}
     assert {"Patient", "CarePlan", "Goal", "Task", "ServiceRequest"} <= types
+
+
+def test_capability_statement_lists_operations_and_includes_and_is_valid(client: httpx.Client) -> None:
+    statement = client.get("/metadata").json()
+    check_resource(statement)
+    patient = next(r for r in statement["rest"][0]["resource"] if r["type"] == "Patient")
+    assert {"everything", "summary", "validate"} <= {op["name"] for op in patient["operation"]}
+    assert "Patient:general-practitioner" in patient["searchInclude"]
+    assert "Goal:patient" in patient["searchRevInclude"]
+    assert {
+        "name": "family",
+        "definition": "http://hl7.org/fhir/SearchParameter/individual-family",
+        "type": "string",
+    } in patient["searchParam"]
