@@ -24,6 +24,7 @@ from fhirbridge.security.guard import GuardedBundleProcessor, GuardedEngine
 from fhirbridge.security.server import install_security
 from fhirbridge.server.coordination import router as coordination_router
 from fhirbridge.server.negotiation import Format, response_format
+from fhirbridge.server.operations import router as operations_router
 from fhirbridge.server.render import error_response
 from fhirbridge.server.routes import router
 from fhirbridge.storage.sql import SqlRepository, open_repository
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     security = install_security(app, settings, repository)
     # The internal-format API first: its paths would otherwise be read as FHIR type/id paths.
     app.include_router(coordination_router)
+    app.include_router(operations_router)
     app.include_router(router)
 
     @app.exception_handler(FhirError)

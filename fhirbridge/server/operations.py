@@ -1,0 +1,139 @@
+"""FHIR operations over HTTP: each route reads its parameters, calls the engine, renders the result.
+
+This router is included before the interaction routes, so ``$name`` is never taken for an id.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
+
+from fhirbridge.engine.interactions import resource_of
+from fhirbridge.engine.operations.assessment import response_from
+from fhirbridge.engine.operations.printable import summary_html
+from fhirbridge.engine.operations.validate import validate_outcome, validation_input
+from fhirbridge.engine.referrals import worklist_criteria
+from fhirbridge.engine.resource_types import require_id, require_type
+from fhirbridge.server.context import FhirRequest, FhirRequestDep
+from fhirbridge.server.negotiation import wants_html
+from fhirbridge.server.params import instant_param, int_param, run_search
+from fhirbridge.server.render import body_response
+
+router = APIRouter()
+
+
+@router.get("/Patient/{id}/$everything")
+async def patient_everything(id: str, ctx: FhirRequestDep) -> Response:
+    query = ctx.request.query_params
+    count = min(max(int_param(query.get("_count"), "_count", default=ctx.settings.default_page_size), 1), 1000)
+    types = {t for t in (query.get("_type") or "").split(",") if t}
+    for resource_type in types:
+        require_type(resource_type)
+    bundle = await run_in_threadpool(
+        ctx.request.app.state.patient_operations.everything,
+        require_id(id),
+        base_url=ctx.base_url,
+        since=instant_param(query.get("_since"), "_since"),
+        types=types or None,
+        count=count,
+        offset=int_param(query.get("_offset"), "_offset", default=0),
+    )
+    return body_response(ctx, bundle)
+
+
+@router.get("/Patient/{id}/$summary")
+async def patient_summary(id: str, ctx: FhirRequestDep) -> Response:
+    document = await run_in_threadpool(
+        ctx.request.app.state.patient_operations.summary, require_id(id), base_url=ctx.base_url
+    )
+    if wants_html(ctx.request.query_params.get("_format"), ctx.header("accept")):
+        return Response(summary_html(document), media_type="text/html; charset=utf-8")
+    return body_response(ctx, document)
+
+
+@router.get("/Composition/{id}/$document")
+async def composition_document(id: str, ctx: FhirRequestDep) -> Response:
+    document = await run_in_threadpool(
+        ctx.request.app.state.patient_operations.document, require_id(id), base_url=ctx.base_url
+    )
+    return body_response(ctx, document)
+
+
+@router.get("/Questionnaire/{id}/$populate")
+async def questionnaire_populate(id: str, ctx: FhirRequestDep) -> Response:
+    operations = ctx.request.app.state.assessment_operations
+    subject = ctx.request.query_params.get("subject") or ""
+    questionnaire = resource_of(await run_in_threadpool(ctx.engine.read, "Questionnaire", id))
+    return body_response(ctx, await run_in_threadpool(operations.populate, questionnaire, subject))
+
+
+@router.post("/QuestionnaireResponse/$extract")
+async def response_extract(ctx: FhirRequestDep) -> Response:
+    operations = ctx.request.app.state.assessment_operations
+    response = response_from(await ctx.resource_body())
+    commit = ctx.request.query_params.get("commit") == "true"
+    return body_response(
+        ctx, await run_in_threadpool(operations.extract, response, base_url=ctx.base_url, commit=commit)
+    )
+
+
+@router.post("/QuestionnaireResponse/{id}/$assess")
+async def response_assess(id: str, ctx: FhirRequestDep) -> Response:
+    operations = ctx.request.app.state.assessment_operations
+    return body_response(ctx, await run_in_threadpool(operations.assess, require_id(id), base_url=ctx.base_url))
+
+
+@router.get("/CarePlan/$overdue-reviews")
+async def overdue_reviews(ctx: FhirRequestDep) -> Response:
+    operations = ctx.request.app.state.assessment_operations
+    return body_response(ctx, await run_in_threadpool(operations.overdue))
+
+
+@router.get("/Task/$open-referrals")
+async def open_referrals(ctx: FhirRequestDep) -> Response:
+    return await _referral_worklist(ctx, "open")
+
+
+@router.get("/Task/$unanswered-referrals")
+async def unanswered_referrals(ctx: FhirRequestDep) -> Response:
+    return await _referral_worklist(ctx, "unanswered")
+
+
+async def _referral_worklist(ctx: FhirRequest, kind: str) -> Response:
+    query = ctx.request.query_params
+    days = int_param(query.get("olderThanDays"), "olderThanDays", default=0)
+    params = worklist_criteria(kind, days, datetime.now(UTC))
+    params += [(name, value) for name, value in query.multi_items() if name in ("_count", "_cursor", "patient")]
+    return await run_search(ctx, "Task", params, "Task")
+
+
+@router.post("/{resource_type}/$validate")
+async def validate_type(resource_type: str, ctx: FhirRequestDep) -> Response:
+    require_type(resource_type)
+    resource, profiles = validation_input(await ctx.resource_body(), ctx.request.query_params.getlist("profile"))
+    return body_response(
+        ctx, await run_in_threadpool(validate_outcome, resource, profiles, expected_type=resource_type)
+    )
+
+
+@router.get("/{resource_type}/{id}/$validate")
+async def validate_stored(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
+    version = await run_in_threadpool(ctx.engine.read, resource_type, id)
+    profiles = ctx.request.query_params.getlist("profile")
+    outcome = await run_in_threadpool(validate_outcome, resource_of(version), profiles, expected_type=resource_type)
+    return body_response(ctx, outcome)
+
+
+@router.post("/{resource_type}/{id}/$validate")
+async def validate_instance(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
+    require_type(resource_type)
+    require_id(id)
+    resource, profiles = validation_input(await ctx.resource_body(), ctx.request.query_params.getlist("profile"))
+    return body_response(
+        ctx, await run_in_threadpool(validate_outcome, resource, profiles, expected_type=resource_type)
+    )
+
+
+__all__ = ["router"]

@@ -1,0 +1,59 @@
+"""Shared pieces of the HTTP layer: query parameter parsing and running a search as a response."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import Response
+from starlette.concurrency import run_in_threadpool
+
+from fhirbridge.engine.searching import SearchService
+from fhirbridge.errors import BadRequest
+from fhirbridge.search import searchset_bytes, searchset_dict
+from fhirbridge.security.access import current_access
+from fhirbridge.security.search import filter_result, search_params_for
+from fhirbridge.server.context import FhirRequest
+from fhirbridge.server.render import body_response, media_type
+
+
+def int_param(value: str | None, name: str, *, default: int) -> int:
+    if value is None:
+        return default
+    if not value.isdigit():
+        raise BadRequest(f"{name} must be a non-negative integer, not '{value}'", expression=name)
+    return int(value)
+
+
+def instant_param(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRequest(f"{name} must be a FHIR instant such as 2026-01-31T08:00:00Z", expression=name) from None
+    if moment.tzinfo is None:
+        raise BadRequest(f"{name} must carry a time zone", expression=name)
+    return moment
+
+
+async def run_search(
+    ctx: FhirRequest,
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    path: str,
+    *,
+    compartment: tuple[str, str] | None = None,
+) -> Response:
+    service: SearchService = ctx.request.app.state.search
+    access = current_access()
+    params, compartment = search_params_for(access, resource_type, params, compartment)
+    result = await run_in_threadpool(
+        service.search, resource_type, params, strict=ctx.prefer_strict, base_url=ctx.base_url, compartment=compartment
+    )
+    result = await run_in_threadpool(filter_result, access, result)
+    if ctx.fmt == "json" and not ctx.pretty:
+        return Response(searchset_bytes(result, base_url=ctx.base_url, path=path), media_type=media_type("json"))
+    return body_response(ctx, searchset_dict(result, base_url=ctx.base_url, path=path))
+
+
+__all__ = ["instant_param", "int_param", "run_search"]
