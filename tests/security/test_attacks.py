@@ -260,3 +260,24 @@ def test_has_cannot_probe_another_child(secure_server: LiveServer) -> None:
     seed(secure_server)
     with family(secure_server) as http:
         assert _search_ids(http, "/Patient", **{"_has:Goal:subject:lifecycle-status": "active"}) == {CHILD}
+
+
+def test_operations_cannot_reach_another_child(secure_server: LiveServer) -> None:
+    seed(secure_server)
+    with family(secure_server) as http:
+        everything = _search_ids(http, f"/Patient/{CHILD}/$everything")
+        assert "ana-goal" in everything and "ben-goal" not in everything
+        assert http.get(f"/Patient/{OTHER_CHILD}/$everything").status_code in (403, 404)
+        assert http.get(f"/Patient/{OTHER_CHILD}/$summary").status_code in (403, 404)
+        assert http.get(f"/coordination/children/{OTHER_CHILD}").status_code in (403, 404)
+        own_summary = http.get(f"/Patient/{CHILD}/$summary").text
+        assert "ben-goal" not in own_summary
+
+
+def test_worklists_show_only_what_the_caller_may_see(secure_server: LiveServer) -> None:
+    seed(secure_server)
+    with family(secure_server) as http:
+        overdue = http.get("/CarePlan/$overdue-reviews").json()
+        assert OTHER_CHILD not in json.dumps(overdue)
+        referrals = http.get("/Task/$open-referrals").json()
+        assert "ben-task" not in json.dumps(referrals)

@@ -29,6 +29,7 @@ from fhirbridge.engine.operations.compartment import compartment_members, resour
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, NotFound
 from fhirbridge.formats import json as fhir_json
+from fhirbridge.security.access import optional_access
 from fhirbridge.storage import schema
 from fhirbridge.storage.contract import Resource
 
@@ -102,9 +103,8 @@ class AssessmentOperations:
 
     def overdue(self, *, today: date | None = None) -> Resource:
         """The worklist: children whose plan of care is past its review date, most overdue first."""
-        repository = self.engine.repository
-        risks = [resource_of(v) for v in repository.iter_current("RiskAssessment")]
-        plans = [resource_of(v) for v in repository.iter_current("CarePlan")]
+        risks = visible_current(self.engine, "RiskAssessment")
+        plans = visible_current(self.engine, "CarePlan")
         lines = overdue_reviews(risks, plans, today=today or datetime.now(UTC).date())
         bundle = new_bundle("collection")
         bundle["entry"] = [
@@ -135,6 +135,17 @@ class AssessmentOperations:
         return self.questionnaire(canonical)
 
 
+def visible_current(engine: FhirEngine, resource_type: str) -> list[Resource]:
+    """Every current resource of a type that the caller of this request may read."""
+    access = optional_access()
+    if access is not None:
+        access.require(resource_type, "s")
+    resources = [resource_of(v) for v in engine.repository.iter_current(resource_type)]
+    if access is not None and access.filters_results:
+        resources = [resource for resource in resources if access.visible(resource)]
+    return resources
+
+
 def response_from(body: Any) -> Resource:
     """A QuestionnaireResponse from a ``$extract`` body: the response itself, or Parameters holding it."""
     if isinstance(body, dict) and body.get("resourceType") == "Parameters":
@@ -147,4 +158,4 @@ def response_from(body: Any) -> Resource:
     return body
 
 
-__all__ = ["AssessmentOperations", "response_from"]
+__all__ = ["AssessmentOperations", "response_from", "visible_current"]

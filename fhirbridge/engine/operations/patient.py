@@ -11,6 +11,7 @@ from fhirbridge.engine.operations.compartment import compartment_members, resour
 from fhirbridge.engine.operations.summary import document_bundle, patient_summary
 from fhirbridge.engine.transaction import iter_references
 from fhirbridge.formats import json as fhir_json
+from fhirbridge.security.access import optional_access
 
 
 class PatientOperations:
@@ -61,6 +62,7 @@ class PatientOperations:
     def document(self, composition_id: str, *, base_url: str) -> dict[str, Any]:
         """A stored Composition with every resource it references, as a ``document`` Bundle."""
         composition = resource_of(self.engine.read("Composition", composition_id))
+        access = optional_access()
         seen: dict[str, dict[str, Any]] = {}
         for holder in iter_references(composition):
             parts = str(holder["reference"]).split("/")
@@ -68,7 +70,10 @@ class PatientOperations:
             if len(parts) >= 2 and key not in seen:
                 version = self.engine.repository.read(parts[-2], parts[-1])
                 if version is not None and version.content is not None:
-                    seen[key] = resource_of(version)
+                    resource = resource_of(version)
+                    # Only what the caller may read goes into the document.
+                    if access is None or access.visible(resource):
+                        seen[key] = resource
         return document_bundle(composition, list(seen.values()), base_url)
 
 
