@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 
 from fastapi import Response
@@ -10,10 +12,12 @@ from starlette.concurrency import run_in_threadpool
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.errors import BadRequest
 from fhirbridge.search import searchset_bytes, searchset_dict
+from fhirbridge.search.elements import Shaping, shape
 from fhirbridge.security.access import current_access
 from fhirbridge.security.search import filter_result, search_params_for
 from fhirbridge.server.context import FhirRequest
 from fhirbridge.server.render import body_response, media_type
+from fhirbridge.storage.contract import StoredVersion
 
 
 def int_param(value: str | None, name: str, *, default: int) -> int:
@@ -36,6 +40,21 @@ def instant_param(value: str | None, name: str) -> datetime | None:
     return moment
 
 
+SUMMARY_VALUES = ("true", "false", "text", "data")
+
+
+def shaped(version: StoredVersion, query: Mapping[str, str]) -> StoredVersion:
+    """A read's ``_summary`` and ``_elements``: the stored version cut down to what was asked for."""
+    summary = query.get("_summary", "false")
+    if summary not in SUMMARY_VALUES:
+        raise BadRequest(f"_summary must be one of {', '.join(SUMMARY_VALUES)} on a read", expression="_summary")
+    elements = tuple(name.strip() for name in query.get("_elements", "").split(",") if name.strip())
+    shaping = Shaping(summary=summary, elements=elements)
+    if shaping.untouched or version.content is None:
+        return version
+    return replace(version, content=shape(version.content, version.resource_type, shaping))
+
+
 async def run_search(
     ctx: FhirRequest,
     resource_type: str | None,
@@ -56,4 +75,4 @@ async def run_search(
     return body_response(ctx, searchset_dict(result, base_url=ctx.base_url, path=path))
 
 
-__all__ = ["instant_param", "int_param", "run_search"]
+__all__ = ["instant_param", "int_param", "run_search", "shaped"]

@@ -17,7 +17,7 @@ from fhirbridge.formats import json as fhir_json
 from fhirbridge.security.smart import rest_security
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
 from fhirbridge.server.negotiation import is_form, is_json_patch
-from fhirbridge.server.params import instant_param, int_param, run_search
+from fhirbridge.server.params import instant_param, int_param, run_search, shaped
 from fhirbridge.server.render import body_response, resource_response, version_headers, write_response
 from fhirbridge.storage.contract import StoredVersion
 
@@ -58,7 +58,7 @@ async def instance_history(resource_type: str, id: str, ctx: FhirRequestDep) -> 
 @router.get("/{resource_type}/{id}/_history/{version_id}")
 async def vread(resource_type: str, id: str, version_id: str, ctx: FhirRequestDep) -> Response:
     version = await run_in_threadpool(ctx.engine.vread, resource_type, id, version_id)
-    return resource_response(ctx, version)
+    return resource_response(ctx, shaped(version, ctx.request.query_params))
 
 
 # -- search -------------------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ async def read(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
     version = await run_in_threadpool(ctx.engine.read, resource_type, id)
     if _not_modified(ctx, version):
         return Response(status_code=304, headers=version_headers(version))
-    return resource_response(ctx, version)
+    return resource_response(ctx, shaped(version, ctx.request.query_params))
 
 
 @router.put("/{resource_type}/{id}")

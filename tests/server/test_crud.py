@@ -158,3 +158,21 @@ def test_capability_statement_lists_operations_and_includes_and_is_valid(client:
         "definition": "http://hl7.org/fhir/SearchParameter/individual-family",
         "type": "string",
     } in patient["searchParam"]
+
+
+def test_read_honours_summary_and_elements(client: httpx.Client) -> None:
+    id = create(
+        client,
+        {
+            **new_patient(),
+            "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">Mateo</div>'},
+        },
+    ).json()["id"]
+    elements = client.get(f"/Patient/{id}", params={"_elements": "birthDate"}).json()
+    assert elements["birthDate"] == "2019-04-02" and "name" not in elements and "gender" not in elements
+    assert any(tag.get("code") == "SUBSETTED" for tag in elements["meta"].get("tag", []))
+    summary = client.get(f"/Patient/{id}", params={"_summary": "true"}).json()
+    assert "name" in summary and "text" not in summary
+    text_only = client.get(f"/Patient/{id}", params={"_summary": "text"}).json()
+    assert "text" in text_only and "birthDate" not in text_only
+    assert client.get(f"/Patient/{id}", params={"_summary": "sometimes"}).status_code == 400
