@@ -22,8 +22,7 @@ from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.engine.validation import check_resource
 from fhirbridge.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed, Unprocessable
 from fhirbridge.formats import json as fhir_json
-from fhirbridge.storage.contract import HistoryPage, Resource, StoredVersion
-from fhirbridge.storage.sql import SqlRepository, SqlWriteTransaction
+from fhirbridge.storage.contract import HistoryPage, Repository, Resource, StoredVersion, WriteTransaction
 
 
 class Matcher(Protocol):
@@ -59,7 +58,7 @@ def parse_etag(value: str) -> int:
 
 
 class FhirEngine:
-    def __init__(self, repository: SqlRepository, *, matcher: Matcher | None = None) -> None:
+    def __init__(self, repository: Repository, *, matcher: Matcher | None = None) -> None:
         self.repository = repository
         self.matcher = matcher
         # Business rules per resource type, run on every write with the previous and the new content.
@@ -126,7 +125,7 @@ class FhirEngine:
 
     def create_in(
         self,
-        tx: SqlWriteTransaction,
+        tx: WriteTransaction,
         resource_type: str,
         resource: Resource,
         *,
@@ -161,7 +160,7 @@ class FhirEngine:
             )
 
     def update_in(
-        self, tx: SqlWriteTransaction, resource_type: str, id: str, resource: Resource, *, if_match: str | None = None
+        self, tx: WriteTransaction, resource_type: str, id: str, resource: Resource, *, if_match: str | None = None
     ) -> InteractionResult:
         current = tx.current(resource_type, id)
         self._check_version(resource_type, id, current, parse_etag(if_match) if if_match else None)
@@ -180,7 +179,7 @@ class FhirEngine:
         return self._run(lambda tx: self.conditional_update_in(tx, resource_type, criteria, resource))
 
     def conditional_update_in(
-        self, tx: SqlWriteTransaction, resource_type: str, criteria: str, resource: Resource
+        self, tx: WriteTransaction, resource_type: str, criteria: str, resource: Resource
     ) -> InteractionResult:
         matches = self._match(tx, resource_type, criteria)
         if len(matches) > 1:
@@ -207,7 +206,7 @@ class FhirEngine:
         return self._run(lambda tx: self.patch_in(tx, resource_type, id, operations, if_match=if_match))
 
     def patch_in(
-        self, tx: SqlWriteTransaction, resource_type: str, id: str, operations: Any, *, if_match: str | None = None
+        self, tx: WriteTransaction, resource_type: str, id: str, operations: Any, *, if_match: str | None = None
     ) -> InteractionResult:
         if not isinstance(operations, list):
             raise BadRequest("A JSON Patch body is an array of operations", code="structure")
@@ -233,7 +232,7 @@ class FhirEngine:
         return self._run(lambda tx: self.delete_in(tx, resource_type, id, if_match=if_match))
 
     def delete_in(
-        self, tx: SqlWriteTransaction, resource_type: str, id: str, *, if_match: str | None = None
+        self, tx: WriteTransaction, resource_type: str, id: str, *, if_match: str | None = None
     ) -> InteractionResult:
         if if_match:
             self._check_version(resource_type, id, tx.current(resource_type, id), parse_etag(if_match))
@@ -243,7 +242,7 @@ class FhirEngine:
         require_type(resource_type)
         return self._run(lambda tx: self.conditional_delete_in(tx, resource_type, criteria))
 
-    def conditional_delete_in(self, tx: SqlWriteTransaction, resource_type: str, criteria: str) -> InteractionResult:
+    def conditional_delete_in(self, tx: WriteTransaction, resource_type: str, criteria: str) -> InteractionResult:
         matches = self._match(tx, resource_type, criteria)
         if len(matches) > 1:
             raise PreconditionFailed(f"{len(matches)} {resource_type} resources match {criteria}")
@@ -251,7 +250,7 @@ class FhirEngine:
 
     # -- helpers -------------------------------------------------------------------------------------
 
-    def _run(self, work: Callable[[SqlWriteTransaction], InteractionResult]) -> InteractionResult:
+    def _run(self, work: Callable[[WriteTransaction], InteractionResult]) -> InteractionResult:
         result: InteractionResult = self.repository.run_write(work)
         return result
 
@@ -263,10 +262,10 @@ class FhirEngine:
         for rule in rules:
             rule(previous, resource)
 
-    def match(self, tx: SqlWriteTransaction, resource_type: str, criteria: str) -> list[str]:
+    def match(self, tx: WriteTransaction, resource_type: str, criteria: str) -> list[str]:
         return self._match(tx, resource_type, criteria)
 
-    def _match(self, tx: SqlWriteTransaction, resource_type: str, criteria: str) -> list[str]:
+    def _match(self, tx: WriteTransaction, resource_type: str, criteria: str) -> list[str]:
         if self.matcher is None:
             raise BadRequest("Conditional interactions need the search engine, which is not configured")
         return self.matcher.match_ids(tx.connection(), resource_type, criteria)

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy import Connection
 
 from fhirbridge.search import SearchResult, match_ids, search, searchset_dict
-from fhirbridge.storage.sql import SqlRepository
+from fhirbridge.storage.contract import Repository
 
 # Parameters about the response format, which the HTTP layer has already honoured.
 FORMAT_PARAMETERS = frozenset({"_format", "_pretty"})
@@ -21,7 +21,7 @@ def parse_criteria(criteria: str) -> list[tuple[str, str]]:
 
 
 class SearchService:
-    def __init__(self, repository: SqlRepository) -> None:
+    def __init__(self, repository: Repository) -> None:
         self.repository = repository
 
     def search(

@@ -24,8 +24,7 @@ from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.errors import BadRequest, FhirError, Issue, NotFound, PayloadTooLarge, PreconditionFailed
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.storage.clock import instant
-from fhirbridge.storage.contract import Resource
-from fhirbridge.storage.sql import SqlWriteTransaction
+from fhirbridge.storage.contract import Resource, WriteTransaction
 
 # The order in which a transaction's entries are processed (R4 3.1.0.11.2).
 METHOD_ORDER = {"DELETE": 0, "POST": 1, "PUT": 2, "PATCH": 2, "GET": 3, "HEAD": 3}
@@ -90,7 +89,7 @@ class BundleProcessor:
         entries = [_named(index, partial(parse_entry, index, raw)) for index, raw in enumerate(raw_entries)]
         _refuse_duplicates(entries)
 
-        def work(tx: SqlWriteTransaction) -> list[dict[str, Any]]:
+        def work(tx: WriteTransaction) -> list[dict[str, Any]]:
             # Retried from scratch when a concurrent writer wins a race, so work on copies.
             attempt = copy.deepcopy(entries)
             references = self._assign_targets(tx, attempt, base_url)
@@ -107,7 +106,7 @@ class BundleProcessor:
         response["entry"] = response_entries
         return response
 
-    def _assign_targets(self, tx: SqlWriteTransaction, entries: list[Entry], base_url: str) -> dict[str, str]:
+    def _assign_targets(self, tx: WriteTransaction, entries: list[Entry], base_url: str) -> dict[str, str]:
         """Decide each written resource's id, and map every fullUrl to its final ``Type/id``."""
         references: dict[str, str] = {}
         for entry in entries:
@@ -137,7 +136,7 @@ class BundleProcessor:
                     references.setdefault(f"{base_url}/{entry.resource_type}/{entry.id}", local)
         return references
 
-    def _execute(self, tx: SqlWriteTransaction, entry: Entry, base_url: str, preference: str) -> dict[str, Any]:
+    def _execute(self, tx: WriteTransaction, entry: Entry, base_url: str, preference: str) -> dict[str, Any]:
         engine = self.engine
         result: InteractionResult
         if entry.method == "POST":
@@ -162,7 +161,7 @@ class BundleProcessor:
             return self._read(tx, entry, base_url)
         return response_entry(result, base_url, preference)
 
-    def _read(self, tx: SqlWriteTransaction, entry: Entry, base_url: str) -> dict[str, Any]:
+    def _read(self, tx: WriteTransaction, entry: Entry, base_url: str) -> dict[str, Any]:
         if entry.id is None:
             if self.searcher is None:
                 raise BadRequest("Searching needs the search engine, which is not configured")
@@ -193,7 +192,7 @@ class BundleProcessor:
         try:
             entry = _named(index, partial(parse_entry, index, raw))
 
-            def work(tx: SqlWriteTransaction) -> dict[str, Any]:
+            def work(tx: WriteTransaction) -> dict[str, Any]:
                 attempt = copy.deepcopy(entry)
                 self._assign_targets(tx, [attempt], base_url)
                 if attempt.resource is not None:
@@ -299,7 +298,7 @@ def iter_references(node: Any) -> Iterator[dict[str, Any]]:
 
 
 def rewrite_references(
-    resource: Resource, references: dict[str, str], tx: SqlWriteTransaction, engine: FhirEngine
+    resource: Resource, references: dict[str, str], tx: WriteTransaction, engine: FhirEngine
 ) -> None:
     for holder in iter_references(resource):
         value: str = holder["reference"]
@@ -311,7 +310,7 @@ def rewrite_references(
             holder["reference"] = _resolve_conditional(tx, engine, value)
 
 
-def _resolve_conditional(tx: SqlWriteTransaction, engine: FhirEngine, value: str) -> str:
+def _resolve_conditional(tx: WriteTransaction, engine: FhirEngine, value: str) -> str:
     resource_type, _, criteria = value.partition("?")
     require_type(resource_type)
     matches = engine.match(tx, resource_type, criteria)

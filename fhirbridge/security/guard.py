@@ -16,8 +16,7 @@ from fhirbridge.engine.interactions import FhirEngine, InteractionResult, new_id
 from fhirbridge.engine.transaction import BundleProcessor, Entry
 from fhirbridge.security.access import Access, current_access
 from fhirbridge.security.provenance import provenance_for
-from fhirbridge.storage.contract import HistoryPage, Resource, StoredVersion
-from fhirbridge.storage.sql import SqlWriteTransaction
+from fhirbridge.storage.contract import HistoryPage, Resource, StoredVersion, WriteTransaction
 
 # Versions are examined in chunks when a caller's history must be filtered.
 HISTORY_SCAN_CHUNK = 500
@@ -78,7 +77,7 @@ class GuardedEngine(FhirEngine):
 
     def create_in(
         self,
-        tx: SqlWriteTransaction,
+        tx: WriteTransaction,
         resource_type: str,
         resource: Resource,
         *,
@@ -96,7 +95,7 @@ class GuardedEngine(FhirEngine):
         return result
 
     def update_in(
-        self, tx: SqlWriteTransaction, resource_type: str, id: str, resource: Resource, *, if_match: str | None = None
+        self, tx: WriteTransaction, resource_type: str, id: str, resource: Resource, *, if_match: str | None = None
     ) -> InteractionResult:
         access = current_access()
         self._check_replacing(tx, access, resource_type, id, resource)
@@ -105,7 +104,7 @@ class GuardedEngine(FhirEngine):
         return result
 
     def conditional_update_in(
-        self, tx: SqlWriteTransaction, resource_type: str, criteria: str, resource: Resource
+        self, tx: WriteTransaction, resource_type: str, criteria: str, resource: Resource
     ) -> InteractionResult:
         access = current_access()
         for match in self._match(tx, resource_type, criteria)[:1]:
@@ -118,7 +117,7 @@ class GuardedEngine(FhirEngine):
         return result
 
     def patch_in(
-        self, tx: SqlWriteTransaction, resource_type: str, id: str, operations: Any, *, if_match: str | None = None
+        self, tx: WriteTransaction, resource_type: str, id: str, operations: Any, *, if_match: str | None = None
     ) -> InteractionResult:
         access = current_access()
         access.require(resource_type, "u")
@@ -133,7 +132,7 @@ class GuardedEngine(FhirEngine):
         return result
 
     def delete_in(
-        self, tx: SqlWriteTransaction, resource_type: str, id: str, *, if_match: str | None = None
+        self, tx: WriteTransaction, resource_type: str, id: str, *, if_match: str | None = None
     ) -> InteractionResult:
         access = current_access()
         self._check_deleting(tx, access, resource_type, id)
@@ -141,7 +140,7 @@ class GuardedEngine(FhirEngine):
         self._attribute(tx, access, result.version)
         return result
 
-    def conditional_delete_in(self, tx: SqlWriteTransaction, resource_type: str, criteria: str) -> InteractionResult:
+    def conditional_delete_in(self, tx: WriteTransaction, resource_type: str, criteria: str) -> InteractionResult:
         access = current_access()
         access.require(resource_type, "d")
         for match in self._match(tx, resource_type, criteria):
@@ -153,9 +152,7 @@ class GuardedEngine(FhirEngine):
     # -- helpers -------------------------------------------------------------------------------------
 
     @staticmethod
-    def _check_replacing(
-        tx: SqlWriteTransaction, access: Access, resource_type: str, id: str, resource: Resource
-    ) -> None:
+    def _check_replacing(tx: WriteTransaction, access: Access, resource_type: str, id: str, resource: Resource) -> None:
         current = tx.current(resource_type, id)
         if current is None or current.content is None:
             access.check(resource, "c")
@@ -164,7 +161,7 @@ class GuardedEngine(FhirEngine):
         access.check(resource, "u")
 
     @staticmethod
-    def _check_deleting(tx: SqlWriteTransaction, access: Access, resource_type: str, id: str) -> None:
+    def _check_deleting(tx: WriteTransaction, access: Access, resource_type: str, id: str) -> None:
         access.require(resource_type, "d")
         current = tx.current(resource_type, id)
         if current is not None and current.content is not None:
@@ -172,7 +169,7 @@ class GuardedEngine(FhirEngine):
 
     @staticmethod
     def _attribute(
-        tx: SqlWriteTransaction, access: Access, version: StoredVersion | None, *, created: bool = False
+        tx: WriteTransaction, access: Access, version: StoredVersion | None, *, created: bool = False
     ) -> None:
         """Store the Provenance of ``version`` in the write's own transaction."""
         if version is None or access.principal is None:
@@ -202,7 +199,7 @@ class GuardedBundleProcessor(BundleProcessor):
     answers 403 in a batch, naming the entry either way.
     """
 
-    def _execute(self, tx: SqlWriteTransaction, entry: Entry, base_url: str, preference: str) -> dict[str, Any]:
+    def _execute(self, tx: WriteTransaction, entry: Entry, base_url: str, preference: str) -> dict[str, Any]:
         access = current_access()
         if entry.method in ("GET", "HEAD"):
             access.require(entry.resource_type, "r" if entry.id is not None else "s")

@@ -9,7 +9,7 @@ from typing import Any
 from fhirbridge.config import Settings
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.security.access import SYSTEM_ACCESS, access_scope
-from fhirbridge.storage.sql import SqlRepository
+from fhirbridge.storage.contract import Repository
 
 log = logging.getLogger("fhirbridge")
 
@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=serve)
 
 
-def load_demo_data(bundles: BundleProcessor, repository: SqlRepository, base_url: str) -> tuple[int, int]:
+def load_demo_data(bundles: BundleProcessor, repository: Repository, base_url: str) -> tuple[int, int]:
     """Load the synthetic demo children once: a child already in the store is left as it is."""
     from fhirbridge.demo import demo_bundles
 

@@ -8,13 +8,14 @@ kept exactly as the client sent it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 Resource = dict[str, Any]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,13 @@ class WriteTransaction(Protocol):
 class Repository(Protocol):
     dialect: str
 
-    def migrate(self) -> None: ...
+    def migrate(self) -> list[int]:
+        """Apply the schema migrations not yet applied; returns their versions."""
 
     def write(self) -> AbstractContextManager[WriteTransaction]: ...
+
+    def run_write(self, work: Callable[[WriteTransaction], T]) -> T:
+        """Run ``work`` in one write transaction, again from the start if a concurrent writer won a race."""
 
     def read(self, resource_type: str, id: str) -> StoredVersion | None:
         """Current version, a deletion marker, or None if the id was never used."""

@@ -9,11 +9,11 @@ serialises writers; WAL mode lets readers carry on meanwhile.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, event
@@ -26,6 +26,7 @@ from fhirbridge.storage.clock import from_micros, instant, now_micros, to_micros
 from fhirbridge.storage.contract import HistoryPage, Resource, StoredVersion
 from fhirbridge.storage.migrations import MIGRATIONS, Migration, migrate
 
+T = TypeVar("T")
 WRITE_OPTION = "fhirbridge_write"
 MAX_WRITE_ATTEMPTS = 8
 
@@ -177,7 +178,7 @@ class SqlRepository:
         with self._write_connection() as conn:
             yield SqlWriteTransaction(conn, self.indexer)
 
-    def run_write(self, work: Any) -> Any:
+    def run_write(self, work: Callable[[SqlWriteTransaction], T]) -> T:
         """Run ``work(tx)`` in a write transaction, retrying when a concurrent writer won a race."""
         for attempt in range(MAX_WRITE_ATTEMPTS):
             try:
