@@ -225,6 +225,8 @@ def parse_entry(index: int, raw: Any) -> Entry:
     resource_type = require_type(parts[0])
     id = require_id(parts[1], expression="request.url") if len(parts) > 1 else None
     version_id = parts[3] if len(parts) == 4 and parts[2] == "_history" else None
+    if version_id is not None and not version_id.isdigit():
+        raise BadRequest(f"'{version_id}' is not a version number", expression="request.url")
     resource = raw.get("resource")
     entry = Entry(
         index=index,

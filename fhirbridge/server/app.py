@@ -29,6 +29,7 @@ from fhirbridge.server.render import error_response
 from fhirbridge.server.routes import router
 from fhirbridge.storage.sql import SqlRepository, open_repository
 from fhirbridge.subscriptions.delivery import DeliveryPolicy, DeliveryWorker
+from fhirbridge.subscriptions.rules import check_subscription
 
 log = logging.getLogger("fhirbridge")
 
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app.state.search = SearchService(repository)
     # Guarded: every interaction is checked against the caller's access (fhirbridge.security).
     app.state.engine = GuardedEngine(repository, matcher=app.state.search)
+    app.state.engine.rules["Subscription"] = [check_subscription]
     if settings.validate_profiles_on_write:
         app.state.engine.rules["*"] = [check_declared_profiles]
     app.state.patient_operations = PatientOperations(app.state.engine)

@@ -103,7 +103,7 @@ async def unanswered_referrals(ctx: FhirRequestDep) -> Response:
 
 async def _referral_worklist(ctx: FhirRequest, kind: str) -> Response:
     query = ctx.request.query_params
-    days = int_param(query.get("olderThanDays"), "olderThanDays", default=0)
+    days = int_param(query.get("olderThanDays"), "olderThanDays", default=0, maximum=36_500)
     params = worklist_criteria(kind, days, datetime.now(UTC))
     params += [(name, value) for name, value in query.multi_items() if name in ("_count", "_cursor", "patient")]
     return await run_search(ctx, "Task", params, "Task")

@@ -20,11 +20,11 @@ from fhirbridge.server.render import body_response, media_type
 from fhirbridge.storage.contract import StoredVersion
 
 
-def int_param(value: str | None, name: str, *, default: int) -> int:
+def int_param(value: str | None, name: str, *, default: int, maximum: int = 1_000_000_000) -> int:
     if value is None:
         return default
-    if not value.isdigit():
-        raise BadRequest(f"{name} must be a non-negative integer, not '{value}'", expression=name)
+    if not value.isdigit() or int(value) > maximum:
+        raise BadRequest(f"{name} must be an integer from 0 to {maximum}, not '{value}'", expression=name)
     return int(value)
 
 

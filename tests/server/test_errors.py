@@ -82,3 +82,13 @@ def test_nonsense_bodies_are_400(client: httpx.Client, body: bytes) -> None:
 def test_bad_history_parameters_are_400(client: httpx.Client) -> None:
     outcome(client.get("/Patient/_history?_count=many"), 400)
     outcome(client.get("/_history?_since=last-week"), 400)
+
+
+def test_out_of_range_numbers_and_versions_are_400(client: httpx.Client) -> None:
+    outcome(client.get("/Task/$open-referrals", params={"olderThanDays": "99999999999"}), 400)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"request": {"method": "GET", "url": "Patient/p1/_history/x"}}],
+    }
+    outcome(client.post("/", json=bundle), 400)

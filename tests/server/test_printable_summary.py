@@ -8,7 +8,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import LiveServer
@@ -42,9 +41,8 @@ def chromium(*arguments: str) -> subprocess.CompletedProcess[str]:
         )
 
 
-def test_the_printable_plan_renders_with_its_sections(
-    server: LiveServer, client: httpx.Client, record: None, tmp_path: Path  # noqa: F811
-) -> None:
+@pytest.mark.usefixtures("record")
+def test_the_printable_plan_renders_with_its_sections(server: LiveServer, tmp_path: Path) -> None:
     url = f"{server.url}/Patient/child-1/$summary?_format=html"
     dom = chromium("--dump-dom", url).stdout
     for heading in ("Problems", "Working care plan", "Emergency treatment plan", "Care team", "Open referrals"):

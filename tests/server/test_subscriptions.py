@@ -160,3 +160,25 @@ def test_queued_notifications_survive_a_restart(repository: SqlRepository, recei
         receiver.wait_for(1)
     finally:
         fresh.stop()
+
+
+def test_subscriptions_the_server_cannot_honour_are_refused(client: httpx.Client) -> None:
+    def subscription(criteria: str, channel_type: str = "rest-hook", endpoint: str = "http://127.0.0.1:9/hook") -> dict:
+        return {
+            "resourceType": "Subscription",
+            "status": "active",
+            "reason": "test",
+            "criteria": criteria,
+            "channel": {"type": channel_type, "endpoint": endpoint},
+        }
+
+    assert client.post("/Subscription", json=subscription("Task?status=completed")).status_code == 201
+    for bad in (
+        subscription("Spaceship?status=x"),
+        subscription("Task?colour=red"),
+        subscription("Task?status=completed", channel_type="email"),
+        subscription("Task?status=completed", endpoint="not a url"),
+    ):
+        response = client.post("/Subscription", json=bad)
+        assert response.status_code == 422, bad
+        assert response.json()["issue"][0]["expression"][0].startswith("Subscription.")
