@@ -141,7 +141,9 @@ class FhirEngine:
             if matches:
                 return InteractionResult(200, tx.current(resource_type, matches[0]))
         self._check_rules(resource_type, None, resource)
-        return InteractionResult(201, tx.put(resource_type, id or new_id(), copy.copy(resource), method="POST"))
+        # Created resources always get an id the server has just generated (here or by the transaction).
+        stored = tx.put(resource_type, id or new_id(), copy.copy(resource), method="POST", fresh=True)
+        return InteractionResult(201, stored)
 
     def update(self, resource_type: str, id: str, resource: Any, *, if_match: str | None = None) -> InteractionResult:
         self.check_update(resource_type, id, resource)

@@ -90,11 +90,7 @@ def _limits(kind: str) -> dict[str, int]:
 
 def _fit(kind: str, row: dict[str, Any]) -> dict[str, Any]:
     """Cut string values to their column, so no resource is ever refused for a long value."""
-    if (
-        kind == "reference"
-        and row["target_id"] is not None
-        and len(row["target_id"]) > _limits(kind)["target_id"]
-    ):
+    if kind == "reference" and row["target_id"] is not None and len(row["target_id"]) > _limits(kind)["target_id"]:
         row["url"] = f"{row['target_type']}/{row['target_id']}"
         row["target_type"] = row["target_id"] = None
     for name, limit in _limits(kind).items():
@@ -111,22 +107,33 @@ class SearchIndexer:
     """The ``Indexer`` of ``fhirbridge.storage``: keeps the index tables in step with each write."""
 
     def reindex(
-        self, conn: Connection, resource_pk: int, resource_type: str, resource: dict[str, Any] | None
+        self,
+        conn: Connection,
+        resource_pk: int,
+        resource_type: str,
+        resource: dict[str, Any] | None,
+        *,
+        fresh: bool = False,
     ) -> None:
         rows = extract(resource) if resource is not None else {}
         for kind_rows in rows.values():
             for row in kind_rows:
                 row["resource_pk"] = resource_pk
                 row["resource_type"] = resource_type
-        if conn.dialect.name == "postgresql":
-            # One round trip for all the deletes: a write's cost on PostgreSQL is mostly round trips.
-            conn.execute(_DELETE_ALL_POSTGRES, {"pk": resource_pk})
-        else:
-            for table in INDEX_TABLES.values():
-                conn.execute(sa.delete(table).where(table.c.resource_pk == resource_pk))
+        if not fresh:  # a resource's first version has no index rows to replace
+            self._delete_rows(conn, resource_pk)
         for kind, kind_rows in rows.items():
             if kind_rows:
                 conn.execute(sa.insert(INDEX_TABLES[kind]), kind_rows)
+
+    @staticmethod
+    def _delete_rows(conn: Connection, resource_pk: int) -> None:
+        if conn.dialect.name == "postgresql":
+            # One round trip for all the deletes: a write's cost on PostgreSQL is mostly round trips.
+            conn.execute(_DELETE_ALL_POSTGRES, {"pk": resource_pk})
+            return
+        for table in INDEX_TABLES.values():
+            conn.execute(sa.delete(table).where(table.c.resource_pk == resource_pk))
 
 
 def _delete_all_postgres() -> sa.TextClause:

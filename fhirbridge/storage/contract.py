@@ -51,8 +51,12 @@ class WriteTransaction(Protocol):
     def current(self, resource_type: str, id: str) -> StoredVersion | None:
         """The current version (possibly a deletion marker), locked against concurrent writers."""
 
-    def put(self, resource_type: str, id: str, resource: Resource, *, method: str) -> StoredVersion:
-        """Store ``resource`` as the next version of ``resource_type/id`` (the first if it is new)."""
+    def put(
+        self, resource_type: str, id: str, resource: Resource, *, method: str, fresh: bool = False
+    ) -> StoredVersion:
+        """Store ``resource`` as the next version of ``resource_type/id`` (the first if it is new).
+
+        ``fresh`` says the server has just generated ``id``, so no earlier version can exist."""
 
     def delete(self, resource_type: str, id: str) -> StoredVersion | None:
         """Record a deletion as a new version; None if there was nothing to delete."""

@@ -20,8 +20,24 @@ from fhirbridge.storage import schema
 from fhirbridge.storage.clock import now_micros
 from fhirbridge.subscriptions.schema import PENDING, notifications
 
+CACHE_KEY = "fhirbridge_active_subscriptions"
+
 
 def active_subscriptions(conn: Connection, resource_type: str) -> list[dict[str, Any]]:
+    """The active rest-hook Subscriptions whose criteria are about ``resource_type``."""
+    return [
+        subscription
+        for subscription in _all_active(conn)
+        if str(subscription.get("criteria", "")).partition("?")[0] == resource_type
+    ]
+
+
+def _all_active(conn: Connection) -> list[dict[str, Any]]:
+    # Read once per database transaction: a 100-entry transaction Bundle asks a hundred times.
+    transaction = conn.get_transaction()
+    cached = conn.info.get(CACHE_KEY)
+    if cached is not None and cached[0] is transaction:
+        return list(cached[1])
     r = schema.resources
     rows = conn.execute(
         sa.select(r.c.content).where(r.c.resource_type == "Subscription", r.c.deleted.is_(False))
@@ -29,21 +45,31 @@ def active_subscriptions(conn: Connection, resource_type: str) -> list[dict[str,
     found = []
     for content in rows:
         subscription = fhir_json.loads(content)
-        criteria = str(subscription.get("criteria", ""))
         if (
             subscription.get("status") in ("active", "requested")
             and (subscription.get("channel") or {}).get("type") == "rest-hook"
-            and criteria.partition("?")[0] == resource_type
         ):
             found.append(subscription)
-    return found
+    conn.info[CACHE_KEY] = (transaction, found)
+    return list(found)
 
 
 class SubscriptionTrigger:
     """An index hook: runs after the search index of a version is written, in the same transaction."""
 
-    def reindex(self, conn: Connection, resource_pk: int, resource_type: str, resource: dict[str, Any] | None) -> None:
-        if resource is None or resource_type == "Subscription":
+    def reindex(
+        self,
+        conn: Connection,
+        resource_pk: int,
+        resource_type: str,
+        resource: dict[str, Any] | None,
+        *,
+        fresh: bool = False,
+    ) -> None:
+        if resource_type == "Subscription":
+            conn.info.pop(CACHE_KEY, None)  # this transaction changed the subscriptions
+            return
+        if resource is None:
             return
         for subscription in active_subscriptions(conn, resource_type):
             criteria = str(subscription["criteria"]).partition("?")[2]
