@@ -32,6 +32,18 @@ MODES = {
 }
 METHODS = {mode: method for method, mode in MODES.items()}
 
+# The informant's relationship to the child (HL7 RoleCode, as the record keeps it) -> the instrument's
+# respondent-relationship option; a relationship the form has no option for is "other".
+RESPONDENTS = {
+    "MTH": "mother",
+    "FTH": "father",
+    "GRMTH": "grandparent",
+    "GRFTH": "grandparent",
+    "FOSMTH": "foster-parent",
+    "FOSFTH": "foster-parent",
+    "GUARD": "legal-guardian",
+}
+
 # Record readiness -> the instrument's information-readiness option. The instrument asks how much
 # information the family wants now; "considering" (not yet, thinking about it) is closest to "some".
 READINESS_ANSWERS = {
@@ -124,6 +136,7 @@ __all__ = [
     "NEED_DOMAIN",
     "READINESS",
     "READINESS_ANSWERS",
+    "RESPONDENTS",
     "domains_answered",
     "enabled_items",
     "group",

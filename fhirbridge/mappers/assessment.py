@@ -48,6 +48,7 @@ from fhirbridge.mappers._needs_response import (
     MODES,
     READINESS,
     READINESS_ANSWERS,
+    RESPONDENTS,
     domains_answered,
     enabled_items,
     group,
@@ -111,10 +112,19 @@ def needs_assessment_to_fhir(assessment: NeedsAssessment, links: Links) -> Resou
         if assessment.readiness and readiness_answer and ANSWERED_READINESS[readiness_answer] != assessment.readiness
         else None,
     ]
+    respondent = _respondent(assessment.informant_id, links)
     items = [
-        group("about", [question("assessment-mode", [option("assessment-mode", MODES[assessment.method])])])
-        if assessment.method
-        else None,
+        group(
+            "about",
+            [
+                question("respondent-relationship", [option("respondent-relationship", respondent)])
+                if respondent
+                else None,
+                question("assessment-mode", [option("assessment-mode", MODES[assessment.method])])
+                if assessment.method
+                else None,
+            ],
+        ),
         # The record does not tell the child's strengths from the family's: all of them, one a line,
         # answer the group's required question.
         group("strengths", [question("child-strengths", [{"valueString": "\n".join(assessment.strengths)}])])
@@ -200,6 +210,22 @@ def needs_assessment_from_fhir(resource: Resource, reader: Reader) -> NeedsAsses
         family_goals=_strings(answers.get("goal-description", [])),
         readiness=pick(readiness, Readiness),
     )
+
+
+def _respondent(informant_id: str | None, links: Links) -> str | None:
+    """Who answered, as the form asks it; read back from ``source``, not from this answer."""
+    if informant_id is None:
+        return None
+    if informant_id == links.record.child.id:
+        return "youth-self"
+    relative = next((person for person in links.record.family if person.id == informant_id), None)
+    if relative is None:
+        return None
+    if relative.relationship in RESPONDENTS:
+        return RESPONDENTS[relative.relationship]
+    if "legal-guardian" in relative.roles:
+        return "legal-guardian"
+    return "other-relationship" if relative.relationship else None
 
 
 def _answers_instrument(resource: Resource) -> bool:

@@ -198,3 +198,32 @@ def test_answers_the_record_has_no_place_for_are_reported_kept_and_written_back_
     back = next(r for r in record_to_resources(result.record) if r["resourceType"] == "QuestionnaireResponse")
     assert back == response
     assert errors(back) == []
+
+
+def test_who_answered_is_the_forms_respondent_relationship() -> None:
+    record = Record.model_validate(
+        {
+            "child": {"id": "maya"},
+            "family": [
+                {"id": "ada", "relationship": "MTH"},
+                {"id": "gran", "relationship": "GRMTH"},
+                {"id": "aunt", "relationship": "AUNT"},
+                {"id": "guardian", "roles": ["legal-guardian"]},
+                {"id": "someone"},
+            ],
+        }
+    )
+    links = Links(record)
+    expected = {
+        "ada": ["mother"],
+        "gran": ["grandparent"],
+        "aunt": ["other-relationship"],
+        "guardian": ["legal-guardian"],
+        "maya": ["youth-self"],
+        "someone": [],
+    }
+    for informant, relationship in expected.items():
+        response = needs_assessment_to_fhir(SUMMARY.model_copy(update={"informant_id": informant}), links)
+        given = answers(response).get("respondent-relationship", [])
+        assert [answer["valueCoding"]["code"] for answer in given] == relationship
+        assert errors(response) == []
