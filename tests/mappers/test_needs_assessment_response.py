@@ -185,7 +185,7 @@ def test_a_partial_form_reads_only_the_domains_it_answers() -> None:
 
 def test_answers_the_record_has_no_place_for_are_reported_kept_and_written_back_unchanged() -> None:
     response = maya_response()
-    resources = [
+    resources: list[dict[str, Any]] = [
         {"resourceType": "Patient", "id": "maya", "name": [{"text": "Maya Okafor"}]},
         {"resourceType": "RelatedPerson", "id": "maya-mother", "patient": {"reference": "Patient/maya"}},
         response,
