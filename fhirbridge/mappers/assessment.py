@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+from fhirbridge.assessment import ASSESSMENT_URL
 from fhirbridge.domain.assessment import (
     AssessmentMethod,
     ComplexityAssessment,
@@ -40,6 +41,20 @@ from fhirbridge.mappers._fhir import (
     system_url,
     text_of,
 )
+from fhirbridge.mappers._needs_response import (
+    ANSWERED_READINESS,
+    ANSWERS_STATUS,
+    METHODS,
+    MODES,
+    READINESS,
+    READINESS_ANSWERS,
+    RESPONDENTS,
+    domains_answered,
+    enabled_items,
+    group,
+    option,
+    question,
+)
 
 __all__ = [
     "NEEDS_QUESTIONNAIRE",
@@ -55,10 +70,10 @@ __all__ = [
     "needs_assessment_to_fhir",
 ]
 
-NEEDS_QUESTIONNAIRE = f"{BASE}/Questionnaire/needs-assessment"
+NEEDS_QUESTIONNAIRE = ASSESSMENT_URL
+ASSESSMENT_CODES = f"{BASE}/CodeSystem/care-coordination-assessment"
 NEED_DOMAIN = system_url("CodeSystem/need-domain")
-ASSESSMENT_METHOD = system_url("CodeSystem/assessment-method")
-READINESS = system_url("CodeSystem/information-readiness")
+AssessmentStatus = Literal["in-progress", "completed", "amended", "stopped"]
 COMPLEXITY = system_url("CodeSystem/care-coordination-complexity")
 NEED_PRIORITY = profile("need-priority")
 NEED_STATUS = profile("need-status")
@@ -83,27 +98,49 @@ _CLINICAL_NEED = {
     "remission": "met",
     "resolved": "met",
 }
-_ITEMS = {
-    "method": "How the assessment was done",
-    "domains": "Domains reviewed",
-    "strengths": "Strengths of child and family",
-    "family-goals": "The family's own goals",
-    "readiness": "Readiness for information",
-}
 
 
 def needs_assessment_to_fhir(assessment: NeedsAssessment, links: Links) -> Resource:
-    items: dict[str, list[dict[str, Any]]] = {
-        "method": [{"valueCoding": coding(ASSESSMENT_METHOD, assessment.method)}]
-        if assessment.method
-        else [],
-        "domains": [{"valueCoding": coding(NEED_DOMAIN, domain)} for domain in assessment.domains_reviewed],
-        "strengths": [{"valueString": text} for text in assessment.strengths],
-        "family-goals": [{"valueString": text} for text in assessment.family_goals],
-        "readiness": [{"valueCoding": coding(READINESS, assessment.readiness)}]
-        if assessment.readiness
-        else [],
-    }
+    """A response to the published needs assessment answering what the record summarises (see
+    ``_needs_response`` for why it is ``in-progress`` and what travels in ``meta.tag``)."""
+    response_status = "stopped" if assessment.status == "stopped" else "in-progress"
+    readiness_answer = READINESS_ANSWERS[assessment.readiness] if assessment.readiness else None
+    tags = [
+        coding(ANSWERS_STATUS, assessment.status) if assessment.status != response_status else None,
+        *(coding(NEED_DOMAIN, domain) for domain in assessment.domains_reviewed),
+        coding(READINESS, assessment.readiness)
+        if assessment.readiness and readiness_answer and ANSWERED_READINESS[readiness_answer] != assessment.readiness
+        else None,
+    ]
+    respondent = _respondent(assessment.informant_id, links)
+    items = [
+        group(
+            "about",
+            [
+                question("respondent-relationship", [option("respondent-relationship", respondent)])
+                if respondent
+                else None,
+                question("assessment-mode", [option("assessment-mode", MODES[assessment.method])])
+                if assessment.method
+                else None,
+            ],
+        ),
+        # The record does not tell the child's strengths from the family's: all of them, one a line,
+        # answer the group's required question.
+        group("strengths", [question("child-strengths", [{"valueString": "\n".join(assessment.strengths)}])])
+        if assessment.strengths
+        else None,
+        group(
+            "goals",
+            [
+                group("family-goal", [question("goal-description", [{"valueString": goal}])])
+                for goal in assessment.family_goals
+            ],
+        ),
+        group("readiness", [question("information-readiness", [option("information-readiness", readiness_answer)])])
+        if readiness_answer
+        else None,
+    ]
     return clean(
         {
             "resourceType": "QuestionnaireResponse",
@@ -112,12 +149,14 @@ def needs_assessment_to_fhir(assessment: NeedsAssessment, links: Links) -> Resou
                 "profile": [
                     f"{US_CORE}/us-core-questionnaireresponse",
                     profile("fhirbridge-needs-assessment-response"),
-                ]
+                ],
+                "tag": tags,
             },
             "text": narrative(
                 "Needs assessment",
                 [
                     ("Done", assessment.assessed_at),
+                    ("Status", assessment.status),
                     ("How", assessment.method),
                     ("By", links.display(assessment.assessor_id)),
                     ("With", links.display(assessment.informant_id)),
@@ -127,51 +166,87 @@ def needs_assessment_to_fhir(assessment: NeedsAssessment, links: Links) -> Resou
                     ("Readiness for information", assessment.readiness),
                 ],
             ),
-            "questionnaire": NEEDS_QUESTIONNAIRE,
-            "status": assessment.status,
+            "questionnaire": ASSESSMENT_URL,
+            "status": response_status,
             "subject": links.patient(),
             "authored": instant_text(assessment.assessed_at) if assessment.assessed_at else None,
             "author": links.ref(assessment.assessor_id),
             "source": links.ref(assessment.informant_id),
-            "item": [
-                {"linkId": link, "text": _ITEMS[link], "answer": answers}
-                for link, answers in items.items()
-                if answers
-            ],
+            "item": [item for item in items if item],
         }
     )
 
 
 def needs_assessment_from_fhir(resource: Resource, reader: Reader) -> NeedsAssessment:
+    """The record's summary of a response to the published needs assessment, whether the record wrote it
+    or the family filled it in; answers the record has no place for stay in the retained response."""
+    tags = [tag for tag in (resource.get("meta") or {}).get("tag", []) or [] if isinstance(tag, dict)]
+    entries = enabled_items(resource) if _answers_instrument(resource) else []
     answers: dict[str, list[dict[str, Any]]] = {}
-    for item in resource.get("item", []) or []:
-        if isinstance(item, dict) and item.get("linkId") in _ITEMS:
-            answers[item["linkId"]] = [a for a in item.get("answer", []) or [] if isinstance(a, dict)]
-    method = _coded(answers.get("method", []), ASSESSMENT_METHOD)
-    readiness = _coded(answers.get("readiness", []), READINESS)
-    status = resource.get("status")
+    for entry in entries:
+        answers.setdefault(entry.link_id, []).extend(a for a in entry.answers if isinstance(a, dict))
+    tagged_status = _tagged(tags, ANSWERS_STATUS)
+    status = tagged_status or resource.get("status")
+    mode = _coded(answers.get("assessment-mode", []))
+    tagged_domains = [code for system, code in _tag_codes(tags) if system == NEED_DOMAIN and code in NEED_DOMAINS]
+    readiness = _tagged(tags, READINESS) or ANSWERED_READINESS.get(
+        _coded(answers.get("information-readiness", [])) or ""
+    )
     return NeedsAssessment(
         id=resource["id"],
-        status=status if status in ("in-progress", "completed", "amended", "stopped") else "completed",
+        status=pick(status, AssessmentStatus, "completed"),
         assessed_at=parse_instant(resource.get("authored")),
-        method=pick(method, AssessmentMethod),
+        method=pick(METHODS.get(mode or ""), AssessmentMethod),
         assessor_id=reader.resolve(resource.get("author"), "author", "team member"),
         informant_id=reader.resolve(resource.get("source"), "source", "family member", "child"),
-        domains_reviewed=[
-            code
-            for answer in answers.get("domains", [])
-            if (code := _coded([answer], NEED_DOMAIN)) in NEED_DOMAINS
+        domains_reviewed=list(dict.fromkeys(tagged_domains)) if tagged_domains else domains_answered(entries),
+        strengths=[
+            line
+            for link_id in ("child-strengths", "family-strengths")
+            for text in _strings(answers.get(link_id, []))
+            for line in text.split("\n")
+            if line.strip()
         ],
-        strengths=_strings(answers.get("strengths", [])),
-        family_goals=_strings(answers.get("family-goals", [])),
+        family_goals=_strings(answers.get("goal-description", [])),
         readiness=pick(readiness, Readiness),
     )
 
 
-def _coded(answers: list[dict[str, Any]], system: str) -> str | None:
+def _respondent(informant_id: str | None, links: Links) -> str | None:
+    """Who answered, as the form asks it; read back from ``source``, not from this answer."""
+    if informant_id is None:
+        return None
+    if informant_id == links.record.child.id:
+        return "youth-self"
+    relative = next((person for person in links.record.family if person.id == informant_id), None)
+    if relative is None:
+        return None
+    if relative.relationship in RESPONDENTS:
+        return RESPONDENTS[relative.relationship]
+    if "legal-guardian" in relative.roles:
+        return "legal-guardian"
+    return "other-relationship" if relative.relationship else None
+
+
+def _answers_instrument(resource: Resource) -> bool:
+    return str(resource.get("questionnaire") or "").split("|", 1)[0] in (
+        ASSESSMENT_URL,
+        "Questionnaire/pediatric-care-coordination-needs-assessment",
+    )
+
+
+def _tag_codes(tags: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(str(tag.get("system")), str(tag["code"])) for tag in tags if isinstance(tag.get("code"), str)]
+
+
+def _tagged(tags: list[dict[str, Any]], system: str) -> str | None:
+    return next((code for tag_system, code in _tag_codes(tags) if tag_system == system), None)
+
+
+def _coded(answers: list[dict[str, Any]]) -> str | None:
     for answer in answers:
         value = answer.get("valueCoding")
-        if isinstance(value, dict) and value.get("system") == system and isinstance(value.get("code"), str):
+        if isinstance(value, dict) and value.get("system") == ASSESSMENT_CODES and isinstance(value.get("code"), str):
             return str(value["code"])
     return None
 
@@ -211,9 +286,7 @@ def need_to_fhir(need: Need, links: Links) -> Resource:
             "code": {"text": need.description},
             "subject": links.patient(),
             "recordedDate": need.identified_on.isoformat() if need.identified_on else None,
-            "evidence": [{"detail": [links.ref(need.assessment_id)]}]
-            if links.ref(need.assessment_id)
-            else [],
+            "evidence": [{"detail": [links.ref(need.assessment_id)]}] if links.ref(need.assessment_id) else [],
         }
     )
 
@@ -238,9 +311,7 @@ def need_from_fhir(resource: Resource, reader: Reader) -> Need:
         priority=pick(priority, NeedPriority),
         status=pick(status, NeedStatus, "identified"),
         identified_on=parse_date(resource.get("recordedDate")),
-        assessment_id=reader.resolve(assessment, "evidence.detail", "needs assessment")
-        if assessment
-        else None,
+        assessment_id=reader.resolve(assessment, "evidence.detail", "needs assessment") if assessment else None,
     )
 
 
@@ -270,9 +341,7 @@ def diagnosis_to_fhir(diagnosis: Diagnosis, links: Links) -> Resource:
 
 
 def diagnosis_from_fhir(resource: Resource, reader: Reader) -> Diagnosis:
-    codings = [
-        entry for entry in (resource.get("code") or {}).get("coding", []) or [] if isinstance(entry, dict)
-    ]
+    codings = [entry for entry in (resource.get("code") or {}).get("coding", []) or [] if isinstance(entry, dict)]
     first = codings[0] if codings else {}
     status = first_code(resource.get("clinicalStatus"), CLINICAL_STATUS)
     return Diagnosis(
