@@ -22,11 +22,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.loadgen import LoadGenerator
-from bench.machine import describe
+from bench.machine import describe, load_average
 from bench.report import BACKEND_TITLES, Run, render
-from bench.rest import DEFAULT_PROFILE, POSTGRES_URL, QUICK_PROFILE, full_profile, run_rest
+from bench.rest import DEFAULT_PROFILE, QUICK_PROFILE, full_profile, run_rest
 from bench.serialization import run_serialization
 from bench.soak import run_soak
+from bench.stores import DEFAULT_CACHE, POSTGRES_URL, SqliteBuilder
 from bench.targets import growth_verdicts, rest_verdicts, serialization_verdicts, soak_verdict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,10 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
     parser.add_argument("--postgres-url", default=POSTGRES_URL, help="a PostgreSQL database the run may use; "
                         "a fresh schema is created in it and dropped afterwards")
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
+                        help="where bulk-loaded SQLite stores are kept between runs (keyed by a fingerprint of the "
+                             "data generator and the storage and search code)")
+    parser.add_argument("--no-cache", action="store_true", help="build every store afresh (--quick never caches)")
     parser.add_argument("--repeat", type=int, help="timed runs per serialization measurement (default 5, quick 1)")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md",
                         help="where to write the report")
@@ -83,16 +88,18 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] | None = None
         say("serialization")
         run.serialization = run_serialization(repeat, args.quick, say)
     if "http" in args.only or "soak" in args.only:
-        with LoadGenerator(profile.clients) as load, tempfile.TemporaryDirectory(prefix="fhirbridge-soak-") as tmp:
+        with LoadGenerator(profile.clients) as load, tempfile.TemporaryDirectory(prefix="fhirbridge-bench-") as tmp:
+            work_dir = Path(tmp)
+            builder = SqliteBuilder(None if args.quick or args.no_cache else args.cache, work_dir, say)
             if "http" in args.only:
                 say("http")
-                run.rest = run_rest(profile, backends, load, say, args.postgres_url)
+                run.rest = run_rest(profile, backends, load, builder, work_dir, say, args.postgres_url)
                 run.machine.databases.update(
                     {BACKEND_TITLES.get(name, name): version for name, version in run.rest.database_versions.items()}
                 )
             if "soak" in args.only:
                 say("soak")
-                run.soak = run_soak(soak_seconds, profile.sizes[0], profile, load, Path(tmp), say)
+                run.soak = run_soak(soak_seconds, profile.sizes[0], profile, load, builder, work_dir, say)
 
     largest = profile.sizes[-1]
     run.verdicts = [
@@ -103,6 +110,7 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] | None = None
         soak_verdict(run.soak),
     ]
     run.seconds = time.perf_counter() - clock
+    run.machine.load_average_at_end = load_average()
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(render(run))
     say(f"wrote {args.output} in {run.seconds / 60:.1f} minutes")

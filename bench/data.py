@@ -137,7 +137,10 @@ def _narrative(summary: str) -> dict[str, str]:
 class ChildRecord:
     """One child's resources, generated from the child's number alone."""
 
-    def __init__(self, number: int, seed: int = SEED) -> None:
+    def __init__(self, number: int, seed: int = SEED, *, new: bool = False) -> None:
+        # A new record is one about to be sent for the first time: its referrals have just been requested
+        # (a referral Task must start as requested); a stored one shows referrals at every stage.
+        self.new = new
         self.ids = Ids(number)
         self.rng = random.Random(seed * 1_000_003 + number)
         rng = self.rng
@@ -287,23 +290,29 @@ class ChildRecord:
         }
 
     def task(self, index: int) -> Resource:
+        """Tasks 0 and 1 close the loop on the two referrals (code ``fulfill``, focus the ServiceRequest);
+        task 2 is an action step of the plan with its owner."""
         owner, description = self.rng.choice(TASK_STEPS)
         due = self.plan_start + timedelta(days=14 * (index + 1))
+        referral = index < 2
+        status = self.rng.choice(TASK_STATUSES)
+        if referral and self.new:
+            status = "requested"
         task: Resource = {
             "resourceType": "Task",
             "id": self.ids.of("task", index),
-            "status": self.rng.choice(TASK_STATUSES),
+            "status": status,
             "intent": "plan",
             "priority": "routine",
-            "code": _concept("http://hl7.org/fhir/CodeSystem/task-code", "fulfill", "Fulfill the focal request"),
-            "description": description,
+            "description": description if not referral else f"Close the loop on referral {index + 1}",
             "for": _ref("Patient", self.ids.patient, self.name),
             "authoredOn": f"{self.plan_start.isoformat()}T09:00:00Z",
             "lastModified": f"{(self.plan_start + timedelta(days=index)).isoformat()}T15:30:00Z",
             "owner": {"display": owner},
             "restriction": {"period": {"end": f"{due.isoformat()}T17:00:00Z"}},
         }
-        if index < 2:
+        if referral:
+            task["code"] = _concept("http://hl7.org/fhir/CodeSystem/task-code", "fulfill", "Fulfill the focal request")
             task["focus"] = _ref("ServiceRequest", self.ids.of("sr", index))
         return task
 

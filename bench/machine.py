@@ -27,6 +27,7 @@ class Machine:
     commit: str
     libraries: dict[str, str]
     databases: dict[str, str] = field(default_factory=dict)
+    load_average_at_end: str = "-"
 
     def rows(self) -> list[tuple[str, str]]:
         rows = [
@@ -37,6 +38,7 @@ class Machine:
             ("kernel", self.kernel),
             ("Python", self.python),
             ("load average at start (1, 5, 15 min)", self.load_average),
+            ("load average at end", self.load_average_at_end),
             ("fhirbridge commit", self.commit),
         ]
         rows += [(f"database: {name}", version) for name, version in self.databases.items()]
@@ -94,8 +96,13 @@ def _libraries() -> dict[str, str]:
     return versions
 
 
-def describe() -> Machine:
+def load_average() -> str:
+    """Other work on the machine skews every number: the report shows how busy it was."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return ", ".join(f"{value:.2f}" for value in load)
+
+
+def describe() -> Machine:
     return Machine(
         cpu_model=_first_match("/proc/cpuinfo", "model name") or platform.processor() or platform.machine(),
         logical_cpus=os.cpu_count() or 1,
@@ -103,11 +110,11 @@ def describe() -> Machine:
         os_name=_os_name(),
         kernel=f"{platform.system()} {platform.release()} ({platform.machine()})",
         python=f"{platform.python_implementation()} {platform.python_version()}",
-        load_average=", ".join(f"{value:.2f}" for value in load),
+        load_average=load_average(),
         commit=_commit(),
         libraries=_libraries(),
         databases={"SQLite": sqlite3.sqlite_version},
     )
 
 
-__all__ = ["Machine", "describe"]
+__all__ = ["Machine", "describe", "load_average"]

@@ -137,9 +137,9 @@ def _http(run: Run) -> list[str]:
             lines += [f"Skipped: {results.skipped_backends[backend]}.", ""]
             continue
         lines += [
-            f"Version {results.database_versions.get(backend, '?')}. Bulk load: "
-            + ", ".join(f"to {size:,} in {seconds:.0f} s" for (name, size), seconds in results.load_seconds.items()
-                        if name == backend) + ".",
+            f"Version {results.database_versions.get(backend, '?')}. Stores: "
+            + "; ".join(f"{size:,}: {how}" for (name, size), how in results.preparation.items() if name == backend)
+            + ".",
             "",
             "| size | stored | scenario | requests/s | resources/s | p50 | p99 | read vs ceiling | notes |",
             "|---:|---:|---|---:|---:|---:|---:|---:|---|",
@@ -167,8 +167,8 @@ def _growth(run: Run) -> list[str]:
     lines = ["## Growth", ""]
     profile = run.profile
     if run.rest is None or profile.growth_size is None or profile.growth_backend is None:
-        return [*lines, "Not run: the 1,000,000-resource point needs `--full` (about an hour of bulk load and "
-                        "measurement on this machine).", ""]
+        return [*lines, "Not run: the 1,000,000-resource point needs `--full` (its bulk load alone takes tens of "
+                        "minutes on this machine).", ""]
     lines += [f"p50 latency on {BACKEND_TITLES[profile.growth_backend]} as the store grows; logarithmic growth "
               f"from {profile.sizes[0]:,} allows a factor of log(n)/log({profile.sizes[0]:,}).", "",
               "| scenario | " + " | ".join(f"{size:,}" for size in (*profile.sizes, profile.growth_size)) + " |",

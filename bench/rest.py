@@ -1,40 +1,31 @@
 """The FHIR REST API under load: every scenario, on each backend, at each store size.
 
-For each backend the store is grown through the repository (not HTTP) to each size in turn; at each
-size a fresh fhirbridge server process and a bare Starlette baseline process are started and every
-scenario is driven by the load generator's client processes. Read-only scenarios run first, so they see
-exactly the bulk-loaded store; the write scenarios then add to it (the next size tops it up again).
+Each size point is a pristine store of generated children (see ``bench.stores``); against it a fresh
+fhirbridge server process and a bare Starlette baseline process are started and every scenario is
+driven by the load generator's client processes. Read-only scenarios run first, so they see exactly the
+bulk-loaded store; the write scenarios then add to it (the *stored* column says how much).
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import math
 import random
-import tempfile
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 import fhirbridge
-from bench.data import RESOURCES_PER_CHILD, SEED, ChildRecord, Ids, children, transaction_bundle
+from bench.data import RESOURCES_PER_CHILD, SEED, ChildRecord, Ids, transaction_bundle
 from bench.loadgen import Connection, LoadGenerator, encode_request
 from bench.servers import ServerProcess
 from bench.stats import LoadSummary, summarize
+from bench.stores import POSTGRES_URL, Prepared, SqliteBuilder, Store, point_store, postgres_available
 from fhirbridge.formats.json import dumps
-from fhirbridge.storage import schema
-from fhirbridge.storage.sql import SqlRepository, open_repository
 
-POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 TRANSACTION_CHILDREN = 5  # 5 children x 20 resources = a 100-entry transaction Bundle
-LOAD_BATCH = 500  # resources per repository transaction while bulk loading
 
 
 @dataclass(frozen=True)
@@ -62,93 +53,6 @@ def full_profile(base: Profile) -> Profile:
     return Profile(**{**base.__dict__, "growth_backend": "sqlite", "growth_size": 1_000_000})
 
 
-# -- stores ---------------------------------------------------------------------------------------------
-
-
-class Store:
-    """One database, grown child by child through the repository."""
-
-    def __init__(self, backend: str, url: str) -> None:
-        self.backend = backend
-        self.url = url
-        self.repository: SqlRepository = open_repository(url)
-        self.children = 0  # children 0 .. children-1 are stored
-
-    def count(self) -> int:
-        r = schema.resources
-        with self.repository.connect() as conn:
-            query = sa.select(sa.func.count()).select_from(r).where(r.c.deleted.is_(False))
-            return int(conn.execute(query).scalar_one())
-
-    def grow_to(self, size: int) -> float:
-        """Bulk-load whole children until at least ``size`` resources are stored; returns seconds taken."""
-        started = time.perf_counter()
-        missing = size - self.count()
-        batch: list[dict[str, Any]] = []
-        for record in children(self.children, max(0, math.ceil(missing / RESOURCES_PER_CHILD))):
-            batch.extend(record.resources())
-            self.children += 1
-            if len(batch) >= LOAD_BATCH:
-                self._store(batch)
-                batch = []
-        if batch:
-            self._store(batch)
-        return time.perf_counter() - started
-
-    def _store(self, resources: list[dict[str, Any]]) -> None:
-        with self.repository.write() as tx:
-            for resource in resources:
-                tx.put(resource["resourceType"], resource["id"], resource, method="POST")
-
-    def server_version(self) -> str:
-        with self.repository.connect() as conn:
-            if self.backend == "sqlite":
-                return str(conn.exec_driver_sql("select sqlite_version()").scalar_one())
-            return str(conn.exec_driver_sql("show server_version").scalar_one())
-
-    def close(self) -> None:
-        self.repository.dispose()
-
-
-def postgres_available(url: str = POSTGRES_URL) -> str | None:
-    """None when PostgreSQL answers, else why not."""
-    try:
-        engine = sa.create_engine(url)
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-    except sa.exc.SQLAlchemyError as exc:
-        return f"PostgreSQL at {url} is not reachable ({type(exc).__name__})"
-    return None
-
-
-@contextlib.contextmanager
-def open_store(backend: str, work_dir: Path, postgres_url: str = POSTGRES_URL) -> Iterator[Store]:
-    """An empty store: a new SQLite file, or a new PostgreSQL schema dropped afterwards."""
-    if backend == "sqlite":
-        sqlite_store = Store(backend, f"sqlite:///{work_dir / f'bench-{uuid.uuid4().hex[:8]}.sqlite3'}")
-        try:
-            yield sqlite_store
-        finally:
-            sqlite_store.close()
-        return
-    name = f"fhirbridge_bench_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    separator = "&" if "?" in postgres_url else "?"
-    store: Store | None = None
-    try:
-        store = Store(backend, f"{postgres_url}{separator}options=-csearch_path%3D{name}")
-        yield store
-    finally:
-        if store is not None:
-            store.close()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
-
-
 # -- scenarios ------------------------------------------------------------------------------------------
 
 
@@ -161,6 +65,8 @@ class Scenario:
     ok_statuses: tuple[int, ...] = (200, 201)
     # A requirement that may not have landed yet: returns why the scenario cannot run, or None.
     available: Callable[[ServerProcess, Store], str | None] | None = None
+    # Slow requests need windows long enough for several of them to complete.
+    min_window: float = 0.0
 
 
 def _sample_children(store: Store, rng: random.Random, count: int) -> list[Ids]:
@@ -201,7 +107,7 @@ def _everything(store: Store, profile: Profile, rng: random.Random) -> list[byte
 
 def _fresh_record(rng: random.Random) -> list[dict[str, Any]]:
     # Children far beyond any stored number: their bodies are new to the store.
-    return ChildRecord(10_000_000 + rng.randrange(1_000_000)).resources()
+    return ChildRecord(10_000_000 + rng.randrange(1_000_000), new=True).resources()
 
 
 def _creates(store: Store, profile: Profile, rng: random.Random) -> list[bytes]:
@@ -216,7 +122,7 @@ def _creates(store: Store, profile: Profile, rng: random.Random) -> list[bytes]:
 def _updates(store: Store, profile: Profile, rng: random.Random) -> list[bytes]:
     requests = []
     for ids in _sample_children(store, rng, profile.write_pool):
-        task = ChildRecord(ids.number).task(rng.randrange(3))
+        task = ChildRecord(ids.number).task(2)  # the action step: its status moves freely, unlike a referral
         task["status"] = rng.choice(("accepted", "in-progress", "completed"))
         task["note"] = [{"text": f"Status confirmed with the family by phone (call {rng.randrange(1000)})"}]
         requests.append(encode_request("PUT", f"/Task/{task['id']}", dumps(task)))
@@ -268,10 +174,10 @@ SCENARIOS: tuple[Scenario, ...] = (
              available=_bundle_probe(SEARCH_PATH, "fhirbridge.search")),
     Scenario("$everything", "GET Patient/[id]/$everything (a child's whole record, 20 resources)", _everything,
              available=_bundle_probe("/Patient/{patient}/$everything", "fhirbridge.search")),
-    Scenario("update", "PUT Task/[id] (an action step's status changes)", _updates),
+    Scenario("update", "PUT Task/[id] (an action step's status and note change)", _updates),
     Scenario("create", "POST [type] (resources of a new child's record)", _creates),
     Scenario("transaction (100 entries)", "POST / transaction Bundle creating 5 children's records",
-             _transactions, resources_per_request=RESOURCES_PER_CHILD * TRANSACTION_CHILDREN),
+             _transactions, resources_per_request=RESOURCES_PER_CHILD * TRANSACTION_CHILDREN, min_window=2.5),
 )
 BASELINE = "read, bare Starlette ceiling"
 
@@ -294,7 +200,8 @@ class Measurement:
 @dataclass
 class RestResults:
     measurements: list[Measurement] = field(default_factory=list)
-    load_seconds: dict[tuple[str, int], float] = field(default_factory=dict)
+    # (backend, size) -> how the store of that point was made, e.g. "built through the repository in 41 s".
+    preparation: dict[tuple[str, int], str] = field(default_factory=dict)
     skipped_backends: dict[str, str] = field(default_factory=dict)
     database_versions: dict[str, str] = field(default_factory=dict)
 
@@ -306,11 +213,13 @@ class RestResults:
 
 
 def _measure(
-    load: LoadGenerator, server: ServerProcess, requests: list[bytes], profile: Profile, ok: tuple[int, ...]
+    load: LoadGenerator, server: ServerProcess, requests: list[bytes], profile: Profile, ok: tuple[int, ...],
+    min_window: float = 0.0,
 ) -> LoadSummary:
-    results = load.run(server.host, server.port, requests, warmup=profile.warmup, window=profile.window,
+    window = max(profile.window, min_window)
+    results = load.run(server.host, server.port, requests, warmup=profile.warmup, window=window,
                        runs=profile.runs, ok_statuses=ok)
-    return summarize(results, profile.window)
+    return summarize(results, window)
 
 
 def _trouble(summary: LoadSummary, profile: Profile) -> str | None:
@@ -347,33 +256,42 @@ def run_point(store: Store, size: int, profile: Profile, load: LoadGenerator, wo
                 continue
             log(f"  {store.backend} {size:,}: {scenario.name}")
             requests = scenario.build(store, profile, random.Random(f"{SEED}-{scenario.name}"))
-            summary = _measure(load, server, requests, profile, scenario.ok_statuses)
+            summary = _measure(load, server, requests, profile, scenario.ok_statuses, scenario.min_window)
             note = _trouble(summary, profile)
             measurements.append(Measurement(store.backend, size, stored, scenario.name, summary, note,
                                             scenario.resources_per_request))
     return measurements
 
 
-def run_rest(profile: Profile, backends: tuple[str, ...], load: LoadGenerator,
-             log: Callable[[str], None], postgres_url: str = POSTGRES_URL) -> RestResults:
+def _sizes(profile: Profile, backend: str) -> list[int]:
+    sizes = list(profile.sizes)
+    if profile.growth_size and profile.growth_backend == backend:
+        sizes.append(profile.growth_size)
+    return sizes
+
+
+def _preparation(backend: str, prepared: Prepared, copy_seconds: float) -> str:
+    if backend != "sqlite":
+        return f"rows copied from the SQLite store of the same size in {copy_seconds:,.0f} s"
+    built = f"built through the repository in {prepared.seconds:,.0f} s"
+    return f"reused from the cache ({built})" if prepared.cached else built
+
+
+def run_rest(profile: Profile, backends: tuple[str, ...], load: LoadGenerator, builder: SqliteBuilder,
+             work_dir: Path, log: Callable[[str], None], postgres_url: str = POSTGRES_URL) -> RestResults:
     results = RestResults()
-    with tempfile.TemporaryDirectory(prefix="fhirbridge-bench-") as tmp:
-        work_dir = Path(tmp)
-        for backend in backends:
-            if backend == "postgresql" and (reason := postgres_available(postgres_url)):
-                results.skipped_backends[backend] = reason
-                log(f"{backend}: skipped, {reason}")
-                continue
-            with open_store(backend, work_dir, postgres_url) as store:
+    for backend in backends:
+        if backend == "postgresql" and (reason := postgres_available(postgres_url)):
+            results.skipped_backends[backend] = reason
+            log(f"{backend}: skipped, {reason}")
+            continue
+        for size in _sizes(profile, backend):
+            prepared = builder.prepare(size)
+            with point_store(backend, prepared, size, work_dir, postgres_url) as (store, copy_seconds):
                 results.database_versions[backend] = store.server_version()
-                sizes = list(profile.sizes)
-                if profile.growth_size and profile.growth_backend == backend:
-                    sizes.append(profile.growth_size)
-                for size in sizes:
-                    seconds = store.grow_to(size)
-                    results.load_seconds[(backend, size)] = seconds
-                    log(f"{backend}: {store.count():,} resources stored (bulk load {seconds:.1f} s)")
-                    results.measurements += run_point(store, size, profile, load, work_dir, log)
+                results.preparation[(backend, size)] = _preparation(backend, prepared, copy_seconds)
+                log(f"{backend}: {store.count():,} resources stored ({results.preparation[(backend, size)]})")
+                results.measurements += run_point(store, size, profile, load, work_dir, log)
     return results
 
 
@@ -386,11 +304,8 @@ __all__ = [
     "Profile",
     "RestResults",
     "Scenario",
-    "Store",
     "full_profile",
     "module_present",
-    "open_store",
-    "postgres_available",
     "read_paths",
     "run_rest",
 ]

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from bench.data import SEED
 from bench.loadgen import LoadGenerator
-from bench.rest import SCENARIOS, Profile, Scenario, Store, open_store
+from bench.rest import SCENARIOS, Profile, Scenario
 from bench.servers import ServerProcess
 from bench.stats import LoadSummary, summarize
+from bench.stores import SqliteBuilder, Store, point_store
 
 FLAT_TOLERANCE = 0.10
 SAMPLES = 40
@@ -73,10 +74,9 @@ def _mix(server: ServerProcess, store: Store, profile: Profile) -> tuple[list[by
     return requests, [scenario.name for scenario in chosen]
 
 
-def run_soak(seconds: float, size: int, profile: Profile, load: LoadGenerator, work_dir: Path,
-             log: Callable[[str], None]) -> SoakResult:
-    with open_store("sqlite", work_dir) as store:
-        store.grow_to(size)
+def run_soak(seconds: float, size: int, profile: Profile, load: LoadGenerator, builder: SqliteBuilder,
+             work_dir: Path, log: Callable[[str], None]) -> SoakResult:
+    with point_store("sqlite", builder.prepare(size), size, work_dir) as (store, _):
         stored = store.count()
         with ServerProcess("fhir", "--database-url", store.url) as server:
             requests, mix = _mix(server, store, profile)
