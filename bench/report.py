@@ -60,7 +60,8 @@ def _header(run: Run) -> list[str]:
     lines += [
         "Options: `python -m bench --only serialization,http,soak` runs a subset, `--quick` a tiny version of "
         "everything, `--full` adds the 1,000,000-resource growth point on SQLite, `--soak SECONDS` sets the "
-        "memory soak (600 for the ten-minute soak), `--backends sqlite` skips PostgreSQL.",
+        "memory soak (600 for the ten-minute soak), `--backends sqlite` skips PostgreSQL. "
+        "`python -m bench.profile SCENARIO` shows where the server's time goes in one scenario (py-spy).",
         "",
     ]
     return lines

@@ -274,7 +274,7 @@ def _preparation(backend: str, prepared: Prepared, copy_seconds: float) -> str:
     if backend != "sqlite":
         return f"rows copied from the SQLite store of the same size in {copy_seconds:,.0f} s"
     built = f"built through the repository in {prepared.seconds:,.0f} s"
-    return f"reused from the cache ({built})" if prepared.cached else built
+    return f"reused from the cache, {built}" if prepared.cached else built
 
 
 def run_rest(profile: Profile, backends: tuple[str, ...], load: LoadGenerator, builder: SqliteBuilder,

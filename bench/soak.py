@@ -96,7 +96,9 @@ def run_soak(seconds: float, size: int, profile: Profile, load: LoadGenerator, b
             results = load.run(server.host, server.port, requests, warmup=warmup, window=seconds, runs=1)
             done.set()
             sampler.join()
-    return SoakResult(seconds, stored, samples or [(0.0, 0)], summarize(results, seconds), mix)
+            if not samples:  # a soak shorter than one sampling interval still reports where it ended
+                samples.append((seconds, server.rss_bytes()))
+    return SoakResult(seconds, stored, samples, summarize(results, seconds), mix)
 
 
 __all__ = ["FLAT_TOLERANCE", "SoakResult", "run_soak"]
