@@ -222,11 +222,11 @@ def _measure(
     return summarize(results, window)
 
 
-def _trouble(summary: LoadSummary, profile: Profile) -> str | None:
+def _trouble(summary: LoadSummary, window: float) -> str | None:
     if summary.errors:
         return f"{summary.errors} failed requests, first: {summary.first_error}"
     if not summary.requests:
-        return f"no request completed within a {profile.window:g} s window"
+        return f"no request completed within a {window:g} s window"
     return None
 
 
@@ -257,7 +257,7 @@ def run_point(store: Store, size: int, profile: Profile, load: LoadGenerator, wo
             log(f"  {store.backend} {size:,}: {scenario.name}")
             requests = scenario.build(store, profile, random.Random(f"{SEED}-{scenario.name}"))
             summary = _measure(load, server, requests, profile, scenario.ok_statuses, scenario.min_window)
-            note = _trouble(summary, profile)
+            note = _trouble(summary, max(profile.window, scenario.min_window))
             measurements.append(Measurement(store.backend, size, stored, scenario.name, summary, note,
                                             scenario.resources_per_request))
     return measurements

@@ -1,8 +1,10 @@
 """FHIR serialization, fhirbridge against fhir.resources, on the same resources in the same run.
 
-Each operation is timed both ways on the same generated resource (see ``bench.data``), with
-``bench.bench_xml.per_call`` (auto-ranged calls, median of ``repeat`` runs), and reported as how many
-times faster fhirbridge is. What each side does is what a server needs for that step:
+Each operation is timed both ways on the same generated resource (see ``bench.data``): both sides are
+auto-ranged (which is also their warm-up), then timed alternately, ours then theirs, ``repeat`` times,
+so a burst of other work on the machine hits both alike; the medians give how many times faster
+fhirbridge is. The official R4 examples of ``bench.bench_xml`` are added when the shared FHIR material
+is present. What each side does is what a server needs for that step:
 
 - JSON parse + validate: ``loads`` + ``check_resource`` (our write path) vs ``model_validate_json``;
 - JSON write: ``dumps`` of the resource vs ``model_dump_json`` of the built model;
@@ -17,13 +19,17 @@ from __future__ import annotations
 
 import importlib
 import random
+import statistics
+import time
+import timeit
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
 
-from bench.bench_xml import Comparison, per_call
+from bench import bench_xml
+from bench.bench_xml import Comparison
 from bench.data import ChildRecord, transaction_bundle
 from fhirbridge.engine.validation import check_resource
 from fhirbridge.formats.codec import encode_stored
@@ -91,6 +97,17 @@ class SerializationResults:
         return None
 
 
+def paired_per_call(ours: Callable[[], Any], theirs: Callable[[], Any], repeat: int) -> tuple[float, float]:
+    """Median seconds per call of each, timed in alternation after an auto-ranged warm-up of both."""
+    timers = (timeit.Timer(ours), timeit.Timer(theirs))
+    numbers = [timer.autorange()[0] for timer in timers]
+    samples: tuple[list[float], list[float]] = ([], [])
+    for _ in range(repeat):
+        for timer, number, times in zip(timers, numbers, samples, strict=True):
+            times.append(timer.timeit(number) / number)
+    return statistics.median(samples[0]), statistics.median(samples[1])
+
+
 def _compare(label: str, operation: Operation, repeat: int, failures: list[str]) -> Comparison | None:
     name, ours, theirs, size = operation
     try:
@@ -98,7 +115,24 @@ def _compare(label: str, operation: Operation, repeat: int, failures: list[str])
     except Exception as exc:  # a limitation of the other library is a finding, not a crash
         failures.append(f"{label}, {name}: fhir.resources fails: {type(exc).__name__}: {str(exc)[:200]}")
         return None
-    return Comparison(label, name, size, per_call(ours, repeat), per_call(theirs, repeat))
+    ours_seconds, theirs_seconds = paired_per_call(ours, theirs, repeat)
+    return Comparison(label, name, size, ours_seconds, theirs_seconds)
+
+
+def official_examples(repeat: int, log: Callable[[str], None]) -> list[Comparison]:
+    """``bench.bench_xml``'s XML comparison on the official R4 examples, when the shared material is here."""
+    examples_dir = bench_xml.DEFAULT_SHARED / "fhir" / "r4-core-examples"
+    if not examples_dir.is_dir():
+        log(f"  official examples: not found under {examples_dir}, skipped")
+        return []
+    rows = []
+    for name in bench_xml.EXAMPLES:
+        log(f"  official example {name}: XML write and read")
+        rows += [
+            Comparison(f"official example {row.example}", row.operation, row.size, row.ours, row.theirs)
+            for row in bench_xml.compare(examples_dir, name, repeat)
+        ]
+    return rows
 
 
 def domain_operations() -> tuple[list[Operation], str | None]:
@@ -124,15 +158,31 @@ def domain_operations() -> tuple[list[Operation], str | None]:
     ], None
 
 
+def warm_up(every: list[tuple[str, Operation]], seconds: float = 0.05) -> None:
+    """Run every operation for a moment before timing any: the first timings of a fresh process run
+    slow (lazily built validators, the allocator growing), which would otherwise all land on the
+    first resource measured."""
+    for _, (_, ours, theirs, _) in every:
+        for function in (ours, theirs):
+            deadline = time.perf_counter() + seconds
+            try:
+                while time.perf_counter() < deadline:
+                    function()
+            except Exception:  # reported when the operation is measured
+                break
+
+
 def run_serialization(repeat: int, quick: bool, log: Callable[[str], None]) -> SerializationResults:
     comparisons: list[Comparison] = []
     failures: list[str] = []
-    for subject in subjects(quick):
-        for operation in operations(subject):
-            log(f"  {subject.label}: {operation[0]}")
-            row = _compare(subject.label, operation, repeat, failures)
-            if row is not None:
-                comparisons.append(row)
+    every = [(subject.label, operation) for subject in subjects(quick) for operation in operations(subject)]
+    log("  warming up every operation")
+    warm_up(every)
+    for label, operation in every:
+        log(f"  {label}: {operation[0]}")
+        row = _compare(label, operation, repeat, failures)
+        if row is not None:
+            comparisons.append(row)
     domain, domain_note = domain_operations()
     for operation in domain:
         log(f"  child record: {operation[0]}")
@@ -141,6 +191,8 @@ def run_serialization(repeat: int, quick: bool, log: Callable[[str], None]) -> S
             comparisons.append(row)
     if domain_note:
         log(f"  domain -> FHIR Bundle: {domain_note}")
+    if not quick:
+        comparisons += official_examples(repeat, log)
     return SerializationResults(comparisons, failures, domain_note)
 
 
