@@ -49,8 +49,13 @@ DEFAULT_PROFILE = Profile(sizes=(10_000, 100_000), clients=4, warmup=1.0, window
 QUICK_PROFILE = Profile(sizes=(300,), clients=2, warmup=0.3, window=1.0, runs=1, read_sample=50, write_pool=10)
 
 
-def full_profile(base: Profile) -> Profile:
-    return Profile(**{**base.__dict__, "growth_backend": "sqlite", "growth_size": 1_000_000})
+GROWTH_SIZE = 1_000_000
+QUICK_GROWTH_SIZE = 3_000
+
+
+def full_profile(base: Profile, growth_size: int = GROWTH_SIZE) -> Profile:
+    """``base`` plus the growth point on SQLite."""
+    return Profile(**{**base.__dict__, "growth_backend": "sqlite", "growth_size": growth_size})
 
 
 # -- scenarios ------------------------------------------------------------------------------------------
@@ -298,6 +303,8 @@ def run_rest(profile: Profile, backends: tuple[str, ...], load: LoadGenerator, b
 __all__ = [
     "BASELINE",
     "DEFAULT_PROFILE",
+    "GROWTH_SIZE",
+    "QUICK_GROWTH_SIZE",
     "QUICK_PROFILE",
     "SCENARIOS",
     "Measurement",
