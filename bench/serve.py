@@ -1,0 +1,72 @@
+"""The servers under test, each run as its own process: ``python -m bench.serve {fhir,baseline} ...``.
+
+``fhir`` is the real fhirbridge application on a database URL. ``baseline`` is the framework's ceiling:
+a bare Starlette endpoint on the same uvicorn, answering ``GET /{type}/{id}`` with the very bytes
+fhirbridge stores for that resource, held in memory, so the difference between the two is everything
+fhirbridge itself does per request (routing, negotiation, the database read, headers).
+
+Both run with the same uvicorn settings (one process, access log off, as a production deployment runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+UVICORN_OPTIONS: dict[str, Any] = {"host": "127.0.0.1", "log_level": "warning", "access_log": False}
+
+
+def fhir_app(database_url: str) -> Any:
+    from fhirbridge.config import Settings
+    from fhirbridge.server.app import create_app
+
+    return create_app(Settings(database_url=database_url, max_body_bytes=16 * 1024 * 1024))
+
+
+def baseline_app(bodies_file: Path) -> Any:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    bodies = {path: text.encode("utf-8") for path, text in json.loads(bodies_file.read_text()).items()}
+
+    async def stored(request: Request) -> Response:
+        params = request.path_params
+        body = bodies.get(f"{params['resource_type']}/{params['id']}")
+        if body is None:
+            return Response(status_code=404)
+        return Response(body, media_type="application/fhir+json; charset=utf-8")
+
+    async def ready(request: Request) -> Response:
+        return Response(b"ok")
+
+    return Starlette(routes=[Route("/ready", ready), Route("/{resource_type}/{id}", stored)])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="run one server under test")
+    parser.add_argument("kind", choices=("fhir", "baseline"))
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--database-url", help="for fhir: the store to serve")
+    parser.add_argument("--bodies", type=Path, help="for baseline: JSON object of 'Type/id' -> stored JSON text")
+    args = parser.parse_args(argv)
+    import uvicorn
+
+    if args.kind == "fhir":
+        if not args.database_url:
+            parser.error("fhir needs --database-url")
+        app = fhir_app(args.database_url)
+    else:
+        if not args.bodies:
+            parser.error("baseline needs --bodies")
+        app = baseline_app(args.bodies)
+    uvicorn.run(app, port=args.port, **UVICORN_OPTIONS)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
