@@ -11,11 +11,13 @@ import os
 import sys
 from typing import Any, TextIO
 
-from fhirbridge.client import FhirClient
+from fhirbridge.client import FhirClient, RetryPolicy
 from fhirbridge.conformance.report import report_json, report_text
 from fhirbridge.conformance.runner import SCENARIOS, ServerUnreachable, run_conformance
 
 EXIT_PASSED, EXIT_FAILED, EXIT_UNREACHABLE = 0, 1, 2
+# One quick retry: a check of a partner's server should see its hiccups, not paper over them.
+RETRY = RetryPolicy(total=1, backoff_factor=0.1)
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +40,7 @@ def register(subparsers: Any) -> None:
 def run_conformance_command(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     token = args.token or os.environ.get("FHIRBRIDGE_CONFORMANCE_TOKEN")
-    with FhirClient(args.server, timeout=(min(args.timeout, 10.0), args.timeout), token=token) as client:
+    with FhirClient(args.server, timeout=(min(args.timeout, 10.0), args.timeout), token=token, retry=RETRY) as client:
         try:
             report = run_conformance(client, args.scenario)
         except ServerUnreachable as exc:
