@@ -27,6 +27,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--server", required=True, help="base URL of the FHIR server to check")
     parser.add_argument("--token", help="bearer token for the server (default $FHIRBRIDGE_CONFORMANCE_TOKEN)")
     parser.add_argument(
+        "--actor",
+        help="whom the token acts as (e.g. Organization/ehr-1); named as the referral Task's requester and owner",
+    )
+    parser.add_argument(
         "--scenario",
         action="append",
         choices=list(SCENARIOS),
@@ -42,7 +46,7 @@ def run_conformance_command(args: argparse.Namespace, out: TextIO | None = None)
     token = args.token or os.environ.get("FHIRBRIDGE_CONFORMANCE_TOKEN")
     with FhirClient(args.server, timeout=(min(args.timeout, 10.0), args.timeout), token=token, retry=RETRY) as client:
         try:
-            report = run_conformance(client, args.scenario)
+            report = run_conformance(client, args.scenario, actor=args.actor)
         except ServerUnreachable as exc:
             print(f"conformance: cannot reach {args.server}: {exc}", file=sys.stderr)
             return EXIT_UNREACHABLE

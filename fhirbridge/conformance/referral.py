@@ -21,7 +21,7 @@ def referral_task(run: Run) -> None:
         patient = _create(run, _patient(run.tag))
         child = f"Patient/{patient['id']}"
         request = _create(run, _service_request(child))
-        task = _create(run, _task(child, f"ServiceRequest/{request['id']}"))
+        task = _create(run, _task(child, f"ServiceRequest/{request['id']}", run.actor))
         step.expect(task.get("status") == "requested", f"the Task was stored as {task.get('status')}")
         step.detail = f"Task/{task['id']} for ServiceRequest/{request['id']}"
     for next_status in ("accepted", "in-progress"):
@@ -84,8 +84,11 @@ def _service_request(child: str) -> Resource:
     }
 
 
-def _task(child: str, request: str) -> Resource:
+def _task(child: str, request: str, actor: str | None) -> Resource:
+    # A server that checks who moves a referral needs the caller named as requester and performer.
+    parties = {"requester": {"reference": actor}, "owner": {"reference": actor}} if actor else {}
     return {
+        **parties,
         "resourceType": "Task",
         "status": "requested",
         "intent": "order",

@@ -47,8 +47,10 @@ class Step:
 class Run:
     """The context a scenario runs in: the client, a tag unique to this run, the steps so far."""
 
-    def __init__(self, client: FhirClient, scenario: str, tag: str | None = None) -> None:
+    def __init__(self, client: FhirClient, scenario: str, tag: str | None = None, actor: str | None = None) -> None:
         self.client = client
+        # Whom the caller's credentials act as (``Organization/x``, ``Practitioner/y``), when known.
+        self.actor = actor
         self.scenario = scenario
         # Ids and identifiers carry the tag, so runs against a shared server never meet each other.
         self.tag = tag or secrets.token_hex(4)

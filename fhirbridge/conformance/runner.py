@@ -29,9 +29,12 @@ class ServerUnreachable(Exception):
     """No HTTP answer at all from the server's base URL."""
 
 
-def run_conformance(client: FhirClient, names: Sequence[str] | None = None, *, tag: str | None = None) -> Report:
+def run_conformance(
+    client: FhirClient, names: Sequence[str] | None = None, *, tag: str | None = None, actor: str | None = None
+) -> Report:
     """Every scenario (or those named), each on its own; raises ``ServerUnreachable`` when the server
-    does not answer at all, before any scenario runs."""
+    does not answer at all, before any scenario runs. ``actor`` is the reference the client's token acts
+    as; the referral scenario names it as the Task's requester and owner."""
     unknown = [name for name in names or () if name not in SCENARIOS]
     if unknown:
         raise ValueError(f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}")
@@ -39,12 +42,14 @@ def run_conformance(client: FhirClient, names: Sequence[str] | None = None, *, t
     tag = tag or secrets.token_hex(4)
     report = Report(client.base_url)
     for name in names or list(SCENARIOS):
-        report.steps.extend(run_scenario(client, name, SCENARIOS[name], tag))
+        report.steps.extend(run_scenario(client, name, SCENARIOS[name], tag, actor))
     return report
 
 
-def run_scenario(client: FhirClient, name: str, scenario: Scenario, tag: str) -> list[StepResult]:
-    run = Run(client, name, tag)
+def run_scenario(
+    client: FhirClient, name: str, scenario: Scenario, tag: str, actor: str | None = None
+) -> list[StepResult]:
+    run = Run(client, name, tag, actor)
     try:
         scenario(run)
     except ScenarioStopped:

@@ -34,7 +34,9 @@ def test_a_second_run_passes_too_and_the_first_left_nothing_behind(server: LiveS
 
 def test_the_command_prints_json_and_exits_0(server: LiveServer) -> None:
     out = io.StringIO()
-    args = Namespace(server=server.url, token=None, scenario=["capabilities", "versioning"], timeout=30.0, json=True)
+    args = Namespace(
+        server=server.url, token=None, actor=None, scenario=["capabilities", "versioning"], timeout=30.0, json=True
+    )
 
     code = run_conformance_command(args, out)
 

@@ -51,7 +51,14 @@ def broken_server() -> Iterator[str]:
 
 
 def arguments(server: str, **overrides: object) -> Namespace:
-    values: dict[str, object] = {"server": server, "token": None, "scenario": None, "timeout": 10.0, "json": False}
+    values: dict[str, object] = {
+        "server": server,
+        "token": None,
+        "scenario": None,
+        "actor": None,
+        "timeout": 10.0,
+        "json": False,
+    }
     return Namespace(**{**values, **overrides})
 
 
