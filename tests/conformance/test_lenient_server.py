@@ -1,0 +1,72 @@
+"""A server without $summary and without the referral state machine still passes, with SKIP and WARN.
+
+The lenient server is fhirbridge behind a proxy that answers 404 to ``$summary`` and pretends to accept
+any Task moved back to ``requested``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+
+from fhirbridge.client import FhirClient
+from fhirbridge.conformance import Status, run_conformance
+from tests.conftest import LiveServer
+
+
+def lenient_proxy(upstream: str) -> type[BaseHTTPRequestHandler]:
+    class Lenient(BaseHTTPRequestHandler):
+        def _answer(self, status: int, body: bytes, content_type: str = "application/fhir+json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if "$summary" in self.path:
+                outcome = {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": "not-found"}]}
+                self._answer(404, json.dumps(outcome).encode())
+                return
+            if self.command == "PUT" and self.path.startswith("/Task/") and json.loads(body)["status"] == "requested":
+                self._answer(200, body)  # accepted without a look at the state machine
+                return
+            # The Host header goes along, so the links fhirbridge writes point back at the proxy.
+            headers = dict(self.headers.items())
+            answer = requests.request(self.command, f"{upstream}{self.path}", data=body, headers=headers, timeout=30)
+            self._answer(answer.status_code, answer.content, answer.headers.get("Content-Type", ""))
+
+        do_GET = do_POST = do_PUT = do_DELETE = _forward
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    return Lenient
+
+
+@pytest.fixture
+def lenient_server(server: LiveServer) -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), lenient_proxy(server.url))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_missing_summary_is_skipped_and_an_unenforced_referral_rule_is_a_warning(lenient_server: str) -> None:
+    with FhirClient(lenient_server) as client:
+        report = run_conformance(client, ["patient-summary", "referral-task"])
+
+    not_passed = {(step.step, step.status) for step in report.steps if step.status is not Status.PASS}
+    assert not_passed == {
+        ("Patient/$summary answers a document", Status.SKIP),
+        ("a completed referral cannot move back to requested", Status.WARN),
+    }
+    assert report.ok

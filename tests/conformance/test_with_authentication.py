@@ -1,0 +1,37 @@
+"""Against fhirbridge with authentication on: the check runs with an EHR's token and acts as its organization."""
+
+from __future__ import annotations
+
+import io
+from argparse import Namespace
+
+from fhirbridge.conformance.cli import EXIT_PASSED, run_conformance_command
+from tests.conftest import LiveServer
+from tests.security.conftest import secure_live_server, secure_server, token_for
+
+__all__ = ["secure_live_server", "secure_server"]  # the fixtures, shared with the security suite
+
+EHR = "Organization/riverside-ehr"
+
+
+def test_every_scenario_passes_with_an_ehr_token(secure_server: LiveServer) -> None:
+    out = io.StringIO()
+    token = token_for("ehr-system", org="riverside-ehr")
+    args = Namespace(server=secure_server.url, token=token, actor=EHR, scenario=None, timeout=30.0, json=False)
+
+    code = run_conformance_command(args, out)
+
+    assert code == EXIT_PASSED, out.getvalue()
+    assert out.getvalue().rstrip().endswith("every scenario passed")
+
+
+def test_without_a_token_the_scenarios_fail_with_401(secure_server: LiveServer) -> None:
+    out = io.StringIO()
+    args = Namespace(
+        server=secure_server.url, token=None, actor=None, scenario=["versioning"], timeout=30.0, json=False
+    )
+
+    code = run_conformance_command(args, out)
+
+    assert code == 1
+    assert "401" in out.getvalue()
