@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fhirbridge.assessment.cli",
     "fhirbridge.mappers.cli",
     "fhirbridge.security.cli",
+    "fhirbridge.conformance.cli",
 )
 
 
