@@ -10,6 +10,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 import requests
@@ -17,6 +18,17 @@ import requests
 from fhirbridge.client import FhirClient
 from fhirbridge.conformance import Status, run_conformance
 from tests.conftest import LiveServer
+
+
+def without_summary(statement: dict[str, Any]) -> dict[str, Any]:
+    """The CapabilityStatement of a server that has no $summary does not declare it."""
+    for resource in statement["rest"][0]["resource"]:
+        operations = [op for op in resource.get("operation", []) if op["name"] != "summary"]
+        if operations:
+            resource["operation"] = operations
+        else:
+            resource.pop("operation", None)
+    return statement
 
 
 def lenient_proxy(upstream: str) -> type[BaseHTTPRequestHandler]:
@@ -40,7 +52,10 @@ def lenient_proxy(upstream: str) -> type[BaseHTTPRequestHandler]:
             # The Host header goes along, so the links fhirbridge writes point back at the proxy.
             headers = dict(self.headers.items())
             answer = requests.request(self.command, f"{upstream}{self.path}", data=body, headers=headers, timeout=30)
-            self._answer(answer.status_code, answer.content, answer.headers.get("Content-Type", ""))
+            content = answer.content
+            if self.path.startswith("/metadata"):
+                content = json.dumps(without_summary(answer.json())).encode()
+            self._answer(answer.status_code, content, answer.headers.get("Content-Type", ""))
 
         do_GET = do_POST = do_PUT = do_DELETE = _forward
 
