@@ -9,26 +9,15 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
+
+from fhirbridge.references import reference_holders
 
 # [type]/[id] with an optional /_history/[version]; FHIR ids are [A-Za-z0-9\-\.]{1,64}.
 _LOCAL = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
 
 ResourceKey = tuple[str, str]
-
-
-def reference_dicts(value: Any) -> Iterator[dict[str, Any]]:
-    """Every Reference (a dict whose ``reference`` is a string) anywhere inside ``value``."""
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            if isinstance(node.get("reference"), str):
-                yield node
-            stack.extend(child for child in node.values() if isinstance(child, (dict, list)))
-        elif isinstance(node, list):
-            stack.extend(child for child in node if isinstance(child, (dict, list)))
 
 
 def local_key(reference: str, source_base: str) -> ResourceKey | None:
@@ -44,7 +33,7 @@ def local_key(reference: str, source_base: str) -> ResourceKey | None:
 
 def local_keys(resource: Any, source_base: str) -> set[ResourceKey]:
     keys = set()
-    for ref in reference_dicts(resource):
+    for ref in reference_holders(resource):
         key = local_key(ref["reference"], source_base)
         if key is not None:
             keys.add(key)
@@ -63,7 +52,7 @@ def rewrite_references(
     """
     rewritten = copy.deepcopy(resource)
     external: set[str] = set()
-    for ref in reference_dicts(rewritten):
+    for ref in reference_holders(rewritten):
         key = local_key(ref["reference"], source_base)
         if key is None:
             continue
@@ -76,4 +65,4 @@ def rewrite_references(
     return rewritten, external
 
 
-__all__ = ["ResourceKey", "local_key", "local_keys", "reference_dicts", "rewrite_references"]
+__all__ = ["ResourceKey", "local_key", "local_keys", "rewrite_references"]

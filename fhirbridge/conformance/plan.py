@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from fhirbridge.conformance.run import Run, StepFailed
 from fhirbridge.demo import demo_records
 from fhirbridge.mappers import record_to_bundle
+from fhirbridge.references import replace_references
 
 Resource = dict[str, Any]
 
@@ -49,7 +50,7 @@ def unique_plan_bundle(tag: str) -> tuple[Resource, list[str]]:
         resource = copy.deepcopy(entry["resource"])
         key = _key(resource)
         del resource["id"]
-        _point_at(resource, full_urls)
+        replace_references(resource, full_urls)
         _tag_identifiers(resource, tag)
         entries.append(
             {"fullUrl": full_urls[key], "resource": resource, "request": {"method": "POST", "url": key.split("/")[0]}}
@@ -99,18 +100,6 @@ def key_of_location(location: str) -> str | None:
 
 def _key(resource: Resource) -> str:
     return f"{resource['resourceType']}/{resource['id']}"
-
-
-def _point_at(value: Any, full_urls: dict[str, str]) -> None:
-    if isinstance(value, dict):
-        reference = value.get("reference")
-        if isinstance(reference, str) and reference in full_urls:
-            value["reference"] = full_urls[reference]
-        for item in value.values():
-            _point_at(item, full_urls)
-    elif isinstance(value, list):
-        for item in value:
-            _point_at(item, full_urls)
 
 
 def _tag_identifiers(value: Any, tag: str) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -23,6 +23,7 @@ from fhirbridge.engine.interactions import FhirEngine, InteractionResult, new_id
 from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.errors import BadRequest, FhirError, Issue, NotFound, PayloadTooLarge, PreconditionFailed
 from fhirbridge.formats import json as fhir_json
+from fhirbridge.references import reference_holders
 from fhirbridge.storage.clock import instant
 from fhirbridge.storage.contract import Resource, WriteTransaction
 
@@ -287,22 +288,10 @@ def _refuse_duplicates(entries: list[Entry]) -> None:
 # -- references -----------------------------------------------------------------------------------------
 
 
-def iter_references(node: Any) -> Iterator[dict[str, Any]]:
-    """Every Reference object (a dict with a string ``reference``) inside a resource."""
-    if isinstance(node, dict):
-        if isinstance(node.get("reference"), str):
-            yield node
-        for value in node.values():
-            yield from iter_references(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from iter_references(value)
-
-
 def rewrite_references(
     resource: Resource, references: dict[str, str], tx: WriteTransaction, engine: FhirEngine
 ) -> None:
-    for holder in iter_references(resource):
+    for holder in reference_holders(resource):
         value: str = holder["reference"]
         if value in references:
             holder["reference"] = references[value]
@@ -379,4 +368,4 @@ def _entry_expression(prefix: str, expression: str) -> str:
     return f"{prefix}.{expression}"
 
 
-__all__ = ["BundleProcessor", "Entry", "iter_references", "parse_entry", "response_entry", "rewrite_references"]
+__all__ = ["BundleProcessor", "Entry", "parse_entry", "response_entry", "rewrite_references"]

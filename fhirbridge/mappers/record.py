@@ -28,6 +28,7 @@ from fhirbridge.mappers._context import Links, Reader, ReportEntry
 from fhirbridge.mappers._fhir import Resource, reference_parts
 from fhirbridge.mappers.provenance import provenance_for
 from fhirbridge.mappers.retention import ABSENT, differences, merge, retain, without_server_meta
+from fhirbridge.references import reference_holders, replace_references
 
 __all__ = [
     "ImportResult",
@@ -95,9 +96,7 @@ def record_to_resources(record: Record) -> list[Resource]:
     return out
 
 
-def record_to_bundle(
-    record: Record, *, author_id: str | None = None, recorded: datetime | None = None
-) -> Resource:
+def record_to_bundle(record: Record, *, author_id: str | None = None, recorded: datetime | None = None) -> Resource:
     """A transaction Bundle: each resource PUT under its stable id, so sending it twice updates it.
 
     With ``author_id`` (who made the change: a team member, a family member or the child) and
@@ -156,8 +155,7 @@ def record_from_resources(resources: Resource | Iterable[Resource]) -> ImportRes
             reader.current = _key(resource)
             reader.note(
                 "",
-                f"a {resource['resourceType']} is history or transport, not part of the record; "
-                "not kept in it",
+                f"a {resource['resourceType']} is history or transport, not part of the record; not kept in it",
             )
         elif _about_another_patient(resource, child_key):
             reader.current = _key(resource)
@@ -176,22 +174,11 @@ def references_outside(resources: Resource | Iterable[Resource]) -> set[str]:
     present = {_key(resource) for resource in collected}
     wanted: set[str] = set()
     for resource in collected:
-        for value in _references(resource):
+        for value in reference_holders(resource):
             parts = reference_parts(value)
             if parts and not value["reference"].startswith(("#", "urn:")):
                 wanted.add(f"{parts[0]}/{parts[1]}")
     return wanted - present
-
-
-def _references(value: Any) -> Iterable[dict[str, Any]]:
-    if isinstance(value, dict):
-        if isinstance(value.get("reference"), str):
-            yield value
-        for item in value.values():
-            yield from _references(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _references(item)
 
 
 def _collect(resources: Resource | Iterable[Resource], reader: Reader) -> list[Resource]:
@@ -216,20 +203,8 @@ def _collect(resources: Resource | Iterable[Resource], reader: Reader) -> list[R
         # A Bundle's urn:uuid references stand for the resources it carries; once they are resources of a
         # record they are referred to as Type/id, as a server does when it processes the Bundle.
         for resource in collected:
-            _point_at_ids(resource, reader.aliases)
+            replace_references(resource, reader.aliases)
     return collected
-
-
-def _point_at_ids(value: Any, aliases: dict[str, str]) -> None:
-    if isinstance(value, dict):
-        target = value.get("reference")
-        if isinstance(target, str) and target in aliases:
-            value["reference"] = aliases[target]
-        for item in value.values():
-            _point_at_ids(item, aliases)
-    elif isinstance(value, list):
-        for item in value:
-            _point_at_ids(item, aliases)
 
 
 def _id_for(resource: Resource, full_url: Any) -> str:
@@ -421,20 +396,12 @@ class _Assembly:
             assessments=[
                 self._read(r, assessment.needs_assessment_from_fhir) for r in self.of("QuestionnaireResponse")
             ],
-            needs=[
-                self._read(r, assessment.need_from_fhir)
-                for r in conditions
-                if assessment.is_health_concern(r)
-            ],
+            needs=[self._read(r, assessment.need_from_fhir) for r in conditions if assessment.is_health_concern(r)],
             complexity=[self._read(r, assessment.complexity_from_fhir) for r in complexity],
             diagnoses=[
-                self._read(r, assessment.diagnosis_from_fhir)
-                for r in conditions
-                if not assessment.is_health_concern(r)
+                self._read(r, assessment.diagnosis_from_fhir) for r in conditions if not assessment.is_health_concern(r)
             ],
-            medical_summary=self._read(summaries[0], summary.medical_summary_from_fhir)
-            if summaries
-            else None,
+            medical_summary=self._read(summaries[0], summary.medical_summary_from_fhir) if summaries else None,
             care_plans=care_plans,
             goals=[self._read(r, goal.goal_from_fhir) for r in self.of("Goal")],
             action_steps=[*(self._read(r, task.action_step_from_fhir) for r in step_tasks), *inline],
@@ -465,9 +432,7 @@ class _Assembly:
         for resource in [*self.of("RiskAssessment"), *self.of("Composition"), *self.of("Appointment")]:
             if _key(resource) not in read:
                 reader.current = _key(resource)
-                reader.note(
-                    "", f"this {resource['resourceType']} has no place in the record; kept as it came"
-                )
+                reader.note("", f"this {resource['resourceType']} has no place in the record; kept as it came")
                 self.others.append(resource)
         for resource_type, resources in self.by_type.items():
             if resource_type in placed_types or resource_type in (
@@ -549,8 +514,7 @@ class _Assembly:
 def _covered(resource: str, path: str, noted: set[tuple[str, str]]) -> bool:
     """Whether a report entry already speaks of this element (an unresolved reference inside it)."""
     return any(
-        where == resource
-        and (path == seen or path.startswith((f"{seen}.", f"{seen}[")) or seen.startswith(path))
+        where == resource and (path == seen or path.startswith((f"{seen}.", f"{seen}[")) or seen.startswith(path))
         for where, seen in noted
         if seen
     )

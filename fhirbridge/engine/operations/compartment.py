@@ -13,8 +13,8 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from fhirbridge.engine.transaction import iter_references
 from fhirbridge.formats import json as fhir_json
+from fhirbridge.references import reference_holders
 from fhirbridge.search.definitions import compartment_params
 from fhirbridge.search.tables import search_reference
 from fhirbridge.security.access import optional_access
@@ -83,7 +83,7 @@ def _referenced(
     wanted: set[tuple[str, str]] = set()
     for member in members:
         assert member.content is not None
-        for holder in iter_references(fhir_json.loads(member.content)):
+        for holder in reference_holders(fhir_json.loads(member.content)):
             parts = str(holder["reference"]).split("/")
             if len(parts) == 2 and (parts[0], parts[1]) not in have and parts[0][:1].isupper():
                 wanted.add((parts[0], parts[1]))

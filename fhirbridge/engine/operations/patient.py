@@ -9,8 +9,8 @@ from fhirbridge.engine.bundles import new_bundle, page_links
 from fhirbridge.engine.interactions import FhirEngine, resource_of
 from fhirbridge.engine.operations.compartment import compartment_members, resources_of
 from fhirbridge.engine.operations.summary import document_bundle, patient_summary
-from fhirbridge.engine.transaction import iter_references
 from fhirbridge.formats import json as fhir_json
+from fhirbridge.references import reference_holders
 from fhirbridge.security.access import optional_access
 
 
@@ -64,7 +64,7 @@ class PatientOperations:
         composition = resource_of(self.engine.read("Composition", composition_id))
         access = optional_access()
         seen: dict[str, dict[str, Any]] = {}
-        for holder in iter_references(composition):
+        for holder in reference_holders(composition):
             parts = str(holder["reference"]).split("/")
             key = "/".join(parts[-2:])
             if len(parts) >= 2 and key not in seen:
