@@ -5,6 +5,10 @@ for its JSON twin; ``to_xml`` writes such a dict as FHIR XML. Which elements rep
 are JSON numbers or booleans, and the order XML requires all come from the R4 StructureDefinitions
 (see ``tools/gen_fhir_types.py``).
 
+Reading checks the structure (known elements, cardinality one where the definition says so, value
+syntax of booleans, integers and decimals) but not the order of elements nor the rules a validator
+checks (required elements, codes, invariants): validate the resulting dict as for JSON.
+
 Parsing is hardened: no DTD, no entity expansion, no network, libxml2's size limits kept, and any
 document with a DOCTYPE or entity declaration refused outright. Every problem a client can cause is a
 ``BadRequest`` whose ``expression`` names the element (``Patient.contact[0].foo``).
