@@ -43,13 +43,13 @@ class SeededPlan:
 
 @pytest.fixture
 def source(servers: ServerPair) -> Iterator[FhirClient]:
-    with FhirClient(servers.source, retry=RetryPolicy(total=0), timeout=10) as client:
+    with FhirClient(servers.source, retry=RetryPolicy(total=0), timeout=60) as client:
         yield client
 
 
 @pytest.fixture
 def target(servers: ServerPair) -> Iterator[FhirClient]:
-    with FhirClient(servers.target, retry=RetryPolicy(total=0), timeout=10) as client:
+    with FhirClient(servers.target, retry=RetryPolicy(total=0), timeout=60) as client:
         yield client
 
 
