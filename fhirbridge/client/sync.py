@@ -233,13 +233,31 @@ def _sync_one(
         else:
             stored = target.update(desired)
     except VersionConflict as exc:
-        return ResourceSync(source_ref, target_ref, "conflict", f"changed on the target during the sync: {exc}"), None
+        already = _written_already(target, placement, desired) if current is not None else None
+        if already is None:
+            reason = f"changed on the target during the sync: {exc}"
+            return ResourceSync(source_ref, target_ref, "conflict", reason), None
+        stored = already
     except FhirClientError as exc:
         return ResourceSync(source_ref, target_ref, "failed", str(exc)), None
     stored_ref = f"{placement.key[0]}/{stored['id']}"
     state.resources[source_ref] = _synced(stored_ref, stored, original)
     action: Action = "updated" if current is not None else "created"
     return ResourceSync(source_ref, stored_ref, action, version_id=_version(stored)), stored
+
+
+def _written_already(target: FhirClient, placement: _Placement, desired: Resource) -> Resource | None:
+    """The target's copy when it already holds what we meant to write, else ``None``.
+
+    A PUT whose answer was lost is retried; the retry's If-Match then names the version our own first
+    attempt replaced, and the server answers 412 although the write went through.
+    """
+    assert placement.target_id is not None
+    try:
+        current = target.read(placement.key[0], placement.target_id)
+    except FhirClientError:
+        return None
+    return current if same_content(current, desired) else None
 
 
 def _conflict(current: Resource | None, recorded: SyncedResource | None) -> str | None:

@@ -358,3 +358,47 @@ def test_pull_copies_the_remote_plan_here_and_reports_json(
     assert list(state_dir.glob("*.json")), "the sync state is kept"
     code, printed = run_sync_command(argv)
     assert {item["action"] for item in json.loads(printed)["resources"]} == {"unchanged"}
+
+
+def test_an_edit_racing_the_sync_is_a_conflict_not_overwritten(
+    source: FhirClient, target: FhirClient, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = seed_plan(source)
+    push(source, target, seeded.patient, state_dir)
+    source.update({**source.read("Goal", seeded.goal), "lifecycleStatus": "completed"})
+    update = target.update
+
+    def edited_just_before(resource: Resource, *, if_match: str | int | None = None) -> Resource:
+        if resource["resourceType"] == "Goal":
+            update({**target.read("Goal", resource["id"]), "priority": {"text": "high"}})
+        return update(resource, if_match=if_match)
+
+    monkeypatch.setattr(target, "update", edited_just_before)
+    report = push(source, target, seeded.patient, state_dir)
+
+    assert [(item.source, item.action) for item in report.conflicts] == [(f"Goal/{seeded.goal}", "conflict")]
+    assert "during the sync" in report.conflicts[0].reason
+    kept = by_identifier(target, "Goal", "goal-1")
+    assert (kept["priority"], kept["lifecycleStatus"]) == ({"text": "high"}, "active")
+
+
+def test_a_retried_write_whose_first_answer_was_lost_counts_as_written(
+    source: FhirClient, target: FhirClient, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = seed_plan(source)
+    push(source, target, seeded.patient, state_dir)
+    source.update({**source.read("Goal", seeded.goal), "lifecycleStatus": "completed"})
+    update = target.update
+
+    def answer_lost_then_retried(resource: Resource, *, if_match: str | int | None = None) -> Resource:
+        update(resource, if_match=if_match)
+        return update(resource, if_match=if_match)  # the retry's If-Match names the version just replaced
+
+    monkeypatch.setattr(target, "update", answer_lost_then_retried)
+    report = push(source, target, seeded.patient, state_dir)
+
+    assert report.ok, report.resources
+    assert [(item.source, item.action, item.version_id) for item in report.written] == [
+        (f"Goal/{seeded.goal}", "updated", "2")
+    ]
+    assert push(source, target, seeded.patient, state_dir).written == []
