@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.provenance import Provenance
 
-from fhirbridge.client import FhirClient, Resource, RetryPolicy
+from fhirbridge.client import FhirClient, Resource, RetryPolicy, TransportError
 from fhirbridge.client.sync import SyncReport, sync_plan
 from fhirbridge.client.sync_state import load_state
 from fhirbridge.formats.json import SourceDecimal
@@ -402,3 +402,30 @@ def test_a_retried_write_whose_first_answer_was_lost_counts_as_written(
         (f"Goal/{seeded.goal}", "updated", "2")
     ]
     assert push(source, target, seeded.patient, state_dir).written == []
+
+
+def test_a_run_cut_short_keeps_what_it_wrote_and_the_next_run_completes_it(
+    source: FhirClient, target: FhirClient, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = seed_plan(source)
+    conditional_update = target.conditional_update
+
+    def target_goes_away_at_the_care_plan(resource_type: str, criteria: Any, resource: Resource) -> Resource:
+        if resource_type == "CarePlan":
+            raise TransportError("connection reset")
+        return conditional_update(resource_type, criteria, resource)
+
+    monkeypatch.setattr(target, "conditional_update", target_goes_away_at_the_care_plan)
+    with pytest.raises(TransportError):
+        push(source, target, seeded.patient, state_dir)
+
+    state = load_state(state_dir, source.base_url, target.base_url, seeded.patient)
+    assert f"ServiceRequest/{seeded.referral}" in state.resources
+    assert f"CarePlan/{seeded.care_plan}" not in state.resources
+    (provenance,) = target.search("Provenance")
+    assert len(provenance["target"]) == len(state.resources)
+
+    monkeypatch.undo()
+    report = push(source, target, seeded.patient, state_dir)
+    assert report.ok
+    assert {item.source for item in report.written} == {f"CarePlan/{seeded.care_plan}", f"Task/{seeded.task}"}
