@@ -429,3 +429,20 @@ def test_a_run_cut_short_keeps_what_it_wrote_and_the_next_run_completes_it(
     report = push(source, target, seeded.patient, state_dir)
     assert report.ok
     assert {item.source for item in report.written} == {f"CarePlan/{seeded.care_plan}", f"Task/{seeded.task}"}
+
+
+def test_an_identifier_moved_to_another_target_resource_is_a_conflict(
+    source: FhirClient, target: FhirClient, state_dir: Path
+) -> None:
+    seeded = seed_plan(source)
+    push(source, target, seeded.patient, state_dir)
+    copy = by_identifier(target, "Condition", "cond-1")
+    target.update({**copy, "identifier": identifier(PLANS, "cond-1-retired")})
+    content = {key: value for key, value in copy.items() if key not in ("id", "meta")}
+    newcomer = target.create({**content, "code": {"text": "Cerebral palsy, revised"}})
+
+    report = push(source, target, seeded.patient, state_dir)
+
+    assert [item.source for item in report.conflicts] == [f"Condition/{seeded.condition}"]
+    assert f"now Condition/{newcomer['id']} carries the identifier" in report.conflicts[0].reason
+    assert target.read("Condition", newcomer["id"])["code"]["text"] == "Cerebral palsy, revised"
