@@ -54,10 +54,10 @@ def run_sync(args: argparse.Namespace, out: TextIO | None = None) -> int:
         FhirClient(args.server, timeout=timeout, token=token) as remote,
     ):
         source, target = (local, remote) if args.direction == "push" else (remote, local)
-        state = load_state(args.state_dir or default_state_dir(), source.base_url, target.base_url, args.patient)
         try:
+            state = load_state(args.state_dir or default_state_dir(), source.base_url, target.base_url, args.patient)
             report = sync_plan(source, target, args.patient, state, force=args.force)
-        except FhirClientError as exc:
+        except (FhirClientError, OSError, ValueError) as exc:
             print(f"sync {args.direction} failed: {exc}", file=sys.stderr)
             return EXIT_ERROR
     print(report_json(report) if args.json else report_text(report), file=out)

@@ -27,7 +27,13 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from fhirbridge.client.client import FhirClient, Resource
-from fhirbridge.client.errors import FhirClientError, ResourceGone, ResourceNotFound, VersionConflict
+from fhirbridge.client.errors import (
+    FhirClientError,
+    ResourceGone,
+    ResourceNotFound,
+    TransportError,
+    VersionConflict,
+)
 from fhirbridge.client.references import ResourceKey, local_keys, rewrite_references
 from fhirbridge.client.sync_state import SyncedResource, SyncState
 
@@ -155,18 +161,28 @@ def sync_plan(
 
     written: list[tuple[Resource, Resource]] = []
     external: set[str] = set()
-    for key in sorted(plan, key=_write_rank):
-        desired, refs = rewrite_references(plan[key], target_of, source.base_url)
-        external |= refs
-        result, stored = _sync_one(target, plan[key], desired, placements[key], state, force=force)
-        report.resources.append(result)
-        if stored is not None:
-            written.append((plan[key], stored))
+    completed = False
+    try:
+        for key in sorted(plan, key=_write_rank):
+            desired, refs = rewrite_references(plan[key], target_of, source.base_url)
+            external |= refs
+            result, stored = _sync_one(target, plan[key], desired, placements[key], state, force=force)
+            report.resources.append(result)
+            if stored is not None:
+                written.append((plan[key], stored))
+        completed = True
+    finally:
+        # What was written is recorded even when the run stops half-way (the target went away, say):
+        # the next run must see those copies as its own, and they carry their Provenance.
+        state.save()
+        if written:
+            try:
+                provenance = target.create(provenance_for(written, source.base_url, now()))
+                report.provenance = f"Provenance/{provenance['id']}"
+            except FhirClientError:
+                if completed:
+                    raise
     report.external_references = sorted(external)
-    if written:
-        provenance = target.create(provenance_for(written, source.base_url, now()))
-        report.provenance = f"Provenance/{provenance['id']}"
-    state.save()
     return report
 
 
@@ -226,7 +242,7 @@ def _sync_one(
         state.resources[source_ref] = _synced(target_ref, current, original)
         return ResourceSync(source_ref, target_ref, "unchanged", version_id=_version(current)), None
 
-    conflict = None if force else _conflict(current, recorded)
+    conflict = None if force else _conflict(target_ref, current, recorded)
     if conflict is not None:
         return ResourceSync(source_ref, target_ref, "conflict", conflict, _version(current) if current else None), None
     try:
@@ -237,7 +253,13 @@ def _sync_one(
         else:
             stored = target.update(desired)
     except VersionConflict as exc:
-        return ResourceSync(source_ref, target_ref, "conflict", f"changed on the target during the sync: {exc}"), None
+        already = _written_already(target, placement, desired) if current is not None else None
+        if already is None:
+            reason = f"changed on the target during the sync: {exc}"
+            return ResourceSync(source_ref, target_ref, "conflict", reason), None
+        stored = already
+    except TransportError:
+        raise  # the target is gone: stop rather than wait out a timeout per resource
     except FhirClientError as exc:
         return ResourceSync(source_ref, target_ref, "failed", str(exc)), None
     stored_ref = f"{placement.key[0]}/{stored['id']}"
@@ -246,12 +268,28 @@ def _sync_one(
     return ResourceSync(source_ref, stored_ref, action, version_id=_version(stored)), stored
 
 
-def _conflict(current: Resource | None, recorded: SyncedResource | None) -> str | None:
+def _written_already(target: FhirClient, placement: _Placement, desired: Resource) -> Resource | None:
+    """The target's copy when it already holds what we meant to write, else ``None``.
+
+    A PUT whose answer was lost is retried; the retry's If-Match then names the version our own first
+    attempt replaced, and the server answers 412 although the write went through.
+    """
+    assert placement.target_id is not None
+    try:
+        current = target.read(placement.key[0], placement.target_id)
+    except FhirClientError:
+        return None
+    return current if same_content(current, desired) else None
+
+
+def _conflict(target_ref: str, current: Resource | None, recorded: SyncedResource | None) -> str | None:
     """Why writing over the target's copy would lose someone's change, or ``None`` when it would not."""
     if recorded is None:
         if current is None:
             return None
         return "the target already holds this resource with other content, and it was never synced here"
+    if current is not None and recorded.target != target_ref:
+        return f"the last sync wrote {recorded.target}, but now {target_ref} carries the identifier"
     if current is None:
         return (
             f"gone from the target since the last sync left version {recorded.version_id} "

@@ -68,8 +68,11 @@ def load_state(state_dir: Path, source: str, target: str, patient: str) -> SyncS
     path = state_path(state_dir, source, target, patient)
     state = SyncState(path, source.rstrip("/"), target.rstrip("/"), patient)
     if path.exists():
-        document = json.loads(path.read_text(encoding="utf-8"))
-        state.resources = {key: SyncedResource(**value) for key, value in document.get("resources", {}).items()}
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            state.resources = {key: SyncedResource(**value) for key, value in document["resources"].items()}
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ValueError(f"{path} is not a readable sync state ({exc}); move it away to start afresh") from exc
     return state
 
 

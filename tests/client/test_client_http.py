@@ -371,3 +371,12 @@ def test_one_session_serves_every_request(fhir: FhirClient, http: responses.Requ
     fhir.capabilities()
     assert fhir.session is session
     assert session.adapters["https://"].max_retries.total == NO_WAIT.total
+
+
+def test_the_default_retry_policy_backs_off_and_spares_posts() -> None:
+    retry = RetryPolicy().to_urllib3()
+    assert retry.backoff_factor > 0
+    assert retry.respect_retry_after_header
+    assert "POST" not in (retry.allowed_methods or ())
+    assert {"GET", "PUT", "DELETE"} <= set(retry.allowed_methods or ())
+    assert set(retry.status_forcelist or ()) == {429, 502, 503, 504}

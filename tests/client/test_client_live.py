@@ -23,7 +23,7 @@ from tests.conftest import LiveServer
 
 @pytest.fixture
 def fhir(live: LiveServer) -> Iterator[FhirClient]:
-    with FhirClient(live.url, retry=RetryPolicy(total=1, backoff_factor=0), timeout=10) as client:
+    with FhirClient(live.url, retry=RetryPolicy(total=1, backoff_factor=0), timeout=60) as client:
         yield client
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.provenance import Provenance
 
-from fhirbridge.client import FhirClient, Resource, RetryPolicy
+from fhirbridge.client import FhirClient, Resource, RetryPolicy, TransportError
 from fhirbridge.client.sync import SyncReport, sync_plan
 from fhirbridge.client.sync_state import load_state
 from fhirbridge.formats.json import SourceDecimal
@@ -43,13 +43,13 @@ class SeededPlan:
 
 @pytest.fixture
 def source(servers: ServerPair) -> Iterator[FhirClient]:
-    with FhirClient(servers.source, retry=RetryPolicy(total=0), timeout=10) as client:
+    with FhirClient(servers.source, retry=RetryPolicy(total=0), timeout=60) as client:
         yield client
 
 
 @pytest.fixture
 def target(servers: ServerPair) -> Iterator[FhirClient]:
-    with FhirClient(servers.target, retry=RetryPolicy(total=0), timeout=10) as client:
+    with FhirClient(servers.target, retry=RetryPolicy(total=0), timeout=60) as client:
         yield client
 
 
@@ -358,3 +358,91 @@ def test_pull_copies_the_remote_plan_here_and_reports_json(
     assert list(state_dir.glob("*.json")), "the sync state is kept"
     code, printed = run_sync_command(argv)
     assert {item["action"] for item in json.loads(printed)["resources"]} == {"unchanged"}
+
+
+def test_an_edit_racing_the_sync_is_a_conflict_not_overwritten(
+    source: FhirClient, target: FhirClient, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = seed_plan(source)
+    push(source, target, seeded.patient, state_dir)
+    source.update({**source.read("Goal", seeded.goal), "lifecycleStatus": "completed"})
+    update = target.update
+
+    def edited_just_before(resource: Resource, *, if_match: str | int | None = None) -> Resource:
+        if resource["resourceType"] == "Goal":
+            update({**target.read("Goal", resource["id"]), "priority": {"text": "high"}})
+        return update(resource, if_match=if_match)
+
+    monkeypatch.setattr(target, "update", edited_just_before)
+    report = push(source, target, seeded.patient, state_dir)
+
+    assert [(item.source, item.action) for item in report.conflicts] == [(f"Goal/{seeded.goal}", "conflict")]
+    assert "during the sync" in report.conflicts[0].reason
+    kept = by_identifier(target, "Goal", "goal-1")
+    assert (kept["priority"], kept["lifecycleStatus"]) == ({"text": "high"}, "active")
+
+
+def test_a_retried_write_whose_first_answer_was_lost_counts_as_written(
+    source: FhirClient, target: FhirClient, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = seed_plan(source)
+    push(source, target, seeded.patient, state_dir)
+    source.update({**source.read("Goal", seeded.goal), "lifecycleStatus": "completed"})
+    update = target.update
+
+    def answer_lost_then_retried(resource: Resource, *, if_match: str | int | None = None) -> Resource:
+        update(resource, if_match=if_match)
+        return update(resource, if_match=if_match)  # the retry's If-Match names the version just replaced
+
+    monkeypatch.setattr(target, "update", answer_lost_then_retried)
+    report = push(source, target, seeded.patient, state_dir)
+
+    assert report.ok, report.resources
+    assert [(item.source, item.action, item.version_id) for item in report.written] == [
+        (f"Goal/{seeded.goal}", "updated", "2")
+    ]
+    assert push(source, target, seeded.patient, state_dir).written == []
+
+
+def test_a_run_cut_short_keeps_what_it_wrote_and_the_next_run_completes_it(
+    source: FhirClient, target: FhirClient, state_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeded = seed_plan(source)
+    conditional_update = target.conditional_update
+
+    def target_goes_away_at_the_care_plan(resource_type: str, criteria: Any, resource: Resource) -> Resource:
+        if resource_type == "CarePlan":
+            raise TransportError("connection reset")
+        return conditional_update(resource_type, criteria, resource)
+
+    monkeypatch.setattr(target, "conditional_update", target_goes_away_at_the_care_plan)
+    with pytest.raises(TransportError):
+        push(source, target, seeded.patient, state_dir)
+
+    state = load_state(state_dir, source.base_url, target.base_url, seeded.patient)
+    assert f"ServiceRequest/{seeded.referral}" in state.resources
+    assert f"CarePlan/{seeded.care_plan}" not in state.resources
+    (provenance,) = target.search("Provenance")
+    assert len(provenance["target"]) == len(state.resources)
+
+    monkeypatch.undo()
+    report = push(source, target, seeded.patient, state_dir)
+    assert report.ok
+    assert {item.source for item in report.written} == {f"CarePlan/{seeded.care_plan}", f"Task/{seeded.task}"}
+
+
+def test_an_identifier_moved_to_another_target_resource_is_a_conflict(
+    source: FhirClient, target: FhirClient, state_dir: Path
+) -> None:
+    seeded = seed_plan(source)
+    push(source, target, seeded.patient, state_dir)
+    copy = by_identifier(target, "Condition", "cond-1")
+    target.update({**copy, "identifier": identifier(PLANS, "cond-1-retired")})
+    content = {key: value for key, value in copy.items() if key not in ("id", "meta")}
+    newcomer = target.create({**content, "code": {"text": "Cerebral palsy, revised"}})
+
+    report = push(source, target, seeded.patient, state_dir)
+
+    assert [item.source for item in report.conflicts] == [f"Condition/{seeded.condition}"]
+    assert f"now Condition/{newcomer['id']} carries the identifier" in report.conflicts[0].reason
+    assert target.read("Condition", newcomer["id"])["code"]["text"] == "Cerebral palsy, revised"
