@@ -104,11 +104,21 @@ def supported_parameters(resource_type: str) -> list[SearchParamInfo]:
     return sorted(parameters_for(resource_type).values(), key=lambda p: p.code)
 
 
+# Types R4 leaves out of the Patient compartment although they carry one child's data (a child's
+# referrals and action steps are Tasks): resource type -> {search parameter: element paths}.
+EXTENDED_PATIENT_COMPARTMENT: dict[str, dict[str, tuple[str, ...]]] = {
+    "Task": {"patient": ("for",)},
+    "Device": {"patient": ("patient",)},
+}
+
+
 @cache
 def patient_compartment() -> dict[str, tuple[str, ...]]:
     """Resource type -> the parameters that put a resource into a Patient's compartment."""
     raw: dict[str, list[str]] = _load("compartments.json")["Patient"]
-    return {t: tuple(p for p in params if p != "{def}") for t, params in raw.items()}
+    table = {t: tuple(p for p in params if p != "{def}") for t, params in raw.items()}
+    table.update({t: tuple(params) for t, params in EXTENDED_PATIENT_COMPARTMENT.items()})
+    return table
 
 
 def compartment_params(compartment_type: str, resource_type: str) -> tuple[str, ...]:

@@ -281,3 +281,11 @@ def test_worklists_show_only_what_the_caller_may_see(secure_server: LiveServer) 
         assert OTHER_CHILD not in json.dumps(overdue)
         referrals = http.get("/Task/$open-referrals").json()
         assert "ben-task" not in json.dumps(referrals)
+
+
+def test_a_childs_tasks_are_searchable_by_the_family_and_no_one_elses(secure_server: LiveServer) -> None:
+    # Task is in the child's compartment for access control; search must agree.
+    seed(secure_server)
+    with family(secure_server) as http:
+        assert _search_ids(http, "/Task") == {"ana-task"}
+        assert _search_ids(http, f"/Patient/{CHILD}/$everything", _type="Task") == {"ana-task"}

@@ -1,7 +1,9 @@
 """Reading a child's whole Patient compartment in a few indexed queries.
 
 Membership comes from the search index: a resource belongs to ``Patient/id``'s compartment when one of
-its compartment parameters (R4 CompartmentDefinition) references the patient. Resources the compartment
+its compartment parameters references the patient. The parameters are those access control confines a
+child's token to (R4 CompartmentDefinition, with Task and Device added), so what ``$everything`` returns
+and what a child's token may read are one definition. Resources the compartment
 points at (practitioners, organizations, medications, ...) come along, as ``$everything`` requires.
 """
 
@@ -15,22 +17,16 @@ from sqlalchemy import Connection
 
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.references import reference_holders
-from fhirbridge.search.definitions import compartment_params
 from fhirbridge.search.tables import search_reference
 from fhirbridge.security.access import optional_access
+from fhirbridge.security.compartment import compartment_params
 from fhirbridge.storage import schema
 from fhirbridge.storage.clock import from_micros, to_micros
 from fhirbridge.storage.contract import Resource, StoredVersion
 
-# R4 leaves Task out of the Patient compartment, but a child's referrals and action steps are part of
-# the child's plan: fhirbridge counts a Task whose ``for`` is the child (``patient``, ``subject``).
-PLAN_COMPARTMENT_ADDITIONS: dict[str, tuple[str, ...]] = {"Task": ("patient", "subject")}
-
 
 def in_plan_compartment(resource_type: str, param: str) -> bool:
-    return param in compartment_params("Patient", resource_type) or param in PLAN_COMPARTMENT_ADDITIONS.get(
-        resource_type, ()
-    )
+    return param in compartment_params().get(resource_type, {})
 
 
 def _versions(rows: Iterable[sa.Row[tuple[object, ...]]]) -> list[StoredVersion]:
@@ -98,4 +94,4 @@ def resources_of(versions: list[StoredVersion]) -> list[Resource]:
     return [fhir_json.loads(v.content) for v in versions if v.content is not None]
 
 
-__all__ = ["PLAN_COMPARTMENT_ADDITIONS", "compartment_members", "in_plan_compartment", "resources_of"]
+__all__ = ["compartment_members", "in_plan_compartment", "resources_of"]
