@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from fhirbridge.engine.actor import Actor, current_actor
 from fhirbridge.errors import Forbidden
 from fhirbridge.security.compartment import (
     SHARED_REFERENCE_TYPES,
@@ -160,11 +161,21 @@ def current_access() -> Access:
 
 @contextmanager
 def access_scope(access: Access) -> Iterator[Access]:
+    """Establish who is calling for the engine: what they may do, and whom they act as (business rules
+    such as who may move a referral ask the latter)."""
     token = _current.set(access)
+    actor_token = current_actor.set(actor_of(access.principal))
     try:
         yield access
     finally:
+        current_actor.reset(actor_token)
         _current.reset(token)
 
 
-__all__ = ["SYSTEM_ACCESS", "Access", "ConsentLookup", "access_scope", "current_access", "optional_access"]
+def actor_of(principal: Principal | None) -> Actor | None:
+    if principal is None:
+        return None
+    return Actor(frozenset(ref for ref in (principal.fhir_user, principal.organization) if ref))
+
+
+__all__ = ["SYSTEM_ACCESS", "Access", "ConsentLookup", "access_scope", "actor_of", "current_access", "optional_access"]
