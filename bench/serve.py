@@ -19,7 +19,7 @@ from typing import Any
 UVICORN_OPTIONS: dict[str, Any] = {"host": "127.0.0.1", "log_level": "warning", "access_log": False}
 
 
-def fhir_app(database_url: str) -> Any:
+def fhir_app(database_url: str, read_cache_mb: float | None = None) -> Any:
     from fhirbridge.config import Settings
     from fhirbridge.server.app import create_app
 
@@ -28,6 +28,8 @@ def fhir_app(database_url: str) -> Any:
     settings = Settings(
         database_url=database_url, max_body_bytes=16 * 1024 * 1024, auth_disabled=True, subscription_delivery=False
     )
+    if read_cache_mb is not None:
+        settings.read_cache_mb = read_cache_mb
     return create_app(settings)
 
 
@@ -57,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("kind", choices=("fhir", "baseline"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database-url", help="for fhir: the store to serve")
+    parser.add_argument("--read-cache-mb", type=float, help="for fhir: FHIRBRIDGE_READ_CACHE_MB (0: no cache)")
     parser.add_argument("--bodies", type=Path, help="for baseline: JSON object of 'Type/id' -> stored JSON text")
     args = parser.parse_args(argv)
     import uvicorn
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.kind == "fhir":
         if not args.database_url:
             parser.error("fhir needs --database-url")
-        app = fhir_app(args.database_url)
+        app = fhir_app(args.database_url, args.read_cache_mb)
     else:
         if not args.bodies:
             parser.error("baseline needs --bodies")

@@ -61,4 +61,21 @@ def summarize(results: list[ClientResult], window: float) -> LoadSummary:
     )
 
 
-__all__ = ["LoadSummary", "percentile", "summarize"]
+def averaged(first: LoadSummary, second: LoadSummary) -> LoadSummary:
+    """One summary of the same load measured twice (the ceiling, before and after fhirbridge's reads).
+
+    The machine's speed drifts; measuring the ceiling on both sides of the read it is compared with and
+    taking the mean keeps a drift from landing on one side of the ratio only.
+    """
+    return LoadSummary(
+        requests=first.requests + second.requests,
+        throughput=(first.throughput + second.throughput) / 2,
+        p50=(first.p50 + second.p50) / 2,
+        p99=(first.p99 + second.p99) / 2,
+        errors=first.errors + second.errors,
+        first_error=first.first_error or second.first_error,
+        runs=first.runs + second.runs,
+    )
+
+
+__all__ = ["LoadSummary", "averaged", "percentile", "summarize"]

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     default_page_size: int = 20
     max_page_size: int = 1000
     max_bundle_entries: int = 1000
+    # Memory for recently read current versions on SQLite (exact: dropped whenever anyone commits);
+    # 0 turns it off. PostgreSQL always reads from the database.
+    read_cache_mb: float = 32
     # Refuse writes of resources that claim a profile in meta.profile but do not conform to it.
     validate_profiles_on_write: bool = False
     # Subscription notifications: how often the queue is polled, the first retry delay (doubling after
@@ -54,6 +57,10 @@ class Settings(BaseSettings):
     # Browser origins allowed to call the API (CORS); none by default.
     cors_origins: list[str] = []
     audit_max_pending: int = 10_000
+
+    @property
+    def read_cache_bytes(self) -> int:
+        return int(self.read_cache_mb * 1024 * 1024)
 
     def effective_database_url(self) -> str:
         return self.database_url or default_database_url()

@@ -20,12 +20,14 @@ from fhirbridge.storage.sql import SqlRepository, open_repository
 from tests.support import backend_url
 
 BACKENDS = ["sqlite", "postgresql"]
+# As a server opens its store by default (Settings.read_cache_mb), so every test also exercises the cache.
+READ_CACHE_BYTES = Settings().read_cache_bytes
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def repository(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SqlRepository]:
     with backend_url(request.param, tmp_path_factory.mktemp(request.param)) as url:
-        repo = open_repository(url)
+        repo = open_repository(url, read_cache_bytes=READ_CACHE_BYTES)
         yield repo
         repo.dispose()
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,6 +55,15 @@ class Entry:
     def path(self) -> str:
         return f"Bundle.entry[{self.index}]"
 
+    def copy(self) -> Entry:
+        """A copy an attempt may change freely (its JSON parts copied, the rest immutable)."""
+        return replace(
+            self,
+            resource=fhir_json.copy_tree(self.resource),
+            patch=fhir_json.copy_tree(self.patch),
+            extra=fhir_json.copy_tree(self.extra),
+        )
+
 
 Searcher = Callable[[Any, str, str, str], dict[str, Any]]
 
@@ -87,12 +95,13 @@ class BundleProcessor:
     # -- transaction ---------------------------------------------------------------------------------
 
     def _transaction(self, raw_entries: list[Any], base_url: str, preference: str) -> dict[str, Any]:
-        entries = [_named(index, partial(parse_entry, index, raw)) for index, raw in enumerate(raw_entries)]
-        _refuse_duplicates(entries)
+        # An attempt changes its entries, and a retry (a concurrent writer won a race) starts from the
+        # request as it came; kept as JSON text, which costs far less than copying every entry up front.
+        pristine = fhir_json.dumps(raw_entries)
+        untouched = [_parse_entries(raw_entries)]  # the first attempt's; any later one parses again
 
         def work(tx: WriteTransaction) -> list[dict[str, Any]]:
-            # Retried from scratch when a concurrent writer wins a race, so work on copies.
-            attempt = copy.deepcopy(entries)
+            attempt = untouched.pop() if untouched else _parse_entries(fhir_json.loads(pristine))
             references = self._assign_targets(tx, attempt, base_url)
             for entry in attempt:
                 if entry.resource is not None:
@@ -194,7 +203,7 @@ class BundleProcessor:
             entry = _named(index, partial(parse_entry, index, raw))
 
             def work(tx: WriteTransaction) -> dict[str, Any]:
-                attempt = copy.deepcopy(entry)
+                attempt = entry.copy()
                 self._assign_targets(tx, [attempt], base_url)
                 if attempt.resource is not None:
                     rewrite_references(attempt.resource, {}, tx, self.engine)
@@ -330,6 +339,12 @@ def response_entry(result: InteractionResult, base_url: str, preference: str) ->
         if preference == "representation":
             entry["resource"] = resource_of(version)
     return entry
+
+
+def _parse_entries(raw_entries: list[Any]) -> list[Entry]:
+    entries = [_named(index, partial(parse_entry, index, raw)) for index, raw in enumerate(raw_entries)]
+    _refuse_duplicates(entries)
+    return entries
 
 
 def _named(index: int, action: Callable[[], Any]) -> Any:

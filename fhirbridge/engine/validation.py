@@ -35,9 +35,8 @@ def check_resource(resource: Any, *, expected_type: str | None = None) -> str:
         if not isinstance(resource["id"], str):
             raise BadRequest("id must be a string", expression=f"{resource_type}.id")
         require_id(resource["id"], expression=f"{resource_type}.id")
-    empty = list(_empty_values(resource, resource_type))
-    if empty:
-        raise Unprocessable(issues=empty)
+    if _has_empty_values(resource):  # the fast check first: the walk naming each path costs more
+        raise Unprocessable(issues=list(_empty_values(resource, resource_type)))
     try:
         get_fhir_model_class(resource_type).model_validate(resource)
     except ValidationError as exc:
@@ -73,6 +72,31 @@ def element_path(resource_type: str, location: tuple[int | str, ...]) -> str:
             # The models suffix names that clash with Python keywords (``class__fhir``).
             path += "." + str(part).removesuffix("__fhir")
     return path
+
+
+def _has_empty_values(node: Any) -> bool:
+    """Whether ``_empty_values`` would find anything (without building a path for every element)."""
+    kind = type(node)
+    if kind is dict:
+        if not node:
+            return True
+        for key, value in node.items():
+            if key == "resourceType":
+                continue
+            if value is None or value == "" or (type(value) in _CONTAINERS and _has_empty_values(value)):
+                return True
+        return False
+    if kind is list:
+        if not node:
+            return True
+        for value in node:
+            if value is not None and ((type(value) in _CONTAINERS and _has_empty_values(value)) or value == ""):
+                return True
+        return False
+    return isinstance(node, str) and not node
+
+
+_CONTAINERS = (dict, list)
 
 
 def _empty_values(node: Any, path: str) -> Iterator[Issue]:

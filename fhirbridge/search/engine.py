@@ -311,19 +311,23 @@ def search(
     if compartment is not None and resource_type is not None:
         conditions.append(predicates.compartment_condition(compartment, resource_type, r))
 
-    if request.cursor is not None:
-        max_pk = request.cursor["m"]
-    else:
-        max_pk = conn.execute(sa.select(sa.func.coalesce(sa.func.max(r.c.pk), 0))).scalar_one()
-    conditions.append(r.c.pk <= max_pk)
-
-    total: int | None = None
-    if request.total != "none" or request.shaping.summary == "count":
-        total = conn.execute(sa.select(sa.func.count()).select_from(r).where(*conditions)).scalar_one()
     if request.shaping.summary == "count" or request.count == 0:
-        return SearchResult(resource_type, [], total, request.applied, request.ignored)
+        counted_all = conn.execute(sa.select(sa.func.count()).select_from(r).where(*conditions)).scalar_one()
+        return SearchResult(resource_type, [], counted_all, request.applied, request.ignored)
 
-    rows, next_cursor, previous_cursor = _page(conn, resource_type, request, conditions, max_pk)
+    # Later pages keep to the snapshot the first one took (the highest pk then), so rows written
+    # meanwhile do not shift them. The first page needs the snapshot only when there is a next one.
+    snapshot = _Snapshot(conn, request.cursor["m"] if request.cursor is not None else None)
+    if snapshot.max_pk is not None:
+        conditions.append(r.c.pk <= snapshot.max_pk)
+    rows, next_cursor, previous_cursor = _page(conn, resource_type, request, conditions, snapshot)
+    total: int | None = None
+    if request.total != "none":
+        if request.cursor is None and next_cursor is None:
+            total = len(rows)  # the whole result is on this page: no need to count it again
+        else:
+            counted = [*conditions, r.c.pk <= snapshot.bound()] if request.cursor is None else conditions
+            total = conn.execute(sa.select(sa.func.count()).select_from(r).where(*counted)).scalar_one()
     shaping = request.shaping
     entries = [
         SearchEntry(row.resource_type, row.id, shape(bytes(row.content), row.resource_type, shaping), "match")
@@ -335,8 +339,22 @@ def search(
     )
 
 
+class _Snapshot:
+    """The paging snapshot bound (highest pk), read from the database only when first needed."""
+
+    def __init__(self, conn: Connection, max_pk: int | None) -> None:
+        self._conn = conn
+        self.max_pk = max_pk
+
+    def bound(self) -> int:
+        if self.max_pk is None:
+            query = sa.select(sa.func.coalesce(sa.func.max(resources.c.pk), 0))
+            self.max_pk = int(self._conn.execute(query).scalar_one())
+        return self.max_pk
+
+
 def _page(
-    conn: Connection, resource_type: str | None, request: _Request, conditions: list[Any], max_pk: int
+    conn: Connection, resource_type: str | None, request: _Request, conditions: list[Any], snapshot: _Snapshot
 ) -> tuple[list[Any], str | None, str | None]:
     """One page of matching rows in sort order, with the cursors of the pages around it."""
     r = resources
@@ -368,7 +386,7 @@ def _page(
 
     def cursor_at(row: Any, direction: str) -> str:
         return _encode_cursor(
-            {"k": [getattr(row, f"k{i}") for i in range(len(keys))], "m": max_pk, "d": direction}
+            {"k": [getattr(row, f"k{i}") for i in range(len(keys))], "m": snapshot.bound(), "d": direction}
         )
 
     has_next = more if forward else True

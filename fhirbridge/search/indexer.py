@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict
 from functools import cache
 from typing import Any
 
@@ -14,6 +13,7 @@ from fhirbridge.search import values
 from fhirbridge.search.definitions import RESOURCE_COLUMN_PARAMS, SearchParamInfo, parameters_for
 from fhirbridge.search.paths import Evaluator, Item, compile_expression, compile_relative
 from fhirbridge.search.tables import INDEX_TABLES
+from fhirbridge.storage.driver import cursor, insert_many
 
 RowMaker = Callable[[Any, str | None], list[Any]]
 
@@ -68,12 +68,12 @@ def extract(resource: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                 if row in seen:
                     continue
                 seen.add(row)
-                rows[kind].append(_fit(kind, {"param": code, **asdict(row)}))
+                rows[kind].append(_fit(kind, {"param": code, **vars(row)}))
             if kind == "reference" and isinstance(value, dict) and isinstance(value.get("identifier"), dict):
                 # Reference.identifier, for ``param:identifier``, is kept with the tokens under its own key.
                 for token in values.token_rows(value["identifier"], "Identifier"):
                     if token.code is not None:
-                        rows["token"].append(_fit("token", {"param": f"{code}:identifier", **asdict(token)}))
+                        rows["token"].append(_fit("token", {"param": f"{code}:identifier", **vars(token)}))
     return rows
 
 
@@ -95,7 +95,10 @@ def _fit(kind: str, row: dict[str, Any]) -> dict[str, Any]:
         row["target_type"] = row["target_id"] = None
     for name, limit in _limits(kind).items():
         value = row.get(name)
-        if isinstance(value, str) and (len(value) > limit or len(value.encode()) > MAX_INDEXED_BYTES):
+        # A character is at most 4 bytes in UTF-8: only long strings need encoding to be measured.
+        if isinstance(value, str) and (
+            len(value) > limit or (len(value) > MAX_INDEXED_BYTES // 4 and len(value.encode()) > MAX_INDEXED_BYTES)
+        ):
             value = value[:limit]
             while len(value.encode()) > MAX_INDEXED_BYTES:
                 value = value[: len(value) - 64]
@@ -116,15 +119,12 @@ class SearchIndexer:
         fresh: bool = False,
     ) -> None:
         rows = extract(resource) if resource is not None else {}
-        for kind_rows in rows.values():
-            for row in kind_rows:
-                row["resource_pk"] = resource_pk
-                row["resource_type"] = resource_type
         if not fresh:  # a resource's first version has no index rows to replace
             self._delete_rows(conn, resource_pk)
+        owner = {"resource_pk": resource_pk, "resource_type": resource_type}
         for kind, kind_rows in rows.items():
             if kind_rows:
-                conn.execute(sa.insert(INDEX_TABLES[kind]), kind_rows)
+                insert_many(conn, INDEX_TABLES[kind].name, ({**owner, **row} for row in kind_rows))
 
     @staticmethod
     def _delete_rows(conn: Connection, resource_pk: int) -> None:
@@ -132,8 +132,12 @@ class SearchIndexer:
             # One round trip for all the deletes: a write's cost on PostgreSQL is mostly round trips.
             conn.execute(_DELETE_ALL_POSTGRES, {"pk": resource_pk})
             return
-        for table in INDEX_TABLES.values():
-            conn.execute(sa.delete(table).where(table.c.resource_pk == resource_pk))
+        driver_cursor = cursor(conn)
+        try:
+            for statement in _deletes_sqlite():
+                driver_cursor.execute(statement, (resource_pk,))
+        finally:
+            driver_cursor.close()
 
 
 def _delete_all_postgres() -> sa.TextClause:
@@ -143,5 +147,11 @@ def _delete_all_postgres() -> sa.TextClause:
 
 
 _DELETE_ALL_POSTGRES = _delete_all_postgres()
+
+
+@cache
+def _deletes_sqlite() -> tuple[str, ...]:
+    return tuple(f"DELETE FROM {table.name} WHERE resource_pk = ?" for table in INDEX_TABLES.values())
+
 
 __all__ = ["SearchIndexer", "extract"]

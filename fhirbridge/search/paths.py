@@ -12,13 +12,17 @@ choice element such as ``valueQuantity``), otherwise None.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from collections.abc import Callable, Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
+import fhir.resources.R4B as r4b_models
 import fhirpathpy
 from fhirpathpy.models import models as fhirpath_models
+from pydantic import BaseModel
 
 Item = tuple[Any, str | None]
 Evaluator = Callable[[dict[str, Any]], list[Item]]
@@ -157,11 +161,38 @@ def _children(node: Any, name: str) -> Iterable[Item]:
         return ()
     if name in node:
         return _flatten(node[name], None)
+    if name not in choice_elements():
+        return ()
     # A choice element (``value[x]``) is stored under ``value`` + its type name.
-    for key, value in node.items():
-        if key.startswith(name) and key[len(name) :] in _CHOICE_TYPES:
-            return _flatten(value, key[len(name) :])
+    for key in node.keys() & _choice_keys(name):
+        return _flatten(node[key], key[len(name) :])
     return ()
+
+
+@cache
+def choice_elements() -> frozenset[str]:
+    """The names of every choice element (``value[x]``, ``onset[x]``...) in the R4 resources and data types.
+
+    Only these can be stored as the name plus a type, so a missing element of any other name is known
+    to be absent without looking through the keys (most elements a search parameter asks for are).
+    """
+    names: set[str] = set()
+    for module_info in pkgutil.iter_modules(r4b_models.__path__):
+        module = importlib.import_module(f"{r4b_models.__name__}.{module_info.name}")
+        for value in vars(module).values():
+            if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
+                for field in value.model_fields.values():
+                    extra = field.json_schema_extra
+                    choice = extra.get("one_of_many") if isinstance(extra, dict) else None
+                    if isinstance(choice, str):
+                        names.add(choice)
+    return frozenset(names)
+
+
+@cache
+def _choice_keys(name: str) -> frozenset[str]:
+    """Every key a choice element ``name[x]`` can be stored under."""
+    return frozenset(name + type_name for type_name in _CHOICE_TYPES)
 
 
 def _flatten(value: Any, type_name: str | None) -> list[Item]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -14,7 +16,7 @@ from fhirbridge.formats import json as fhir_json
 from fhirbridge.security.access import ConsentLookup
 from fhirbridge.security.audit import AuditTrail
 from fhirbridge.security.consent import ConsentGrant, best_grant, consent_grant
-from fhirbridge.security.middleware import SecurityMiddleware
+from fhirbridge.security.middleware import ASGIApp, SecurityMiddleware
 from fhirbridge.security.smart import smart_configuration
 from fhirbridge.security.tokens import TokenVerifier
 from fhirbridge.storage.sql import SqlRepository
@@ -38,6 +40,14 @@ CORS_RESPONSE_HEADERS = ["ETag", "Location", "Last-Modified", "Content-Location"
 @dataclass
 class InstalledSecurity:
     audit: AuditTrail | None
+    # The layers around every request, innermost first, as (middleware class, options).
+    layers: list[tuple[Callable[..., Any], dict[str, Any]]]
+
+    def wrap(self, inner: ASGIApp) -> ASGIApp:
+        """``inner`` behind the same layers the FastAPI application has (for its plain-read path)."""
+        for middleware, options in self.layers:
+            inner = middleware(inner, **options)
+        return inner
 
     def close(self) -> None:
         if self.audit is not None:
@@ -76,27 +86,26 @@ def install_security(app: FastAPI, settings: Settings, repository: SqlRepository
         )
         audit = AuditTrail(repository, max_pending=settings.audit_max_pending)
         audit.start()
-    app.add_middleware(
-        SecurityMiddleware,
-        verifier=verifier,
-        consents=repository_consents(repository),
-        audit=audit,
-    )
+    layers: list[tuple[Callable[..., Any], dict[str, Any]]] = [
+        (SecurityMiddleware, {"verifier": verifier, "consents": repository_consents(repository), "audit": audit})
+    ]
     if settings.cors_origins:
-        # Added last so it is outermost: a browser's preflight is answered before authentication.
-        app.add_middleware(
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_methods=CORS_METHODS,
-            allow_headers=CORS_REQUEST_HEADERS,
-            expose_headers=CORS_RESPONSE_HEADERS,
-        )
+        # Outermost: a browser's preflight is answered before authentication.
+        cors = {
+            "allow_origins": settings.cors_origins,
+            "allow_methods": CORS_METHODS,
+            "allow_headers": CORS_REQUEST_HEADERS,
+            "expose_headers": CORS_RESPONSE_HEADERS,
+        }
+        layers.append((CORSMiddleware, cors))
+    for middleware, options in layers:
+        app.add_middleware(middleware, **options)  # each added one becomes the outermost
 
     @app.get("/.well-known/smart-configuration")
     async def smart_discovery() -> Response:
         return Response(fhir_json.dumps(smart_configuration(settings)), media_type="application/json")
 
-    return InstalledSecurity(audit)
+    return InstalledSecurity(audit, layers)
 
 
 __all__ = ["InstalledSecurity", "install_security", "repository_consents"]

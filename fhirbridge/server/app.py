@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +24,7 @@ from fhirbridge.security.access import SYSTEM_ACCESS, access_scope
 from fhirbridge.security.guard import GuardedBundleProcessor, GuardedEngine
 from fhirbridge.security.server import install_security
 from fhirbridge.server.coordination import router as coordination_router
+from fhirbridge.server.fastread import PlainReadPath, PlainReads
 from fhirbridge.server.negotiation import Format, response_format
 from fhirbridge.server.operations import router as operations_router
 from fhirbridge.server.render import error_response
@@ -41,7 +43,19 @@ def _error_format(request: Request) -> Format:
         return "json"
 
 
-def create_app(settings: Settings | None = None, repository: SqlRepository | None = None) -> FastAPI:
+class FhirbridgeApp(FastAPI):
+    """The FastAPI application, with plain reads answered before the framework (server/fastread.py)."""
+
+    plain_reads: PlainReadPath | None = None
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if self.plain_reads is not None and self.plain_reads.takes(scope):
+            await self.plain_reads(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+
+def create_app(settings: Settings | None = None, repository: SqlRepository | None = None) -> FhirbridgeApp:
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -64,9 +78,11 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
             app.state.repository.dispose()
 
     owns_repository = repository is None
-    repository = repository or open_repository(settings.effective_database_url())
+    repository = repository or open_repository(
+        settings.effective_database_url(), read_cache_bytes=settings.read_cache_bytes
+    )
     resource_types()  # load the R4B models now rather than on the first request
-    app = FastAPI(title="fhirbridge", version=__version__, lifespan=lifespan)
+    app = FhirbridgeApp(title="fhirbridge", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.repository = repository
     app.state.search = SearchService(repository)
@@ -84,6 +100,7 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     with access_scope(SYSTEM_ACCESS):
         app.state.assessment_operations.publish_instruments()
     security = install_security(app, settings, repository)
+    app.plain_reads = PlainReadPath(security.wrap(PlainReads(app.state.engine)))
     # The internal-format API first: its paths would otherwise be read as FHIR type/id paths.
     app.include_router(coordination_router)
     app.include_router(operations_router)
@@ -117,4 +134,4 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     return app
 
 
-__all__ = ["create_app"]
+__all__ = ["FhirbridgeApp", "create_app"]

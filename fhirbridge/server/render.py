@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from email.utils import format_datetime
+from functools import lru_cache
 from typing import Any
 
 from fastapi import Response
@@ -19,8 +21,14 @@ def media_type(fmt: Format) -> str:
     return f"{MEDIA_TYPES[fmt]}; charset=utf-8"
 
 
+@lru_cache(maxsize=4096)
+def http_date(moment: datetime) -> str:
+    """An HTTP date (``Last-Modified``); cached, as the same versions are read again and again."""
+    return format_datetime(moment, usegmt=True)
+
+
 def version_headers(version: StoredVersion) -> dict[str, str]:
-    return {"ETag": version.etag, "Last-Modified": format_datetime(version.last_updated, usegmt=True)}
+    return {"ETag": version.etag, "Last-Modified": http_date(version.last_updated)}
 
 
 def location(ctx: FhirRequest, version: StoredVersion) -> str:
@@ -64,4 +72,12 @@ def error_response(error: FhirError, fmt: Format = "json", *, pretty: bool = Fal
     )
 
 
-__all__ = ["body_response", "error_response", "location", "resource_response", "version_headers", "write_response"]
+__all__ = [
+    "body_response",
+    "error_response",
+    "http_date",
+    "location",
+    "resource_response",
+    "version_headers",
+    "write_response",
+]

@@ -22,7 +22,8 @@ def to_micros(moment: datetime) -> int:
 
 def instant(moment: datetime) -> str:
     """A FHIR ``instant``: ``2026-11-23T19:33:00.123Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat is implemented in C; strftime was a measurable part of every write.
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 __all__ = ["from_micros", "instant", "now_micros", "to_micros"]

@@ -8,23 +8,27 @@ serialises writers; WAL mode lets readers carry on meanwhile.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.storage import schema
 from fhirbridge.storage.clock import from_micros, instant, now_micros, to_micros
 from fhirbridge.storage.contract import HistoryPage, Resource, StoredVersion
+from fhirbridge.storage.driver import driver_sql, execute
 from fhirbridge.storage.migrations import MIGRATIONS, Migration, migrate
+from fhirbridge.storage.postgres_reads import PostgresPointReads
+from fhirbridge.storage.sqlite_reads import SqliteCurrentReads
 
 T = TypeVar("T")
 WRITE_OPTION = "fhirbridge_write"
@@ -57,46 +61,83 @@ class RetryableWrite(Exception):
     """A concurrent writer got there first; the whole transaction is retried."""
 
 
-def _row_version(row: Any, method: str | None = None) -> StoredVersion:
+def _row_version(row: Any) -> StoredVersion:
+    """A version from a SQLAlchemy row of either table (only ``resource_versions`` has ``method``)."""
+    point = (row.resource_type, row.id, row.version_id, row.last_updated, row.deleted, row.content)
+    return _point_version((*point, getattr(row, "method", None) or "PUT"))
+
+
+# Point reads (read and vread, the most frequent interactions) go to the driver directly: through a
+# SQLAlchemy Connection the same primary-key SELECT costs ten times what the database spends on it.
+_POINT_COLUMNS = "resource_type, id, version_id, last_updated, deleted, content"
+_READ_SQL = f"SELECT {_POINT_COLUMNS} FROM resources WHERE resource_type = ? AND id = ?"
+_VREAD_SQL = (
+    f"SELECT {_POINT_COLUMNS}, method FROM resource_versions WHERE resource_type = ? AND id = ? AND version_id = ?"
+)
+
+
+def _point_version(row: tuple[Any, ...]) -> StoredVersion:
+    resource_type, id, version_id, last_updated, deleted, content, *method = row
     return StoredVersion(
-        resource_type=row.resource_type,
-        id=row.id,
-        version_id=row.version_id,
-        last_updated=from_micros(row.last_updated),
-        deleted=bool(row.deleted),
-        content=bytes(row.content) if row.content is not None else None,
-        method=method or getattr(row, "method", None) or "PUT",
+        resource_type=resource_type,
+        id=id,
+        version_id=version_id,
+        last_updated=from_micros(last_updated),
+        deleted=bool(deleted),
+        content=bytes(content) if content is not None else None,
+        method=method[0] if method else "PUT",
     )
 
 
-# Built once: the hot reads then skip statement construction and reuse SQLAlchemy's compiled form.
-_CURRENT = sa.select(schema.resources).where(
-    schema.resources.c.resource_type == sa.bindparam("resource_type"), schema.resources.c.id == sa.bindparam("id")
+_CURRENT_COLUMNS = "pk, resource_type, id, version_id, last_updated, deleted, content"
+_CURRENT_SQL = f"SELECT {_CURRENT_COLUMNS} FROM resources WHERE resource_type = ? AND id = ?"
+_INSERT_CURRENT_SQL = (
+    "INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content) VALUES (?, ?, ?, ?, ?, ?)"
 )
-_CURRENT_FOR_UPDATE = _CURRENT.with_for_update()
-_VERSION = sa.select(schema.resource_versions).where(
-    schema.resource_versions.c.resource_type == sa.bindparam("resource_type"),
-    schema.resource_versions.c.id == sa.bindparam("id"),
-    schema.resource_versions.c.version_id == sa.bindparam("version_id"),
+_UPDATE_CURRENT_SQL = "UPDATE resources SET version_id = ?, last_updated = ?, deleted = ?, content = ? WHERE pk = ?"
+_INSERT_VERSION_SQL = (
+    "INSERT INTO resource_versions (resource_type, id, version_id, last_updated, method, deleted, content) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+class _CurrentRow(NamedTuple):
+    pk: int
+    resource_type: str
+    id: str
+    version_id: int
+    last_updated: int
+    deleted: bool
+    content: bytes | None
 
 
 class SqlWriteTransaction:
+    """Writes of one database transaction. The fixed statements go to the driver (storage/driver.py)."""
+
     def __init__(self, conn: Connection, indexer: Indexer | None) -> None:
         self._conn = conn
         self._indexer = indexer
-        self._locking = conn.dialect.name == "postgresql"
+        postgres = conn.dialect.name == "postgresql"
+        # On PostgreSQL the current row is locked, so versions of one resource are assigned one at a time.
+        self._current_sql = driver_sql(_CURRENT_SQL + (" FOR UPDATE" if postgres else ""), conn.dialect)
+        self._insert_current_sql = driver_sql(_INSERT_CURRENT_SQL + (" RETURNING pk" if postgres else ""), conn.dialect)
+        self._returning = postgres
+        self._update_current_sql = driver_sql(_UPDATE_CURRENT_SQL, conn.dialect)
+        self._insert_version_sql = driver_sql(_INSERT_VERSION_SQL, conn.dialect)
+        self._integrity_error: type[Exception] = conn.dialect.loaded_dbapi.IntegrityError
 
     def connection(self) -> Connection:
         return self._conn
 
-    def _current_row(self, resource_type: str, id: str) -> Any:
-        query = _CURRENT_FOR_UPDATE if self._locking else _CURRENT
-        return self._conn.execute(query, {"resource_type": resource_type, "id": id}).first()
+    def _current_row(self, resource_type: str, id: str) -> _CurrentRow | None:
+        cursor = execute(self._conn, self._current_sql, (resource_type, id))
+        row = cursor.fetchone()
+        cursor.close()
+        return _CurrentRow(*row) if row is not None else None
 
     def current(self, resource_type: str, id: str) -> StoredVersion | None:
         row = self._current_row(resource_type, id)
-        return _row_version(row) if row is not None else None
+        return _point_version(row[1:]) if row is not None else None
 
     def put(
         self, resource_type: str, id: str, resource: Resource, *, method: str, fresh: bool = False
@@ -114,14 +155,8 @@ class SqlWriteTransaction:
         meta["lastUpdated"] = instant(moment)
         resource["meta"] = {"versionId": meta.pop("versionId"), "lastUpdated": meta.pop("lastUpdated"), **meta}
         content = fhir_json.dumps(_resource_first(resource))
-        values = {
-            "version_id": version_id,
-            "last_updated": micros,
-            "deleted": False,
-            "content": content,
-        }
-        pk = self._store_current(resource_type, id, row, values, fresh=fresh)
-        self._record_version(resource_type, id, values, method)
+        pk = self._store_current(resource_type, id, row, version_id, micros, content)
+        self._record_version(resource_type, id, version_id, micros, method, content)
         if self._indexer is not None:
             self._indexer.reindex(self._conn, pk, resource_type, resource, fresh=row is None)
         created = row is None or bool(row.deleted)
@@ -132,37 +167,42 @@ class SqlWriteTransaction:
         if row is None or row.deleted:
             return None
         micros = max(now_micros(), row.last_updated + 1000)
-        values = {"version_id": row.version_id + 1, "last_updated": micros, "deleted": True, "content": None}
-        pk = self._store_current(resource_type, id, row, values)
-        self._record_version(resource_type, id, values, "DELETE")
+        version_id = row.version_id + 1
+        pk = self._store_current(resource_type, id, row, version_id, micros, None)
+        self._record_version(resource_type, id, version_id, micros, "DELETE", None)
         if self._indexer is not None:
             self._indexer.reindex(self._conn, pk, resource_type, None)
-        return StoredVersion(resource_type, id, values["version_id"], from_micros(micros), True, None, "DELETE")
+        return StoredVersion(resource_type, id, version_id, from_micros(micros), True, None, "DELETE")
 
     def _store_current(
-        self, resource_type: str, id: str, row: Any, values: dict[str, Any], *, fresh: bool = False
+        self,
+        resource_type: str,
+        id: str,
+        row: _CurrentRow | None,
+        version_id: int,
+        micros: int,
+        content: bytes | None,
     ) -> int:
-        r = schema.resources
-        if row is None:
-            insert = r.insert().values(resource_type=resource_type, id=id, **values)
-            try:
-                if fresh:  # no savepoint: a collision on a server-generated id is retried as a whole
-                    result = self._conn.execute(insert)
-                else:
-                    with self._conn.begin_nested():
-                        result = self._conn.execute(insert)
-            except IntegrityError as exc:
-                raise RetryableWrite from exc
-            pk = result.inserted_primary_key
-            assert pk is not None
-            return int(pk[0])
-        self._conn.execute(r.update().where(r.c.pk == row.pk).values(**values))
-        return int(row.pk)
+        deleted = content is None
+        if row is not None:
+            execute(self._conn, self._update_current_sql, (version_id, micros, deleted, content, row.pk)).close()
+            return row.pk
+        try:
+            cursor = execute(
+                self._conn, self._insert_current_sql, (resource_type, id, version_id, micros, deleted, content)
+            )
+        except self._integrity_error as exc:
+            # Another writer created the same id first: the whole transaction is retried.
+            raise RetryableWrite from exc
+        pk = cursor.fetchone()[0] if self._returning else cursor.lastrowid
+        cursor.close()
+        return int(pk)
 
-    def _record_version(self, resource_type: str, id: str, values: dict[str, Any], method: str) -> None:
-        self._conn.execute(
-            schema.resource_versions.insert().values(resource_type=resource_type, id=id, method=method, **values)
-        )
+    def _record_version(
+        self, resource_type: str, id: str, version_id: int, micros: int, method: str, content: bytes | None
+    ) -> None:
+        params = (resource_type, id, version_id, micros, method, content is None, content)
+        execute(self._conn, self._insert_version_sql, params).close()
 
 
 def _resource_first(resource: Resource) -> Resource:
@@ -179,11 +219,24 @@ class SqlRepository:
         *,
         indexer: Indexer | None = None,
         migrations: list[Migration] | None = None,
+        read_cache_bytes: int = 0,
     ) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
         self.indexer = indexer
         self.migrations = migrations or MIGRATIONS
+        self._local_writers: AbstractContextManager[Any] = (
+            threading.RLock() if self.dialect == "sqlite" else nullcontext()
+        )
+        self._read_sql = driver_sql(_READ_SQL, engine.dialect)
+        self._vread_sql = driver_sql(_VREAD_SQL, engine.dialect)
+        self._postgres_reads = PostgresPointReads(engine) if self.dialect == "postgresql" else None
+        # Only a database file can be watched for other connections' commits (sqlite_reads.py).
+        self._current_reads = (
+            SqliteCurrentReads(engine, _READ_SQL, _point_version, max_bytes=read_cache_bytes)
+            if read_cache_bytes > 0 and _is_sqlite_file(engine)
+            else None
+        )
 
     def migrate(self) -> list[int]:
         with self._write_connection() as conn:
@@ -191,7 +244,10 @@ class SqlRepository:
 
     @contextmanager
     def _write_connection(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
+        # SQLite has one writer at a time. Writers of this process queue here, and the next one starts
+        # the moment the last commits; left to SQLite's busy handler they would poll with growing
+        # sleeps and leave the database idle between transactions. Other processes still wait in it.
+        with self._local_writers, self.engine.connect() as conn:
             conn = conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
@@ -203,12 +259,14 @@ class SqlRepository:
 
     def run_write(self, work: Callable[[SqlWriteTransaction], T]) -> T:
         """Run ``work(tx)`` in a write transaction, retrying when a concurrent writer won a race."""
+        # Statements on the driver (storage/driver.py) raise the driver's own errors, unwrapped.
+        operational_errors = (OperationalError, self.engine.dialect.loaded_dbapi.OperationalError)
         for attempt in range(MAX_WRITE_ATTEMPTS):
             try:
                 with self.write() as tx:
                     return work(tx)
-            except (RetryableWrite, OperationalError) as exc:
-                if isinstance(exc, OperationalError) and not _is_transient(exc):
+            except (RetryableWrite, *operational_errors) as exc:
+                if not isinstance(exc, RetryableWrite) and not _is_transient(exc):
                     raise
                 if attempt == MAX_WRITE_ATTEMPTS - 1:
                     raise
@@ -221,14 +279,31 @@ class SqlRepository:
             yield conn
 
     def read(self, resource_type: str, id: str) -> StoredVersion | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(_CURRENT, {"resource_type": resource_type, "id": id}).first()
-        return _row_version(row) if row is not None else None
+        if self._current_reads is not None:
+            return self._current_reads.read(resource_type, id)
+        row = self._point_read(self._read_sql, (resource_type, id))
+        return _point_version(row) if row is not None else None
 
     def vread(self, resource_type: str, id: str, version_id: int) -> StoredVersion | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(_VERSION, {"resource_type": resource_type, "id": id, "version_id": version_id}).first()
-        return _row_version(row) if row is not None else None
+        row = self._point_read(self._vread_sql, (resource_type, id, version_id))
+        return _point_version(row) if row is not None else None
+
+    def _point_read(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        if self._postgres_reads is not None:
+            return self._postgres_reads.fetch_one(sql, params)
+        # A pooled DBAPI connection: pre-ping applies on checkout, and the pool's reset on return (a
+        # rollback) ends the transaction psycopg opens implicitly for the SELECT.
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(sql, params)
+                row: tuple[Any, ...] | None = cursor.fetchone()
+            finally:
+                cursor.close()
+            return row
+        finally:
+            connection.close()
 
     def history(
         self,
@@ -271,12 +346,22 @@ class SqlRepository:
                 yield _row_version(row)
 
     def dispose(self) -> None:
+        if self._current_reads is not None:
+            self._current_reads.close()
+        if self._postgres_reads is not None:
+            self._postgres_reads.close()
         self.engine.dispose()
 
 
-def _is_transient(exc: OperationalError) -> bool:
-    message = str(exc.orig).lower()
+def _is_transient(exc: Exception) -> bool:
+    message = str(getattr(exc, "orig", exc)).lower()
     return "locked" in message or "deadlock" in message or "could not serialize" in message
+
+
+def _is_sqlite_file(engine: Engine) -> bool:
+    url = engine.url
+    in_memory = not url.database or url.database == ":memory:" or url.query.get("mode") == "memory"
+    return url.get_backend_name() == "sqlite" and not in_memory
 
 
 def create_sql_engine(database_url: str) -> Engine:
@@ -312,7 +397,10 @@ def _sqlite_engine(database_url: str) -> Engine:
     return engine
 
 
-def open_repository(database_url: str, *, indexer: Indexer | None = None, migrate_schema: bool = True) -> SqlRepository:
+def open_repository(
+    database_url: str, *, indexer: Indexer | None = None, migrate_schema: bool = True, read_cache_bytes: int = 0
+) -> SqlRepository:
+    """``read_cache_bytes``: memory for recently read current versions (SQLite files only; 0 turns it off)."""
     if indexer is None:
         # Search and subscriptions build on storage, so they are imported late. Subscriptions come second:
         # their criteria are evaluated against the index just written.
@@ -320,7 +408,7 @@ def open_repository(database_url: str, *, indexer: Indexer | None = None, migrat
         from fhirbridge.subscriptions.trigger import SubscriptionTrigger
 
         indexer = IndexChain(SearchIndexer(), SubscriptionTrigger())
-    repository = SqlRepository(create_sql_engine(database_url), indexer=indexer)
+    repository = SqlRepository(create_sql_engine(database_url), indexer=indexer, read_cache_bytes=read_cache_bytes)
     if migrate_schema:
         repository.migrate()
     return repository

@@ -10,17 +10,18 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl
 
-import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from fhirbridge.errors import FhirError
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.search import match_ids
-from fhirbridge.storage import schema
 from fhirbridge.storage.clock import now_micros
+from fhirbridge.storage.driver import driver_sql, execute
 from fhirbridge.subscriptions.schema import PENDING, notifications
 
 CACHE_KEY = "fhirbridge_active_subscriptions"
+# On the driver (storage/driver.py): it runs in every write transaction.
+_SUBSCRIPTIONS_SQL = "SELECT content FROM resources WHERE resource_type = ? AND deleted = ?"
 
 
 def active_subscriptions(conn: Connection, resource_type: str) -> list[dict[str, Any]]:
@@ -38,13 +39,12 @@ def _all_active(conn: Connection) -> list[dict[str, Any]]:
     cached = conn.info.get(CACHE_KEY)
     if cached is not None and cached[0] is transaction:
         return list(cached[1])
-    r = schema.resources
-    rows = conn.execute(
-        sa.select(r.c.content).where(r.c.resource_type == "Subscription", r.c.deleted.is_(False))
-    ).scalars()
+    cursor = execute(conn, driver_sql(_SUBSCRIPTIONS_SQL, conn.dialect), ("Subscription", False))
+    rows = cursor.fetchall()
+    cursor.close()
     found = []
-    for content in rows:
-        subscription = fhir_json.loads(content)
+    for (content,) in rows:
+        subscription = fhir_json.loads(bytes(content))
         if (
             subscription.get("status") in ("active", "requested")
             and (subscription.get("channel") or {}).get("type") == "rest-hook"

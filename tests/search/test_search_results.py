@@ -159,6 +159,18 @@ def test_total(family: Store) -> None:
     assert result.total == 4 and result.entries == []
 
 
+def test_total_whether_counted_or_taken_from_a_single_page(family: Store) -> None:
+    # One page holds everything: the total is the page's own length; several pages: it is counted.
+    assert family.search("Patient", "_count=10").total == 4
+    assert family.search("Patient", "family=Nobody").total == 0
+    first = family.search("Patient", "_count=3")
+    assert first.total == 4
+    family.put(patient("p0", "Aaron"))  # after the first page: outside this walk's snapshot
+    second = family.search("Patient", f"_count=3&_cursor={first.next_cursor}")
+    assert second.total == 4 and [e.id for e in second.matches] == ["p4"]
+    assert family.search("Patient", "_count=10").total == 5
+
+
 def test_summary_true_keeps_summary_elements(store: Store) -> None:
     store.put(
         {

@@ -91,3 +91,15 @@ def test_cors_allows_only_configured_origins(anonymous: httpx.Client) -> None:
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://portal.fhirbridge.test"
     refused = anonymous.options("/Patient/x", headers={"Origin": "https://evil.test", **preflight})
     assert "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_a_browser_reading_a_resource_gets_the_cors_answer(secure_server: LiveServer) -> None:
+    # A plain read takes the short path past the framework (server/fastread.py): same layers, same headers.
+    store(secure_server, records.patient(CHILD), records.goal("ana-goal", CHILD))
+    with client_as(secure_server, token_for("care-coordinator", user="Practitioner/c1")) as http:
+        allowed = http.get("/Goal/ana-goal", headers={"Origin": "https://portal.fhirbridge.test"})
+        assert allowed.status_code == 200
+        assert allowed.headers["Access-Control-Allow-Origin"] == "https://portal.fhirbridge.test"
+        assert "ETag" in allowed.headers["Access-Control-Expose-Headers"]
+        refused = http.get("/Goal/ana-goal", headers={"Origin": "https://evil.test"})
+        assert "Access-Control-Allow-Origin" not in refused.headers

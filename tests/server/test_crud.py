@@ -176,3 +176,18 @@ def test_read_honours_summary_and_elements(client: httpx.Client) -> None:
     text_only = client.get(f"/Patient/{id}", params={"_summary": "text"}).json()
     assert "text" in text_only and "birthDate" not in text_only
     assert client.get(f"/Patient/{id}", params={"_summary": "sometimes"}).status_code == 400
+
+
+def test_integers_of_any_length_are_kept_or_refused_never_a_500(client: httpx.Client) -> None:
+    # JSON allows a decimal written as a long integer; FHIR integers are 32-bit.
+    decimal = (
+        b'{"resourceType":"Basic","code":{"text":"dose"},'
+        b'"extension":[{"url":"http://fhirbridge.test/x","valueDecimal":1180591620717411303424}]}'
+    )
+    created = client.post("/Basic", content=decimal, headers={"Content-Type": FHIR_JSON})
+    assert created.status_code == 201, created.text
+    assert b'"valueDecimal":1180591620717411303424' in client.get(f"/Basic/{created.json()['id']}").content
+    integer = b'{"resourceType":"Patient","multipleBirthInteger":1180591620717411303424}'
+    refused = client.post("/Patient", content=integer, headers={"Content-Type": FHIR_JSON})
+    assert refused.status_code == 422
+    assert refused.json()["issue"][0]["expression"] == ["Patient.multipleBirthInteger"]

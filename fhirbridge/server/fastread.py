@@ -1,0 +1,104 @@
+"""``GET [type]/[id]`` answered before the framework: the plain read, the interaction clients make most.
+
+EHRs syncing, dashboards and referral partners mostly read single resources. Through FastAPI, the
+middleware stack, route matching, dependency solving and the hop to a worker thread cost several
+times what the read itself costs (docs/benchmarks.md). A *plain* read (no query parameters, a JSON
+answer, no conditional headers) is therefore answered by ``PlainReads``, through the same guarded
+engine and with the same body and headers as the ``read`` route in ``routes.py``, behind the same
+security layers (authentication, access, audit, security headers, CORS) as every other request.
+Anything else, including every read this does not recognise as plain, goes to the FastAPI
+application unchanged.
+
+The primary-key read runs on the event loop: it takes tens of microseconds, less than handing it to
+a worker thread would.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from fhirbridge.engine.interactions import FhirEngine
+from fhirbridge.engine.resource_types import ID_PATTERN, resource_types
+from fhirbridge.errors import FhirError
+from fhirbridge.server.negotiation import response_format
+from fhirbridge.server.render import error_response, media_type, version_headers
+
+log = logging.getLogger("fhirbridge")
+
+JSON_CONTENT_TYPE = media_type("json").encode("latin-1")
+# Conditional reads (304) are the route's to answer.
+CONDITIONAL_HEADERS = frozenset({b"if-none-match", b"if-modified-since"})
+TARGET = "fhirbridge.plain_read"  # where plain_read leaves (type, id) in the ASGI scope
+
+
+class PlainReads:
+    """The ASGI endpoint for plain reads: ``scope[TARGET]`` names the resource."""
+
+    def __init__(self, engine: FhirEngine) -> None:
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            version = self.engine.read(*scope[TARGET])
+        except FhirError as error:
+            await error_response(error)(scope, receive, send)
+            return
+        except Exception:  # the framework's last-resort handler is not in this path
+            log.exception("unexpected error on GET %s", scope["path"])
+            await error_response(FhirError("Internal server error"))(scope, receive, send)
+            return
+        body = version.content
+        assert body is not None
+        # The headers the read route sends (render.resource_response), without building a Response.
+        headers = [(b"content-length", str(len(body)).encode()), (b"content-type", JSON_CONTENT_TYPE)]
+        headers += [(name.lower().encode(), value.encode()) for name, value in version_headers(version).items()]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class PlainReadPath:
+    """Recognises plain reads and sends them down ``handler`` (PlainReads behind the security layers)."""
+
+    def __init__(self, handler: ASGIApp) -> None:
+        self.handler = handler
+        self.types = resource_types()
+
+    def takes(self, scope: Scope) -> bool:
+        target = self._target(scope)
+        if target is None:
+            return False
+        scope[TARGET] = target
+        return True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.handler(scope, receive, send)
+
+    def _target(self, scope: Scope) -> tuple[str, str] | None:
+        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("query_string"):
+            return None
+        path: str = scope["path"]
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        parts = path.split("/")
+        if len(parts) != 3 or parts[0] or parts[1] not in self.types or not ID_PATTERN.match(parts[2]):
+            return None
+        for name, value in scope["headers"]:
+            if name in CONDITIONAL_HEADERS or (name == b"accept" and not _answers_json(value)):
+                return None
+        return parts[1], parts[2]
+
+
+@lru_cache(maxsize=256)
+def _answers_json(accept: bytes) -> bool:
+    """Whether this Accept header gets FHIR JSON (clients send the same few values over and over)."""
+    try:
+        return response_format(None, accept.decode("latin-1")) == "json"
+    except FhirError:
+        return False  # the route answers 406
+
+
+__all__ = ["PlainReadPath", "PlainReads"]

@@ -1,0 +1,62 @@
+"""FHIR JSON parsing takes orjson's fast path only where it is exact (no non-integer numbers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from fhirbridge.engine.validation import _empty_values, _has_empty_values
+from fhirbridge.errors import BadRequest
+from fhirbridge.formats.json import SourceDecimal, dumps, loads
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"resourceType":"Observation","valueQuantity":{"value":12.50}}',
+        b'{"a":[1,[2,[3,{"b":[1e3]}]]]}',
+        b'{"a":-0.0}',
+        b"1.10",
+        b'{"valueDecimal":1180591620717411303424}',
+        b'{"a":[-9223372036854775809,9223372036854775807]}',
+    ],
+)
+def test_non_integer_numbers_keep_their_text(body: bytes) -> None:
+    assert dumps(loads(body)) == body
+
+
+def test_a_body_without_them_is_parsed_as_is() -> None:
+    value = loads(b'{"a":1,"b":[true,null,"x",{"c":-7}],"d":"12.50"}')
+    assert value == {"a": 1, "b": [True, None, "x", {"c": -7}], "d": "12.50"}
+    assert not any(isinstance(v, SourceDecimal) for v in (value["a"], value["b"][3]["c"]))
+
+
+@pytest.mark.parametrize("floats", [False, True])
+def test_nesting_is_bounded_on_both_paths(floats: bool) -> None:
+    leaf = b"1.5" if floats else b"1"
+    assert loads(b"[" * 64 + leaf + b"]" * 64, max_depth=64)
+    with pytest.raises(BadRequest, match="deeper than 64"):
+        loads(b"[" * 65 + leaf + b"]" * 65, max_depth=64)
+
+
+@pytest.mark.parametrize("body", [b'{"a": NaN}', b'{"a":', b"\xff", b'{"a": 1.5,}'])
+def test_what_is_not_json_is_refused(body: bytes) -> None:
+    with pytest.raises(BadRequest, match="not valid JSON"):
+        loads(body)
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        {"resourceType": "Patient", "name": [{"family": "Lee"}]},
+        {"resourceType": "Patient", "name": []},
+        {"resourceType": "Patient", "name": [{}]},
+        {"resourceType": "Patient", "name": [{"family": ""}]},
+        {"resourceType": "Patient", "gender": None},
+        {"resourceType": "Patient", "name": [{"given": ["Ana", None], "_given": [None, {"id": "x"}]}]},
+        {"resourceType": "Patient", "contained": [{"resourceType": "Organization", "name": ""}]},
+    ],
+)
+def test_the_quick_empty_check_agrees_with_the_detailed_one(resource: dict[str, Any]) -> None:
+    assert _has_empty_values(resource) == bool(list(_empty_values(resource, "Patient")))
