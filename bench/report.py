@@ -89,8 +89,8 @@ def _serialization(run: Run) -> list[str]:
     lines += [
         "Each operation timed on the same resource with fhirbridge and with fhir.resources (R4B models) in "
         "this run: auto-ranged calls after a warm-up, median of the runs. \"JSON parse + validate\" is what the "
-        "server does with a body (fhirbridge's exact-decimal `loads` and `check_resource`, which itself "
-        "validates through the R4B model) against `model_validate_json`; \"JSON write\" is `dumps` against "
+        "server does with a body (fhirbridge's exact-decimal `loads` and `check_resource`, the structure "
+        "check compiled from the R4 definitions) against `model_validate_json`; \"JSON write\" is `dumps` against "
         "`model_dump_json`; \"XML write\" is `to_xml` against `model_dump_xml`; the conversions go bytes to "
         "bytes; \"XML parse + validate\" is `parse_xml` + `check_resource` against `model_validate_xml`.",
         "",

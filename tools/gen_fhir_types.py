@@ -2,10 +2,11 @@
 
 Reads the StructureDefinitions of the official ``hl7.fhir.r4.core`` 4.0.1 package and writes
 ``fhirbridge/formats/data/fhir_types.json.gz``: for every resource, data type and inline (backbone)
-element, its elements in definition order, each with its JSON name, its type, whether it repeats and
-how XML carries it (child element, XML attribute or embedded XHTML). Choice elements (``value[x]``)
-are expanded into one entry per allowed type (``valueString``, ``valueQuantity``, ...), all at the
-position of the choice. ``contentReference`` elements point at the inline type they reuse.
+element, its elements in definition order, each with its JSON name, its type, whether it repeats, how
+XML carries it (child element, XML attribute or embedded XHTML) and whether it is required (min 1, for
+the structure check on write). Choice elements (``value[x]``) are expanded into one entry per allowed
+type (``valueString``, ``valueQuantity``, ...), all at the position of the choice.
+``contentReference`` elements point at the inline type they reuse.
 
 Usage, from the repository root::
 
@@ -49,9 +50,11 @@ def base_definitions(package: Path) -> Iterator[dict[str, Any]]:
                 continue
             definition = json.load(handle)
             # Resource and Element are the roots (no derivation); the rest specialise them.
-            if definition.get("derivation", "specialization") == "specialization" and definition.get(
-                "kind"
-            ) in ("resource", "complex-type", "primitive-type"):
+            if definition.get("derivation", "specialization") == "specialization" and definition.get("kind") in (
+                "resource",
+                "complex-type",
+                "primitive-type",
+            ):
                 yield definition
 
 
@@ -85,23 +88,24 @@ def element_tables(definition: dict[str, Any]) -> dict[str, list[list[Any]]]:
             continue
         parent, name = path.rsplit(".", 1)
         repeats = 0 if element.get("max") in ("0", "1") else 1
+        required = 1 if element.get("min", 0) >= 1 else 0
         representation = element.get("representation", ())
         how = ATTRIBUTE if "xmlAttr" in representation else CHILD
         table = tables.setdefault(parent, [])
         # The choices of one ``[x]`` share its position: XML orders them as the one element they are.
         position = len({row[4] for row in table})
         if "contentReference" in element:
-            table.append([name, element["contentReference"].lstrip("#"), repeats, how, position])
+            table.append([name, element["contentReference"].lstrip("#"), repeats, how, position, required])
         elif path in paths_with_children:
-            table.append([name, path, repeats, how, position])
+            table.append([name, path, repeats, how, position, required])
         elif name.endswith("[x]"):
             stem = name[:-3]
             for element_type in element["type"]:
                 code = type_code(element_type)
-                table.append([stem + code[0].upper() + code[1:], code, repeats, how, position])
+                table.append([stem + code[0].upper() + code[1:], code, repeats, how, position, required])
         else:
             code = type_code(element["type"][0])
-            table.append([name, code, repeats, XHTML if code == "xhtml" else how, position])
+            table.append([name, code, repeats, XHTML if code == "xhtml" else how, position, required])
     return tables
 
 

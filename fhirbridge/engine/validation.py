@@ -1,9 +1,11 @@
-"""Validation on write: the R4B models decide what a resource may contain.
+"""Validation on write: the R4 definitions decide what a resource may contain.
 
-An element the model does not know is a malformed body (400); a value the model refuses is a resource
-that fails validation (422). Either way each issue's ``expression`` names the element, e.g.
-``Patient.contact[0].foo``. The stricter JSON rules that the models let through (no empty objects,
-arrays or strings; no nulls outside primitive arrays) are checked here too.
+An element the type does not have is a malformed body (400); a value the element cannot have, or a
+required element left out, is a resource that fails validation (422). Either way each issue's
+``expression`` names the element, e.g. ``Patient.contact[0].foo``. No empty objects, arrays or strings
+and no nulls outside primitive arrays are checked first. The structure check compiled from the R4 type
+table (``formats.structure``) covers every R4 resource; the few types R4B added are left to their
+``fhir.resources`` models.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import ValidationError
 
 from fhirbridge.engine.resource_types import require_id, resource_types
 from fhirbridge.errors import BadRequest, Issue, Unprocessable
+from fhirbridge.formats.structure import Fault, Problem, structure_problems
 
 
 def check_resource(resource: Any, *, expected_type: str | None = None) -> str:
@@ -37,29 +40,47 @@ def check_resource(resource: Any, *, expected_type: str | None = None) -> str:
         require_id(resource["id"], expression=f"{resource_type}.id")
     if _has_empty_values(resource):  # the fast check first: the walk naming each path costs more
         raise Unprocessable(issues=list(_empty_values(resource, resource_type)))
+    problems = structure_problems(resource)
+    if problems:
+        raise _refusal(problems)
+    if problems is None:
+        _check_with_model(resource, resource_type)
+    return resource_type
+
+
+def _refusal(problems: list[Problem]) -> BadRequest | Unprocessable:
+    unknown = [
+        Issue(f"Unknown element '{p.path}'", code="structure", expression=(p.path,))
+        for p in problems
+        if p.fault is Fault.UNKNOWN
+    ]
+    invalid = [
+        Issue(f"{p.path}: {p.message}", code="required" if p.fault is Fault.REQUIRED else "value", expression=(p.path,))
+        for p in problems
+        if p.fault is not Fault.UNKNOWN
+    ]
+    if unknown:
+        return BadRequest(issues=unknown + invalid)
+    return Unprocessable(issues=invalid)
+
+
+def _check_with_model(resource: dict[str, Any], resource_type: str) -> None:
     try:
         get_fhir_model_class(resource_type).model_validate(resource)
     except ValidationError as exc:
         raise _translate(resource_type, exc) from None
     except (ValueError, TypeError) as exc:
         raise Unprocessable(f"The {resource_type} is not valid: {exc}", expression=resource_type) from None
-    return resource_type
 
 
 def _translate(resource_type: str, exc: ValidationError) -> BadRequest | Unprocessable:
-    unknown: list[Issue] = []
-    invalid: list[Issue] = []
+    problems = []
     for error in exc.errors():
-        path = element_path(resource_type, error["loc"])
-        if error["type"] == "extra_forbidden":
-            unknown.append(Issue(f"Unknown element '{path}'", code="structure", expression=(path,)))
-        else:
-            message = str(error["msg"]).removeprefix("Value error, ")
-            code = "required" if "missing" in error["type"] else "value"
-            invalid.append(Issue(f"{path}: {message}", code=code, expression=(path,)))
-    if unknown:
-        return BadRequest(issues=unknown + invalid)
-    return Unprocessable(issues=invalid)
+        kind = error["type"]
+        fault = Fault.UNKNOWN if kind == "extra_forbidden" else Fault.REQUIRED if "missing" in kind else Fault.INVALID
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(Problem(fault, element_path(resource_type, error["loc"]), message))
+    return _refusal(problems)
 
 
 def element_path(resource_type: str, location: tuple[int | str, ...]) -> str:

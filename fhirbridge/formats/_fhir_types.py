@@ -52,6 +52,7 @@ class ElementInfo:
     kind: JsonKind  # meaningful for PRIMITIVE only
     position: int  # rank in definition order; the choices of one ``[x]`` share the position
     xml_tag: str  # the Clark-notation tag a child element carries in XML
+    required: bool  # min 1: the element (or, for a choice, one of its types) must be present
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ def type_info(key: str) -> TypeInfo:
     rows: list[list[Any]] = _metadata()["types"][key]
     primitive_kinds = _primitive_kinds()
     elements: dict[str, ElementInfo] = {}
-    for name, type_key, repeats, how, position in rows:
+    for name, type_key, repeats, how, position, required in rows:
         elements[name] = ElementInfo(
             name=name,
             type_key=type_key,
@@ -102,6 +103,7 @@ def type_info(key: str) -> TypeInfo:
             kind=primitive_kinds.get(type_key, JsonKind.STRING),
             position=position,
             xml_tag=XHTML_DIV_TAG if how == _XHTML else FHIR_TAG_PREFIX + name,
+            required=bool(required),
         )
     order: dict[str, int] = {}
     for info in elements.values():
