@@ -27,7 +27,7 @@ def history_entry(base_url: str, version: StoredVersion) -> dict[str, Any]:
     url = f"{version.resource_type}/{version.id}"
     entry: dict[str, Any] = {"fullUrl": f"{base_url}/{url}"}
     if version.content is not None:
-        entry["resource"] = fhir_json.loads(version.content)
+        entry["resource"] = fhir_json.loads_stored(version.content)
     status = _METHOD_STATUS.get(version.method, "200 OK")
     if version.method == "PUT" and version.version_id == 1:
         status = "201 Created"

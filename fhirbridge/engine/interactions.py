@@ -219,7 +219,7 @@ class FhirEngine:
         if current.content is None:
             raise Gone(f"{resource_type}/{id} was deleted")
         try:
-            patched = jsonpatch.apply_patch(fhir_json.loads(current.content), operations)
+            patched = jsonpatch.apply_patch(fhir_json.loads_stored(current.content), operations)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
             raise Unprocessable(f"The patch cannot be applied: {exc}", code="processing") from None
         if not isinstance(patched, dict) or patched.get("id") != id:
@@ -292,7 +292,7 @@ def new_id() -> str:
 
 def resource_of(version: StoredVersion) -> Resource:
     assert version.content is not None
-    resource: Resource = fhir_json.loads(version.content)
+    resource: Resource = fhir_json.loads_stored(version.content)
     return resource
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from fhirbridge.formats._fhir_types import FHIR_NAMESPACE, Form, TypeInfo, is_resource_type, type_info
 from fhirbridge.formats._narrative import div_from_string
 from fhirbridge.formats._xml_support import ElementProblem, escape_attribute
@@ -181,7 +183,7 @@ def _primitive_text(value: Any) -> str:
         source: str | None = getattr(value, "source", None)
         return source or str(value)
     if isinstance(value, float):
-        return repr(value)
+        return orjson.dumps(value).decode()  # as the JSON format writes it: 1e-7, not Python's 1e-07
     raise ElementProblem(f"A {type(value).__name__} is not a FHIR primitive value", code="value")
 
 

@@ -29,7 +29,7 @@ def encode(value: dict[str, Any], fmt: Format, *, pretty: bool = False) -> bytes
 def encode_stored(content: bytes, fmt: Format, *, pretty: bool = False) -> bytes:
     if fmt == "json" and not pretty:
         return content
-    return encode(fhir_json.loads(content), fmt, pretty=pretty)
+    return encode(fhir_json.loads_stored(content), fmt, pretty=pretty)
 
 
 __all__ = ["Format", "decode", "encode", "encode_stored"]

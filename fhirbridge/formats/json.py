@@ -45,6 +45,22 @@ def loads(body: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     return value
 
 
+def loads_stored(content: bytes) -> Any:
+    """Parse JSON this module wrote (stored resources): trusted, so no depth check, and usually orjson alone.
+
+    A number orjson reads as a float keeps its text when writing it back gives the very same bytes (a
+    float prints as its shortest form, and the stored text is compact); only a resource where some
+    decimal was written otherwise (``1.50``, ``2e3``) is parsed again keeping the text of each.
+    """
+    try:
+        value = orjson.loads(content)
+    except orjson.JSONDecodeError:  # an integer beyond 64 bits
+        return _loads_exact(content, MAX_DEPTH)
+    if orjson.dumps(value) == content:
+        return value
+    return _loads_exact(content, MAX_DEPTH)
+
+
 def _loads_exact(body: bytes | str, max_depth: int) -> Any:
     try:
         value = json.loads(body, parse_float=SourceDecimal, parse_int=_integer, parse_constant=_reject_constant)
@@ -108,4 +124,4 @@ def _walk(node: dict[str, Any] | list[Any], depth: int, max_depth: int) -> bool:
     return inexact
 
 
-__all__ = ["MAX_DEPTH", "SourceDecimal", "copy_tree", "dumps", "loads"]
+__all__ = ["MAX_DEPTH", "SourceDecimal", "copy_tree", "dumps", "loads", "loads_stored"]

@@ -40,7 +40,7 @@ def _keep(resource: dict[str, Any], names: frozenset[str]) -> dict[str, Any]:
 def shape(content: bytes, resource_type: str, shaping: Shaping) -> bytes:
     if shaping.untouched:
         return content
-    resource: dict[str, Any] = fhir_json.loads(content)
+    resource: dict[str, Any] = fhir_json.loads_stored(content)
     summary, mandatory = element_sets(resource_type)
     if shaping.summary == "true":
         resource = _keep(resource, summary)

@@ -246,8 +246,16 @@ def _apply(items: list[Item], step: Step) -> list[Item]:
 
 
 def _compile_simple(root: str, steps: list[Step]) -> Evaluator:
+    any_type = root in ("Resource", "DomainResource")
+    # Most of a type's parameters name an element the resource at hand does not have; the keys its
+    # first step can be stored under tell that without a walk.
+    lead = steps[0][1] if steps and steps[0][0] == "child" else None
+    lead_keys = _choice_keys(lead) | {lead} if lead is not None and lead in choice_elements() else None
+
     def evaluate(resource: dict[str, Any]) -> list[Item]:
-        if resource.get("resourceType") != root and root not in ("Resource", "DomainResource"):
+        if resource.get("resourceType") != root and not any_type:
+            return []
+        if lead is not None and lead not in resource and (lead_keys is None or lead_keys.isdisjoint(resource)):
             return []
         items: list[Item] = [(resource, None)]
         for step in steps:

@@ -56,7 +56,7 @@ def filter_result(access: Access, result: SearchResult) -> SearchResult:
     """Drop every entry the caller may not read; without a compartment in SQL, drop the total too."""
     if not access.filters_results:
         return result
-    entries = [entry for entry in result.entries if access.visible(fhir_json.loads(entry.content))]
+    entries = [entry for entry in result.entries if access.visible(fhir_json.loads_stored(entry.content))]
     principal = access.principal
     total = result.total if principal is not None and not principal.consent_required else None
     if len(entries) != len(result.entries):

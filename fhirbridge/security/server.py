@@ -61,7 +61,7 @@ def repository_consents(repository: SqlRepository) -> ConsentLookup:
         grants = []
         for version in repository.iter_current("Consent"):
             assert version.content is not None
-            grants.append(consent_grant(fhir_json.loads(version.content), organization, patient_id, now))
+            grants.append(consent_grant(fhir_json.loads_stored(version.content), organization, patient_id, now))
         return best_grant(grants)
 
     return lookup

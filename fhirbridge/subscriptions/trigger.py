@@ -44,7 +44,7 @@ def _all_active(conn: Connection) -> list[dict[str, Any]]:
     cursor.close()
     found = []
     for (content,) in rows:
-        subscription = fhir_json.loads(bytes(content))
+        subscription = fhir_json.loads_stored(bytes(content))
         if (
             subscription.get("status") in ("active", "requested")
             and (subscription.get("channel") or {}).get("type") == "rest-hook"

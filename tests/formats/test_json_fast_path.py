@@ -8,7 +8,8 @@ import pytest
 
 from fhirbridge.engine.validation import _empty_values, _has_empty_values
 from fhirbridge.errors import BadRequest
-from fhirbridge.formats.json import SourceDecimal, dumps, loads
+from fhirbridge.formats.json import SourceDecimal, dumps, loads, loads_stored
+from fhirbridge.formats.xml import to_xml
 
 
 @pytest.mark.parametrize(
@@ -60,3 +61,25 @@ def test_what_is_not_json_is_refused(body: bytes) -> None:
 )
 def test_the_quick_empty_check_agrees_with_the_detailed_one(resource: dict[str, Any]) -> None:
     assert _has_empty_values(resource) == bool(list(_empty_values(resource, "Patient")))
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        b'{"resourceType":"Observation","valueQuantity":{"value":12.5}}',
+        b'{"resourceType":"Observation","valueQuantity":{"value":12.50}}',
+        b'{"a":[2e3,1e-7,0.1,100.0,-0.0]}',
+        b'{"valueDecimal":1180591620717411303424}',
+        b'{"valueInteger":7,"text":"1.50"}',
+    ],
+)
+def test_stored_json_reads_back_to_the_same_bytes(stored: bytes) -> None:
+    assert dumps(loads_stored(stored)) == stored
+    assert loads_stored(stored) == loads(stored)
+
+
+def test_a_float_is_written_in_xml_as_json_writes_it() -> None:
+    stored = b'{"resourceType":"Observation","status":"final","code":{"text":"x"},"valueQuantity":{"value":1e-7}}'
+    observation = loads_stored(stored)
+    assert isinstance(observation["valueQuantity"]["value"], float)
+    assert b'<value value="1e-7"/>' in to_xml(observation)

@@ -53,7 +53,7 @@ class AssessmentOperations:
             for content in conn.execute(
                 sa.select(r.c.content).where(r.c.resource_type == "Questionnaire", r.c.deleted.is_(False))
             ).scalars():
-                stored = fhir_json.loads(content)
+                stored = fhir_json.loads_stored(content)
                 if stored.get("url") == url:
                     return dict(stored)
         published = definition(url)

@@ -68,7 +68,7 @@ def compartment_members(
     access = optional_access()
     if access is not None and access.filters_results:
         # Only what the caller may read: a child's record can hold parts a consent does not cover.
-        members = [m for m in members if m.content is not None and access.visible(fhir_json.loads(m.content))]
+        members = [m for m in members if m.content is not None and access.visible(fhir_json.loads_stored(m.content))]
     return members
 
 
@@ -79,7 +79,7 @@ def _referenced(
     wanted: set[tuple[str, str]] = set()
     for member in members:
         assert member.content is not None
-        for holder in reference_holders(fhir_json.loads(member.content)):
+        for holder in reference_holders(fhir_json.loads_stored(member.content)):
             parts = str(holder["reference"]).split("/")
             if len(parts) == 2 and (parts[0], parts[1]) not in have and parts[0][:1].isupper():
                 wanted.add((parts[0], parts[1]))
@@ -91,7 +91,7 @@ def _referenced(
 
 
 def resources_of(versions: list[StoredVersion]) -> list[Resource]:
-    return [fhir_json.loads(v.content) for v in versions if v.content is not None]
+    return [fhir_json.loads_stored(v.content) for v in versions if v.content is not None]
 
 
 __all__ = ["compartment_members", "in_plan_compartment", "resources_of"]

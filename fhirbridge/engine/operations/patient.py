@@ -45,7 +45,7 @@ class PatientOperations:
         bundle["entry"] = [
             {
                 "fullUrl": f"{base_url}/{member.resource_type}/{member.id}",
-                "resource": fhir_json.loads(member.content or b"{}"),
+                "resource": fhir_json.loads_stored(member.content or b"{}"),
                 "search": {"mode": "match"},
             }
             for member in page
