@@ -69,12 +69,13 @@ class FhirEngine:
     def read(self, resource_type: str, id: str) -> StoredVersion:
         require_type(resource_type)
         require_id(id)
-        version = self.repository.read(resource_type, id)
-        if version is None:
-            raise NotFound(f"{resource_type}/{id} is not known", code="not-found")
-        if version.deleted:
-            raise Gone(f"{resource_type}/{id} was deleted", code="deleted")
-        return version
+        return _current(resource_type, id, self.repository.read(resource_type, id))
+
+    async def read_async(self, resource_type: str, id: str) -> StoredVersion:
+        """``read`` for the server's event loop (the plain-read path)."""
+        require_type(resource_type)
+        require_id(id)
+        return _current(resource_type, id, await self.repository.read_async(resource_type, id))
 
     def vread(self, resource_type: str, id: str, version_id: str) -> StoredVersion:
         require_type(resource_type)
@@ -284,6 +285,14 @@ class FhirEngine:
                 f"is {current.version_id}",
                 expression="If-Match",
             )
+
+
+def _current(resource_type: str, id: str, version: StoredVersion | None) -> StoredVersion:
+    if version is None:
+        raise NotFound(f"{resource_type}/{id} is not known", code="not-found")
+    if version.deleted:
+        raise Gone(f"{resource_type}/{id} was deleted", code="deleted")
+    return version
 
 
 def new_id() -> str:

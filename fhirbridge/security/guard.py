@@ -32,6 +32,13 @@ class GuardedEngine(FhirEngine):
         _check_read(access, version)
         return version
 
+    async def read_async(self, resource_type: str, id: str) -> StoredVersion:
+        access = current_access()
+        access.require(resource_type, "r")
+        version = await super().read_async(resource_type, id)
+        _check_read(access, version)
+        return version
+
     def vread(self, resource_type: str, id: str, version_id: str) -> StoredVersion:
         access = current_access()
         access.require(resource_type, "r")

@@ -10,7 +10,7 @@ Anything else, including every read this does not recognise as plain, goes to th
 application unchanged.
 
 The primary-key read runs on the event loop: it takes tens of microseconds, less than handing it to
-a worker thread would.
+a worker thread would. On PostgreSQL it is awaited, and the loop serves other requests meanwhile.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class PlainReads:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            version = self.engine.read(*scope[TARGET])
+            version = await self.engine.read_async(*scope[TARGET])
         except FhirError as error:
             await error_response(error)(scope, receive, send)
             return

@@ -79,6 +79,9 @@ class Repository(Protocol):
     def read(self, resource_type: str, id: str) -> StoredVersion | None:
         """Current version, a deletion marker, or None if the id was never used."""
 
+    async def read_async(self, resource_type: str, id: str) -> StoredVersion | None:
+        """``read`` from an event loop, which may serve other requests while the database answers."""
+
     def vread(self, resource_type: str, id: str, version_id: int) -> StoredVersion | None: ...
 
     def history(

@@ -1,20 +1,30 @@
-"""Point reads on PostgreSQL through one autocommit connection of their own.
+"""Point reads on PostgreSQL through connections of their own.
 
 A read checked out of the pool pays a round trip for the pre-ping and SQLAlchemy's pool bookkeeping
 before it asks its own question, more than the question costs. read and vread (the interactions
-clients make most) use one connection kept for them instead: detached from the pool, in autocommit
-(so no snapshot is held between reads), with psycopg preparing the two statements after a few uses.
-A broken connection is replaced and the read asked again once.
+clients make most) use connections kept for them instead: detached from the pool, in autocommit (so
+no snapshot is held between reads), with psycopg preparing the statements after a few uses. A broken
+connection is replaced and the read asked again once.
+
+Two kinds: one blocking connection for callers in threads, and, for the server's event loop, a few
+asyncio connections: while PostgreSQL answers one read the loop serves other requests, instead of
+waiting a round trip per read (the server process would otherwise sit idle for most of each read).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import Sequence
 from typing import Any
 
+import psycopg
+from psycopg import pq
 from sqlalchemy import Engine
+
+# Enough for the reads one process has in flight at once; each is a PostgreSQL backend.
+ASYNC_CONNECTIONS = 4
 
 
 class PostgresPointReads:
@@ -23,6 +33,7 @@ class PostgresPointReads:
         self._lock = threading.Lock()
         self._connection: Any = None
         self._broken: type[Exception] = engine.dialect.loaded_dbapi.OperationalError
+        self._async: _AsyncReads | None = None
 
     def fetch_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
         with self._lock:
@@ -36,6 +47,16 @@ class PostgresPointReads:
                     if attempt:
                         raise
         raise AssertionError("unreachable")
+
+    async def read_current(self, resource_type: str, id: str) -> tuple[Any, ...] | None:
+        """The current row (``resource_type, id, version_id, last_updated, deleted, content``), awaited."""
+        loop = asyncio.get_running_loop()
+        reads = self._async
+        if reads is None or reads.loop is not loop:  # connections belong to the loop that made them
+            if reads is not None:
+                reads.abandon()
+            reads = self._async = _AsyncReads(self._engine, loop)
+        return await reads.read_current(resource_type, id)
 
     def _connect(self) -> Any:
         pooled = self._engine.raw_connection()
@@ -55,6 +76,129 @@ class PostgresPointReads:
     def close(self) -> None:
         with self._lock:
             self._discard()
+        if self._async is not None:
+            self._async.abandon()
+            self._async = None
+
+
+class _AsyncReads:
+    """Up to ASYNC_CONNECTIONS asyncio connections of one event loop, one read at a time on each.
+
+    The read itself goes through libpq (psycopg's ``pq``) with a prepared statement and binary
+    results: psycopg's cursor machinery around it costs more than the question does.
+    """
+
+    def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        _, self._options = engine.dialect.create_connect_args(engine.url)
+        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._opened = 0
+        self._waiting: list[asyncio.Future[None]] = []
+
+    async def read_current(self, resource_type: str, id: str) -> tuple[Any, ...] | None:
+        for attempt in range(2):
+            connection = await self._checkout()
+            reusable = False
+            try:
+                row = await self._read(connection.pgconn, resource_type, id)
+                reusable = True
+                return row
+            except psycopg.OperationalError:  # the connection broke: a new one, once
+                if attempt:
+                    raise
+            finally:
+                # A read that failed or was cancelled midway may leave an answer on the wire.
+                self._checkin(connection, reusable)
+        raise AssertionError("unreachable")
+
+    async def _read(self, pgconn: Any, resource_type: str, id: str) -> tuple[Any, ...] | None:
+        pgconn.send_query_prepared(_READ_NAME, [resource_type.encode(), id.encode()], result_format=1)
+        while pgconn.flush():  # the request did not fit the socket buffer in one go (it always does)
+            await self._ready(pgconn.socket, writable=True)
+        results = []
+        while True:
+            while pgconn.is_busy():
+                await self._ready(pgconn.socket)
+                pgconn.consume_input()
+            result = pgconn.get_result()
+            if result is None:
+                break
+            results.append(result)
+        (result,) = results
+        if result.status != pq.ExecStatus.TUPLES_OK:
+            message = (result.error_message or b"").decode("utf-8", "replace")
+            raise psycopg.DatabaseError(f"point read failed: {message}")
+        if not result.ntuples:
+            return None
+        version_id, last_updated, deleted, content = (result.get_value(0, i) for i in range(4))
+        return (resource_type, id, _int8(version_id), _int8(last_updated), deleted == b"\x01", content)
+
+    def _ready(self, fd: int, *, writable: bool = False) -> asyncio.Future[None]:
+        ready: asyncio.Future[None] = self.loop.create_future()
+        add, remove = (
+            (self.loop.add_writer, self.loop.remove_writer)
+            if writable
+            else (self.loop.add_reader, self.loop.remove_reader)
+        )
+
+        def wake() -> None:
+            remove(fd)
+            if not ready.done():
+                ready.set_result(None)
+
+        add(fd, wake)
+        ready.add_done_callback(lambda _: remove(fd))  # also when the awaiting request is cancelled
+        return ready
+
+    async def _checkout(self) -> psycopg.AsyncConnection[Any]:
+        while not self._idle and self._opened >= ASYNC_CONNECTIONS:
+            turn: asyncio.Future[None] = self.loop.create_future()
+            self._waiting.append(turn)
+            await turn
+        if self._idle:
+            return self._idle.pop()
+        self._opened += 1
+        try:
+            return await self._connect()
+        except BaseException:
+            self._opened -= 1
+            raise
+
+    def _checkin(self, connection: psycopg.AsyncConnection[Any], reusable: bool) -> None:
+        if reusable:
+            self._idle.append(connection)
+        else:
+            self._opened -= 1
+            with contextlib.suppress(Exception):
+                connection.pgconn.finish()
+        while self._waiting:
+            turn = self._waiting.pop(0)
+            if not turn.done():
+                turn.set_result(None)
+                break
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        connection = await psycopg.AsyncConnection.connect(autocommit=True, **self._options)
+        await connection.execute(_PREPARE_READ)
+        return connection
+
+    def abandon(self) -> None:
+        """Close the idle connections; from another loop (or at shutdown) without awaiting."""
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            with contextlib.suppress(Exception):
+                connection.pgconn.finish()
+
+
+_READ_NAME = b"fhirbridge_point_read"
+_PREPARE_READ = (
+    "PREPARE fhirbridge_point_read (text, text) AS SELECT version_id::int8, last_updated, deleted, content "
+    "FROM resources WHERE resource_type = $1 AND id = $2"
+)
+
+
+def _int8(value: bytes) -> int:
+    return int.from_bytes(value, "big", signed=True)
 
 
 __all__ = ["PostgresPointReads"]

@@ -284,6 +284,13 @@ class SqlRepository:
         row = self._point_read(self._read_sql, (resource_type, id))
         return _point_version(row) if row is not None else None
 
+    async def read_async(self, resource_type: str, id: str) -> StoredVersion | None:
+        """``read`` for the server's event loop: on PostgreSQL the loop serves others while it waits."""
+        if self._postgres_reads is None:
+            return self.read(resource_type, id)
+        row = await self._postgres_reads.read_current(resource_type, id)
+        return _point_version(row) if row is not None else None
+
     def vread(self, resource_type: str, id: str, version_id: int) -> StoredVersion | None:
         row = self._point_read(self._vread_sql, (resource_type, id, version_id))
         return _point_version(row) if row is not None else None

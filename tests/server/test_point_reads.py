@@ -1,13 +1,16 @@
-"""read and vread on PostgreSQL use a connection of their own (fhirbridge.storage.postgres_reads)."""
+"""read and vread on PostgreSQL use connections of their own (fhirbridge.storage.postgres_reads)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from fhirbridge.storage.postgres_reads import ASYNC_CONNECTIONS
 from fhirbridge.storage.sql import SqlRepository, open_repository
 from tests.support import backend_url
 
@@ -55,3 +58,64 @@ def test_a_read_survives_its_connection_being_dropped(postgres: SqlRepository) -
     again = postgres.read("Goal", "g1")
     assert again is not None and b"kept" in (again.content or b"")
     assert reads._connection.info.backend_pid != backend
+
+
+def test_awaited_reads_see_every_commit(postgres: SqlRepository) -> None:
+    async def read(id: str) -> bytes | None:
+        version = await postgres.read_async("Goal", id)
+        return version.content if version is not None else None
+
+    postgres.run_write(lambda tx: tx.put("Goal", "g1", _goal("first"), method="PUT"))
+    assert b"first" in (asyncio.run(read("g1")) or b"")
+    postgres.run_write(lambda tx: tx.put("Goal", "g1", _goal("second"), method="PUT"))
+    assert b"second" in (asyncio.run(read("g1")) or b"")  # a new loop: new connections
+    assert asyncio.run(read("absent")) is None
+
+
+def test_more_awaited_reads_than_connections_each_get_their_own_answer(postgres: SqlRepository) -> None:
+    postgres.run_write(lambda tx: [tx.put("Goal", f"g{n}", _goal(f"goal {n}"), method="PUT") for n in range(40)])
+
+    async def read_all() -> list[bytes | None]:
+        versions = await asyncio.gather(*(postgres.read_async("Goal", f"g{n}") for n in range(40)))
+        return [v.content if v is not None else None for v in versions]
+
+    contents = asyncio.run(read_all())
+    assert all(f'"goal {n}"'.encode() in (content or b"") for n, content in enumerate(contents))
+    reads = postgres._postgres_reads
+    assert reads is not None and reads._async is not None
+    assert reads._async._opened <= ASYNC_CONNECTIONS
+
+
+def test_a_cancelled_read_leaves_no_answer_behind(postgres: SqlRepository) -> None:
+    postgres.run_write(lambda tx: [tx.put("Goal", f"g{n}", _goal(f"goal {n}"), method="PUT") for n in range(3)])
+
+    async def scenario() -> list[bytes | None]:
+        await postgres.read_async("Goal", "g0")  # connections open and statement prepared
+        cancelled = asyncio.ensure_future(postgres.read_async("Goal", "g1"))
+        await asyncio.sleep(0)  # it has sent its question and waits for the answer
+        cancelled.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await cancelled
+        versions = [await postgres.read_async("Goal", f"g{n}") for n in (2, 0, 2)]
+        return [v.content if v is not None else None for v in versions]
+
+    contents = asyncio.run(scenario())
+    assert [b"goal 2" in (c or b"") for c in contents] == [True, False, True]
+    assert b"goal 0" in (contents[1] or b"")
+
+
+def test_an_awaited_read_survives_its_connection_being_dropped(postgres: SqlRepository) -> None:
+    postgres.run_write(lambda tx: tx.put("Goal", "g1", _goal("kept"), method="PUT"))
+
+    async def scenario() -> bytes | None:
+        await postgres.read_async("Goal", "g1")
+        reads = postgres._postgres_reads
+        assert reads is not None and reads._async is not None
+        backends = [c.pgconn.backend_pid for c in reads._async._idle]
+        with postgres.engine.connect() as conn:
+            for pid in backends:
+                conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        version = await postgres.read_async("Goal", "g1")
+        return version.content if version is not None else None
+
+    assert b"kept" in (asyncio.run(scenario()) or b"")
