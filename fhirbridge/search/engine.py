@@ -21,6 +21,7 @@ from fhirbridge.errors import BadRequest
 from fhirbridge.search import predicates
 from fhirbridge.search.definitions import parameter, parameters_for
 from fhirbridge.search.elements import Shaping, shape
+from fhirbridge.search.indexer import flush_index
 from fhirbridge.search.tables import INDEX_TABLES, search_reference
 from fhirbridge.search.values import MAX_MICROS, MIN_MICROS
 from fhirbridge.storage.schema import resources
@@ -141,16 +142,12 @@ def _valid_include(spec: str, kind: str) -> bool:
     return info is not None and info.type == "reference" and (len(pieces) == 2 or pieces[2][:1].isupper())
 
 
-def _parse_sort(
-    resource_type: str | None, value: str, strict: bool, request: _Request
-) -> list[tuple[str, bool]]:
+def _parse_sort(resource_type: str | None, value: str, strict: bool, request: _Request) -> list[tuple[str, bool]]:
     keys: list[tuple[str, bool]] = []
     for item in value.split(","):
         code = item.strip().lstrip("-")
         info = parameter(resource_type, code)
-        if code in ("_id", "_lastUpdated") or (
-            info is not None and info.type not in ("composite", "special")
-        ):
+        if code in ("_id", "_lastUpdated") or (info is not None and info.type not in ("composite", "special")):
             keys.append((code, item.strip().startswith("-")))
         else:
             _reject(strict, request, "_sort", f"Cannot sort by '{code}'")
@@ -296,6 +293,7 @@ def search(
     ``compartment`` restricts to a compartment, e.g. ``("Patient", "123")``. Unknown parameters raise
     ``BadRequest`` when ``strict``, else they are skipped and listed in ``SearchResult.ignored``.
     """
+    flush_index(conn)  # inside a write transaction, what it wrote so far is found too
     types = _requested_types(resource_type, params)
     if len(types) == 1:  # a system search for one type is a search of that type
         resource_type = types[0]
@@ -334,9 +332,7 @@ def search(
         for row in rows
     ]
     entries += _included(conn, entries, request)
-    return SearchResult(
-        resource_type, entries, total, request.applied, request.ignored, next_cursor, previous_cursor
-    )
+    return SearchResult(resource_type, entries, total, request.applied, request.ignored, next_cursor, previous_cursor)
 
 
 class _Snapshot:
@@ -475,9 +471,7 @@ def _group(pairs: list[Any]) -> dict[str, list[str]]:
     return grouped
 
 
-def match_ids(
-    conn: Connection, resource_type: str, params: list[tuple[str, str]], *, base_url: str = ""
-) -> list[str]:
+def match_ids(conn: Connection, resource_type: str, params: list[tuple[str, str]], *, base_url: str = "") -> list[str]:
     """Ids of the current resources matching ``params`` (conditional create, update and delete).
 
     Strict: an unknown parameter raises ``BadRequest`` rather than widening the match. Paging and
@@ -485,6 +479,7 @@ def match_ids(
     """
     if not params:
         raise BadRequest("A conditional interaction needs search parameters")
+    flush_index(conn)
     request = _Request()
     for name, _ in params:
         if (

@@ -29,6 +29,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def normalize(text: str) -> str:
     """Case- and accent-insensitive form: NFKD, combining marks dropped, casefolded, spaces collapsed."""
+    if text.isascii():  # NFKD leaves ASCII as it is and it has no combining marks
+        return " ".join(text.casefold().split())[:STRING_LIMIT]
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(stripped.casefold().split())[:STRING_LIMIT]
@@ -77,9 +79,7 @@ def date_range(text: str) -> tuple[int, int] | None:
                 digits = fraction[1:7]
                 start = start.replace(second=int(match["second"]), microsecond=int(digits.ljust(6, "0") or 0))
                 end = (
-                    start + timedelta(microseconds=10 ** (6 - len(digits)))
-                    if digits
-                    else start + timedelta(seconds=1)
+                    start + timedelta(microseconds=10 ** (6 - len(digits))) if digits else start + timedelta(seconds=1)
                 )
     except ValueError:
         return None
@@ -172,13 +172,10 @@ def composite_rows(first: list[TokenRow], second_type: str, second: list[Any]) -
     seconds: list[dict[str, Any]] = []
     for value, type_name in second:
         if second_type == "token":
-            seconds += [
-                {"system2": r.system, "code2": r.code} for r in token_rows(value, type_name) if r.code
-            ]
+            seconds += [{"system2": r.system, "code2": r.code} for r in token_rows(value, type_name) if r.code]
         elif second_type == "quantity":
             seconds += [
-                {"value2": r.value, "system2": r.system, "code2": r.code or r.unit}
-                for r in quantity_rows(value)
+                {"value2": r.value, "system2": r.system, "code2": r.code or r.unit} for r in quantity_rows(value)
             ]
         elif second_type == "date":
             seconds += [{"low2": r.low, "high2": r.high} for r in date_rows(value)]

@@ -43,6 +43,9 @@ class Indexer(Protocol):
     ) -> None:
         """``fresh``: the resource has no index rows yet (its first version), so there is nothing to delete."""
 
+    def flush(self, conn: Connection) -> None:
+        """Write whatever ``reindex`` held back; called before the transaction commits."""
+
 
 class IndexChain:
     """Several index hooks run in order, in the same transaction."""
@@ -55,6 +58,10 @@ class IndexChain:
     ) -> None:
         for indexer in self.indexers:
             indexer.reindex(conn, resource_pk, resource_type, resource, fresh=fresh)
+
+    def flush(self, conn: Connection) -> None:
+        for indexer in self.indexers:
+            indexer.flush(conn)
 
 
 class RetryableWrite(Exception):
@@ -256,6 +263,8 @@ class SqlRepository:
     def write(self) -> Iterator[SqlWriteTransaction]:
         with self._write_connection() as conn:
             yield SqlWriteTransaction(conn, self.indexer)
+            if self.indexer is not None:
+                self.indexer.flush(conn)  # not reached when the work failed: then it all rolls back
 
     def run_write(self, work: Callable[[SqlWriteTransaction], T]) -> T:
         """Run ``work(tx)`` in a write transaction, retrying when a concurrent writer won a race."""

@@ -91,5 +91,8 @@ class SubscriptionTrigger:
                     )
                 )
 
+    def flush(self, conn: Connection) -> None:
+        """Nothing held back: notifications are recorded as each version is written."""
+
 
 __all__ = ["SubscriptionTrigger", "active_subscriptions"]
