@@ -13,7 +13,7 @@ from fhirbridge.search import values
 from fhirbridge.search.definitions import RESOURCE_COLUMN_PARAMS, SearchParamInfo, parameters_for
 from fhirbridge.search.paths import Evaluator, Item, compile_expression, compile_relative
 from fhirbridge.search.tables import INDEX_TABLES
-from fhirbridge.storage.driver import cursor, insert_many
+from fhirbridge.storage.driver import cursor, insert_rows
 
 RowMaker = Callable[[Any, str | None], list[Any]]
 
@@ -177,15 +177,17 @@ def flush_index(conn: Connection) -> None:
     if held is None or held[0] is not conn.get_transaction() or not held[1]:
         return
     pending: PendingRows = held[1]
-    by_kind: dict[str, list[dict[str, Any]]] = {}
+    batches: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
     for resource_pk, (resource_type, rows) in pending.items():
-        owner = {"resource_pk": resource_pk, "resource_type": resource_type}
         for kind, kind_rows in rows.items():
             if kind_rows:
-                by_kind.setdefault(kind, []).extend({**owner, **row} for row in kind_rows)
+                # The rows of one kind share their columns: the fields of that kind's row type.
+                columns = ("resource_pk", "resource_type", *kind_rows[0])
+                batch = batches.setdefault((kind, columns), [])
+                batch.extend((resource_pk, resource_type, *row.values()) for row in kind_rows)
     pending.clear()
-    for kind, kind_rows in by_kind.items():
-        insert_many(conn, INDEX_TABLES[kind].name, kind_rows)
+    for (kind, columns), batch_rows in batches.items():
+        insert_rows(conn, INDEX_TABLES[kind].name, columns, batch_rows)
 
 
 @cache

@@ -9,7 +9,7 @@ on the DBAPI cursor of the same connection, so they stay inside the same transac
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -54,20 +54,15 @@ def execute(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
     return driver_cursor
 
 
-def insert_many(conn: Connection, table: str, rows: Iterable[dict[str, Any]]) -> None:
-    """Insert dict rows into ``table``: one ``executemany`` per distinct set of columns."""
-    paramstyle = str(conn.dialect.paramstyle)
-    batches: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-    for row in rows:
-        batches.setdefault(tuple(row), []).append(tuple(row.values()))
-    if not batches:
+def insert_rows(conn: Connection, table: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``rows`` (values in the order of ``columns``) into ``table`` with one ``executemany``."""
+    if not rows:
         return
     driver_cursor = cursor(conn)
     try:
-        for columns, values in batches.items():
-            driver_cursor.executemany(insert_sql(table, columns, paramstyle), values)
+        driver_cursor.executemany(insert_sql(table, columns, str(conn.dialect.paramstyle)), rows)
     finally:
         driver_cursor.close()
 
 
-__all__ = ["cursor", "driver_sql", "execute", "insert_many", "insert_sql"]
+__all__ = ["cursor", "driver_sql", "execute", "insert_rows", "insert_sql"]

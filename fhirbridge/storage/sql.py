@@ -32,6 +32,8 @@ from fhirbridge.storage.sqlite_reads import SqliteCurrentReads
 
 T = TypeVar("T")
 WRITE_OPTION = "fhirbridge_write"
+SQLITE_CACHE_KIB = 32 * 1024  # page cache per connection
+SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 MAX_WRITE_ATTEMPTS = 8
 
 
@@ -404,6 +406,11 @@ def _sqlite_engine(database_url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Index B-trees grow with the store, and each write touches pages all over them: SQLite's
+        # default 2 MB page cache per connection made writes ~10% slower at 100,000 resources.
+        # Memory-mapped reads save a copy per page (the mapping is the OS page cache, shared).
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
