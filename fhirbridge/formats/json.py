@@ -41,7 +41,7 @@ def loads(body: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     except orjson.JSONDecodeError:
         return _loads_exact(body, max_depth)  # the standard parser gives the verdict and the message
     if _check_depth(value, max_depth):
-        return _loads_exact(body, max_depth)
+        return _loads_exact(body, max_depth, depth_checked=True)
     return value
 
 
@@ -58,15 +58,17 @@ def loads_stored(content: bytes) -> Any:
         return _loads_exact(content, MAX_DEPTH)
     if orjson.dumps(value) == content:
         return value
-    return _loads_exact(content, MAX_DEPTH)
+    return _loads_exact(content, MAX_DEPTH, depth_checked=True)
 
 
-def _loads_exact(body: bytes | str, max_depth: int) -> Any:
+def _loads_exact(body: bytes | str, max_depth: int, *, depth_checked: bool = False) -> Any:
+    """``depth_checked``: the same text has been parsed and its depth checked already."""
     try:
         value = json.loads(body, parse_float=SourceDecimal, parse_int=_integer, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}", code="structure") from exc
-    _check_depth(value, max_depth)
+    if not depth_checked:
+        _check_depth(value, max_depth)
     return value
 
 

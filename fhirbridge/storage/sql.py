@@ -25,7 +25,7 @@ from fhirbridge.formats import json as fhir_json
 from fhirbridge.storage import schema
 from fhirbridge.storage.clock import from_micros, instant, now_micros, to_micros
 from fhirbridge.storage.contract import HistoryPage, Resource, StoredVersion
-from fhirbridge.storage.driver import driver_sql, execute
+from fhirbridge.storage.driver import driver_sql, execute, insert_rows
 from fhirbridge.storage.migrations import MIGRATIONS, Migration, migrate
 from fhirbridge.storage.postgres_reads import PostgresPointReads
 from fhirbridge.storage.sqlite_reads import SqliteCurrentReads
@@ -104,10 +104,7 @@ _INSERT_CURRENT_SQL = (
     "INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content) VALUES (?, ?, ?, ?, ?, ?)"
 )
 _UPDATE_CURRENT_SQL = "UPDATE resources SET version_id = ?, last_updated = ?, deleted = ?, content = ? WHERE pk = ?"
-_INSERT_VERSION_SQL = (
-    "INSERT INTO resource_versions (resource_type, id, version_id, last_updated, method, deleted, content) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+_VERSION_COLUMNS = ("resource_type", "id", "version_id", "last_updated", "method", "deleted", "content")
 
 
 class _CurrentRow(NamedTuple):
@@ -121,18 +118,22 @@ class _CurrentRow(NamedTuple):
 
 
 class SqlWriteTransaction:
-    """Writes of one database transaction. The fixed statements go to the driver (storage/driver.py)."""
+    """Writes of one database transaction. The fixed statements go to the driver (storage/driver.py).
+
+    The history rows are inserted together when the transaction ends (``flush``), as the search index
+    rows are: nothing reads ``resource_versions`` inside a write transaction.
+    """
 
     def __init__(self, conn: Connection, indexer: Indexer | None) -> None:
         self._conn = conn
         self._indexer = indexer
+        self._versions: list[tuple[Any, ...]] = []
         postgres = conn.dialect.name == "postgresql"
         # On PostgreSQL the current row is locked, so versions of one resource are assigned one at a time.
         self._current_sql = driver_sql(_CURRENT_SQL + (" FOR UPDATE" if postgres else ""), conn.dialect)
         self._insert_current_sql = driver_sql(_INSERT_CURRENT_SQL + (" RETURNING pk" if postgres else ""), conn.dialect)
         self._returning = postgres
         self._update_current_sql = driver_sql(_UPDATE_CURRENT_SQL, conn.dialect)
-        self._insert_version_sql = driver_sql(_INSERT_VERSION_SQL, conn.dialect)
         self._integrity_error: type[Exception] = conn.dialect.loaded_dbapi.IntegrityError
 
     def connection(self) -> Connection:
@@ -210,8 +211,15 @@ class SqlWriteTransaction:
     def _record_version(
         self, resource_type: str, id: str, version_id: int, micros: int, method: str, content: bytes | None
     ) -> None:
-        params = (resource_type, id, version_id, micros, method, content is None, content)
-        execute(self._conn, self._insert_version_sql, params).close()
+        self._versions.append((resource_type, id, version_id, micros, method, content is None, content))
+
+    def flush(self) -> None:
+        """Insert what the transaction held back; called before it commits."""
+        if self._versions:
+            insert_rows(self._conn, "resource_versions", _VERSION_COLUMNS, self._versions)
+            self._versions = []
+        if self._indexer is not None:
+            self._indexer.flush(self._conn)
 
 
 def _resource_first(resource: Resource) -> Resource:
@@ -264,9 +272,9 @@ class SqlRepository:
     @contextmanager
     def write(self) -> Iterator[SqlWriteTransaction]:
         with self._write_connection() as conn:
-            yield SqlWriteTransaction(conn, self.indexer)
-            if self.indexer is not None:
-                self.indexer.flush(conn)  # not reached when the work failed: then it all rolls back
+            tx = SqlWriteTransaction(conn, self.indexer)
+            yield tx
+            tx.flush()  # not reached when the work failed: then it all rolls back
 
     def run_write(self, work: Callable[[SqlWriteTransaction], T]) -> T:
         """Run ``work(tx)`` in a write transaction, retrying when a concurrent writer won a race."""
