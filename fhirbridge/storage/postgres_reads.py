@@ -91,16 +91,16 @@ class _AsyncReads:
     def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         _, self._options = engine.dialect.create_connect_args(engine.url)
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._idle: list[_Channel] = []
         self._opened = 0
         self._waiting: list[asyncio.Future[None]] = []
 
     async def read_current(self, resource_type: str, id: str) -> tuple[Any, ...] | None:
         for attempt in range(2):
-            connection = await self._checkout()
+            channel = await self._checkout()
             reusable = False
             try:
-                row = await self._read(connection.pgconn, resource_type, id)
+                row = await channel.read(resource_type, id)
                 reusable = True
                 return row
             except psycopg.OperationalError:  # the connection broke: a new one, once
@@ -108,49 +108,10 @@ class _AsyncReads:
                     raise
             finally:
                 # A read that failed or was cancelled midway may leave an answer on the wire.
-                self._checkin(connection, reusable)
+                self._checkin(channel, reusable)
         raise AssertionError("unreachable")
 
-    async def _read(self, pgconn: Any, resource_type: str, id: str) -> tuple[Any, ...] | None:
-        pgconn.send_query_prepared(_READ_NAME, [resource_type.encode(), id.encode()], result_format=1)
-        while pgconn.flush():  # the request did not fit the socket buffer in one go (it always does)
-            await self._ready(pgconn.socket, writable=True)
-        results = []
-        while True:
-            while pgconn.is_busy():
-                await self._ready(pgconn.socket)
-                pgconn.consume_input()
-            result = pgconn.get_result()
-            if result is None:
-                break
-            results.append(result)
-        (result,) = results
-        if result.status != pq.ExecStatus.TUPLES_OK:
-            message = (result.error_message or b"").decode("utf-8", "replace")
-            raise psycopg.DatabaseError(f"point read failed: {message}")
-        if not result.ntuples:
-            return None
-        version_id, last_updated, deleted, content = (result.get_value(0, i) for i in range(4))
-        return (resource_type, id, _int8(version_id), _int8(last_updated), deleted == b"\x01", content)
-
-    def _ready(self, fd: int, *, writable: bool = False) -> asyncio.Future[None]:
-        ready: asyncio.Future[None] = self.loop.create_future()
-        add, remove = (
-            (self.loop.add_writer, self.loop.remove_writer)
-            if writable
-            else (self.loop.add_reader, self.loop.remove_reader)
-        )
-
-        def wake() -> None:
-            remove(fd)
-            if not ready.done():
-                ready.set_result(None)
-
-        add(fd, wake)
-        ready.add_done_callback(lambda _: remove(fd))  # also when the awaiting request is cancelled
-        return ready
-
-    async def _checkout(self) -> psycopg.AsyncConnection[Any]:
+    async def _checkout(self) -> _Channel:
         while not self._idle and self._opened >= ASYNC_CONNECTIONS:
             turn: asyncio.Future[None] = self.loop.create_future()
             self._waiting.append(turn)
@@ -159,35 +120,91 @@ class _AsyncReads:
             return self._idle.pop()
         self._opened += 1
         try:
-            return await self._connect()
+            connection = await psycopg.AsyncConnection.connect(autocommit=True, **self._options)
+            await connection.execute(_PREPARE_READ)
         except BaseException:
             self._opened -= 1
             raise
+        return _Channel(connection, self.loop)
 
-    def _checkin(self, connection: psycopg.AsyncConnection[Any], reusable: bool) -> None:
-        if reusable:
-            self._idle.append(connection)
+    def _checkin(self, channel: _Channel, reusable: bool) -> None:
+        if reusable and not channel.broken:
+            self._idle.append(channel)
         else:
             self._opened -= 1
-            with contextlib.suppress(Exception):
-                connection.pgconn.finish()
+            channel.close()
         while self._waiting:
             turn = self._waiting.pop(0)
             if not turn.done():
                 turn.set_result(None)
                 break
 
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        connection = await psycopg.AsyncConnection.connect(autocommit=True, **self._options)
-        await connection.execute(_PREPARE_READ)
-        return connection
-
     def abandon(self) -> None:
         """Close the idle connections; from another loop (or at shutdown) without awaiting."""
         idle, self._idle = self._idle, []
-        for connection in idle:
-            with contextlib.suppress(Exception):
-                connection.pgconn.finish()
+        for channel in idle:
+            channel.close()
+
+
+class _Channel:
+    """One connection whose socket stays registered with the loop: no readiness call per read."""
+
+    def __init__(self, connection: psycopg.AsyncConnection[Any], loop: asyncio.AbstractEventLoop) -> None:
+        self._connection = connection
+        self._pgconn = connection.pgconn
+        self._loop = loop
+        self._socket = self._pgconn.socket
+        self._answer: asyncio.Future[list[Any]] | None = None
+        self._results: list[Any] = []
+        self.broken = False
+        loop.add_reader(self._socket, self._readable)
+
+    @property
+    def backend_pid(self) -> int:
+        return int(self._pgconn.backend_pid)
+
+    async def read(self, resource_type: str, id: str) -> tuple[Any, ...] | None:
+        pgconn = self._pgconn
+        pgconn.send_query_prepared(_READ_NAME, [resource_type.encode(), id.encode()], result_format=1)
+        if pgconn.flush():  # a few dozen bytes always fit the socket buffer; treat the rest as broken
+            self.broken = True
+            raise psycopg.OperationalError("the point read could not be sent")
+        self._results = []
+        answer = self._answer = self._loop.create_future()
+        (result,) = await answer
+        if result.status != pq.ExecStatus.TUPLES_OK:
+            message = (result.error_message or b"").decode("utf-8", "replace")
+            raise psycopg.DatabaseError(f"point read failed: {message}")
+        if not result.ntuples:
+            return None
+        version_id, last_updated, deleted, content = (result.get_value(0, i) for i in range(4))
+        return (resource_type, id, _int8(version_id), _int8(last_updated), deleted == b"\x01", content)
+
+    def _readable(self) -> None:
+        answer = self._answer
+        try:
+            self._pgconn.consume_input()
+            while not self._pgconn.is_busy():
+                result = self._pgconn.get_result()
+                if result is None:  # the answer is complete (or nothing was asked: a notice)
+                    if answer is not None and self._results:
+                        self._answer = None
+                        if not answer.done():
+                            answer.set_result(self._results)
+                    return
+                self._results.append(result)
+        except psycopg.OperationalError as exc:
+            self.broken = True
+            self._loop.remove_reader(self._socket)  # a closed socket would be readable forever
+            if answer is not None and not answer.done():
+                answer.set_exception(exc)
+
+    def close(self) -> None:
+        self.broken = True
+        with contextlib.suppress(Exception):
+            self._loop.remove_reader(self._socket)
+        with contextlib.suppress(Exception):
+            self._pgconn.finish()
 
 
 _READ_NAME = b"fhirbridge_point_read"

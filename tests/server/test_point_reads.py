@@ -111,7 +111,7 @@ def test_an_awaited_read_survives_its_connection_being_dropped(postgres: SqlRepo
         await postgres.read_async("Goal", "g1")
         reads = postgres._postgres_reads
         assert reads is not None and reads._async is not None
-        backends = [c.pgconn.backend_pid for c in reads._async._idle]
+        backends = [channel.backend_pid for channel in reads._async._idle]
         with postgres.engine.connect() as conn:
             for pid in backends:
                 conn.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
