@@ -171,9 +171,12 @@ class _Channel:
             raise psycopg.OperationalError("the point read could not be sent")
         self._results = []
         answer = self._answer = self._loop.create_future()
-        (result,) = await answer
+        result = (await answer)[-1]
         if result.status != pq.ExecStatus.TUPLES_OK:
             message = (result.error_message or b"").decode("utf-8", "replace")
+            if pgconn.status != pq.ConnStatus.OK:  # the server ended the connection (a restart, say)
+                self.broken = True
+                raise psycopg.OperationalError(f"point read failed: {message}")
             raise psycopg.DatabaseError(f"point read failed: {message}")
         if not result.ntuples:
             return None
