@@ -46,15 +46,24 @@ PrimitiveCheck = Callable[[Any], str | None]
 _DATE = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])"
 _TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
 _ZONE = r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
-# The regular expressions of FHIR R4 datatypes (section 2.24.0.1).
-_PATTERNS = {
+# The regular expressions of the FHIR R4 primitive types (datatypes, section 2.24.0.1), for full matches.
+PRIMITIVE_PATTERNS: dict[str, re.Pattern[str]] = {
     "date": re.compile(_DATE + r")?)?"),
     "dateTime": re.compile(_DATE + rf"(T{_TIME}{_ZONE})?)?)?"),
     "instant": re.compile(_DATE + rf"T{_TIME}{_ZONE}))"),
     "time": re.compile(_TIME),
     "code": re.compile(r"[^\s]+( [^\s]+)*"),
-    "id": re.compile(r"[A-Za-z0-9\-.]{1,64}"),
+    "id": re.compile(r"[A-Za-z0-9\-\.]{1,64}"),
+    "oid": re.compile(r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+"),
+    "uuid": re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"),
+    "uri": re.compile(r"\S*"),
+    "url": re.compile(r"\S*"),
+    "canonical": re.compile(r"\S*"),
+    "base64Binary": re.compile(r"(\s*([0-9a-zA-Z\+/=]){4}\s*)+"),
 }
+# The forms checked on write: those the fhir.resources models checked too (URIs, OIDs and UUIDs they
+# let through, and clients send them loosely; base64 is decoded instead).
+_CHECKED_ON_WRITE = frozenset({"date", "dateTime", "instant", "time", "code", "id"})
 _CALENDAR_TYPES = frozenset({"date", "dateTime", "instant"})
 _INTEGER_MINIMUM = {"integer": -(2**31), "unsignedInt": 0, "positiveInt": 1}
 _INTEGER_MAXIMUM = 2**31 - 1
@@ -84,7 +93,7 @@ def _decimal(value: Any) -> str | None:
 
 
 def _string_check(type_name: str) -> PrimitiveCheck:
-    pattern = _PATTERNS.get(type_name)
+    pattern = PRIMITIVE_PATTERNS[type_name] if type_name in _CHECKED_ON_WRITE else None
     calendar = type_name in _CALENDAR_TYPES
 
     def check(value: Any) -> str | None:
@@ -297,4 +306,4 @@ def _step(path: str, key: str, index: int | None) -> str:
     return f"{path}.{key}" if index is None else f"{path}.{key}[{index}]"
 
 
-__all__ = ["Fault", "Problem", "structure_problems"]
+__all__ = ["PRIMITIVE_PATTERNS", "Fault", "Problem", "structure_problems"]

@@ -6,39 +6,10 @@ lexical form of each primitive are checked here against the regular expressions 
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Any
 
-_DATE = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1]))?)?"
-_TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
-_ZONE = r"(Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
-_DATE_TIME = (
-    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)(-(0[1-9]|1[0-2])(-(0[1-9]|[1-2][0-9]|3[0-1])"
-    rf"(T{_TIME}{_ZONE})?)?)?"
-)
-_INSTANT = (
-    r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])"
-    rf"T{_TIME}{_ZONE}"
-)
-
-PATTERNS: dict[str, re.Pattern[str]] = {
-    name: re.compile(pattern)
-    for name, pattern in {
-        "date": _DATE,
-        "dateTime": _DATE_TIME,
-        "instant": _INSTANT,
-        "time": _TIME,
-        "id": r"[A-Za-z0-9\-\.]{1,64}",
-        "code": r"[^\s]+( [^\s]+)*",
-        "oid": r"urn:oid:[0-2](\.(0|[1-9][0-9]*))+",
-        "uuid": r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
-        "uri": r"\S*",
-        "url": r"\S*",
-        "canonical": r"\S*",
-        "base64Binary": r"(\s*([0-9a-zA-Z\+/=]){4}\s*)+",
-    }.items()
-}
+from fhirbridge.formats.structure import PRIMITIVE_PATTERNS
 
 INTEGER_TYPES = {"integer": None, "positiveInt": 1, "unsignedInt": 0}
 STRING_TYPES = frozenset(
@@ -75,9 +46,7 @@ def primitive_problem(type_code: str, value: Any) -> str | None:
     if type_code in INTEGER_TYPES:
         if isinstance(value, bool) or (
             not isinstance(value, int)
-            and not (
-                isinstance(value, Decimal) and value == value.to_integral_value() and "." not in str(value)
-            )
+            and not (isinstance(value, Decimal) and value == value.to_integral_value() and "." not in str(value))
         ):
             return f"Error parsing JSON: the primitive value must be a number, not {value!r}"
         minimum = INTEGER_TYPES[type_code]
@@ -95,7 +64,7 @@ def primitive_problem(type_code: str, value: Any) -> str | None:
             return f"Error parsing JSON: the primitive value must be a string, not {value!r}"
         if value == "" or (value.strip() == "" and type_code != "string"):
             return "@value cannot be empty"
-        pattern = PATTERNS.get(type_code)
+        pattern = PRIMITIVE_PATTERNS.get(type_code)
         if pattern is not None and not pattern.fullmatch(value):
             return f"The value '{value}' is not a valid {type_code}"
     return None
