@@ -14,6 +14,7 @@ from fhirbridge.search.definitions import RESOURCE_COLUMN_PARAMS, SearchParamInf
 from fhirbridge.search.paths import Evaluator, Item, compile_expression, compile_relative
 from fhirbridge.search.tables import INDEX_TABLES
 from fhirbridge.storage.driver import cursor, insert_rows
+from fhirbridge.storage.transaction_state import transaction_state
 
 RowMaker = Callable[[Any, str | None], list[Any]]
 
@@ -162,21 +163,16 @@ _PENDING_KEY = "fhirbridge.pending_index_rows"
 
 
 def _pending(conn: Connection) -> PendingRows:
-    """This transaction's pending rows, kept with the connection; a rolled-back transaction's are dropped."""
-    transaction = conn.get_transaction()
-    held = conn.info.get(_PENDING_KEY)
-    if held is None or held[0] is not transaction:
-        held = conn.info[_PENDING_KEY] = (transaction, {})
-    rows: PendingRows = held[1]
+    """This transaction's pending rows; a rolled-back transaction's are never seen again."""
+    rows: PendingRows = transaction_state(conn, _PENDING_KEY, dict)
     return rows
 
 
 def flush_index(conn: Connection) -> None:
     """Insert the pending index rows of ``conn``'s transaction: one ``executemany`` per table."""
-    held = conn.info.get(_PENDING_KEY)
-    if held is None or held[0] is not conn.get_transaction() or not held[1]:
+    pending = _pending(conn)
+    if not pending:
         return
-    pending: PendingRows = held[1]
     batches: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
     for resource_pk, (resource_type, rows) in pending.items():
         for kind, kind_rows in rows.items():

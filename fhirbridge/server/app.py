@@ -44,9 +44,6 @@ def _error_format(request: Request) -> Format:
         return "json"
 
 
-_heap_settled = False
-
-
 def _settle_start_up_heap() -> None:
     """Keep the cyclic garbage collector off the objects start-up built, once per process.
 
@@ -55,9 +52,7 @@ def _settle_start_up_heap() -> None:
     answered, every few seconds under write load (the p99 spikes of the benchmarks). Frozen, they are
     left out; what requests allocate is collected as before.
     """
-    global _heap_settled
-    if not _heap_settled:
-        _heap_settled = True
+    if gc.get_freeze_count() == 0:  # a later application in the same process finds it done
         gc.collect()
         gc.freeze()
 

@@ -150,7 +150,7 @@ class _Channel:
     """One connection whose socket stays registered with the loop: no readiness call per read."""
 
     def __init__(self, connection: psycopg.AsyncConnection[Any], loop: asyncio.AbstractEventLoop) -> None:
-        self._connection = connection
+        self._connection = connection  # held: the psycopg object closes its libpq connection when collected
         self._pgconn = connection.pgconn
         self._loop = loop
         self._socket = self._pgconn.socket

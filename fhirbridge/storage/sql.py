@@ -98,8 +98,7 @@ def _point_version(row: tuple[Any, ...]) -> StoredVersion:
     )
 
 
-_CURRENT_COLUMNS = "pk, resource_type, id, version_id, last_updated, deleted, content"
-_CURRENT_SQL = f"SELECT {_CURRENT_COLUMNS} FROM resources WHERE resource_type = ? AND id = ?"
+_CURRENT_SQL = f"SELECT pk, {_POINT_COLUMNS} FROM resources WHERE resource_type = ? AND id = ?"
 _INSERT_CURRENT_SQL = (
     "INSERT INTO resources (resource_type, id, version_id, last_updated, deleted, content) VALUES (?, ?, ?, ?, ?, ?)"
 )

@@ -17,6 +17,7 @@ from fhirbridge.formats import json as fhir_json
 from fhirbridge.search import match_ids
 from fhirbridge.storage.clock import now_micros
 from fhirbridge.storage.driver import driver_sql, execute
+from fhirbridge.storage.transaction_state import forget_transaction_state, transaction_state
 from fhirbridge.subscriptions.schema import PENDING, notifications
 
 CACHE_KEY = "fhirbridge_active_subscriptions"
@@ -35,10 +36,10 @@ def active_subscriptions(conn: Connection, resource_type: str) -> list[dict[str,
 
 def _all_active(conn: Connection) -> list[dict[str, Any]]:
     # Read once per database transaction: a 100-entry transaction Bundle asks a hundred times.
-    transaction = conn.get_transaction()
-    cached = conn.info.get(CACHE_KEY)
-    if cached is not None and cached[0] is transaction:
-        return list(cached[1])
+    return list(transaction_state(conn, CACHE_KEY, lambda: _read_active(conn)))
+
+
+def _read_active(conn: Connection) -> list[dict[str, Any]]:
     cursor = execute(conn, driver_sql(_SUBSCRIPTIONS_SQL, conn.dialect), ("Subscription", False))
     rows = cursor.fetchall()
     cursor.close()
@@ -50,8 +51,7 @@ def _all_active(conn: Connection) -> list[dict[str, Any]]:
             and (subscription.get("channel") or {}).get("type") == "rest-hook"
         ):
             found.append(subscription)
-    conn.info[CACHE_KEY] = (transaction, found)
-    return list(found)
+    return found
 
 
 class SubscriptionTrigger:
@@ -67,7 +67,7 @@ class SubscriptionTrigger:
         fresh: bool = False,
     ) -> None:
         if resource_type == "Subscription":
-            conn.info.pop(CACHE_KEY, None)  # this transaction changed the subscriptions
+            forget_transaction_state(conn, CACHE_KEY)  # this transaction changed the subscriptions
             return
         if resource is None:
             return
