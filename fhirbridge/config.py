@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     oauth_token_url: str = ""
     # Browser origins allowed to call the API (CORS); none by default.
     cors_origins: list[str] = []
+    # Where a caller's treating relationship with a child comes from: "care-team" (the data: the caller
+    # is on the child's CareTeam or is its general practitioner or managing organization), or "claim"
+    # (the token's fhirbridge_team claim; only for a server that holds one practice's children).
+    treating_relationship: str = "care-team"
     audit_max_pending: int = 10_000
 
     @property

@@ -1,4 +1,4 @@
-"""Generate ``fhirbridge/security/patient_compartment.json`` from the R4 core package.
+"""Generate ``fhirbridge/patient_compartment.json`` from the R4 core package.
 
 For every resource type in the R4 Patient CompartmentDefinition, each of its compartment parameters is
 mapped to the element paths (relative to the resource) whose references link a resource to the patient,
@@ -16,7 +16,7 @@ import tarfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-OUTPUT = REPO_ROOT / "fhirbridge" / "security" / "patient_compartment.json"
+OUTPUT = REPO_ROOT / "fhirbridge" / "patient_compartment.json"
 # ``.where(resolve() is Patient)`` and ``.as(Reference)`` narrow the value; the path is what is left.
 _NARROWING = re.compile(r"\.(where|as)\([^()]*(\([^()]*\)[^()]*)*\)")
 

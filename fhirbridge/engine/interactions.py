@@ -28,7 +28,7 @@ from fhirbridge.storage.contract import HistoryPage, Repository, Resource, Store
 class Matcher(Protocol):
     """Finds the ids of current resources matching search criteria (for conditional interactions)."""
 
-    def match_ids(self, conn: Any, resource_type: str, criteria: str) -> list[str]: ...
+    def match_ids(self, conn: Any, resource_type: str, criteria: str, *, visible: Any = None) -> list[str]: ...
 
 
 WriteRule = Callable[[Resource | None, Resource], None]

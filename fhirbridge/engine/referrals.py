@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from fhirbridge.classification import TASK_CODE as TASK_CODE_SYSTEM
+from fhirbridge.classification import is_referral_task
 from fhirbridge.engine.actor import current_actor
 from fhirbridge.errors import Forbidden, Unprocessable
 
-TASK_CODE_SYSTEM = "http://hl7.org/fhir/CodeSystem/task-code"
 REQUESTER = "requester"
 PERFORMER = "performer"
 
@@ -50,15 +51,6 @@ def worklist_criteria(kind: str, older_than_days: int, now: datetime) -> list[tu
         ("authored-on", f"lt{cutoff}"),
         ("_sort", "authored-on"),
     ]
-
-
-def is_referral_task(task: dict[str, Any]) -> bool:
-    codings = (task.get("code") or {}).get("coding") or []
-    is_fulfill = any(
-        c.get("code") == "fulfill" and c.get("system", TASK_CODE_SYSTEM) == TASK_CODE_SYSTEM for c in codings
-    )
-    focus = (task.get("focus") or {}).get("reference", "")
-    return is_fulfill and "ServiceRequest/" in focus
 
 
 def check_referral_task(previous: dict[str, Any] | None, task: dict[str, Any]) -> None:

@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy import Connection
 
 from fhirbridge.search import SearchResult, match_ids, search, searchset_dict
+from fhirbridge.search.predicates import RowFilter
 from fhirbridge.storage.contract import Repository
 
 # Parameters about the response format, which the HTTP layer has already honoured.
@@ -32,18 +33,25 @@ class SearchService:
         strict: bool,
         base_url: str,
         compartment: tuple[str, str] | None = None,
+        visible: RowFilter | None = None,
     ) -> SearchResult:
         params = [(name, value) for name, value in params if name not in FORMAT_PARAMETERS]
         with self.repository.connect() as conn:
-            return search(conn, resource_type, params, strict=strict, base_url=base_url, compartment=compartment)
+            return search(
+                conn, resource_type, params, strict=strict, base_url=base_url, compartment=compartment, visible=visible
+            )
 
-    def match_ids(self, conn: Connection, resource_type: str, criteria: str) -> list[str]:
+    def match_ids(
+        self, conn: Connection, resource_type: str, criteria: str, *, visible: RowFilter | None = None
+    ) -> list[str]:
         """Conditional create, update and delete: the ids matching ``criteria`` (a query string)."""
-        return match_ids(conn, resource_type, parse_criteria(criteria))
+        return match_ids(conn, resource_type, parse_criteria(criteria), visible=visible)
 
-    def search_in(self, conn: Connection, resource_type: str, criteria: str, base_url: str) -> dict[str, Any]:
+    def search_in(
+        self, conn: Connection, resource_type: str, criteria: str, base_url: str, visible: RowFilter | None = None
+    ) -> dict[str, Any]:
         """A search inside a transaction (a GET entry), as a searchset Bundle."""
-        result = search(conn, resource_type, parse_criteria(criteria), strict=False, base_url=base_url)
+        result = search(conn, resource_type, parse_criteria(criteria), strict=False, base_url=base_url, visible=visible)
         return searchset_dict(result, base_url=base_url, path=resource_type)
 
 

@@ -65,7 +65,8 @@ class Entry:
         )
 
 
-Searcher = Callable[[Any, str, str, str], dict[str, Any]]
+# (connection, type, criteria, base url, the caller's row filter or None) -> a searchset Bundle
+Searcher = Callable[[Any, str, str, str, Any], dict[str, Any]]
 
 
 class BundleProcessor:
@@ -175,7 +176,7 @@ class BundleProcessor:
         if entry.id is None:
             if self.searcher is None:
                 raise BadRequest("Searching needs the search engine, which is not configured")
-            bundle = self.searcher(tx.connection(), entry.resource_type, entry.criteria or "", base_url)
+            bundle = self.searcher(tx.connection(), entry.resource_type, entry.criteria or "", base_url, None)
             return {"resource": bundle, "response": {"status": "200 OK"}}
         version = tx.current(entry.resource_type, entry.id)
         if entry.version_id is not None:

@@ -13,11 +13,11 @@ from functools import cache
 from importlib import resources as package_files
 from typing import Any
 
+from fhirbridge.compartment import EXTENDED_COMPARTMENT
+
 # Answered from the ``resources`` table itself, not from an index table.
 RESOURCE_COLUMN_PARAMS = frozenset({"_id", "_lastUpdated"})
-SUPPORTED_TYPES = frozenset(
-    {"token", "string", "reference", "date", "number", "quantity", "uri", "composite"}
-)
+SUPPORTED_TYPES = frozenset({"token", "string", "reference", "date", "number", "quantity", "uri", "composite"})
 # A composite is indexed when its first component is a token and its second one of these.
 COMPOSITE_SECOND = frozenset({"token", "quantity", "date", "string"})
 
@@ -62,11 +62,7 @@ def _supported(entry: dict[str, Any]) -> bool:
     if entry["type"] != "composite":
         return entry["type"] in SUPPORTED_TYPES
     components = entry.get("component", [])
-    return (
-        len(components) == 2
-        and components[0]["type"] == "token"
-        and components[1]["type"] in COMPOSITE_SECOND
-    )
+    return len(components) == 2 and components[0]["type"] == "token" and components[1]["type"] in COMPOSITE_SECOND
 
 
 def _info(code: str, entry: dict[str, Any]) -> SearchParamInfo:
@@ -106,10 +102,7 @@ def supported_parameters(resource_type: str) -> list[SearchParamInfo]:
 
 # Types R4 leaves out of the Patient compartment although they carry one child's data (a child's
 # referrals and action steps are Tasks): resource type -> {search parameter: element paths}.
-EXTENDED_PATIENT_COMPARTMENT: dict[str, dict[str, tuple[str, ...]]] = {
-    "Task": {"patient": ("for",)},
-    "Device": {"patient": ("patient",)},
-}
+EXTENDED_PATIENT_COMPARTMENT = EXTENDED_COMPARTMENT
 
 
 @cache

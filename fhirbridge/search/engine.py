@@ -287,24 +287,28 @@ def search(
     strict: bool = False,
     base_url: str = "",
     compartment: tuple[str, str] | None = None,
+    visible: predicates.RowFilter | None = None,
 ) -> SearchResult:
     """Search ``resource_type`` (None: all types) with ``params`` as sent (name, value), in order.
 
     ``compartment`` restricts to a compartment, e.g. ``("Patient", "123")``. Unknown parameters raise
     ``BadRequest`` when ``strict``, else they are skipped and listed in ``SearchResult.ignored``.
+    ``visible`` is the caller's row filter: every row the search reads (matches, the targets of chains
+    and ``_has``, included resources) must meet it, so counts and paging see only what the caller may.
     """
     flush_index(conn)  # inside a write transaction, what it wrote so far is found too
     types = _requested_types(resource_type, params)
     if len(types) == 1:  # a system search for one type is a search of that type
         resource_type = types[0]
     request = _parse_controls(resource_type, params, strict)
-    ctx = predicates.Context(base_url=base_url)
+    ctx = predicates.Context(base_url=base_url, visible=visible)
     r = resources
     if compartment is not None and resource_type is None:
         raise BadRequest("A compartment search needs a resource type")
     conditions = _criteria(resource_type, request, r, strict, ctx, driven=compartment is not None)
     if len(types) > 1:
         conditions.append(r.c.resource_type.in_(types))
+    conditions += _visible_rows(resource_type, types, r, visible)
     request.applied = _in_request_order(request.applied, params)
     if compartment is not None and resource_type is not None:
         conditions.append(predicates.compartment_condition(compartment, resource_type, r))
@@ -331,7 +335,7 @@ def search(
         SearchEntry(row.resource_type, row.id, shape(bytes(row.content), row.resource_type, shaping), "match")
         for row in rows
     ]
-    entries += _included(conn, entries, request)
+    entries += _included(conn, entries, request, visible)
     return SearchResult(resource_type, entries, total, request.applied, request.ignored, next_cursor, previous_cursor)
 
 
@@ -394,7 +398,20 @@ def _page(
     )
 
 
-def _included(conn: Connection, matches: list[SearchEntry], request: _Request) -> list[SearchEntry]:
+def _visible_rows(
+    resource_type: str | None, types: list[str], r: Any, visible: predicates.RowFilter | None
+) -> list[Any]:
+    if visible is None:
+        return []
+    if resource_type is not None:
+        return [visible(resource_type, r)]
+    # A search across types: each row meets its own type's filter; no type named, nothing is seen.
+    return [sa.or_(*(sa.and_(r.c.resource_type == t, visible(t, r)) for t in types))] if types else [sa.false()]
+
+
+def _included(
+    conn: Connection, matches: list[SearchEntry], request: _Request, visible: predicates.RowFilter | None
+) -> list[SearchEntry]:
     if not (request.includes or request.revincludes) or not matches:
         return []
     seen = {(e.resource_type, e.id) for e in matches}
@@ -407,7 +424,7 @@ def _included(conn: Connection, matches: list[SearchEntry], request: _Request) -
         if not (includes or revincludes) or not frontier:
             break
         added: list[SearchEntry] = []
-        for row in _fetch_includes(conn, frontier, includes, revincludes):
+        for row in _fetch_includes(conn, frontier, includes, revincludes, visible):
             if (row.resource_type, row.id) in seen or len(found) + len(added) >= MAX_INCLUDED:
                 continue
             seen.add((row.resource_type, row.id))
@@ -418,7 +435,11 @@ def _included(conn: Connection, matches: list[SearchEntry], request: _Request) -
 
 
 def _fetch_includes(
-    conn: Connection, sources: list[SearchEntry], includes: list[str], revincludes: list[str]
+    conn: Connection,
+    sources: list[SearchEntry],
+    includes: list[str],
+    revincludes: list[str],
+    visible: predicates.RowFilter | None,
 ) -> list[Any]:
     r, t = resources, search_reference
     wanted: list[Any] = []
@@ -439,7 +460,9 @@ def _fetch_includes(
             refs = refs.where(t.c.target_type == target[0])
         pairs = list(conn.execute(refs).all())
         for target_type, ids in _group(pairs).items():
-            wanted.append(sa.and_(r.c.resource_type == target_type, r.c.id.in_(ids)))
+            wanted.append(
+                sa.and_(r.c.resource_type == target_type, r.c.id.in_(ids), *_visible_rows(target_type, [], r, visible))
+            )
     for spec in revincludes:
         source_type, code, *target = spec.split(":")
         for target_type, ids in by_type.items():
@@ -451,7 +474,7 @@ def _fetch_includes(
                 t.c.target_type == target_type,
                 t.c.target_id.in_(ids),
             )
-            wanted.append(r.c.pk.in_(referring))
+            wanted.append(sa.and_(r.c.pk.in_(referring), *_visible_rows(source_type, [], r, visible)))
     if not wanted:
         return []
     query = (
@@ -471,8 +494,16 @@ def _group(pairs: list[Any]) -> dict[str, list[str]]:
     return grouped
 
 
-def match_ids(conn: Connection, resource_type: str, params: list[tuple[str, str]], *, base_url: str = "") -> list[str]:
-    """Ids of the current resources matching ``params`` (conditional create, update and delete).
+def match_ids(
+    conn: Connection,
+    resource_type: str,
+    params: list[tuple[str, str]],
+    *,
+    base_url: str = "",
+    visible: predicates.RowFilter | None = None,
+) -> list[str]:
+    """Ids of the current resources matching ``params`` (conditional create, update and delete), among
+    those ``visible`` lets the caller see: a match it may not see is no match.
 
     Strict: an unknown parameter raises ``BadRequest`` rather than widening the match. Paging and
     result parameters are not allowed here.
@@ -489,7 +520,9 @@ def match_ids(conn: Connection, resource_type: str, params: list[tuple[str, str]
         ):
             raise BadRequest(f"'{name}' cannot be used in a conditional interaction", expression=name)
     request.criteria = list(params)
-    conditions = _criteria(resource_type, request, resources, True, predicates.Context(base_url=base_url))
+    ctx = predicates.Context(base_url=base_url, visible=visible)
+    conditions = _criteria(resource_type, request, resources, True, ctx)
+    conditions += _visible_rows(resource_type, [], resources, visible)
     query = sa.select(resources.c.id).where(*conditions).order_by(resources.c.pk)
     return list(conn.execute(query).scalars())
 

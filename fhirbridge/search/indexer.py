@@ -9,11 +9,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from fhirbridge.classification import (
+    CLASS_PARAM,
+    LABEL_PARAM,
+    PATIENT_PARAM,
+    information_class,
+    sensitivity_labels,
+)
+from fhirbridge.compartment import compartment_patients
+from fhirbridge.formats.json import loads_stored
 from fhirbridge.search import values
 from fhirbridge.search.definitions import RESOURCE_COLUMN_PARAMS, SearchParamInfo, parameters_for
 from fhirbridge.search.paths import Evaluator, Item, compile_expression, compile_relative
 from fhirbridge.search.tables import INDEX_TABLES
 from fhirbridge.storage.driver import cursor, insert_rows
+from fhirbridge.storage.schema import resources
 from fhirbridge.storage.transaction_state import transaction_state
 
 RowMaker = Callable[[Any, str | None], list[Any]]
@@ -75,7 +85,26 @@ def extract(resource: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
                 for token in values.token_rows(value["identifier"], "Identifier"):
                     if token.code is not None:
                         rows["token"].append(_fit("token", {"param": f"{code}:identifier", **vars(token)}))
+    tokens, references = access_rows(resource)
+    rows["token"] += tokens
+    rows["reference"] += references
     return rows
+
+
+def access_rows(resource: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """What the access policy decides on, kept with the index under reserved parameter names: the
+    resource's sensitivity labels and information class (tokens), and the children whose Patient
+    compartment holds it (references), each computed by the same function the policy uses in Python."""
+    found = [(LABEL_PARAM, label) for label in sorted(sensitivity_labels(resource))]
+    kind = information_class(resource)
+    if kind is not None:
+        found.append((CLASS_PARAM, kind))
+    tokens = [_fit("token", {"param": param, **vars(values.TokenRow(None, code))}) for param, code in found]
+    references = [
+        _fit("reference", {"param": PATIENT_PARAM, **vars(values.ReferenceRow("Patient", child, None))})
+        for child in sorted(compartment_patients(resource))
+    ]
+    return tokens, references
 
 
 # PostgreSQL refuses b-tree entries over about 2.7 kB; long values are cut (they still match by prefix).
@@ -184,6 +213,18 @@ def flush_index(conn: Connection) -> None:
     pending.clear()
     for (kind, columns), batch_rows in batches.items():
         insert_rows(conn, INDEX_TABLES[kind].name, columns, batch_rows)
+
+
+def index_access_attributes(conn: Connection, batch: int = 1000) -> None:
+    """Add the access rows of every current resource (migration 4: stores indexed before they existed)."""
+    query = sa.select(resources.c.pk, resources.c.resource_type, resources.c.content).where(
+        resources.c.deleted.is_(False)
+    )
+    for chunk in conn.execute(query.order_by(resources.c.pk)).partitions(batch):
+        for row in chunk:
+            tokens, references = access_rows(loads_stored(bytes(row.content)))
+            _pending(conn)[row.pk] = (row.resource_type, {"token": tokens, "reference": references})
+        flush_index(conn)
 
 
 @cache

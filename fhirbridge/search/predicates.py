@@ -48,9 +48,15 @@ class UnknownParameter(Exception):
         self.reason = reason
 
 
+# (resource type, the resources table or an alias) -> the condition a row must meet to be seen by the
+# caller; every resource a search reads (matches, chained and _has targets, includes) passes through it.
+RowFilter = Callable[[str, Any], Any]
+
+
 @dataclass(frozen=True)
 class Context:
     base_url: str = ""
+    visible: RowFilter | None = None
     # The one criterion that drives the query is an ``IN`` over its index; the others are correlated
     # ``EXISTS`` probes, so SQLite (which has no statistics) never materialises a large match list.
     drive: bool = True
@@ -87,9 +93,7 @@ def _bad(name: str, message: str) -> BadRequest:
 # --- entry point -------------------------------------------------------------------------------------
 
 
-def condition(
-    resource_type: str | None, name: str, raw_value: str, r: Any, ctx: Context, depth: int = 0
-) -> Condition:
+def condition(resource_type: str | None, name: str, raw_value: str, r: Any, ctx: Context, depth: int = 0) -> Condition:
     """The condition for ``name=raw_value`` on resources ``r`` of ``resource_type``."""
     if depth > MAX_CHAIN_DEPTH:
         raise _bad(name, f"Search parameter '{name}' chains deeper than {MAX_CHAIN_DEPTH} levels")
@@ -107,9 +111,7 @@ def condition(
         raise UnknownParameter(name, f"Unknown search parameter '{code}' for {where}")
     if chain:
         if info.type != "reference":
-            raise UnknownParameter(
-                name, f"Search parameter '{code}' is not a reference and cannot be chained"
-            )
+            raise UnknownParameter(name, f"Search parameter '{code}' is not a reference and cannot be chained")
         return _chain(resource_type, info, modifier, chain, raw_value, r, ctx, depth)
     if modifier == "missing":
         return _missing(resource_type, info, name, raw_value, r, ctx)
@@ -136,9 +138,7 @@ def compartment_condition(compartment: tuple[str, str], resource_type: str, r: A
 # --- helpers -----------------------------------------------------------------------------------------
 
 
-def _index_match(
-    table: Table, resource_type: str | None, code: str, r: Any, ctx: Context, *where: Any
-) -> Condition:
+def _index_match(table: Table, resource_type: str | None, code: str, r: Any, ctx: Context, *where: Any) -> Condition:
     if ctx.drive:
         inner = sa.select(table.c.resource_pk).where(table.c.param == code, *where)
         if resource_type is not None:
@@ -150,15 +150,18 @@ def _index_match(
     return sa.exists().where(table.c.resource_pk == r.c.pk, table.c.param == code, *where)
 
 
+def visible_to(ctx: Context, resource_type: str, r: Any) -> list[Condition]:
+    """The caller's row filter for rows ``r`` of ``resource_type`` (nothing to add when unrestricted)."""
+    return [] if ctx.visible is None else [ctx.visible(resource_type, r)]
+
+
 def _any(conditions: list[Condition]) -> Condition:
     return conditions[0] if len(conditions) == 1 else sa.or_(*conditions)
 
 
 def _no_modifier(info: SearchParamInfo, name: str, modifier: str, allowed: tuple[str, ...] = ()) -> None:
     if modifier and modifier not in allowed:
-        raise UnknownParameter(
-            name, f"Modifier ':{modifier}' is not supported on {info.type} parameter '{info.code}'"
-        )
+        raise UnknownParameter(name, f"Modifier ':{modifier}' is not supported on {info.type} parameter '{info.code}'")
 
 
 def _missing(
@@ -241,9 +244,7 @@ def _token(
             pieces = _split_pipe(value)
             if len(pieces) != 3 or not all(pieces):
                 raise _bad(name, f"':of-type' takes system|code|value, not '{value}'")
-            parts.append(
-                sa.and_(t.c.type_system == pieces[0], t.c.type_code == pieces[1], t.c.code == pieces[2])
-            )
+            parts.append(sa.and_(t.c.type_system == pieces[0], t.c.type_code == pieces[1], t.c.code == pieces[2]))
             continue
         parts.append(_token_parts(t.c.system, t.c.code, value))
     matched = _index_match(t, resource_type, info.code, r, ctx, _any(parts))
@@ -305,9 +306,7 @@ def _reference(
         matches = [_token_parts(t.c.system, t.c.code, value) for value in split_values(raw)]
         return _index_match(t, resource_type, f"{info.code}:identifier", r, ctx, _any(matches))
     if modifier and modifier not in info.target and not (modifier[:1].isupper() and not info.target):
-        raise UnknownParameter(
-            name, f"Modifier ':{modifier}' is not supported on reference parameter '{info.code}'"
-        )
+        raise UnknownParameter(name, f"Modifier ':{modifier}' is not supported on reference parameter '{info.code}'")
     parts = [_reference_value(info, name, modifier, value, ctx) for value in split_values(raw)]
     return _index_match(search_reference, resource_type, info.code, r, ctx, _any(parts))
 
@@ -336,6 +335,7 @@ def _chain(
             referenced.c.resource_type == target,
             referenced.c.deleted.is_(False),
             condition(target, chain, raw, referenced, replace(ctx, drive=True), depth + 1),
+            *visible_to(ctx, target, referenced),
         )
         parts.append(sa.and_(t.c.target_type == target, t.c.target_id.in_(inner)))
     if not parts:
@@ -351,9 +351,7 @@ def _known_types() -> set[str]:
     return set(searchable_types())
 
 
-def _reverse_chain(
-    resource_type: str | None, name: str, raw: str, r: Any, ctx: Context, depth: int
-) -> Condition:
+def _reverse_chain(resource_type: str | None, name: str, raw: str, r: Any, ctx: Context, depth: int) -> Condition:
     # _has:Observation:patient:code=1234: resources an Observation with code 1234 refers to via patient
     pieces = name.split(":", 3)
     if len(pieces) != 4 or not all(pieces[1:]):
@@ -369,6 +367,7 @@ def _reverse_chain(
         source.c.resource_type == source_type,
         source.c.deleted.is_(False),
         condition(source_type, rest, raw, source, replace(ctx, drive=True), depth + 1),
+        *visible_to(ctx, source_type, source),
     )
     t = search_reference
     targets = sa.select(t.c.target_id).where(

@@ -1,16 +1,16 @@
 """Access control for fhirbridge: tokens, SMART scopes, patient compartments, consent, audit, Provenance."""
 
-from fhirbridge.security.access import SYSTEM_ACCESS, Access, access_scope, current_access
-from fhirbridge.security.compartment import (
+from fhirbridge.classification import sensitivity_labels
+from fhirbridge.compartment import (
     CompartmentConstraint,
     compartment_patients,
     compartment_search_constraint,
     in_compartment,
 )
+from fhirbridge.security.access import SYSTEM_ACCESS, Access, access_scope, current_access
 from fhirbridge.security.consent import ConsentGrant, consent_grant
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.scopes import Scope, parse_scopes
-from fhirbridge.security.sensitivity import sensitivity_labels
 from fhirbridge.security.tokens import TokenVerifier
 
 __all__ = [

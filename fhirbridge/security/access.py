@@ -1,41 +1,40 @@
 """The access decision: may this caller do this to this resource?
 
-``Access`` combines the token's SMART scopes, its patient context (a ``patient/`` scope only reaches
-the child named in the token), and, for organizations outside the treating team, the child's
-Consents and the sensitivity of the resource. It knows nothing of HTTP: the server sets the access of
-each request with ``access_scope`` and the guarded engine asks ``current_access()``. Code that runs
-with no access set is refused (fail closed); system work (audit, demo data) runs under
-``SYSTEM_ACCESS``.
+``Access`` is what one request may do: the token's SMART scopes and claims (``Principal``) and what
+the store says about the caller (``policy.Relations``: the children it treats, what Consents share
+with it), loaded once per request and, for write checks, inside the write's own transaction. The
+decision itself is ``fhirbridge.security.policy``; this module asks it. It knows nothing of HTTP: the
+server sets the access of each request with ``access_scope`` and the guarded engine asks
+``current_access()``. Code that runs with no access set is refused (fail closed); system work (audit,
+demo data) runs under ``SYSTEM_ACCESS``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from sqlalchemy import Connection
+
+from fhirbridge.compartment import SHARED_REFERENCE_TYPES, in_patient_compartment_types
 from fhirbridge.engine.actor import Actor, current_actor
-from fhirbridge.errors import Forbidden
-from fhirbridge.security.compartment import (
-    SHARED_REFERENCE_TYPES,
-    CompartmentConstraint,
-    compartment_patients,
-    compartment_search_constraint,
-    in_patient_compartment_types,
-)
-from fhirbridge.security.consent import ConsentGrant
+from fhirbridge.errors import Forbidden, NotFound
+from fhirbridge.security import policy
+from fhirbridge.security.policy import NO_RELATIONS, PERMISSION_NAMES, Relations, RowFilter
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.scopes import granting_contexts
-from fhirbridge.security.sensitivity import sensitivity_labels
 
 Resource = dict[str, Any]
-# (child's Patient id, Organization reference) -> the combined grant of the child's Consents, or None.
-ConsentLookup = Callable[[str, str, datetime], ConsentGrant | None]
 
-PERMISSION_NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+
+class RelationStore(Protocol):
+    """Where an ``Access`` learns the caller's relations: the children it treats, what it is shared."""
+
+    def relations(self, principal: Principal, now: datetime, conn: Connection | None = None) -> Relations: ...
 
 
 @dataclass
@@ -43,9 +42,9 @@ class Access:
     """What one request may do. ``principal`` None means unrestricted (system work, or auth disabled)."""
 
     principal: Principal | None
-    consents: ConsentLookup | None = None
+    store: RelationStore | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
-    _grants: dict[tuple[str, str], ConsentGrant | None] = field(default_factory=dict, repr=False)
+    _relations: Relations | None = field(default=None, repr=False)
 
     @property
     def unrestricted(self) -> bool:
@@ -54,8 +53,17 @@ class Access:
     @property
     def filters_results(self) -> bool:
         """Whether lists (history, search) must be filtered resource by resource."""
-        # Scopes differ by type, so even a caller confined by scopes alone needs each entry checked.
         return self.principal is not None
+
+    def relations(self, conn: Connection | None = None) -> Relations:
+        """The caller's relations; inside a write transaction (``conn``) as that transaction sees them."""
+        if self.principal is None or self.store is None:
+            return NO_RELATIONS
+        if conn is not None:
+            return self.store.relations(self.principal, self.now, conn)
+        if self._relations is None:
+            self._relations = self.store.relations(self.principal, self.now)
+        return self._relations
 
     # -- type-level -----------------------------------------------------------------------------------
 
@@ -82,7 +90,7 @@ class Access:
 
     # -- resource-level -------------------------------------------------------------------------------
 
-    def denial(self, resource: Resource, permission: str) -> str | None:
+    def denial(self, resource: Resource, permission: str, conn: Connection | None = None) -> str | None:
         """Why this caller may not ``permission`` this resource, or None when it may."""
         principal = self.principal
         if principal is None:
@@ -90,55 +98,42 @@ class Access:
         resource_type = str(resource.get("resourceType", ""))
         if not self.can(resource_type, permission):
             return f"The access token does not allow {PERMISSION_NAMES[permission]} of {resource_type}"
-        contexts = granting_contexts(principal.scopes, resource_type, permission)
-        patients = compartment_patients(resource) if in_patient_compartment_types(resource_type) else frozenset()
-        confined = not contexts - {"patient"}
-        if confined and in_patient_compartment_types(resource_type) and principal.patient not in patients:
-            return f"{resource_type} is outside the compartment of the patient in the access token"
-        if principal.consent_required and patients:
-            assert principal.organization is not None
-            labels = sensitivity_labels(resource)
-            for patient in sorted(patients):
-                grant = self.grant(patient, principal.organization)
-                if grant is None:
-                    return f"No active consent shares this patient's data with {principal.organization}"
-                if not grant.covers(labels):
-                    return f"The patient's consent does not cover {', '.join(sorted(labels - grant.labels))} data"
-        return None
+        return policy.denial(principal, self.relations(conn), resource, permission)
 
     def visible(self, resource: Resource, permission: str = "r") -> bool:
         return self.denial(resource, permission) is None
 
-    def check(self, resource: Resource, permission: str) -> None:
-        reason = self.denial(resource, permission)
+    def check(self, resource: Resource, permission: str, conn: Connection | None = None) -> None:
+        """Refuse a write (``c``, ``u``, ``d``) the caller may not make."""
+        reason = self.denial(resource, permission, conn)
         if reason is not None:
             raise Forbidden(reason, code="forbidden")
 
-    def grant(self, patient_id: str, organization: str) -> ConsentGrant | None:
-        key = (patient_id, organization)
-        if key not in self._grants:
-            self._grants[key] = self.consents(patient_id, organization, self.now) if self.consents else None
-        return self._grants[key]
+    def check_read(self, resource: Resource, reference: str, conn: Connection | None = None) -> None:
+        """Refuse a read: a resource the caller may not see is answered as if it did not exist.
 
-    # -- search ---------------------------------------------------------------------------------------
+        Only a type the token's scopes do not grant is a 403 (that says nothing about any child)."""
+        resource_type = str(resource.get("resourceType", ""))
+        self.require(resource_type, "r")
+        if self.denial(resource, "r", conn) is not None:
+            raise not_found(reference)
 
-    def compartment_constraint(self, resource_type: str) -> CompartmentConstraint | None:
-        """What a search of ``resource_type`` must AND in for this caller (None: nothing to add).
-
-        Raises Forbidden when the caller may not search the type at all.
-        """
-        self.require(resource_type, "s")
-        principal = self.principal
-        if principal is None or granting_contexts(principal.scopes, resource_type, "s") - {"patient"}:
+    def row_filter(self, conn: Connection | None = None) -> RowFilter | None:
+        """The SQL twin of ``visible``: what a row must meet to be seen (None: everything)."""
+        if self.principal is None:
             return None
-        assert principal.patient is not None
-        return compartment_search_constraint(resource_type, principal.patient)
+        return policy.row_filter(self.principal, self.relations(conn))
 
     def _patient_scope_reaches(self, resource_type: str, permission: str) -> bool:
         if in_patient_compartment_types(resource_type):
             return True
         # Shared directory data (practitioners, organizations, questionnaires) is read-only under patient/.
         return resource_type in SHARED_REFERENCE_TYPES and permission in ("r", "s")
+
+
+def not_found(reference: str) -> NotFound:
+    """The answer for a resource that is absent, and for one the caller may not see: the same."""
+    return NotFound(f"{reference} is not known", code="not-found")
 
 
 SYSTEM_ACCESS = Access(principal=None)
@@ -178,4 +173,13 @@ def actor_of(principal: Principal | None) -> Actor | None:
     return Actor(frozenset(ref for ref in (principal.fhir_user, principal.organization) if ref))
 
 
-__all__ = ["SYSTEM_ACCESS", "Access", "ConsentLookup", "access_scope", "actor_of", "current_access", "optional_access"]
+__all__ = [
+    "SYSTEM_ACCESS",
+    "Access",
+    "RelationStore",
+    "access_scope",
+    "actor_of",
+    "current_access",
+    "not_found",
+    "optional_access",
+]

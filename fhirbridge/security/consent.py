@@ -5,7 +5,11 @@ from v3-ActCode, or scope ``patient-privacy``), concerns the child (``Consent.pa
 ``permit`` provision naming the organization in ``provision.actor`` whose period (and the periods of
 the provisions above it) covers the moment of access. The sensitive labels it covers are the
 ``securityLabel`` codes of those permit provisions and of the permit provisions nested in them, less
-those a nested ``deny`` provision lists.
+those a nested ``deny`` provision lists. The information classes it shares are the ``class`` codes
+(fhirbridge's ``shared-information`` CodeSystem) of those permit provisions, with nested provisions
+adding or withdrawing classes the same way; a permit provision that lists no class at all shares every
+class (R4: "the class of information covered by this rule", none meaning no restriction). A class from
+another system is not understood and shares nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from fhirbridge.security.compartment import patient_id_of
-from fhirbridge.security.sensitivity import ACT_CODE
+from fhirbridge.classification import ACT_CODE, CONSENTABLE_CLASSES, SHARED_INFORMATION
+from fhirbridge.compartment import patient_id_of
 
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 
@@ -27,6 +31,8 @@ class ConsentGrant:
 
     consent_id: str
     labels: frozenset[str]
+    # None: every class (a permit provision that lists none).
+    classes: frozenset[str] | None = None
 
     def covers(self, labels: frozenset[str]) -> bool:
         return labels <= self.labels
@@ -45,9 +51,12 @@ def consent_grant(consent: dict[str, Any], organization: str, patient_id: str, n
     if not matched:
         return None
     labels: set[str] = set()
+    classes: set[str] | None = set()
     for permit in matched:
         labels |= _covered_labels(permit, now)
-    return ConsentGrant(str(consent.get("id", "")), frozenset(labels))
+        covered = _covered_classes(permit, now)
+        classes = None if classes is None or covered is None else classes | covered
+    return ConsentGrant(str(consent.get("id", "")), frozenset(labels), None if classes is None else frozenset(classes))
 
 
 def best_grant(grants: Iterable[ConsentGrant | None]) -> ConsentGrant | None:
@@ -56,7 +65,9 @@ def best_grant(grants: Iterable[ConsentGrant | None]) -> ConsentGrant | None:
     if not found:
         return None
     labels = frozenset().union(*(grant.labels for grant in found))
-    return ConsentGrant(",".join(sorted(grant.consent_id for grant in found)), labels)
+    kinds = [grant.classes for grant in found]
+    classes = None if any(kind is None for kind in kinds) else frozenset().union(*(k for k in kinds if k is not None))
+    return ConsentGrant(",".join(sorted(grant.consent_id for grant in found)), labels, classes)
 
 
 def _is_privacy_consent(consent: dict[str, Any]) -> bool:
@@ -94,6 +105,33 @@ def _covered_labels(permit: dict[str, Any], now: datetime) -> set[str]:
         else:
             labels |= nested_labels
     return labels
+
+
+def _covered_classes(permit: dict[str, Any], now: datetime) -> set[str] | None:
+    """The information classes a permit provision shares (None: every class)."""
+    listed = _list(permit.get("class"))
+    if not listed:
+        classes: set[str] | None = None
+    else:
+        classes = {c["code"] for c in listed if _is_shared_information(c)}
+    for nested in _list(permit.get("provision")):
+        if not isinstance(nested, dict) or not _period_covers(nested.get("period"), now):
+            continue
+        nested_classes = {c["code"] for c in _list(nested.get("class")) if _is_shared_information(c)}
+        if nested.get("type", "permit") == "deny":
+            if classes is not None:
+                classes -= nested_classes
+            elif nested_classes:
+                classes = set(CONSENTABLE_CLASSES) - nested_classes
+        elif classes is not None:
+            classes |= nested_classes
+    return classes
+
+
+def _is_shared_information(coding: Any) -> bool:
+    return (
+        isinstance(coding, dict) and coding.get("system") == SHARED_INFORMATION and isinstance(coding.get("code"), str)
+    )
 
 
 def _is_act_code(coding: Any) -> bool:

@@ -9,12 +9,14 @@ checked too; ``GuardedBundleProcessor`` adds the checks for the entries that rea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from fhirbridge.engine.interactions import FhirEngine, InteractionResult, new_id, resource_of
 from fhirbridge.engine.transaction import BundleProcessor, Entry
-from fhirbridge.security.access import Access, current_access
+from fhirbridge.errors import Gone
+from fhirbridge.security.access import Access, current_access, not_found
 from fhirbridge.security.provenance import provenance_for
 from fhirbridge.storage.contract import HistoryPage, Resource, StoredVersion, WriteTransaction
 
@@ -24,27 +26,58 @@ HISTORY_SCAN_CHUNK = 500
 
 class GuardedEngine(FhirEngine):
     # -- reads ---------------------------------------------------------------------------------------
+    # A resource the caller may not see is answered exactly as one that does not exist (404, the same
+    # message), whether it is current, deleted or asked for by version: only the token's scopes, which
+    # say nothing about any child, are answered 403.
 
     def read(self, resource_type: str, id: str) -> StoredVersion:
         access = current_access()
         access.require(resource_type, "r")
-        version = super().read(resource_type, id)
+        try:
+            version = super().read(resource_type, id)
+        except Gone:
+            self._require_visible_resource(access, resource_type, id)
+            raise
         _check_read(access, version)
         return version
 
     async def read_async(self, resource_type: str, id: str) -> StoredVersion:
         access = current_access()
         access.require(resource_type, "r")
-        version = await super().read_async(resource_type, id)
+        try:
+            version = await super().read_async(resource_type, id)
+        except Gone:
+            self._require_visible_resource(access, resource_type, id)
+            raise
         _check_read(access, version)
         return version
 
     def vread(self, resource_type: str, id: str, version_id: str) -> StoredVersion:
         access = current_access()
         access.require(resource_type, "r")
+        # The resource as it stands decides first: a resource labelled sensitive later hides every version.
+        self._require_visible_resource(access, resource_type, id)
         version = super().vread(resource_type, id, version_id)
         _check_read(access, version)
         return version
+
+    def _require_visible_resource(self, access: Access, resource_type: str, id: str) -> None:
+        if access.unrestricted:
+            return
+        latest = self._latest_content(resource_type, id)
+        if latest is None or not access.visible(resource_of(latest)):
+            raise not_found(f"{resource_type}/{id}")
+
+    def _latest_content(self, resource_type: str, id: str) -> StoredVersion | None:
+        """The resource's current version, or its last version before it was deleted."""
+        current = self.repository.read(resource_type, id)
+        if current is None or current.content is not None:
+            return current
+        for number in range(current.version_id - 1, 0, -1):
+            version = self.repository.vread(resource_type, id, number)
+            if version is not None and version.content is not None:
+                return version
+        return None
 
     def history(
         self,
@@ -77,7 +110,7 @@ class GuardedEngine(FhirEngine):
             page = super().history(
                 resource_type, id, since=since, at=at, count=HISTORY_SCAN_CHUNK, offset=len(scanned), till_seq=snapshot
             )
-        visible = visible_versions(access, scanned, permission)
+        visible = visible_versions(access, scanned, permission, self._latest_content)
         return HistoryPage(visible[offset : offset + count], len(visible), snapshot)
 
     # -- writes --------------------------------------------------------------------------------------
@@ -92,13 +125,13 @@ class GuardedEngine(FhirEngine):
         id: str | None = None,
     ) -> InteractionResult:
         access = current_access()
-        access.check(resource, "c")
+        access.check(resource, "c", tx.connection())
         result = super().create_in(tx, resource_type, resource, if_none_exist=if_none_exist, id=id)
         if result.created:
             self._attribute(tx, access, result.version, created=True)
         elif result.version is not None:
-            # If-None-Exist matched an existing resource: answering with it is a read.
-            access.check(resource_of(result.version), "r")
+            # If-None-Exist matched an existing resource (only ever one the caller may see): a read.
+            access.check_read(resource_of(result.version), f"{resource_type}/{result.version.id}", tx.connection())
         return result
 
     def update_in(
@@ -116,10 +149,10 @@ class GuardedEngine(FhirEngine):
         access = current_access()
         for match in self._match(tx, resource_type, criteria)[:1]:
             self._check_replacing(tx, access, resource_type, match, resource)
-        access.check(resource, "u")
+        access.check(resource, "u", tx.connection())
         result = super().conditional_update_in(tx, resource_type, criteria, resource)
         if result.created:
-            access.check(resource, "c")
+            access.check(resource, "c", tx.connection())
         self._attribute(tx, access, result.version, created=result.created)
         return result
 
@@ -130,11 +163,11 @@ class GuardedEngine(FhirEngine):
         access.require(resource_type, "u")
         current = tx.current(resource_type, id)
         if current is not None and current.content is not None:
-            access.check(resource_of(current), "u")
+            _check_writable(access, tx, resource_of(current), "u")
         result = super().patch_in(tx, resource_type, id, operations, if_match=if_match)
         # A patch must not move the resource where the caller could not have written it.
         if result.version is not None:
-            access.check(resource_of(result.version), "u")
+            access.check(resource_of(result.version), "u", tx.connection())
         self._attribute(tx, access, result.version)
         return result
 
@@ -158,21 +191,28 @@ class GuardedEngine(FhirEngine):
 
     # -- helpers -------------------------------------------------------------------------------------
 
+    def _match(self, tx: WriteTransaction, resource_type: str, criteria: str) -> list[str]:
+        """Conditional matching sees only what the caller may see: a hidden match is no match."""
+        if self.matcher is None:
+            return super()._match(tx, resource_type, criteria)
+        visible = current_access().row_filter(tx.connection())
+        return self.matcher.match_ids(tx.connection(), resource_type, criteria, visible=visible)
+
     @staticmethod
     def _check_replacing(tx: WriteTransaction, access: Access, resource_type: str, id: str, resource: Resource) -> None:
         current = tx.current(resource_type, id)
         if current is None or current.content is None:
-            access.check(resource, "c")
+            access.check(resource, "c", tx.connection())
             return
-        access.check(resource_of(current), "u")
-        access.check(resource, "u")
+        _check_writable(access, tx, resource_of(current), "u")
+        access.check(resource, "u", tx.connection())
 
     @staticmethod
     def _check_deleting(tx: WriteTransaction, access: Access, resource_type: str, id: str) -> None:
         access.require(resource_type, "d")
         current = tx.current(resource_type, id)
         if current is not None and current.content is not None:
-            access.check(resource_of(current), "d")
+            _check_writable(access, tx, resource_of(current), "d")
 
     @staticmethod
     def _attribute(
@@ -187,59 +227,68 @@ class GuardedEngine(FhirEngine):
 def _check_read(access: Access, version: StoredVersion) -> None:
     # The unrestricted caller may read anything: no need to parse what it is about to be sent.
     if not access.unrestricted:
-        access.check(resource_of(version), "r")
+        access.check_read(resource_of(version), f"{version.resource_type}/{version.id}")
 
 
-def visible_versions(access: Access, versions: list[StoredVersion], permission: str) -> list[StoredVersion]:
-    """The versions the caller may see; a deletion shows only where a version of that resource does."""
-    shown_resources = {
-        (version.resource_type, version.id)
-        for version in versions
-        if version.content is not None and access.visible(resource_of(version), permission)
-    }
-    return [
-        version
-        for version in versions
-        if (version.resource_type, version.id) in shown_resources
-        and (version.content is None or access.visible(resource_of(version), permission))
-    ]
+def _check_writable(access: Access, tx: WriteTransaction, current: Resource, permission: str) -> None:
+    """A write to a resource the caller may not even see is answered as if it did not exist."""
+    resource_type = str(current.get("resourceType"))
+    access.require(resource_type, permission)  # the token's scopes: a 403 that says nothing of any child
+    if access.can(resource_type, "r") and access.denial(current, "r", tx.connection()) is not None:
+        raise not_found(f"{resource_type}/{current.get('id')}")
+    access.check(current, permission, tx.connection())
+
+
+def visible_versions(
+    access: Access,
+    versions: list[StoredVersion],
+    permission: str,
+    latest: Callable[[str, str], StoredVersion | None],
+) -> list[StoredVersion]:
+    """The versions the caller may see: a version shows only when it and its resource as it stands now
+    (or stood before its deletion) are visible, so relabelling a resource sensitive hides its past."""
+    resource_visible: dict[tuple[str, str], bool] = {}
+
+    def shown(version: StoredVersion) -> bool:
+        key = (version.resource_type, version.id)
+        if key not in resource_visible:
+            now = latest(*key)
+            resource_visible[key] = now is not None and access.visible(resource_of(now), permission)
+        return resource_visible[key] and (version.content is None or access.visible(resource_of(version), permission))
+
+    return [version for version in versions if shown(version)]
 
 
 class GuardedBundleProcessor(BundleProcessor):
-    """Checks the entries of a transaction or batch that read (writes are checked by the engine).
+    """The entries of a transaction or batch that read, under the caller's access (writes are checked by
+    the engine, conditional references and ``ifNoneExist`` by its matching).
 
-    The check runs inside the entry's execution, so a refused entry rolls a transaction back and
-    answers 403 in a batch, naming the entry either way.
+    A search entry runs with the caller's row filter, so its matches, total and links count only what it
+    may see; a read entry of a hidden resource answers as one that does not exist. The check runs inside
+    the entry's execution, so a refused entry rolls a transaction back and answers in a batch.
     """
 
-    def _execute(self, tx: WriteTransaction, entry: Entry, base_url: str, preference: str) -> dict[str, Any]:
+    def _read(self, tx: WriteTransaction, entry: Entry, base_url: str) -> dict[str, Any]:
         access = current_access()
-        if entry.method in ("GET", "HEAD"):
-            access.require(entry.resource_type, "r" if entry.id is not None else "s")
-        response = super()._execute(tx, entry, base_url, preference)
+        access.require(entry.resource_type, "r" if entry.id is not None else "s")
+        if entry.id is None:
+            if self.searcher is None:
+                return super()._read(tx, entry, base_url)
+            visible = access.row_filter(tx.connection())
+            bundle = self.searcher(tx.connection(), entry.resource_type, entry.criteria or "", base_url, visible)
+            return {"resource": bundle, "response": {"status": "200 OK"}}
+        if not access.unrestricted:
+            current = tx.current(entry.resource_type, entry.id)
+            latest = current if current is None or current.content is not None else None
+            if current is not None and latest is None and isinstance(self.engine, GuardedEngine):
+                latest = self.engine._latest_content(entry.resource_type, entry.id)
+            if latest is None or access.denial(resource_of(latest), "r", tx.connection()) is not None:
+                raise not_found(f"{entry.resource_type}/{entry.id}")
+        response = super()._read(tx, entry, base_url)
         resource = response.get("resource")
         if isinstance(resource, dict):
-            if resource.get("resourceType") == "Bundle" and entry.id is None:
-                response["resource"] = filter_bundle(access, resource)
-            else:
-                access.check(resource, "r")
+            access.check_read(resource, f"{entry.resource_type}/{entry.id}", tx.connection())
         return response
 
 
-def filter_bundle(access: Access, bundle: dict[str, Any]) -> dict[str, Any]:
-    """A search or history Bundle without the entries the caller may not see, and without ``total``
-    (a count of hidden matches would reveal them)."""
-    if not access.filters_results:
-        return bundle
-    entries = [
-        entry
-        for entry in bundle.get("entry") or []
-        if not isinstance(entry.get("resource"), dict) or access.visible(entry["resource"], "r")
-    ]
-    filtered = {key: value for key, value in bundle.items() if key not in ("entry", "total")}
-    if entries:
-        filtered["entry"] = entries
-    return filtered
-
-
-__all__ = ["GuardedBundleProcessor", "GuardedEngine", "filter_bundle", "visible_versions"]
+__all__ = ["GuardedBundleProcessor", "GuardedEngine", "visible_versions"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from fhirbridge.errors import FhirError, Unauthorized
 from fhirbridge.formats.codec import encode
-from fhirbridge.security.access import Access, ConsentLookup, access_scope
+from fhirbridge.security.access import Access, RelationStore, access_scope
 from fhirbridge.security.audit import AccessRecord, AuditTrail, now
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.tokens import InvalidToken, TokenVerifier, bearer_token
@@ -36,13 +36,13 @@ class SecurityMiddleware:
         app: ASGIApp,
         *,
         verifier: TokenVerifier | None,
-        consents: ConsentLookup | None,
+        relations: RelationStore | None,
         audit: AuditTrail | None,
         realm: str = "fhirbridge",
     ) -> None:
         self.app = app
         self.verifier = verifier
-        self.consents = consents
+        self.relations = relations
         self.audit = audit
         self.realm = realm
 
@@ -65,7 +65,7 @@ class SecurityMiddleware:
 
         principal: Principal | None = None
         if self.verifier is None or public:
-            access = Access(principal=None, consents=self.consents)
+            access = Access(principal=None)
         else:
             try:
                 principal = self._authenticate(scope)
@@ -73,7 +73,7 @@ class SecurityMiddleware:
                 await self._refuse(scope, error, send_with_headers)
                 self._audit(scope, 401, None)
                 return
-            access = Access(principal=principal, consents=self.consents)
+            access = Access(principal=principal, store=self.relations)
         try:
             with access_scope(access):
                 await self.app(scope, receive, send_with_headers)

@@ -10,13 +10,18 @@ from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy import Connection
 
+from fhirbridge.compartment import patient_id_of
 from fhirbridge.config import Settings
 from fhirbridge.formats import json as fhir_json
-from fhirbridge.security.access import ConsentLookup
+from fhirbridge.search.indexer import flush_index
+from fhirbridge.security.access import Access
 from fhirbridge.security.audit import AuditTrail
 from fhirbridge.security.consent import ConsentGrant, best_grant, consent_grant
 from fhirbridge.security.middleware import ASGIApp, SecurityMiddleware
+from fhirbridge.security.policy import CLAIM, TREATING_MODES, Relations, Share, consents_naming, treated_children
+from fhirbridge.security.principal import Principal
 from fhirbridge.security.smart import smart_configuration
 from fhirbridge.security.tokens import TokenVerifier
 from fhirbridge.storage.sql import SqlRepository
@@ -54,17 +59,50 @@ class InstalledSecurity:
             self.audit.stop()
 
 
-def repository_consents(repository: SqlRepository) -> ConsentLookup:
-    """Looks up the Consents of a child naming an organization, straight from the store."""
+class RepositoryRelations:
+    """The caller's relations read from the store's index (``RelationStore``).
 
-    def lookup(patient_id: str, organization: str, now: datetime) -> ConsentGrant | None:
-        grants = []
-        for version in repository.iter_current("Consent"):
-            assert version.content is not None
-            grants.append(consent_grant(fhir_json.loads_stored(version.content), organization, patient_id, now))
-        return best_grant(grants)
+    The children a caller treats come from the care teams and Patients that name it, unless the
+    deployment is single-practice (``treating_relationship = "claim"``), where the token's
+    ``fhirbridge_team: treating`` claim opens every child. What Consents share comes from the active
+    Consents whose provision names the caller's organization, found through the index.
+    """
 
-    return lookup
+    def __init__(self, repository: SqlRepository, treating_relationship: str) -> None:
+        if treating_relationship not in TREATING_MODES:
+            raise ValueError(f"treating_relationship must be one of {', '.join(TREATING_MODES)}")
+        self.repository = repository
+        self.treating_relationship = treating_relationship
+
+    def relations(self, principal: Principal, now: datetime, conn: Connection | None = None) -> Relations:
+        if conn is None:
+            with self.repository.connect() as own:
+                return self._relations(own, principal, now)
+        flush_index(conn)  # inside a write transaction, what it wrote so far counts
+        return self._relations(conn, principal, now)
+
+    def _relations(self, conn: Connection, principal: Principal, now: datetime) -> Relations:
+        if self.treating_relationship == CLAIM and principal.treating:
+            return Relations(treats_every_child=True)
+        treated = treated_children(conn, principal)
+        shares: dict[str, Share] = {}
+        if principal.organization is not None:
+            grants: dict[str, list[ConsentGrant | None]] = {}
+            for content in consents_naming(conn, principal.organization):
+                consent = fhir_json.loads_stored(content)
+                child = patient_id_of(consent.get("patient"))
+                if child is not None:
+                    grants.setdefault(child, []).append(consent_grant(consent, principal.organization, child, now))
+            for child, found in grants.items():
+                grant = best_grant(found)
+                if grant is not None:
+                    shares[child] = Share(grant.classes, grant.labels)
+        return Relations(treated=treated, shares=shares)
+
+
+def access_for(repository: SqlRepository, principal: Principal | None, settings: Settings) -> Access:
+    """The access of a caller, as the server establishes it for each request."""
+    return Access(principal=principal, store=RepositoryRelations(repository, settings.treating_relationship))
 
 
 def install_security(app: FastAPI, settings: Settings, repository: SqlRepository) -> InstalledSecurity:
@@ -86,8 +124,9 @@ def install_security(app: FastAPI, settings: Settings, repository: SqlRepository
         )
         audit = AuditTrail(repository, max_pending=settings.audit_max_pending)
         audit.start()
+    relations = RepositoryRelations(repository, settings.treating_relationship)
     layers: list[tuple[Callable[..., Any], dict[str, Any]]] = [
-        (SecurityMiddleware, {"verifier": verifier, "consents": repository_consents(repository), "audit": audit})
+        (SecurityMiddleware, {"verifier": verifier, "relations": relations, "audit": audit})
     ]
     if settings.cors_origins:
         # Outermost: a browser's preflight is answered before authentication.
@@ -108,4 +147,4 @@ def install_security(app: FastAPI, settings: Settings, repository: SqlRepository
     return InstalledSecurity(audit, layers)
 
 
-__all__ = ["InstalledSecurity", "install_security", "repository_consents"]
+__all__ = ["InstalledSecurity", "RepositoryRelations", "access_for", "install_security"]

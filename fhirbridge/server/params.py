@@ -11,10 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.errors import BadRequest
-from fhirbridge.search import searchset_bytes, searchset_dict
+from fhirbridge.search import SearchResult, searchset_bytes, searchset_dict
 from fhirbridge.search.elements import Shaping, shape
-from fhirbridge.security.access import current_access
-from fhirbridge.security.search import filter_result, search_params_for
+from fhirbridge.security.access import Access, current_access
+from fhirbridge.security.search import checked_result, search_params_for
 from fhirbridge.server.context import FhirRequest
 from fhirbridge.server.render import body_response, media_type
 from fhirbridge.storage.contract import StoredVersion
@@ -66,13 +66,25 @@ async def run_search(
     service: SearchService = ctx.request.app.state.search
     access = current_access()
     params, compartment = search_params_for(access, resource_type, params, compartment)
-    result = await run_in_threadpool(
-        service.search, resource_type, params, strict=ctx.prefer_strict, base_url=ctx.base_url, compartment=compartment
-    )
-    result = await run_in_threadpool(filter_result, access, result)
+    result = await run_in_threadpool(_search, service, access, resource_type, params, ctx, compartment)
     if ctx.fmt == "json" and not ctx.pretty:
         return Response(searchset_bytes(result, base_url=ctx.base_url, path=path), media_type=media_type("json"))
     return body_response(ctx, searchset_dict(result, base_url=ctx.base_url, path=path))
+
+
+def _search(
+    service: SearchService,
+    access: Access,
+    resource_type: str | None,
+    params: list[tuple[str, str]],
+    ctx: FhirRequest,
+    compartment: tuple[str, str] | None,
+) -> SearchResult:
+    visible = access.row_filter()
+    result = service.search(
+        resource_type, params, strict=ctx.prefer_strict, base_url=ctx.base_url, compartment=compartment, visible=visible
+    )
+    return checked_result(access, result)
 
 
 __all__ = ["instant_param", "int_param", "run_search", "shaped"]

@@ -39,10 +39,18 @@ def _create_notification_queue(conn: Connection) -> None:
     notifications.create(conn)
 
 
+def _index_access_attributes(conn: Connection) -> None:
+    """Stores written before the access policy read its attributes from the index get them now."""
+    from fhirbridge.search.indexer import index_access_attributes
+
+    index_access_attributes(conn)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "resources and their versions", _create_core_tables),
     Migration(2, "search index tables", _create_search_tables),
     Migration(3, "subscription notification queue", _create_notification_queue),
+    Migration(4, "sensitivity labels and information classes in the search index", _index_access_attributes),
 ]
 
 

@@ -6,14 +6,37 @@ from typing import Any
 
 import httpx
 
-from fhirbridge.security.sensitivity import ACT_CODE
+from fhirbridge.classification import ACT_CODE
 from tests.security.conftest import CHILD, OTHER_CHILD, put
 
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 
 
+# The practice every child in these records belongs to, and the people of its treating team: the
+# treating relationship comes from the data (the Patient names them; care_team adds others).
+PRACTICE = "medical-home"
+COORDINATOR = "Practitioner/coordinator-1"
+
+
 def patient(id: str) -> dict[str, Any]:
-    return {"resourceType": "Patient", "id": id, "name": [{"family": id.title()}], "birthDate": "2018-03-01"}
+    return {
+        "resourceType": "Patient",
+        "id": id,
+        "name": [{"family": id.title()}],
+        "birthDate": "2018-03-01",
+        "managingOrganization": {"reference": f"Organization/{PRACTICE}"},
+        "generalPractitioner": [{"reference": COORDINATOR}],
+    }
+
+
+def care_team(id: str, child: str, *members: str) -> dict[str, Any]:
+    return {
+        "resourceType": "CareTeam",
+        "id": id,
+        "status": "active",
+        "subject": {"reference": f"Patient/{child}"},
+        "participant": [{"member": {"reference": member}} for member in members],
+    }
 
 
 def goal(id: str, child: str) -> dict[str, Any]:

@@ -94,8 +94,8 @@ def test_family_reads_own_child_but_not_another(secure_server: LiveServer) -> No
         assert http.get("/Goal/ana-goal").status_code == 200
         assert http.get("/Organization/medical-home").status_code == 200
         for path in (f"/Patient/{OTHER_CHILD}", "/Goal/ben-goal", "/Task/ben-task", "/Observation/ben-weight"):
-            assert http.get(path).status_code == 403, path
-            assert http.get(f"{path}/_history/1").status_code == 403, path
+            assert http.get(path).status_code == 404, path
+            assert http.get(f"{path}/_history/1").status_code == 404, path
             history = http.get(f"{path}/_history").json()
             assert history.get("entry", []) == [] and history["total"] == 0
 
@@ -150,7 +150,7 @@ def test_a_transaction_cannot_read_another_child(secure_server: LiveServer) -> N
     )
     with family(secure_server) as http:
         response = http.post("/", json=bundle)
-        assert response.status_code == 403
+        assert response.status_code == 404
         assert "Bundle.entry[1]" in response.json()["issue"][0]["diagnostics"]
         # All or nothing: Ana's goal was not updated either.
         assert http.get("/Goal/ana-goal").json()["meta"]["versionId"] == "1"
@@ -166,7 +166,7 @@ def test_a_transaction_cannot_write_into_or_move_to_another_child(secure_server:
         into_ben = transaction(
             {"request": {"method": "PUT", "url": "Goal/ben-goal"}, "resource": records.goal("ben-goal", OTHER_CHILD)}
         )
-        assert http.post("/", json=into_ben).status_code == 403
+        assert http.post("/", json=into_ben).status_code == 404
         move = transaction(
             {"request": {"method": "PUT", "url": "Goal/ana-goal"}, "resource": records.goal("ana-goal", OTHER_CHILD)}
         )
@@ -197,7 +197,7 @@ def test_a_plain_patch_cannot_move_a_resource_to_another_child(secure_server: Li
         assert http.get("/Goal/ana-goal").json()["meta"]["versionId"] == "1"
 
 
-def test_a_batch_answers_403_for_the_other_childs_entry_only(secure_server: LiveServer) -> None:
+def test_a_batch_answers_404_for_the_other_childs_entry_only(secure_server: LiveServer) -> None:
     seed(secure_server)
     bundle = transaction(
         {"request": {"method": "GET", "url": "Goal/ana-goal"}},
@@ -208,7 +208,7 @@ def test_a_batch_answers_403_for_the_other_childs_entry_only(secure_server: Live
     with family(secure_server) as http:
         response = http.post("/", json=bundle).json()
     statuses = [entry["response"]["status"] for entry in response["entry"]]
-    assert statuses == ["200 OK", "403", "403"]
+    assert statuses == ["200 OK", "404", "404"]
     assert "resource" not in response["entry"][1]
 
 

@@ -30,26 +30,26 @@ def audit_events(server: LiveServer, *, about: str, expected: int) -> list[dict[
 
 def test_reads_and_refusals_are_audited(secure_server: LiveServer) -> None:
     store(secure_server, records.patient(CHILD), records.goal("ana-goal", CHILD))
-    with client_as(secure_server, token_for("care-coordinator", user="Practitioner/c1")) as http:
+    with client_as(secure_server, token_for("care-coordinator", user="Practitioner/coordinator-1")) as http:
         assert http.get("/Goal/ana-goal").status_code == 200
     with client_as(secure_server, token_for("payer-case-manager", org="payer-9")) as http:
-        assert http.get("/Goal/ana-goal").status_code == 403
+        assert http.get("/Goal/ana-goal").status_code == 404
     with httpx.Client(base_url=secure_server.url) as http:
         assert http.get("/Goal/ana-goal").status_code == 401
     events = audit_events(secure_server, about="Goal/ana-goal", expected=3)
     by_outcome = {event["outcomeDesc"]: event for event in events}
-    assert set(by_outcome) == {"HTTP 200", "HTTP 403", "HTTP 401"}
+    assert set(by_outcome) == {"HTTP 200", "HTTP 404", "HTTP 401"}
     allowed = by_outcome["HTTP 200"]
     assert allowed["type"]["code"] == "rest" and allowed["subtype"][0]["code"] == "read"
-    assert allowed["agent"][0]["who"] == {"reference": "Practitioner/c1"}
+    assert allowed["agent"][0]["who"] == {"reference": "Practitioner/coordinator-1"}
     assert allowed["agent"][0]["network"]["address"] == "127.0.0.1"
-    assert by_outcome["HTTP 403"]["outcome"] == "4"
+    assert by_outcome["HTTP 404"]["outcome"] == "4"
     assert by_outcome["HTTP 401"]["agent"][0]["who"]["display"] == "unauthenticated caller"
 
 
 def test_every_write_gets_a_provenance_for_its_version(secure_server: LiveServer) -> None:
     store(secure_server, records.patient(CHILD))
-    with client_as(secure_server, token_for("care-coordinator", user="Practitioner/c1")) as http:
+    with client_as(secure_server, token_for("care-coordinator", user="Practitioner/coordinator-1")) as http:
         created = http.post("/Goal", json={k: v for k, v in records.goal("x", CHILD).items() if k != "id"})
         assert created.status_code == 201
         goal = created.json()
@@ -61,7 +61,7 @@ def test_every_write_gets_a_provenance_for_its_version(secure_server: LiveServer
     assert set(targets) == {f"Goal/{goal['id']}/_history/1", f"Goal/{goal['id']}/_history/2"}
     first = targets[f"Goal/{goal['id']}/_history/1"]
     assert first["activity"]["coding"][0]["code"] == "CREATE"
-    assert first["agent"][0]["who"] == {"reference": "Practitioner/c1"}
+    assert first["agent"][0]["who"] == {"reference": "Practitioner/coordinator-1"}
     assert targets[f"Goal/{goal['id']}/_history/2"]["activity"]["coding"][0]["code"] == "UPDATE"
 
 
@@ -96,7 +96,7 @@ def test_cors_allows_only_configured_origins(anonymous: httpx.Client) -> None:
 def test_a_browser_reading_a_resource_gets_the_cors_answer(secure_server: LiveServer) -> None:
     # A plain read takes the short path past the framework (server/fastread.py): same layers, same headers.
     store(secure_server, records.patient(CHILD), records.goal("ana-goal", CHILD))
-    with client_as(secure_server, token_for("care-coordinator", user="Practitioner/c1")) as http:
+    with client_as(secure_server, token_for("care-coordinator", user="Practitioner/coordinator-1")) as http:
         allowed = http.get("/Goal/ana-goal", headers={"Origin": "https://portal.fhirbridge.test"})
         assert allowed.status_code == 200
         assert allowed.headers["Access-Control-Allow-Origin"] == "https://portal.fhirbridge.test"

@@ -10,14 +10,14 @@ from fhir.resources.R4B.auditevent import AuditEvent
 from fhir.resources.R4B.consent import Consent
 from fhir.resources.R4B.provenance import Provenance
 
+from fhirbridge.classification import ACT_CODE, sensitivity_labels
+from fhirbridge.compartment import compartment_patients, compartment_search_constraint, in_compartment
 from fhirbridge.security.audit import AccessRecord, audit_event, interaction_of
-from fhirbridge.security.compartment import compartment_patients, compartment_search_constraint, in_compartment
 from fhirbridge.security.consent import consent_grant
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.provenance import provenance_for
 from fhirbridge.security.roles import ROLES, role_claims
 from fhirbridge.security.scopes import parse_scope, parse_scopes
-from fhirbridge.security.sensitivity import ACT_CODE, sensitivity_labels
 from fhirbridge.storage.contract import StoredVersion
 from tests.security import records
 from tests.support import EXAMPLES_JSON

@@ -24,7 +24,9 @@ def referral(status: str) -> dict[str, Any]:
 
 
 def test_each_party_makes_only_its_own_moves(secure_server: LiveServer) -> None:
-    store(secure_server, records.patient(CHILD), referral("requested"))
+    # The physical therapy clinic is on Ana's care team: both organizations treat her.
+    team = records.care_team("ana-team", CHILD, "Organization/pt-clinic")
+    store(secure_server, records.patient(CHILD), team, referral("requested"))
     medical_home = client_as(secure_server, token_for("ehr-system", org="medical-home"))
     pt_clinic = client_as(secure_server, token_for("ehr-system", org="pt-clinic"))
     with medical_home, pt_clinic:

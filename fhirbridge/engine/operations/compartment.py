@@ -15,11 +15,11 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from fhirbridge.compartment import compartment_params
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.references import reference_holders
 from fhirbridge.search.tables import search_reference
 from fhirbridge.security.access import optional_access
-from fhirbridge.security.compartment import compartment_params
 from fhirbridge.storage import schema
 from fhirbridge.storage.clock import from_micros, to_micros
 from fhirbridge.storage.contract import Resource, StoredVersion

@@ -19,13 +19,15 @@ from functools import lru_cache
 from importlib import resources as package_files
 from typing import Any
 
-from fhirbridge.search.definitions import EXTENDED_PATIENT_COMPARTMENT
-
 Resource = dict[str, Any]
 
 # Types R4 leaves out of the Patient compartment although they carry one child's data: one definition,
 # shared with the search engine so that what a child's token may read and what its searches find agree.
-EXTENDED_COMPARTMENT = EXTENDED_PATIENT_COMPARTMENT
+# (search parameter -> element paths)
+EXTENDED_COMPARTMENT: dict[str, dict[str, tuple[str, ...]]] = {
+    "Task": {"patient": ("for",)},
+    "Device": {"patient": ("patient",)},
+}
 
 # Directory and definition resources: shared by every child, readable under patient-level scopes.
 SHARED_REFERENCE_TYPES = frozenset(
@@ -53,7 +55,7 @@ SHARED_REFERENCE_TYPES = frozenset(
 @lru_cache(maxsize=1)
 def compartment_params() -> dict[str, dict[str, tuple[str, ...]]]:
     """``{resource type: {search parameter: (element path, ...)}}`` for the Patient compartment."""
-    text = package_files.files("fhirbridge.security").joinpath("patient_compartment.json").read_text()
+    text = package_files.files("fhirbridge").joinpath("patient_compartment.json").read_text()
     table: dict[str, dict[str, Any]] = {**json.loads(text), **EXTENDED_COMPARTMENT}
     return {rtype: {param: tuple(paths) for param, paths in params.items()} for rtype, params in table.items()}
 

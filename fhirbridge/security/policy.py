@@ -1,0 +1,289 @@
+"""The access policy: which of a child's resources a caller may see. docs/security.md has it as a table.
+
+One decision, written twice over the same facts so that reads and searches cannot disagree:
+``denial`` decides on one resource in Python (reads, history, writes); ``row_filter`` says the same in
+SQL over the index rows the policy's own functions wrote (``fhirbridge.classification``), so searches,
+counts, paging links, includes, chains, ``_has`` and conditional matching only ever see what the caller
+may see. The differential test (tests/security/test_differential.py) checks that they agree.
+
+For a resource of a child (in a Patient compartment), every child whose compartment holds it must be
+open to the caller, by one of:
+
+- **own child**: a ``patient/`` scope and the token's ``patient`` claim open that child's whole record.
+- **treating**: the caller (its ``fhirUser`` or organization) is a member of one of the child's
+  CareTeams, or the child's ``generalPractitioner`` or ``managingOrganization`` (in single-practice
+  mode: the ``fhirbridge_team: treating`` claim); opens the whole record, sensitive parts included.
+- **consent**: an active privacy Consent of the child names the caller's organization; opens the
+  information classes it lists, referrals only where the organization is a party, sensitive labels
+  only when listed.
+- **none**: nothing, not even whether a resource exists.
+
+Shared directory data (organizations, practitioners, questionnaires) is open to whoever has the scope.
+Scopes come first: a relation never opens a type the token's scopes do not grant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from fhirbridge.classification import (
+    CLASS_PARAM,
+    LABEL_PARAM,
+    PATIENT_CLASS,
+    PATIENT_PARAM,
+    REFERRAL_PARTIES,
+    REFERRALS,
+    information_class,
+    sensitivity_labels,
+)
+from fhirbridge.compartment import SHARED_REFERENCE_TYPES, compartment_patients, in_patient_compartment_types
+from fhirbridge.search.indexer import extract
+from fhirbridge.search.tables import search_reference, search_token
+from fhirbridge.security.principal import Principal
+from fhirbridge.security.scopes import granting_contexts
+from fhirbridge.storage.schema import resources
+
+Resource = dict[str, Any]
+# (resource type, the resources table or an alias of it) -> the SQL condition a row must meet.
+RowFilter = Callable[[str, Any], Any]
+
+CLAIM = "claim"
+CARE_TEAM = "care-team"
+TREATING_MODES = (CARE_TEAM, CLAIM)
+PERMISSION_NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
+INACTIVE_TEAM = ("inactive", "entered-in-error")
+
+
+@dataclass(frozen=True)
+class Share:
+    """What a child's Consents share with one organization: ``classes`` None means every class."""
+
+    classes: frozenset[str] | None
+    labels: frozenset[str]
+
+    def opens(self, kind: str | None, labels: frozenset[str], party: bool) -> bool:
+        if not labels <= self.labels:
+            return False
+        if kind == PATIENT_CLASS:
+            return True
+        if kind is None or (self.classes is not None and kind not in self.classes):
+            return False
+        return party or kind != REFERRALS
+
+
+@dataclass(frozen=True)
+class Relations:
+    """What the store says about the caller: the children it treats and what Consents share with it."""
+
+    treats_every_child: bool = False
+    treated: frozenset[str] = frozenset()
+    shares: Mapping[str, Share] = field(default_factory=dict)
+
+
+NO_RELATIONS = Relations()
+
+
+def caller_references(principal: Principal) -> frozenset[str]:
+    """What the caller acts as: its user (``Practitioner/7``) and its organization."""
+    return frozenset(ref for ref in (principal.fhir_user, principal.organization) if ref)
+
+
+# -- the decision in Python ---------------------------------------------------------------------------
+
+
+def denial(principal: Principal, relations: Relations, resource: Resource, permission: str) -> str | None:
+    """Why this caller may not ``permission`` this resource, or None when it may."""
+    resource_type = str(resource.get("resourceType", ""))
+    contexts = granting_contexts(principal.scopes, resource_type, permission)
+    if not contexts:
+        return f"The access token does not allow {PERMISSION_NAMES[permission]} of {resource_type}"
+    confined = not contexts - {"patient"}
+    if not in_patient_compartment_types(resource_type):
+        if confined and not (resource_type in SHARED_REFERENCE_TYPES and permission in ("r", "s")):
+            return f"{resource_type} is outside the compartment of the patient in the access token"
+        return None
+    children = compartment_patients(resource)
+    if confined:
+        if not children or children != {principal.patient}:
+            return f"{resource_type} is outside the compartment of the patient in the access token"
+        return None
+    if relations.treats_every_child:
+        return None
+    kind = information_class(resource)
+    labels = sensitivity_labels(resource)
+    party = kind == REFERRALS and _names_a_party(resource, caller_references(principal))
+    for child in children:
+        if child in relations.treated:
+            continue
+        share = relations.shares.get(child)
+        if share is None or not share.opens(kind, labels, party):
+            return f"The caller has no treating relationship or consent that opens this {resource_type}"
+    return None
+
+
+def _names_a_party(resource: Resource, references: frozenset[str]) -> bool:
+    # The same index rows the SQL side reads, so both decide on the same references.
+    codes = REFERRAL_PARTIES.get(str(resource.get("resourceType")), ())
+    return any(
+        row["param"] in codes and f"{row['target_type']}/{row['target_id']}" in references
+        for row in extract(resource)["reference"]
+    )
+
+
+# -- the same decision in SQL -------------------------------------------------------------------------
+
+
+def row_filter(principal: Principal, relations: Relations) -> RowFilter:
+    """The condition a row of ``resources`` (or an alias) of a type must meet to be seen by the caller."""
+    references = caller_references(principal)
+
+    def visible(resource_type: str, r: Any) -> Any:
+        contexts = granting_contexts(principal.scopes, resource_type, "r")
+        if not contexts:
+            return sa.false()
+        confined = not contexts - {"patient"}
+        if not in_patient_compartment_types(resource_type):
+            return sa.false() if confined and resource_type not in SHARED_REFERENCE_TYPES else sa.true()
+        if confined:
+            return sa.and_(
+                _child_rows(r, lambda child: child == principal.patient),
+                ~_child_rows(r, lambda child: child != principal.patient),
+            )
+        if relations.treats_every_child:
+            return sa.true()
+        # No child of the resource may be one the caller cannot see it for.
+        return ~_child_rows(r, lambda child: sa.not_(_opens(sa.func.coalesce(child, ""), r, relations, references)))
+
+    return visible
+
+
+def _child_rows(r: Any, condition: Callable[[Any], Any]) -> Any:
+    """EXISTS a child of ``r`` (an ``@patient`` index row) meeting ``condition`` (on its id column)."""
+    t = search_reference.alias()
+    return sa.exists().where(
+        t.c.resource_pk == r.c.pk, t.c.param == PATIENT_PARAM, t.c.target_type == "Patient", condition(t.c.target_id)
+    )
+
+
+def _opens(child: Any, r: Any, relations: Relations, references: frozenset[str]) -> Any:
+    alternatives: list[Any] = []
+    if relations.treated:
+        alternatives.append(child.in_(sorted(relations.treated)))
+    by_share: dict[Share, list[str]] = {}
+    for patient, share in relations.shares.items():
+        if patient not in relations.treated:
+            by_share.setdefault(share, []).append(patient)
+    for share, children in by_share.items():
+        alternatives.append(sa.and_(child.in_(sorted(children)), _share_opens(share, r, references)))
+    return sa.or_(*alternatives) if alternatives else sa.false()
+
+
+def _share_opens(share: Share, r: Any, references: frozenset[str]) -> Any:
+    token = search_token.alias()
+    labels_covered = ~sa.exists().where(
+        token.c.resource_pk == r.c.pk, token.c.param == LABEL_PARAM, token.c.code.not_in(sorted(share.labels))
+    )
+    kinds = sa.select(search_token.c.code).where(
+        search_token.c.resource_pk == r.c.pk, search_token.c.param == CLASS_PARAM
+    )
+    kind = sa.func.coalesce(kinds.scalar_subquery(), "")  # never NULL: a NULL would open the row
+    patient = kind == PATIENT_CLASS
+    in_classes = sa.true() if share.classes is None else kind.in_(sorted(share.classes))
+    referral = sa.or_(kind != REFERRALS, _party_rows(r, references))
+    return sa.and_(labels_covered, sa.or_(patient, sa.and_(kind.is_not(None), in_classes, referral)))
+
+
+def _party_rows(r: Any, references: frozenset[str]) -> Any:
+    if not references:
+        return sa.false()
+    t = search_reference.alias()
+    codes = sorted({code for codes in REFERRAL_PARTIES.values() for code in codes})
+    return sa.exists().where(
+        t.c.resource_pk == r.c.pk,
+        t.c.param.in_(codes),
+        t.c.resource_type.in_(sorted(REFERRAL_PARTIES)),
+        _names_any(t, references),
+    )
+
+
+def _names_any(t: Any, references: Iterable[str]) -> Any:
+    pairs = [ref.split("/", 1) for ref in sorted(references) if "/" in ref]
+    return (
+        sa.or_(*(sa.and_(t.c.target_type == kind, t.c.target_id == id) for kind, id in pairs)) if pairs else sa.false()
+    )
+
+
+# -- relations, from the index ------------------------------------------------------------------------
+
+
+def treated_children(conn: Connection, principal: Principal) -> frozenset[str]:
+    """Children whose care team has the caller as a member, or whose Patient names it as general
+    practitioner or managing organization."""
+    references = caller_references(principal)
+    if not references:
+        return frozenset()
+    member = search_reference.alias()
+    subject = search_reference.alias()
+    status = search_token.alias()
+    teams = sa.select(member.c.resource_pk).where(
+        member.c.resource_type == "CareTeam", member.c.param == "participant", _names_any(member, references)
+    )
+    inactive = sa.select(status.c.resource_pk).where(
+        status.c.resource_type == "CareTeam", status.c.param == "status", status.c.code.in_(INACTIVE_TEAM)
+    )
+    on_team = sa.select(subject.c.target_id).where(
+        subject.c.resource_type == "CareTeam",
+        subject.c.param == "subject",
+        subject.c.target_type == "Patient",
+        subject.c.resource_pk.in_(teams),
+        subject.c.resource_pk.not_in(inactive),
+    )
+    named = search_reference.alias()
+    registered = (
+        sa.select(resources.c.id)
+        .join(named, named.c.resource_pk == resources.c.pk)
+        .where(
+            named.c.resource_type == "Patient",
+            named.c.param.in_(("general-practitioner", "organization")),
+            _names_any(named, references),
+        )
+    )
+    return frozenset(conn.execute(sa.union(on_team, registered)).scalars())
+
+
+def consents_naming(conn: Connection, organization: str) -> list[bytes]:
+    """The stored content of the active Consents whose provision names ``organization`` as an actor."""
+    actor = search_reference.alias()
+    status = search_token.alias()
+    active = sa.select(status.c.resource_pk).where(
+        status.c.resource_type == "Consent", status.c.param == "status", status.c.code == "active"
+    )
+    naming = sa.select(actor.c.resource_pk).where(
+        actor.c.resource_type == "Consent",
+        actor.c.param == "actor",
+        _names_any(actor, [organization]),
+        actor.c.resource_pk.in_(active),
+    )
+    query = sa.select(resources.c.content).where(resources.c.pk.in_(naming), resources.c.deleted.is_(False))
+    return [bytes(content) for content in conn.execute(query).scalars()]
+
+
+__all__ = [
+    "CARE_TEAM",
+    "CLAIM",
+    "NO_RELATIONS",
+    "TREATING_MODES",
+    "Relations",
+    "RowFilter",
+    "Share",
+    "caller_references",
+    "consents_naming",
+    "denial",
+    "row_filter",
+    "treated_children",
+]
