@@ -19,6 +19,7 @@ from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, Issue, NotFound, Unprocessable
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.mappers import ImportResult, record_from_resources, record_to_bundle
+from fhirbridge.security.access import current_access
 
 # The parts of a record a coordinator's tool reads and writes on their own.
 RECORD_PARTS = tuple(name for name in Record.model_fields if name != "child")
@@ -41,7 +42,7 @@ class CoordinationService:
     def read(self, child_id: str) -> ImportResult:
         self.engine.read("Patient", child_id)
         with self.engine.repository.connect() as conn:
-            members = compartment_members(conn, child_id)
+            members = compartment_members(conn, child_id, access=current_access())
         return record_from_resources(resources_of(members))
 
     def write(self, child_id: str, body: bytes, *, base_url: str) -> ImportResult:

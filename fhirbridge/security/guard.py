@@ -13,11 +13,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from fhirbridge.compartment import compartment_patients
 from fhirbridge.engine.interactions import FhirEngine, InteractionResult, new_id, resource_of
 from fhirbridge.engine.transaction import BundleProcessor, Entry
 from fhirbridge.errors import Gone
 from fhirbridge.security.access import Access, current_access, not_found
+from fhirbridge.security.policy import caller_references
 from fhirbridge.security.provenance import provenance_for
+from fhirbridge.security.scopes import granting_contexts
+from fhirbridge.security.write_rules import WriteCaller, check_write
 from fhirbridge.storage.contract import HistoryPage, Resource, StoredVersion, WriteTransaction
 
 # Versions are examined in chunks when a caller's history must be filtered.
@@ -126,6 +130,7 @@ class GuardedEngine(FhirEngine):
     ) -> InteractionResult:
         access = current_access()
         access.check(resource, "c", tx.connection())
+        _check_elements(access, tx, resource_type, None, resource)
         result = super().create_in(tx, resource_type, resource, if_none_exist=if_none_exist, id=id)
         if result.created:
             self._attribute(tx, access, result.version, created=True)
@@ -165,9 +170,13 @@ class GuardedEngine(FhirEngine):
         if current is not None and current.content is not None:
             _check_writable(access, tx, resource_of(current), "u")
         result = super().patch_in(tx, resource_type, id, operations, if_match=if_match)
-        # A patch must not move the resource where the caller could not have written it.
+        # A patch must not move the resource where the caller could not have written it, nor change an
+        # element the caller may not (raising here rolls the write back).
         if result.version is not None:
-            access.check(resource_of(result.version), "u", tx.connection())
+            patched = resource_of(result.version)
+            access.check(patched, "u", tx.connection())
+            previous = resource_of(current) if current is not None and current.content is not None else None
+            _check_elements(access, tx, resource_type, previous, patched)
         self._attribute(tx, access, result.version)
         return result
 
@@ -203,16 +212,21 @@ class GuardedEngine(FhirEngine):
         current = tx.current(resource_type, id)
         if current is None or current.content is None:
             access.check(resource, "c", tx.connection())
+            _check_elements(access, tx, resource_type, None, resource)
             return
-        _check_writable(access, tx, resource_of(current), "u")
+        previous = resource_of(current)
+        _check_writable(access, tx, previous, "u")
         access.check(resource, "u", tx.connection())
+        _check_elements(access, tx, resource_type, previous, resource)
 
     @staticmethod
     def _check_deleting(tx: WriteTransaction, access: Access, resource_type: str, id: str) -> None:
         access.require(resource_type, "d")
         current = tx.current(resource_type, id)
         if current is not None and current.content is not None:
-            _check_writable(access, tx, resource_of(current), "d")
+            previous = resource_of(current)
+            _check_writable(access, tx, previous, "d")
+            _check_elements(access, tx, resource_type, previous, None)
 
     @staticmethod
     def _attribute(
@@ -237,6 +251,21 @@ def _check_writable(access: Access, tx: WriteTransaction, current: Resource, per
     if access.can(resource_type, "r") and access.denial(current, "r", tx.connection()) is not None:
         raise not_found(f"{resource_type}/{current.get('id')}")
     access.check(current, permission, tx.connection())
+
+
+def _check_elements(
+    access: Access, tx: WriteTransaction, resource_type: str, current: Resource | None, new: Resource | None
+) -> None:
+    """Who may change which element (``write_rules``): the care team anything, others only theirs."""
+    principal = access.principal
+    if principal is None:
+        return
+    relations = access.relations(tx.connection())
+    children = compartment_patients(current or {}) | compartment_patients(new or {})
+    confined = not granting_contexts(principal.scopes, resource_type, "u" if current else "c") - {"patient"}
+    treating = not confined and (relations.treats_every_child or (bool(children) and children <= relations.treated))
+    caller = WriteCaller(caller_references(principal), principal.patient if confined else None, treating)
+    check_write(caller, resource_type, current, new)
 
 
 def visible_versions(

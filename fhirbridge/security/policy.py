@@ -93,6 +93,15 @@ def caller_references(principal: Principal) -> frozenset[str]:
     return frozenset(ref for ref in (principal.fhir_user, principal.organization) if ref)
 
 
+# Only these can treat a child: a parent on the care team is family, not a clinician.
+CLINICIAN_TYPES = ("Practitioner", "PractitionerRole", "Organization")
+
+
+def clinical_references(principal: Principal) -> frozenset[str]:
+    """The caller's references that can make it a member of a child's treating team."""
+    return frozenset(ref for ref in caller_references(principal) if ref.partition("/")[0] in CLINICIAN_TYPES)
+
+
 # -- the decision in Python ---------------------------------------------------------------------------
 
 
@@ -108,6 +117,12 @@ def denial(principal: Principal, relations: Relations, resource: Resource, permi
             return f"{resource_type} is outside the compartment of the patient in the access token"
         return None
     children = compartment_patients(resource)
+    if resource_type == "Patient" and permission == "c" and not relations.treats_every_child:
+        # Registering a child: the new Patient must name the caller as its general practitioner or
+        # managing organization, which makes the caller its treating team (and nobody else's).
+        if not _registers_with(resource, clinical_references(principal)):
+            return "A new Patient must name the caller as its generalPractitioner or managingOrganization"
+        return None
     if confined:
         if not children or children != {principal.patient}:
             return f"{resource_type} is outside the compartment of the patient in the access token"
@@ -124,6 +139,11 @@ def denial(principal: Principal, relations: Relations, resource: Resource, permi
         if share is None or not share.opens(kind, labels, party):
             return f"The caller has no treating relationship or consent that opens this {resource_type}"
     return None
+
+
+def _registers_with(patient: Resource, references: frozenset[str]) -> bool:
+    named = [patient.get("managingOrganization"), *(patient.get("generalPractitioner") or [])]
+    return any(isinstance(ref, dict) and ref.get("reference") in references for ref in named)
 
 
 def _names_a_party(resource: Resource, references: frozenset[str]) -> bool:
@@ -224,7 +244,7 @@ def _names_any(t: Any, references: Iterable[str]) -> Any:
 def treated_children(conn: Connection, principal: Principal) -> frozenset[str]:
     """Children whose care team has the caller as a member, or whose Patient names it as general
     practitioner or managing organization."""
-    references = caller_references(principal)
+    references = clinical_references(principal)
     if not references:
         return frozenset()
     member = search_reference.alias()

@@ -233,7 +233,8 @@ def _check_policy(
 ) -> None:
     if new is None:
         raise Forbidden(
-            f"{_sentence(policy.kind)} cannot be deleted by a caller outside the child's care team; only {CARE_TEAM} may",
+            f"{_sentence(policy.kind)} cannot be deleted by a caller outside the child's care team; "
+            f"only {CARE_TEAM} may",
             expression=resource_type,
         )
     if current is None:
@@ -364,11 +365,12 @@ def _references(value: Any) -> list[str | None]:
 
 
 def _normalized(value: Any) -> Any:
+    """``value`` without absent parts; None when nothing is left."""
     if isinstance(value, dict):
         cleaned = {key: _normalized(item) for key, item in value.items()}
-        return {key: item for key, item in cleaned.items() if _present(item)}
+        return {key: item for key, item in cleaned.items() if item is not None} or None
     if isinstance(value, list):
-        return [item for item in (_normalized(item) for item in value) if _present(item)]
+        return [item for item in (_normalized(item) for item in value) if item is not None] or None
     return value
 
 

@@ -80,8 +80,12 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     "care-coordinator": {rtype: set(INTERACTIONS) - {"delete"} for rtype in RESOURCES},
     "discharge-planner": {"Goal": READS, "Task": READS | {"create"}, "Observation": READS},
     "payer-case-manager": {"Goal": READS, "Task": set(), "Observation": READS},
-    "referral-partner": {"Goal": set(), "Task": READS | {"update", "patch"}, "Observation": READS | {"create"}},
-    "family": {"Goal": READS | {"update", "patch"}, "Task": READS | {"update", "patch"}, "Observation": READS},
+    # Outside the care team, element rules (security/write_rules.py) apply on top of the scopes: an action
+    # step nobody assigned to the school or the family, a Goal's language and an Observation that does not
+    # name its poster as performer are theirs to read, not to change (tests/security/test_write_rules.py
+    # has the writes they may make).
+    "referral-partner": {"Goal": set(), "Task": READS, "Observation": READS},
+    "family": {"Goal": READS, "Task": READS, "Observation": READS},
 }
 
 

@@ -26,10 +26,11 @@ from fhirbridge.assessment import (
 from fhirbridge.engine.bundles import new_bundle
 from fhirbridge.engine.interactions import FhirEngine, resource_of
 from fhirbridge.engine.operations.compartment import compartment_members, resources_of
+from fhirbridge.engine.operations.compartment import visible_current as current_of_type
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, NotFound
 from fhirbridge.formats import json as fhir_json
-from fhirbridge.security.access import optional_access
+from fhirbridge.security.access import current_access
 from fhirbridge.storage import schema
 from fhirbridge.storage.contract import Resource
 
@@ -67,7 +68,7 @@ class AssessmentOperations:
             raise BadRequest("$populate needs subject=Patient/{id}", expression="subject")
         self.engine.read("Patient", patient_id)
         with self.engine.repository.connect() as conn:
-            members = resources_of(compartment_members(conn, patient_id))
+            members = resources_of(compartment_members(conn, patient_id, access=current_access()))
         context: dict[str, list[Resource]] = {}
         for resource in members:
             context.setdefault(resource["resourceType"], []).append(resource)
@@ -137,13 +138,8 @@ class AssessmentOperations:
 
 def visible_current(engine: FhirEngine, resource_type: str) -> list[Resource]:
     """Every current resource of a type that the caller of this request may read."""
-    access = optional_access()
-    if access is not None:
-        access.require(resource_type, "s")
-    resources = [resource_of(v) for v in engine.repository.iter_current(resource_type)]
-    if access is not None and access.filters_results:
-        resources = [resource for resource in resources if access.visible(resource)]
-    return resources
+    with engine.repository.connect() as conn:
+        return current_of_type(conn, resource_type, current_access())
 
 
 def response_from(body: Any) -> Resource:

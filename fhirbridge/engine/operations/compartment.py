@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -18,8 +19,9 @@ from sqlalchemy import Connection
 from fhirbridge.compartment import compartment_params
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.references import reference_holders
+from fhirbridge.search.predicates import RowFilter
 from fhirbridge.search.tables import search_reference
-from fhirbridge.security.access import optional_access
+from fhirbridge.security.access import Access
 from fhirbridge.storage import schema
 from fhirbridge.storage.clock import from_micros, to_micros
 from fhirbridge.storage.contract import Resource, StoredVersion
@@ -42,38 +44,62 @@ def compartment_members(
     conn: Connection,
     patient_id: str,
     *,
+    access: Access,
     types: set[str] | None = None,
     since: datetime | None = None,
     with_referenced: bool = True,
 ) -> list[StoredVersion]:
-    """The patient, every current resource of its compartment, and the resources they reference."""
+    """The patient, every current resource of its compartment, and the resources they reference, of
+    those ``access`` lets the caller see (decided in the query: nothing else is ever read)."""
     r, ref = schema.resources, search_reference
     links = conn.execute(
         sa.select(ref.c.resource_pk, ref.c.resource_type, ref.c.param).where(
             ref.c.target_type == "Patient", ref.c.target_id == patient_id
         )
     ).all()
-    member_pks = {row.resource_pk for row in links if in_plan_compartment(row.resource_type, row.param)}
+    members_by_type: dict[str, set[int]] = {}
+    for row in links:
+        if in_plan_compartment(row.resource_type, row.param):
+            members_by_type.setdefault(row.resource_type, set()).add(row.resource_pk)
     conditions: list[sa.ColumnElement[bool]] = [r.c.deleted.is_(False)]
     if since is not None:
         conditions.append(r.c.last_updated >= to_micros(since))
-    query = sa.select(r).where(
-        sa.or_(r.c.pk.in_(member_pks), sa.and_(r.c.resource_type == "Patient", r.c.id == patient_id)), *conditions
-    )
+    visible = access.row_filter(conn)
+    wanted = [
+        sa.and_(r.c.resource_type == rtype, r.c.pk.in_(sorted(pks)), *_filtered(visible, rtype))
+        for rtype, pks in members_by_type.items()
+    ]
+    wanted.append(sa.and_(r.c.resource_type == "Patient", r.c.id == patient_id, *_filtered(visible, "Patient")))
+    query = sa.select(r).where(sa.or_(*wanted), *conditions)
     members = _versions(conn.execute(query.order_by(r.c.resource_type, r.c.pk)))
     if with_referenced:
-        members += _referenced(conn, members, conditions)
+        members += _referenced(conn, members, conditions, visible)
     if types:
         members = [member for member in members if member.resource_type in types]
-    access = optional_access()
-    if access is not None and access.filters_results:
-        # Only what the caller may read: a child's record can hold parts a consent does not cover.
-        members = [m for m in members if m.content is not None and access.visible(fhir_json.loads_stored(m.content))]
     return members
 
 
+def visible_current(conn: Connection, resource_type: str, access: Access) -> list[Resource]:
+    """Every current resource of a type that ``access`` lets the caller see."""
+    access.require(resource_type, "s")
+    r = schema.resources
+    query = sa.select(r.c.content).where(
+        r.c.resource_type == resource_type,
+        r.c.deleted.is_(False),
+        *_filtered(access.row_filter(conn), resource_type, r),
+    )
+    return [fhir_json.loads_stored(bytes(content)) for content in conn.execute(query.order_by(r.c.pk)).scalars()]
+
+
+def _filtered(visible: RowFilter | None, resource_type: str, r: Any = schema.resources) -> list[Any]:
+    return [] if visible is None else [visible(resource_type, r)]
+
+
 def _referenced(
-    conn: Connection, members: list[StoredVersion], conditions: list[sa.ColumnElement[bool]]
+    conn: Connection,
+    members: list[StoredVersion],
+    conditions: list[sa.ColumnElement[bool]],
+    visible: RowFilter | None,
 ) -> list[StoredVersion]:
     have = {(m.resource_type, m.id) for m in members}
     wanted: set[tuple[str, str]] = set()
@@ -86,12 +112,19 @@ def _referenced(
     if not wanted:
         return []
     r = schema.resources
-    pairs = sa.tuple_(r.c.resource_type, r.c.id).in_(sorted(wanted))
-    return _versions(conn.execute(sa.select(r).where(pairs, *conditions).order_by(r.c.resource_type, r.c.pk)))
+    by_type: dict[str, list[str]] = {}
+    for rtype, id in sorted(wanted):
+        by_type.setdefault(rtype, []).append(id)
+    alternatives = [
+        sa.and_(r.c.resource_type == rtype, r.c.id.in_(ids), *_filtered(visible, rtype))
+        for rtype, ids in by_type.items()
+    ]
+    query = sa.select(r).where(sa.or_(*alternatives), *conditions)
+    return _versions(conn.execute(query.order_by(r.c.resource_type, r.c.pk)))
 
 
 def resources_of(versions: list[StoredVersion]) -> list[Resource]:
     return [fhir_json.loads_stored(v.content) for v in versions if v.content is not None]
 
 
-__all__ = ["compartment_members", "in_plan_compartment", "resources_of"]
+__all__ = ["compartment_members", "in_plan_compartment", "resources_of", "visible_current"]

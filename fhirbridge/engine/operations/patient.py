@@ -9,9 +9,10 @@ from fhirbridge.engine.bundles import new_bundle, page_links
 from fhirbridge.engine.interactions import FhirEngine, resource_of
 from fhirbridge.engine.operations.compartment import compartment_members, resources_of
 from fhirbridge.engine.operations.summary import document_bundle, patient_summary
+from fhirbridge.errors import FhirError
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.references import reference_holders
-from fhirbridge.security.access import optional_access
+from fhirbridge.security.access import current_access
 
 
 class PatientOperations:
@@ -30,7 +31,7 @@ class PatientOperations:
     ) -> dict[str, Any]:
         self.engine.read("Patient", patient_id)  # 404 / 410 for a child we do not know
         with self.engine.repository.connect() as conn:
-            members = compartment_members(conn, patient_id, types=types, since=since)
+            members = compartment_members(conn, patient_id, access=current_access(), types=types, since=since)
         page = members[offset : offset + count]
         bundle = new_bundle("searchset")
         bundle["total"] = len(members)
@@ -55,25 +56,23 @@ class PatientOperations:
     def summary(self, patient_id: str, *, base_url: str) -> dict[str, Any]:
         patient = resource_of(self.engine.read("Patient", patient_id))
         with self.engine.repository.connect() as conn:
-            members = compartment_members(conn, patient_id, with_referenced=False)
+            members = compartment_members(conn, patient_id, access=current_access(), with_referenced=False)
         compartment = [r for r in resources_of(members) if r["resourceType"] != "Patient"]
         return patient_summary(patient, compartment, base_url)
 
     def document(self, composition_id: str, *, base_url: str) -> dict[str, Any]:
         """A stored Composition with every resource it references, as a ``document`` Bundle."""
         composition = resource_of(self.engine.read("Composition", composition_id))
-        access = optional_access()
         seen: dict[str, dict[str, Any]] = {}
         for holder in reference_holders(composition):
             parts = str(holder["reference"]).split("/")
             key = "/".join(parts[-2:])
             if len(parts) >= 2 and key not in seen:
-                version = self.engine.repository.read(parts[-2], parts[-1])
-                if version is not None and version.content is not None:
-                    resource = resource_of(version)
-                    # Only what the caller may read goes into the document.
-                    if access is None or access.visible(resource):
-                        seen[key] = resource
+                # Through the engine's guarded read: only what the caller may read goes into the document.
+                try:
+                    seen[key] = resource_of(self.engine.read(parts[-2], parts[-1]))
+                except FhirError:
+                    continue
         return document_bundle(composition, list(seen.values()), base_url)
 
 
