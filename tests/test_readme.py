@@ -20,6 +20,8 @@ DEV_KEYS = {
     "FHIRBRIDGE_JWT_SECRET": "fhirbridge-development-secret-not-for-real-data",
     "FHIRBRIDGE_JWT_ISSUER": "http://127.0.0.1:8080/dev-issuer",
     "FHIRBRIDGE_JWT_AUDIENCE": "http://127.0.0.1:8080",
+    # The demo is one practice's children: its care team is the token's claim (docs/security.md).
+    "FHIRBRIDGE_TREATING_RELATIONSHIP": "claim",
 }
 
 
@@ -34,6 +36,7 @@ def secured_server(repository: SqlRepository) -> Iterator[LiveServer]:
         jwt_secret=DEV_KEYS["FHIRBRIDGE_JWT_SECRET"],
         jwt_issuer=DEV_KEYS["FHIRBRIDGE_JWT_ISSUER"],
         jwt_audience=DEV_KEYS["FHIRBRIDGE_JWT_AUDIENCE"],
+        treating_relationship=DEV_KEYS["FHIRBRIDGE_TREATING_RELATIONSHIP"],
         subscription_delivery=False,
     )
     server = LiveServer(repository, settings)

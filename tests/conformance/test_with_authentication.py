@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import io
 from argparse import Namespace
+from collections.abc import Iterator
+
+import pytest
 
 from fhirbridge.conformance.cli import EXIT_PASSED, run_conformance_command
 from tests.conftest import LiveServer
-from tests.security.conftest import secure_live_server, secure_server, token_for
+from tests.security.conftest import secure_live_server, secure_server, secure_settings, token_for
 
 __all__ = ["secure_live_server", "secure_server"]  # the fixtures, shared with the security suite
 
 EHR = "Organization/riverside-ehr"
 
 
-def test_every_scenario_passes_with_an_ehr_token(secure_server: LiveServer) -> None:
+@pytest.fixture
+def single_practice_server(secure_server: LiveServer) -> Iterator[LiveServer]:
+    """The check registers children of its own: an EHR of a single-practice server may (its token's
+    treating claim makes it every child's care team); on a shared server it would have to name itself as
+    each new child's managing organization."""
+    server = LiveServer(secure_server.repository, secure_settings(treating_relationship="claim"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_every_scenario_passes_with_an_ehr_token(single_practice_server: LiveServer) -> None:
     out = io.StringIO()
     token = token_for("ehr-system", org="riverside-ehr")
-    args = Namespace(server=secure_server.url, token=token, actor=EHR, scenario=None, timeout=30.0, json=False)
+    args = Namespace(
+        server=single_practice_server.url, token=token, actor=EHR, scenario=None, timeout=30.0, json=False
+    )
 
     code = run_conformance_command(args, out)
 
