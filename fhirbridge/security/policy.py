@@ -112,6 +112,10 @@ def denial(principal: Principal, relations: Relations, resource: Resource, permi
     if not contexts:
         return f"The access token does not allow {PERMISSION_NAMES[permission]} of {resource_type}"
     confined = not contexts - {"patient"}
+    if resource_type == "Subscription" and permission in ("c", "u") and not relations.treats_every_child:
+        # A notification carries whatever matches, of any child, and delivery has no caller to ask:
+        # until a subscription carries its owner's access, only a caller who may see every child sets one.
+        return "Only a care team that treats every child (or the server itself) may set up a Subscription"
     if not in_patient_compartment_types(resource_type):
         if confined and not (resource_type in SHARED_REFERENCE_TYPES and permission in ("r", "s")):
             return f"{resource_type} is outside the compartment of the patient in the access token"

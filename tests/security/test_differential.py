@@ -605,11 +605,11 @@ def check_reads(http: httpx.Client, exp: Expected, problems: Problems, rng: rand
     absent_read: dict[str, httpx.Response] = {}
     absent_vread: dict[str, httpx.Response] = {}
     absent_history: dict[str, httpx.Response] = {}
+    never = "never-existed"
     keys = sorted(set(exp.current) | exp.deleted)
     for resource_type, id in keys:
         path = f"/{resource_type}/{id}"
         response = http.get(path)
-        never = f"never-{id}"
         if resource_type not in absent_read:
             absent_read[resource_type] = http.get(f"/{resource_type}/{never}")
         if (resource_type, id) in exp.allowed:
@@ -630,7 +630,6 @@ def check_reads(http: httpx.Client, exp: Expected, problems: Problems, rng: rand
     several = [key for key in keys if len(exp.versions.get(key, [])) > 1]
     sample = rng.sample([key for key in keys if key not in several], min(15, len(keys) - len(several)))
     for resource_type, id in several + sample:
-        never = f"never-{id}"
         if resource_type not in absent_vread:
             absent_vread[resource_type] = http.get(f"/{resource_type}/{never}/_history/1")
             absent_history[resource_type] = http.get(f"/{resource_type}/{never}/_history")

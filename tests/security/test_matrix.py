@@ -80,12 +80,12 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
     "care-coordinator": {rtype: set(INTERACTIONS) - {"delete"} for rtype in RESOURCES},
     "discharge-planner": {"Goal": READS, "Task": READS | {"create"}, "Observation": READS},
     "payer-case-manager": {"Goal": READS, "Task": set(), "Observation": READS},
-    # Outside the care team, element rules (security/write_rules.py) apply on top of the scopes: an action
-    # step nobody assigned to the school or the family, a Goal's language and an Observation that does not
-    # name its poster as performer are theirs to read, not to change (tests/security/test_write_rules.py
-    # has the writes they may make).
-    "referral-partner": {"Goal": set(), "Task": READS, "Observation": READS},
-    "family": {"Goal": READS, "Task": READS, "Observation": READS},
+    # Outside the care team, element rules (security/write_rules.py) apply on top of the scopes: the update
+    # here changes nothing and passes, the patch sets a language, which an action step nobody assigned to
+    # the school or the family and a Goal are not theirs to change, and an Observation that does not name
+    # its poster as performer is refused (tests/security/test_write_rules.py has the writes they may make).
+    "referral-partner": {"Goal": set(), "Task": READS | {"update"}, "Observation": READS},
+    "family": {"Goal": READS | {"update"}, "Task": READS | {"update"}, "Observation": READS},
 }
 
 
