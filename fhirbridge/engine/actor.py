@@ -1,13 +1,7 @@
-"""Who is making the current request, as far as business rules need to know.
-
-The HTTP layer (after authentication) sets ``current_actor`` for the duration of a request; engine rules
-read it. It is a context variable so it follows the request into worker threads and never leaks between
-requests.
-"""
+"""Who is making a request, as far as business rules need to know (derived from the caller's Access)."""
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 
@@ -21,6 +15,4 @@ class Actor:
         return bool(self.references & references)
 
 
-current_actor: ContextVar[Actor | None] = ContextVar("fhirbridge_actor", default=None)
-
-__all__ = ["Actor", "current_actor"]
+__all__ = ["Actor"]

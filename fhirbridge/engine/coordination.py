@@ -19,7 +19,7 @@ from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, Issue, NotFound, Unprocessable
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.mappers import ImportResult, record_from_resources, record_to_bundle
-from fhirbridge.security.access import current_access
+from fhirbridge.security.access import Access
 
 # The parts of a record a coordinator's tool reads and writes on their own.
 RECORD_PARTS = tuple(name for name in Record.model_fields if name != "child")
@@ -39,13 +39,13 @@ class CoordinationService:
         self.engine = engine
         self.bundles = bundles
 
-    def read(self, child_id: str) -> ImportResult:
-        self.engine.read("Patient", child_id)
+    def read(self, access: Access, child_id: str) -> ImportResult:
+        self.engine.read(access, "Patient", child_id)
         with self.engine.repository.connect() as conn:
-            members = compartment_members(conn, child_id, access=current_access())
+            members = compartment_members(conn, child_id, access=access)
         return record_from_resources(resources_of(members))
 
-    def write(self, child_id: str, body: bytes, *, base_url: str) -> ImportResult:
+    def write(self, access: Access, child_id: str, body: bytes, *, base_url: str) -> ImportResult:
         try:
             record = record_from_json(body)
         except ValidationError as error:
@@ -54,19 +54,19 @@ class CoordinationService:
             raise BadRequest(
                 f"The record is about child {record.child.id}, but the URL names {child_id}", expression="child.id"
             )
-        self.bundles.process(record_to_bundle(record), base_url, return_preference="minimal")
-        return self.read(child_id)
+        self.bundles.process(access, record_to_bundle(record), base_url, return_preference="minimal")
+        return self.read(access, child_id)
 
-    def read_part(self, child_id: str, part: str) -> Any:
+    def read_part(self, access: Access, child_id: str, part: str) -> Any:
         _require_part(part)
-        return self.read(child_id).record.model_dump(mode="json", exclude_none=True)[part]
+        return self.read(access, child_id).record.model_dump(mode="json", exclude_none=True)[part]
 
-    def write_part(self, child_id: str, part: str, value: Any, *, base_url: str) -> Any:
+    def write_part(self, access: Access, child_id: str, part: str, value: Any, *, base_url: str) -> Any:
         _require_part(part)
-        record = self.read(child_id).record.model_dump(mode="json", exclude_none=True)
+        record = self.read(access, child_id).record.model_dump(mode="json", exclude_none=True)
         record[part] = value
-        self.write(child_id, fhir_json.dumps(record), base_url=base_url)
-        return self.read_part(child_id, part)
+        self.write(access, child_id, fhir_json.dumps(record), base_url=base_url)
+        return self.read_part(access, child_id, part)
 
 
 def _require_part(part: str) -> None:

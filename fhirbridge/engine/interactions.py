@@ -1,9 +1,14 @@
-"""FHIR RESTful interactions, independent of HTTP.
+"""FHIR RESTful interactions, independent of HTTP, each under the caller's ``Access``.
 
 Each interaction is a short method that validates, runs one atomic write (or a read) through the
-repository, and returns an ``InteractionResult`` the HTTP layer turns into a response. Conditional
-variants resolve their criteria through a ``Matcher`` (the search engine) inside the same transaction,
-so a conditional write is as atomic as a plain one.
+repository, and returns an ``InteractionResult`` the HTTP layer turns into a response. Every one takes
+the caller's ``Access`` first (there is no default: code that reads or writes without one does not
+type-check) and makes the policy's checks at its steps (``fhirbridge.security.guard``): a resource the
+caller may not see is answered as absent, a write is checked as the resource is and as it will be inside
+its own transaction, and attributed by a Provenance in that transaction. Conditional variants resolve
+their criteria through a ``Matcher`` (the search engine) with the caller's row filter, inside the same
+transaction, so a hidden match is no match and a conditional write is as atomic as a plain one.
+System work (demo data, subscription bookkeeping) passes ``SYSTEM_ACCESS``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,12 @@ from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.engine.validation import check_resource
 from fhirbridge.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed, Unprocessable
 from fhirbridge.formats import json as fhir_json
+from fhirbridge.security import guard
+from fhirbridge.security.access import Access
 from fhirbridge.storage.contract import HistoryPage, Repository, Resource, StoredVersion, WriteTransaction
+
+# Versions are examined in chunks when a caller's history must be filtered.
+HISTORY_SCAN_CHUNK = 500
 
 
 class Matcher(Protocol):
@@ -62,24 +72,36 @@ class FhirEngine:
         self.repository = repository
         self.matcher = matcher
         # Business rules per resource type, run on every write with the previous and the new content.
-        self.rules: dict[str, list[WriteRule]] = {"Task": [check_referral_task]}
+        self.rules: dict[str, list[WriteRule]] = {}
 
     # -- reads ---------------------------------------------------------------------------------------
 
-    def read(self, resource_type: str, id: str) -> StoredVersion:
+    def read(self, access: Access, resource_type: str, id: str) -> StoredVersion:
         require_type(resource_type)
         require_id(id)
-        return _current(resource_type, id, self.repository.read(resource_type, id))
+        access.require(resource_type, "r")
+        return self._readable(access, resource_type, id, self.repository.read(resource_type, id))
 
-    async def read_async(self, resource_type: str, id: str) -> StoredVersion:
+    async def read_async(self, access: Access, resource_type: str, id: str) -> StoredVersion:
         """``read`` for the server's event loop (the plain-read path)."""
         require_type(resource_type)
         require_id(id)
-        return _current(resource_type, id, await self.repository.read_async(resource_type, id))
+        access.require(resource_type, "r")
+        return self._readable(access, resource_type, id, await self.repository.read_async(resource_type, id))
 
-    def vread(self, resource_type: str, id: str, version_id: str) -> StoredVersion:
+    def _readable(self, access: Access, resource_type: str, id: str, version: StoredVersion | None) -> StoredVersion:
+        if version is not None and version.deleted:
+            # That a resource was deleted is shown only to a caller who could see it before.
+            guard.require_visible_resource(access, resource_type, id, self.latest_content)
+        current = _current(resource_type, id, version)
+        guard.check_read_version(access, current)
+        return current
+
+    def vread(self, access: Access, resource_type: str, id: str, version_id: str) -> StoredVersion:
         require_type(resource_type)
         require_id(id)
+        access.require(resource_type, "r")
+        guard.require_visible_resource(access, resource_type, id, self.latest_content)
         if not version_id.isdigit():
             raise NotFound(f"{resource_type}/{id} has no version '{version_id}'")
         version = self.repository.vread(resource_type, id, int(version_id))
@@ -87,10 +109,23 @@ class FhirEngine:
             raise NotFound(f"{resource_type}/{id} has no version {version_id}")
         if version.deleted:
             raise Gone(f"Version {version_id} of {resource_type}/{id} is a deletion")
+        guard.check_read_version(access, version)
         return version
+
+    def latest_content(self, resource_type: str, id: str) -> StoredVersion | None:
+        """The resource's current version, or its last version before it was deleted."""
+        current = self.repository.read(resource_type, id)
+        if current is None or current.content is not None:
+            return current
+        for number in range(current.version_id - 1, 0, -1):
+            version = self.repository.vread(resource_type, id, number)
+            if version is not None and version.content is not None:
+                return version
+        return None
 
     def history(
         self,
+        access: Access,
         resource_type: str | None,
         id: str | None,
         *,
@@ -102,19 +137,47 @@ class FhirEngine:
     ) -> HistoryPage:
         if resource_type is not None:
             require_type(resource_type)
+            access.require(resource_type, "r" if id is not None else "s")
         if id is not None:
             require_id(id)
-        return self.repository.history(
-            resource_type=resource_type, id=id, since=since, at=at, count=count, offset=offset, till_seq=till_seq
+        if not access.filters_results:
+            return self.repository.history(
+                resource_type=resource_type, id=id, since=since, at=at, count=count, offset=offset, till_seq=till_seq
+            )
+        # Filtering one page would leave gaps and a total counting hidden versions; the caller's view
+        # is built whole (bounded by the snapshot) so that paging and total describe only what it sees.
+        scanned: list[StoredVersion] = []
+        chunk = HISTORY_SCAN_CHUNK
+        page = self.repository.history(
+            resource_type=resource_type, id=id, since=since, at=at, count=chunk, offset=0, till_seq=till_seq
         )
+        snapshot = page.till_seq
+        while True:
+            scanned.extend(page.versions)
+            if len(scanned) >= page.total or not page.versions:
+                break
+            page = self.repository.history(
+                resource_type=resource_type,
+                id=id,
+                since=since,
+                at=at,
+                count=HISTORY_SCAN_CHUNK,
+                offset=len(scanned),
+                till_seq=snapshot,
+            )
+        permission = "r" if id is not None else "s"
+        visible = guard.visible_versions(access, scanned, permission, self.latest_content)
+        return HistoryPage(visible[offset : offset + count], len(visible), snapshot)
 
     # -- writes --------------------------------------------------------------------------------------
     # Each write has a public form (validate, then run in its own atomic transaction) and an ``*_in``
     # form that runs inside a transaction the caller holds, so a transaction Bundle can chain them.
 
-    def create(self, resource_type: str, resource: Any, *, if_none_exist: str | None = None) -> InteractionResult:
+    def create(
+        self, access: Access, resource_type: str, resource: Any, *, if_none_exist: str | None = None
+    ) -> InteractionResult:
         self.check_create(resource_type, resource)
-        return self._run(lambda tx: self.create_in(tx, resource_type, resource, if_none_exist=if_none_exist))
+        return self._run(lambda tx: self.create_in(access, tx, resource_type, resource, if_none_exist=if_none_exist))
 
     @staticmethod
     def check_create(resource_type: str, resource: Any) -> None:
@@ -126,6 +189,7 @@ class FhirEngine:
 
     def create_in(
         self,
+        access: Access,
         tx: WriteTransaction,
         resource_type: str,
         resource: Resource,
@@ -133,22 +197,30 @@ class FhirEngine:
         if_none_exist: str | None = None,
         id: str | None = None,
     ) -> InteractionResult:
+        guard.check_creating(access, tx, resource_type, resource)
         if if_none_exist is not None:
-            matches = self._match(tx, resource_type, if_none_exist)
+            matches = self.match(access, tx, resource_type, if_none_exist)
             if len(matches) > 1:
                 raise PreconditionFailed(
                     f"{len(matches)} {resource_type} resources match If-None-Exist: {if_none_exist}"
                 )
             if matches:
-                return InteractionResult(200, tx.current(resource_type, matches[0]))
-        self._check_rules(resource_type, None, resource)
+                # The match (only ever one the caller may see) is answered: a read.
+                existing = tx.current(resource_type, matches[0])
+                if existing is not None:
+                    guard.check_read_version(access, existing)
+                return InteractionResult(200, existing)
+        self._check_rules(access, resource_type, None, resource)
         # Created resources always get an id the server has just generated (here or by the transaction).
         stored = tx.put(resource_type, id or new_id(), copy.copy(resource), method="POST", fresh=True)
+        guard.attribute(tx, access, stored, created=True)
         return InteractionResult(201, stored)
 
-    def update(self, resource_type: str, id: str, resource: Any, *, if_match: str | None = None) -> InteractionResult:
+    def update(
+        self, access: Access, resource_type: str, id: str, resource: Any, *, if_match: str | None = None
+    ) -> InteractionResult:
         self.check_update(resource_type, id, resource)
-        return self._run(lambda tx: self.update_in(tx, resource_type, id, resource, if_match=if_match))
+        return self._run(lambda tx: self.update_in(access, tx, resource_type, id, resource, if_match=if_match))
 
     @staticmethod
     def check_update(resource_type: str, id: str, resource: Any) -> None:
@@ -163,12 +235,21 @@ class FhirEngine:
             )
 
     def update_in(
-        self, tx: WriteTransaction, resource_type: str, id: str, resource: Resource, *, if_match: str | None = None
+        self,
+        access: Access,
+        tx: WriteTransaction,
+        resource_type: str,
+        id: str,
+        resource: Resource,
+        *,
+        if_match: str | None = None,
     ) -> InteractionResult:
+        guard.check_replacing(access, tx, resource_type, id, resource)
         current = tx.current(resource_type, id)
         self._check_version(resource_type, id, current, parse_etag(if_match) if if_match else None)
-        self._check_rules(resource_type, current, resource)
+        self._check_rules(access, resource_type, current, resource)
         stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
+        guard.attribute(tx, access, stored, created=stored.created)
         # Decided by the write itself: a concurrent creator may have committed since ``current`` was read.
         return InteractionResult(201 if stored.created else 200, stored)
 
@@ -177,14 +258,14 @@ class FhirEngine:
         require_type(resource_type)
         check_resource(resource, expected_type=resource_type)
 
-    def conditional_update(self, resource_type: str, criteria: str, resource: Any) -> InteractionResult:
+    def conditional_update(self, access: Access, resource_type: str, criteria: str, resource: Any) -> InteractionResult:
         self.check_body(resource_type, resource)
-        return self._run(lambda tx: self.conditional_update_in(tx, resource_type, criteria, resource))
+        return self._run(lambda tx: self.conditional_update_in(access, tx, resource_type, criteria, resource))
 
     def conditional_update_in(
-        self, tx: WriteTransaction, resource_type: str, criteria: str, resource: Resource
+        self, access: Access, tx: WriteTransaction, resource_type: str, criteria: str, resource: Resource
     ) -> InteractionResult:
-        matches = self._match(tx, resource_type, criteria)
+        matches = self.match(access, tx, resource_type, criteria)
         if len(matches) > 1:
             raise PreconditionFailed(f"{len(matches)} {resource_type} resources match {criteria}")
         if matches:
@@ -194,62 +275,97 @@ class FhirEngine:
                     f"The id in the body ({resource['id']}) is not the matched resource ({id})",
                     expression=f"{resource_type}.id",
                 )
-            self._check_rules(resource_type, tx.current(resource_type, id), resource)
-            return InteractionResult(200, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
+            guard.check_replacing(access, tx, resource_type, id, resource)
+            self._check_rules(access, resource_type, tx.current(resource_type, id), resource)
+            stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
+            guard.attribute(tx, access, stored)
+            return InteractionResult(200, stored)
         id = resource.get("id") or new_id()
         existing = tx.current(resource_type, id)
         if existing is not None and not existing.deleted:
+            # The same answer whether the resource at that id is hidden or not: it does not match.
             raise Conflict(f"{resource_type}/{id} exists but does not match {criteria}")
-        self._check_rules(resource_type, None, resource)
-        return InteractionResult(201, tx.put(resource_type, id, copy.copy(resource), method="PUT"))
+        guard.check_creating(access, tx, resource_type, resource)
+        self._check_rules(access, resource_type, None, resource)
+        stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
+        guard.attribute(tx, access, stored, created=True)
+        return InteractionResult(201, stored)
 
-    def patch(self, resource_type: str, id: str, operations: Any, *, if_match: str | None = None) -> InteractionResult:
+    def patch(
+        self, access: Access, resource_type: str, id: str, operations: Any, *, if_match: str | None = None
+    ) -> InteractionResult:
         require_type(resource_type)
         require_id(id)
-        return self._run(lambda tx: self.patch_in(tx, resource_type, id, operations, if_match=if_match))
+        return self._run(lambda tx: self.patch_in(access, tx, resource_type, id, operations, if_match=if_match))
 
     def patch_in(
-        self, tx: WriteTransaction, resource_type: str, id: str, operations: Any, *, if_match: str | None = None
+        self,
+        access: Access,
+        tx: WriteTransaction,
+        resource_type: str,
+        id: str,
+        operations: Any,
+        *,
+        if_match: str | None = None,
     ) -> InteractionResult:
+        access.require(resource_type, "u")
         if not isinstance(operations, list):
             raise BadRequest("A JSON Patch body is an array of operations", code="structure")
         current = tx.current(resource_type, id)
+        previous = fhir_json.loads_stored(current.content) if current is not None and current.content else None
+        if previous is not None:
+            guard.check_writable(access, tx, previous, "u")
         self._check_version(resource_type, id, current, parse_etag(if_match) if if_match else None)
         if current is None:
             raise NotFound(f"{resource_type}/{id} is not known")
-        if current.content is None:
+        if previous is None:
+            guard.require_visible_resource(access, resource_type, id, self.latest_content)
             raise Gone(f"{resource_type}/{id} was deleted")
         try:
-            patched = jsonpatch.apply_patch(fhir_json.loads_stored(current.content), operations)
+            patched = jsonpatch.apply_patch(fhir_json.copy_tree(previous), operations)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, KeyError) as exc:
             raise Unprocessable(f"The patch cannot be applied: {exc}", code="processing") from None
         if not isinstance(patched, dict) or patched.get("id") != id:
             raise Unprocessable("A patch must not change the resource's id or type", expression=f"{resource_type}.id")
         check_resource(patched, expected_type=resource_type)
-        self._check_rules(resource_type, current, patched)
-        return InteractionResult(200, tx.put(resource_type, id, patched, method="PATCH"))
+        guard.check_patched(access, tx, resource_type, previous, patched)
+        self._check_rules(access, resource_type, current, patched)
+        stored = tx.put(resource_type, id, patched, method="PATCH")
+        guard.attribute(tx, access, stored)
+        return InteractionResult(200, stored)
 
-    def delete(self, resource_type: str, id: str, *, if_match: str | None = None) -> InteractionResult:
+    def delete(self, access: Access, resource_type: str, id: str, *, if_match: str | None = None) -> InteractionResult:
         require_type(resource_type)
         require_id(id)
-        return self._run(lambda tx: self.delete_in(tx, resource_type, id, if_match=if_match))
+        return self._run(lambda tx: self.delete_in(access, tx, resource_type, id, if_match=if_match))
 
     def delete_in(
-        self, tx: WriteTransaction, resource_type: str, id: str, *, if_match: str | None = None
+        self, access: Access, tx: WriteTransaction, resource_type: str, id: str, *, if_match: str | None = None
     ) -> InteractionResult:
+        guard.check_deleting(access, tx, resource_type, id)
         if if_match:
             self._check_version(resource_type, id, tx.current(resource_type, id), parse_etag(if_match))
-        return InteractionResult(204, tx.delete(resource_type, id))
+        deleted = tx.delete(resource_type, id)
+        guard.attribute(tx, access, deleted)
+        return InteractionResult(204, deleted)
 
-    def conditional_delete(self, resource_type: str, criteria: str) -> InteractionResult:
+    def conditional_delete(self, access: Access, resource_type: str, criteria: str) -> InteractionResult:
         require_type(resource_type)
-        return self._run(lambda tx: self.conditional_delete_in(tx, resource_type, criteria))
+        return self._run(lambda tx: self.conditional_delete_in(access, tx, resource_type, criteria))
 
-    def conditional_delete_in(self, tx: WriteTransaction, resource_type: str, criteria: str) -> InteractionResult:
-        matches = self._match(tx, resource_type, criteria)
+    def conditional_delete_in(
+        self, access: Access, tx: WriteTransaction, resource_type: str, criteria: str
+    ) -> InteractionResult:
+        access.require(resource_type, "d")
+        matches = self.match(access, tx, resource_type, criteria)
         if len(matches) > 1:
             raise PreconditionFailed(f"{len(matches)} {resource_type} resources match {criteria}")
-        return InteractionResult(204, tx.delete(resource_type, matches[0]) if matches else None)
+        if not matches:
+            return InteractionResult(204, None)
+        guard.check_deleting(access, tx, resource_type, matches[0])
+        deleted = tx.delete(resource_type, matches[0])
+        guard.attribute(tx, access, deleted)
+        return InteractionResult(204, deleted)
 
     # -- helpers -------------------------------------------------------------------------------------
 
@@ -257,21 +373,22 @@ class FhirEngine:
         result: InteractionResult = self.repository.run_write(work)
         return result
 
-    def _check_rules(self, resource_type: str, current: StoredVersion | None, resource: Resource) -> None:
+    def _check_rules(
+        self, access: Access, resource_type: str, current: StoredVersion | None, resource: Resource
+    ) -> None:
         rules = self.rules.get(resource_type, []) + self.rules.get("*", [])
-        if not rules:
-            return
         previous = resource_of(current) if current is not None and current.content is not None else None
+        if resource_type == "Task":
+            check_referral_task(access.actor, previous, resource)
         for rule in rules:
             rule(previous, resource)
 
-    def match(self, tx: WriteTransaction, resource_type: str, criteria: str) -> list[str]:
-        return self._match(tx, resource_type, criteria)
-
-    def _match(self, tx: WriteTransaction, resource_type: str, criteria: str) -> list[str]:
+    def match(self, access: Access, tx: WriteTransaction, resource_type: str, criteria: str) -> list[str]:
+        """Conditional matching sees only what the caller may see: a hidden match is no match."""
         if self.matcher is None:
             raise BadRequest("Conditional interactions need the search engine, which is not configured")
-        return self.matcher.match_ids(tx.connection(), resource_type, criteria)
+        visible = access.row_filter(tx.connection())
+        return self.matcher.match_ids(tx.connection(), resource_type, criteria, visible=visible)
 
     @staticmethod
     def _check_version(resource_type: str, id: str, current: StoredVersion | None, expected: int | None) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from fhirbridge.classification import TASK_CODE as TASK_CODE_SYSTEM
 from fhirbridge.classification import is_referral_task
-from fhirbridge.engine.actor import current_actor
+from fhirbridge.engine.actor import Actor
 from fhirbridge.errors import Forbidden, Unprocessable
 
 REQUESTER = "requester"
@@ -53,7 +53,7 @@ def worklist_criteria(kind: str, older_than_days: int, now: datetime) -> list[tu
     ]
 
 
-def check_referral_task(previous: dict[str, Any] | None, task: dict[str, Any]) -> None:
+def check_referral_task(actor: Actor | None, previous: dict[str, Any] | None, task: dict[str, Any]) -> None:
     """Refuse a referral status move the state machine does not allow, or that the caller may not make."""
     if not is_referral_task(task) and not (previous is not None and is_referral_task(previous)):
         return
@@ -66,7 +66,7 @@ def check_referral_task(previous: dict[str, Any] | None, task: dict[str, Any]) -
     if new_status == old_status:
         return
     if new_status == "entered-in-error":
-        _check_party(previous, REQUESTER, old_status, new_status)
+        _check_party(actor, previous, REQUESTER, old_status, new_status)
         return
     party = TRANSITIONS.get(old_status, {}).get(str(new_status))
     if party is None:
@@ -76,11 +76,10 @@ def check_referral_task(previous: dict[str, Any] | None, task: dict[str, Any]) -
             code="business-rule",
             expression="Task.status",
         )
-    _check_party(previous, party, old_status, str(new_status))
+    _check_party(actor, previous, party, old_status, str(new_status))
 
 
-def _check_party(task: dict[str, Any], party: str, old_status: str, new_status: str) -> None:
-    actor = current_actor.get()
+def _check_party(actor: Actor | None, task: dict[str, Any], party: str, old_status: str, new_status: str) -> None:
     if actor is None:
         return  # no authenticated caller (development mode): the state machine alone applies
     element = "requester" if party == REQUESTER else "owner"

@@ -23,6 +23,8 @@ from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.errors import BadRequest, FhirError, Issue, NotFound, PayloadTooLarge, PreconditionFailed
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.references import reference_holders
+from fhirbridge.security.access import Access
+from fhirbridge.security.guard import check_read_version, require_visible_resource
 from fhirbridge.storage.clock import instant
 from fhirbridge.storage.contract import Resource, WriteTransaction
 
@@ -75,7 +77,9 @@ class BundleProcessor:
         self.max_entries = max_entries
         self.searcher = searcher
 
-    def process(self, bundle: Any, base_url: str, *, return_preference: str = "representation") -> dict[str, Any]:
+    def process(
+        self, access: Access, bundle: Any, base_url: str, *, return_preference: str = "representation"
+    ) -> dict[str, Any]:
         if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
             raise BadRequest("POST to the base URL takes a transaction or batch Bundle", expression="resourceType")
         kind = bundle.get("type")
@@ -90,12 +94,12 @@ class BundleProcessor:
                 expression="Bundle.entry",
             )
         if kind == "batch":
-            return self._batch(raw_entries, base_url, return_preference)
-        return self._transaction(raw_entries, base_url, return_preference)
+            return self._batch(access, raw_entries, base_url, return_preference)
+        return self._transaction(access, raw_entries, base_url, return_preference)
 
     # -- transaction ---------------------------------------------------------------------------------
 
-    def _transaction(self, raw_entries: list[Any], base_url: str, preference: str) -> dict[str, Any]:
+    def _transaction(self, access: Access, raw_entries: list[Any], base_url: str, preference: str) -> dict[str, Any]:
         # An attempt changes its entries, and a retry (a concurrent writer won a race) starts from the
         # request as it came; kept as JSON text, which costs far less than copying every entry up front.
         pristine = fhir_json.dumps(raw_entries)
@@ -103,13 +107,18 @@ class BundleProcessor:
 
         def work(tx: WriteTransaction) -> list[dict[str, Any]]:
             attempt = untouched.pop() if untouched else _parse_entries(fhir_json.loads(pristine))
-            references = self._assign_targets(tx, attempt, base_url)
+            references = self._assign_targets(access, tx, attempt, base_url)
             for entry in attempt:
                 if entry.resource is not None:
-                    _named(entry.index, partial(rewrite_references, entry.resource, references, tx, self.engine))
+                    _named(
+                        entry.index,
+                        partial(rewrite_references, access, entry.resource, references, tx, self.engine),
+                    )
             responses: dict[int, dict[str, Any]] = {}
             for entry in sorted(attempt, key=lambda e: (METHOD_ORDER[e.method], e.index)):
-                responses[entry.index] = _named(entry.index, partial(self._execute, tx, entry, base_url, preference))
+                responses[entry.index] = _named(
+                    entry.index, partial(self._execute, access, tx, entry, base_url, preference)
+                )
             return [responses[index] for index in range(len(attempt))]
 
         response_entries: list[dict[str, Any]] = self.engine.repository.run_write(work)
@@ -117,7 +126,9 @@ class BundleProcessor:
         response["entry"] = response_entries
         return response
 
-    def _assign_targets(self, tx: WriteTransaction, entries: list[Entry], base_url: str) -> dict[str, str]:
+    def _assign_targets(
+        self, access: Access, tx: WriteTransaction, entries: list[Entry], base_url: str
+    ) -> dict[str, str]:
         """Decide each written resource's id, and map every fullUrl to its final ``Type/id``."""
         references: dict[str, str] = {}
         for entry in entries:
@@ -125,14 +136,16 @@ class BundleProcessor:
                 matches = []
                 if entry.if_none_exist:
                     matches = _named(
-                        entry.index, partial(self.engine.match, tx, entry.resource_type, entry.if_none_exist)
+                        entry.index, partial(self.engine.match, access, tx, entry.resource_type, entry.if_none_exist)
                     )
                 if len(matches) > 1:
                     raise _at(entry, PreconditionFailed(f"{len(matches)} resources match ifNoneExist"))
                 entry.target_id = matches[0] if matches else new_id()
                 entry.extra["existing"] = bool(matches)
             elif entry.method in ("PUT", "PATCH") and entry.criteria is not None:
-                matches = _named(entry.index, partial(self.engine.match, tx, entry.resource_type, entry.criteria))
+                matches = _named(
+                    entry.index, partial(self.engine.match, access, tx, entry.resource_type, entry.criteria)
+                )
                 if len(matches) > 1:
                     raise _at(entry, PreconditionFailed(f"{len(matches)} resources match {entry.criteria}"))
                 body_id = (entry.resource or {}).get("id")
@@ -147,44 +160,62 @@ class BundleProcessor:
                     references.setdefault(f"{base_url}/{entry.resource_type}/{entry.id}", local)
         return references
 
-    def _execute(self, tx: WriteTransaction, entry: Entry, base_url: str, preference: str) -> dict[str, Any]:
+    def _execute(
+        self, access: Access, tx: WriteTransaction, entry: Entry, base_url: str, preference: str
+    ) -> dict[str, Any]:
         engine = self.engine
         result: InteractionResult
         if entry.method == "POST":
             assert entry.resource is not None
             if entry.extra.get("existing"):
-                result = InteractionResult(200, tx.current(entry.resource_type, entry.target_id or ""))
+                # An ifNoneExist match (only ever one the caller may see) is answered: a read.
+                existing = tx.current(entry.resource_type, entry.target_id or "")
+                if existing is not None:
+                    check_read_version(access, existing)
+                result = InteractionResult(200, existing)
             else:
-                result = engine.create_in(tx, entry.resource_type, entry.resource, id=entry.target_id)
+                result = engine.create_in(access, tx, entry.resource_type, entry.resource, id=entry.target_id)
         elif entry.method == "PUT":
             assert entry.resource is not None and entry.target_id is not None
             entry.resource["id"] = entry.target_id
-            result = engine.update_in(tx, entry.resource_type, entry.target_id, entry.resource, if_match=entry.if_match)
+            result = engine.update_in(
+                access, tx, entry.resource_type, entry.target_id, entry.resource, if_match=entry.if_match
+            )
         elif entry.method == "PATCH":
             assert entry.target_id is not None
-            result = engine.patch_in(tx, entry.resource_type, entry.target_id, entry.patch, if_match=entry.if_match)
+            result = engine.patch_in(
+                access, tx, entry.resource_type, entry.target_id, entry.patch, if_match=entry.if_match
+            )
         elif entry.method == "DELETE":
             if entry.criteria is not None:
-                result = engine.conditional_delete_in(tx, entry.resource_type, entry.criteria)
+                result = engine.conditional_delete_in(access, tx, entry.resource_type, entry.criteria)
             else:
-                result = engine.delete_in(tx, entry.resource_type, entry.id or "", if_match=entry.if_match)
+                result = engine.delete_in(access, tx, entry.resource_type, entry.id or "", if_match=entry.if_match)
         else:
-            return self._read(tx, entry, base_url)
+            return self._read(access, tx, entry, base_url)
         return response_entry(result, base_url, preference)
 
-    def _read(self, tx: WriteTransaction, entry: Entry, base_url: str) -> dict[str, Any]:
+    def _read(self, access: Access, tx: WriteTransaction, entry: Entry, base_url: str) -> dict[str, Any]:
+        """A read or search entry, under the caller's access: a search counts and links only what it may
+        see, a resource it may not see is answered as one that does not exist."""
+        access.require(entry.resource_type, "r" if entry.id is not None else "s")
         if entry.id is None:
             if self.searcher is None:
                 raise BadRequest("Searching needs the search engine, which is not configured")
-            bundle = self.searcher(tx.connection(), entry.resource_type, entry.criteria or "", base_url, None)
+            visible = access.row_filter(tx.connection())
+            bundle = self.searcher(tx.connection(), entry.resource_type, entry.criteria or "", base_url, visible)
             return {"resource": bundle, "response": {"status": "200 OK"}}
         version = tx.current(entry.resource_type, entry.id)
-        if entry.version_id is not None:
-            version = self.engine.repository.vread(entry.resource_type, entry.id, int(entry.version_id))
         if version is None:
             raise NotFound(f"{entry.resource_type}/{entry.id} is not known")
+        require_visible_resource(access, entry.resource_type, entry.id, self.engine.latest_content)
+        if entry.version_id is not None:
+            version = self.engine.repository.vread(entry.resource_type, entry.id, int(entry.version_id))
+            if version is None:
+                raise NotFound(f"{entry.resource_type}/{entry.id} is not known")
         if version.content is None:
             return {"response": {"status": "410 Gone", "etag": version.etag}}
+        check_read_version(access, version)
         return {
             "resource": resource_of(version),
             "response": {"status": "200 OK", "etag": version.etag, "lastModified": instant(version.last_updated)},
@@ -192,23 +223,23 @@ class BundleProcessor:
 
     # -- batch ---------------------------------------------------------------------------------------
 
-    def _batch(self, raw_entries: list[Any], base_url: str, preference: str) -> dict[str, Any]:
+    def _batch(self, access: Access, raw_entries: list[Any], base_url: str, preference: str) -> dict[str, Any]:
         response = new_bundle("batch-response")
         response["entry"] = [
-            self._batch_entry(index, raw, base_url, preference) for index, raw in enumerate(raw_entries)
+            self._batch_entry(access, index, raw, base_url, preference) for index, raw in enumerate(raw_entries)
         ]
         return response
 
-    def _batch_entry(self, index: int, raw: Any, base_url: str, preference: str) -> dict[str, Any]:
+    def _batch_entry(self, access: Access, index: int, raw: Any, base_url: str, preference: str) -> dict[str, Any]:
         try:
             entry = _named(index, partial(parse_entry, index, raw))
 
             def work(tx: WriteTransaction) -> dict[str, Any]:
                 attempt = entry.copy()
-                self._assign_targets(tx, [attempt], base_url)
+                self._assign_targets(access, tx, [attempt], base_url)
                 if attempt.resource is not None:
-                    rewrite_references(attempt.resource, {}, tx, self.engine)
-                return self._execute(tx, attempt, base_url, preference)
+                    rewrite_references(access, attempt.resource, {}, tx, self.engine)
+                return self._execute(access, tx, attempt, base_url, preference)
 
             result: dict[str, Any] = self.engine.repository.run_write(work)
             return result
@@ -299,7 +330,7 @@ def _refuse_duplicates(entries: list[Entry]) -> None:
 
 
 def rewrite_references(
-    resource: Resource, references: dict[str, str], tx: WriteTransaction, engine: FhirEngine
+    access: Access, resource: Resource, references: dict[str, str], tx: WriteTransaction, engine: FhirEngine
 ) -> None:
     for holder in reference_holders(resource):
         value: str = holder["reference"]
@@ -308,13 +339,14 @@ def rewrite_references(
         elif value.startswith("urn:uuid:") or value.startswith("urn:oid:"):
             raise BadRequest(f"The reference {value} names no entry of this transaction", expression="reference")
         elif "?" in value and not value.startswith(("#", "http:", "https:")):
-            holder["reference"] = _resolve_conditional(tx, engine, value)
+            holder["reference"] = _resolve_conditional(access, tx, engine, value)
 
 
-def _resolve_conditional(tx: WriteTransaction, engine: FhirEngine, value: str) -> str:
+def _resolve_conditional(access: Access, tx: WriteTransaction, engine: FhirEngine, value: str) -> str:
     resource_type, _, criteria = value.partition("?")
     require_type(resource_type)
-    matches = engine.match(tx, resource_type, criteria)
+    # Only among what the caller may see: a hidden resource neither resolves nor counts.
+    matches = engine.match(access, tx, resource_type, criteria)
     if len(matches) != 1:
         raise PreconditionFailed(
             f"The conditional reference {value} matches {len(matches)} resources; it must match exactly one",

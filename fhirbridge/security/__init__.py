@@ -7,7 +7,7 @@ from fhirbridge.compartment import (
     compartment_search_constraint,
     in_compartment,
 )
-from fhirbridge.security.access import SYSTEM_ACCESS, Access, access_scope, current_access
+from fhirbridge.security.access import SYSTEM_ACCESS, Access
 from fhirbridge.security.consent import ConsentGrant, consent_grant
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.scopes import Scope, parse_scopes
@@ -21,11 +21,9 @@ __all__ = [
     "Principal",
     "Scope",
     "TokenVerifier",
-    "access_scope",
     "compartment_patients",
     "compartment_search_constraint",
     "consent_grant",
-    "current_access",
     "in_compartment",
     "parse_scopes",
     "sensitivity_labels",

@@ -4,16 +4,14 @@
 the store says about the caller (``policy.Relations``: the children it treats, what Consents share
 with it), loaded once per request and, for write checks, inside the write's own transaction. The
 decision itself is ``fhirbridge.security.policy``; this module asks it. It knows nothing of HTTP: the
-server sets the access of each request with ``access_scope`` and the guarded engine asks
-``current_access()``. Code that runs with no access set is refused (fail closed); system work (audit,
-demo data) runs under ``SYSTEM_ACCESS``.
+server makes one ``Access`` per request at its edge (the security middleware) and passes it explicitly
+to every read and write of the engine, the search service and the operations: none of them has a
+default, so code that touches data without an Access does not type-check. System work (audit, demo
+data, subscription bookkeeping) passes ``SYSTEM_ACCESS``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -21,7 +19,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from fhirbridge.compartment import SHARED_REFERENCE_TYPES, in_patient_compartment_types
-from fhirbridge.engine.actor import Actor, current_actor
+from fhirbridge.engine.actor import Actor
 from fhirbridge.errors import Forbidden, NotFound
 from fhirbridge.security import policy
 from fhirbridge.security.policy import NO_RELATIONS, PERMISSION_NAMES, Relations, RowFilter
@@ -49,6 +47,11 @@ class Access:
     @property
     def unrestricted(self) -> bool:
         return self.principal is None
+
+    @property
+    def actor(self) -> Actor | None:
+        """Whom the caller acts as, for business rules such as who may move a referral."""
+        return actor_of(self.principal)
 
     @property
     def filters_results(self) -> bool:
@@ -138,34 +141,6 @@ def not_found(reference: str) -> NotFound:
 
 SYSTEM_ACCESS = Access(principal=None)
 
-_current: ContextVar[Access | None] = ContextVar("fhirbridge_access", default=None)
-
-
-def optional_access() -> Access | None:
-    """The access of the request being served, or None outside any request (no filtering asked for)."""
-    return _current.get()
-
-
-def current_access() -> Access:
-    """The access of the request being served; refuses when none was set."""
-    access = _current.get()
-    if access is None:
-        raise Forbidden("No access context is established for this request", code="security")
-    return access
-
-
-@contextmanager
-def access_scope(access: Access) -> Iterator[Access]:
-    """Establish who is calling for the engine: what they may do, and whom they act as (business rules
-    such as who may move a referral ask the latter)."""
-    token = _current.set(access)
-    actor_token = current_actor.set(actor_of(access.principal))
-    try:
-        yield access
-    finally:
-        current_actor.reset(actor_token)
-        _current.reset(token)
-
 
 def actor_of(principal: Principal | None) -> Actor | None:
     if principal is None:
@@ -173,13 +148,4 @@ def actor_of(principal: Principal | None) -> Actor | None:
     return Actor(frozenset(ref for ref in (principal.fhir_user, principal.organization) if ref))
 
 
-__all__ = [
-    "SYSTEM_ACCESS",
-    "Access",
-    "RelationStore",
-    "access_scope",
-    "actor_of",
-    "current_access",
-    "not_found",
-    "optional_access",
-]
+__all__ = ["SYSTEM_ACCESS", "Access", "RelationStore", "actor_of", "not_found"]

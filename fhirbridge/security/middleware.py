@@ -1,17 +1,18 @@
-"""The security layer of the HTTP server: authentication, access context, audit and headers.
+"""The security layer of the HTTP server: authentication, the request's Access, audit and headers.
 
-A plain ASGI middleware, so the access it establishes (a context variable) is the one the routes and
-the engine see for the whole request, including work they hand to worker threads.
+A plain ASGI middleware at the edge: it authenticates the caller and makes the request's one ``Access``,
+which it leaves in the ASGI scope (``request_access``) for the routes and the plain-read path to pass,
+explicitly, to everything they call. A request that reaches them without one is refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from fhirbridge.errors import FhirError, Unauthorized
+from fhirbridge.errors import FhirError, Forbidden, Unauthorized
 from fhirbridge.formats.codec import encode
-from fhirbridge.security.access import Access, RelationStore, access_scope
+from fhirbridge.security.access import Access, RelationStore
 from fhirbridge.security.audit import AccessRecord, AuditTrail, now
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.tokens import InvalidToken, TokenVerifier, bearer_token
@@ -28,6 +29,17 @@ SECURITY_HEADERS = [
 ]
 # Responses about a child must not be kept by browsers or shared caches.
 NO_STORE = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+
+
+ACCESS_KEY = "fhirbridge.access"  # where the request's Access travels in the ASGI scope
+
+
+def request_access(scope: MutableMapping[str, Any]) -> Access:
+    """The Access the security middleware made for this request; none made: refused (fail closed)."""
+    access = scope.get(ACCESS_KEY)
+    if not isinstance(access, Access):
+        raise Forbidden("No access was established for this request", code="security")
+    return access
 
 
 class SecurityMiddleware:
@@ -74,9 +86,9 @@ class SecurityMiddleware:
                 self._audit(scope, 401, None)
                 return
             access = Access(principal=principal, store=self.relations)
+        scope[ACCESS_KEY] = access
         try:
-            with access_scope(access):
-                await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive, send_with_headers)
         finally:
             if not public:
                 self._audit(scope, status, principal)
@@ -142,4 +154,4 @@ def _error_format(scope: dict[str, Any]) -> Format:
         return "json"
 
 
-__all__ = ["PUBLIC_PATHS", "SECURITY_HEADERS", "SecurityMiddleware"]
+__all__ = ["ACCESS_KEY", "PUBLIC_PATHS", "SECURITY_HEADERS", "SecurityMiddleware", "request_access"]

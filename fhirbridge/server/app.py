@@ -15,14 +15,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.engine.coordination import CoordinationService
+from fhirbridge.engine.interactions import FhirEngine
 from fhirbridge.engine.operations.assessment import AssessmentOperations
 from fhirbridge.engine.operations.patient import PatientOperations
 from fhirbridge.engine.operations.validate import check_declared_profiles
 from fhirbridge.engine.resource_types import resource_types
 from fhirbridge.engine.searching import SearchService
+from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
-from fhirbridge.security.access import SYSTEM_ACCESS, access_scope
-from fhirbridge.security.guard import GuardedBundleProcessor, GuardedEngine
 from fhirbridge.security.server import install_security
 from fhirbridge.server.coordination import router as coordination_router
 from fhirbridge.server.fastread import PlainReadPath, PlainReads
@@ -101,19 +101,18 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app.state.settings = settings
     app.state.repository = repository
     app.state.search = SearchService(repository)
-    # Guarded: every interaction is checked against the caller's access (fhirbridge.security).
-    app.state.engine = GuardedEngine(repository, matcher=app.state.search)
+    # Every interaction takes the caller's Access and is checked against it (fhirbridge.security).
+    app.state.engine = FhirEngine(repository, matcher=app.state.search)
     app.state.engine.rules["Subscription"] = [check_subscription]
     if settings.validate_profiles_on_write:
         app.state.engine.rules["*"] = [check_declared_profiles]
     app.state.patient_operations = PatientOperations(app.state.engine)
-    app.state.bundles = GuardedBundleProcessor(
+    app.state.bundles = BundleProcessor(
         app.state.engine, max_entries=settings.max_bundle_entries, searcher=app.state.search.search_in
     )
     app.state.coordination = CoordinationService(app.state.engine, app.state.bundles)
     app.state.assessment_operations = AssessmentOperations(app.state.engine, app.state.bundles)
-    with access_scope(SYSTEM_ACCESS):
-        app.state.assessment_operations.publish_instruments()
+    app.state.assessment_operations.publish_instruments()
     security = install_security(app, settings, repository)
     app.plain_reads = PlainReadPath(security.wrap(PlainReads(app.state.engine)))
     # The internal-format API first: its paths would otherwise be read as FHIR type/id paths.

@@ -8,7 +8,7 @@ from typing import Any
 
 from fhirbridge.config import Settings
 from fhirbridge.engine.transaction import BundleProcessor
-from fhirbridge.security.access import SYSTEM_ACCESS, access_scope
+from fhirbridge.security.access import SYSTEM_ACCESS
 from fhirbridge.storage.contract import Repository
 
 log = logging.getLogger("fhirbridge")
@@ -36,8 +36,7 @@ def load_demo_data(bundles: BundleProcessor, repository: Repository, base_url: s
         if repository.read("Patient", patient["id"]) is not None:
             skipped += 1
             continue
-        with access_scope(SYSTEM_ACCESS):
-            bundles.process(bundle, base_url, return_preference="minimal")
+        bundles.process(SYSTEM_ACCESS, bundle, base_url, return_preference="minimal")
         loaded += 1
     return loaded, skipped
 

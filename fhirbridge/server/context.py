@@ -11,6 +11,8 @@ from fhirbridge.config import Settings
 from fhirbridge.engine.interactions import FhirEngine
 from fhirbridge.errors import BadRequest, PayloadTooLarge
 from fhirbridge.formats.codec import decode
+from fhirbridge.security.access import Access
+from fhirbridge.security.middleware import request_access
 from fhirbridge.server.negotiation import Format, request_format, response_format
 
 PREFER_RETURN = {"minimal", "representation", "OperationOutcome"}
@@ -21,6 +23,8 @@ class FhirRequest:
     request: Request
     settings: Settings
     engine: FhirEngine
+    # What the caller may do, made once by the security middleware and passed to every engine call.
+    access: Access
     fmt: Format
     pretty: bool
     prefer_return: str
@@ -76,6 +80,7 @@ def fhir_request(request: Request) -> FhirRequest:
         request=request,
         settings=settings,
         engine=request.app.state.engine,
+        access=request_access(request.scope),
         fmt=response_format(request.query_params.get("_format"), request.headers.get("accept")),
         pretty=request.query_params.get("_pretty") == "true",
         prefer_return=prefer_return,

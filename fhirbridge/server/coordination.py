@@ -39,7 +39,7 @@ def _record_response(result: Any) -> Response:
 
 @router.get("/children/{child_id}", responses={200: {"model": Record}}, summary="A child's whole record")
 async def read_record(child_id: str, ctx: FhirRequestDep) -> Response:
-    result = await run_in_threadpool(_service(ctx.request).read, require_id(child_id))
+    result = await run_in_threadpool(_service(ctx.request).read, ctx.access, require_id(child_id))
     return _record_response(result)
 
 
@@ -51,19 +51,21 @@ async def read_record(child_id: str, ctx: FhirRequestDep) -> Response:
 )
 async def write_record(child_id: str, ctx: FhirRequestDep) -> Response:
     body = await ctx.raw_body()
-    result = await run_in_threadpool(_service(ctx.request).write, require_id(child_id), body, base_url=ctx.base_url)
+    result = await run_in_threadpool(
+        _service(ctx.request).write, ctx.access, require_id(child_id), body, base_url=ctx.base_url
+    )
     return _record_response(result)
 
 
 @router.get("/children/{child_id}/report", summary="What of the child's FHIR data has no place in the record")
 async def import_report(child_id: str, ctx: FhirRequestDep) -> Response:
-    result = await run_in_threadpool(_service(ctx.request).read, require_id(child_id))
+    result = await run_in_threadpool(_service(ctx.request).read, ctx.access, require_id(child_id))
     return Response(fhir_json.dumps(result.report_json()), media_type="application/json")
 
 
 @router.get("/children/{child_id}/{part}", summary="One part of a child's record")
 async def read_part(child_id: str, part: str, ctx: FhirRequestDep) -> Response:
-    value = await run_in_threadpool(_service(ctx.request).read_part, require_id(child_id), part)
+    value = await run_in_threadpool(_service(ctx.request).read_part, ctx.access, require_id(child_id), part)
     return Response(fhir_json.dumps(value), media_type="application/json")
 
 
@@ -71,7 +73,9 @@ async def read_part(child_id: str, part: str, ctx: FhirRequestDep) -> Response:
 async def write_part(child_id: str, part: str, ctx: FhirRequestDep) -> Response:
     value = fhir_json.loads(await ctx.raw_body())
     service = _service(ctx.request)
-    result = await run_in_threadpool(service.write_part, require_id(child_id), part, value, base_url=ctx.base_url)
+    result = await run_in_threadpool(
+        service.write_part, ctx.access, require_id(child_id), part, value, base_url=ctx.base_url
+    )
     return Response(fhir_json.dumps(result), media_type="application/json")
 
 

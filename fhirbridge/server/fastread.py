@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from fhirbridge.engine.interactions import FhirEngine
 from fhirbridge.engine.resource_types import ID_PATTERN, resource_types
 from fhirbridge.errors import FhirError
+from fhirbridge.security.middleware import request_access
 from fhirbridge.server.negotiation import response_format
 from fhirbridge.server.render import error_response, media_type, version_headers
 
@@ -42,7 +43,7 @@ class PlainReads:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            version = await self.engine.read_async(*scope[TARGET])
+            version = await self.engine.read_async(request_access(scope), *scope[TARGET])
         except FhirError as error:
             await error_response(error)(scope, receive, send)
             return

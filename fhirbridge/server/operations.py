@@ -33,6 +33,7 @@ async def patient_everything(id: str, ctx: FhirRequestDep) -> Response:
         require_type(resource_type)
     bundle = await run_in_threadpool(
         ctx.request.app.state.patient_operations.everything,
+        ctx.access,
         require_id(id),
         base_url=ctx.base_url,
         since=instant_param(query.get("_since"), "_since"),
@@ -46,7 +47,7 @@ async def patient_everything(id: str, ctx: FhirRequestDep) -> Response:
 @router.get("/Patient/{id}/$summary")
 async def patient_summary(id: str, ctx: FhirRequestDep) -> Response:
     document = await run_in_threadpool(
-        ctx.request.app.state.patient_operations.summary, require_id(id), base_url=ctx.base_url
+        ctx.request.app.state.patient_operations.summary, ctx.access, require_id(id), base_url=ctx.base_url
     )
     if wants_html(ctx.request.query_params.get("_format"), ctx.header("accept")):
         return Response(summary_html(document), media_type="text/html; charset=utf-8")
@@ -56,7 +57,7 @@ async def patient_summary(id: str, ctx: FhirRequestDep) -> Response:
 @router.get("/Composition/{id}/$document")
 async def composition_document(id: str, ctx: FhirRequestDep) -> Response:
     document = await run_in_threadpool(
-        ctx.request.app.state.patient_operations.document, require_id(id), base_url=ctx.base_url
+        ctx.request.app.state.patient_operations.document, ctx.access, require_id(id), base_url=ctx.base_url
     )
     return body_response(ctx, document)
 
@@ -65,8 +66,8 @@ async def composition_document(id: str, ctx: FhirRequestDep) -> Response:
 async def questionnaire_populate(id: str, ctx: FhirRequestDep) -> Response:
     operations = ctx.request.app.state.assessment_operations
     subject = ctx.request.query_params.get("subject") or ""
-    questionnaire = resource_of(await run_in_threadpool(ctx.engine.read, "Questionnaire", id))
-    return body_response(ctx, await run_in_threadpool(operations.populate, questionnaire, subject))
+    questionnaire = resource_of(await run_in_threadpool(ctx.engine.read, ctx.access, "Questionnaire", id))
+    return body_response(ctx, await run_in_threadpool(operations.populate, ctx.access, questionnaire, subject))
 
 
 @router.post("/QuestionnaireResponse/$extract")
@@ -75,20 +76,21 @@ async def response_extract(ctx: FhirRequestDep) -> Response:
     response = response_from(await ctx.resource_body())
     commit = ctx.request.query_params.get("commit") == "true"
     return body_response(
-        ctx, await run_in_threadpool(operations.extract, response, base_url=ctx.base_url, commit=commit)
+        ctx, await run_in_threadpool(operations.extract, ctx.access, response, base_url=ctx.base_url, commit=commit)
     )
 
 
 @router.post("/QuestionnaireResponse/{id}/$assess")
 async def response_assess(id: str, ctx: FhirRequestDep) -> Response:
     operations = ctx.request.app.state.assessment_operations
-    return body_response(ctx, await run_in_threadpool(operations.assess, require_id(id), base_url=ctx.base_url))
+    assessed = await run_in_threadpool(operations.assess, ctx.access, require_id(id), base_url=ctx.base_url)
+    return body_response(ctx, assessed)
 
 
 @router.get("/CarePlan/$overdue-reviews")
 async def overdue_reviews(ctx: FhirRequestDep) -> Response:
     operations = ctx.request.app.state.assessment_operations
-    return body_response(ctx, await run_in_threadpool(operations.overdue))
+    return body_response(ctx, await run_in_threadpool(operations.overdue, ctx.access))
 
 
 @router.get("/Task/$open-referrals")
@@ -120,7 +122,7 @@ async def validate_type(resource_type: str, ctx: FhirRequestDep) -> Response:
 
 @router.get("/{resource_type}/{id}/$validate")
 async def validate_stored(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
-    version = await run_in_threadpool(ctx.engine.read, resource_type, id)
+    version = await run_in_threadpool(ctx.engine.read, ctx.access, resource_type, id)
     profiles = ctx.request.query_params.getlist("profile")
     outcome = await run_in_threadpool(validate_outcome, resource_of(version), profiles, expected_type=resource_type)
     return body_response(ctx, outcome)

@@ -13,7 +13,7 @@ from fhirbridge.engine.searching import SearchService
 from fhirbridge.errors import BadRequest
 from fhirbridge.search import SearchResult, searchset_bytes, searchset_dict
 from fhirbridge.search.elements import Shaping, shape
-from fhirbridge.security.access import Access, current_access
+from fhirbridge.security.access import Access
 from fhirbridge.security.search import checked_result, search_params_for
 from fhirbridge.server.context import FhirRequest
 from fhirbridge.server.render import body_response, media_type
@@ -64,7 +64,7 @@ async def run_search(
     compartment: tuple[str, str] | None = None,
 ) -> Response:
     service: SearchService = ctx.request.app.state.search
-    access = current_access()
+    access = ctx.access
     params, compartment = search_params_for(access, resource_type, params, compartment)
     result = await run_in_threadpool(_search, service, access, resource_type, params, ctx, compartment)
     if ctx.fmt == "json" and not ctx.pretty:

@@ -33,7 +33,9 @@ async def capabilities(ctx: FhirRequestDep) -> Response:
 async def transaction_or_batch(ctx: FhirRequestDep) -> Response:
     bundle = await ctx.resource_body()
     processor: BundleProcessor = ctx.request.app.state.bundles
-    response = await run_in_threadpool(processor.process, bundle, ctx.base_url, return_preference=ctx.prefer_return)
+    response = await run_in_threadpool(
+        processor.process, ctx.access, bundle, ctx.base_url, return_preference=ctx.prefer_return
+    )
     return body_response(ctx, response)
 
 
@@ -57,7 +59,7 @@ async def instance_history(resource_type: str, id: str, ctx: FhirRequestDep) -> 
 
 @router.get("/{resource_type}/{id}/_history/{version_id}")
 async def vread(resource_type: str, id: str, version_id: str, ctx: FhirRequestDep) -> Response:
-    version = await run_in_threadpool(ctx.engine.vread, resource_type, id, version_id)
+    version = await run_in_threadpool(ctx.engine.vread, ctx.access, resource_type, id, version_id)
     return resource_response(ctx, shaped(version, ctx.request.query_params))
 
 
@@ -104,14 +106,14 @@ async def compartment_search(compartment_type: str, id: str, resource_type: str,
 async def create(resource_type: str, ctx: FhirRequestDep) -> Response:
     resource = await ctx.resource_body()
     result = await run_in_threadpool(
-        ctx.engine.create, resource_type, resource, if_none_exist=ctx.header("if-none-exist")
+        ctx.engine.create, ctx.access, resource_type, resource, if_none_exist=ctx.header("if-none-exist")
     )
     return write_response(ctx, result)
 
 
 @router.get("/{resource_type}/{id}")
 async def read(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
-    version = await run_in_threadpool(ctx.engine.read, resource_type, id)
+    version = await run_in_threadpool(ctx.engine.read, ctx.access, resource_type, id)
     if _not_modified(ctx, version):
         return Response(status_code=304, headers=version_headers(version))
     return resource_response(ctx, shaped(version, ctx.request.query_params))
@@ -120,7 +122,9 @@ async def read(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
 @router.put("/{resource_type}/{id}")
 async def update(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
     resource = await ctx.resource_body()
-    result = await run_in_threadpool(ctx.engine.update, resource_type, id, resource, if_match=ctx.header("if-match"))
+    result = await run_in_threadpool(
+        ctx.engine.update, ctx.access, resource_type, id, resource, if_match=ctx.header("if-match")
+    )
     return write_response(ctx, result)
 
 
@@ -128,7 +132,7 @@ async def update(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
 async def conditional_update(resource_type: str, ctx: FhirRequestDep) -> Response:
     criteria = _criteria(ctx)
     resource = await ctx.resource_body()
-    result = await run_in_threadpool(ctx.engine.conditional_update, resource_type, criteria, resource)
+    result = await run_in_threadpool(ctx.engine.conditional_update, ctx.access, resource_type, criteria, resource)
     return write_response(ctx, result)
 
 
@@ -137,13 +141,15 @@ async def patch(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
     if not is_json_patch(ctx.header("content-type")):
         raise UnsupportedMediaType("PATCH takes a JSON Patch body (application/json-patch+json)")
     operations = fhir_json.loads(await ctx.raw_body(), max_depth=ctx.settings.max_json_depth)
-    result = await run_in_threadpool(ctx.engine.patch, resource_type, id, operations, if_match=ctx.header("if-match"))
+    result = await run_in_threadpool(
+        ctx.engine.patch, ctx.access, resource_type, id, operations, if_match=ctx.header("if-match")
+    )
     return write_response(ctx, result)
 
 
 @router.delete("/{resource_type}/{id}")
 async def delete(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
-    result = await run_in_threadpool(ctx.engine.delete, resource_type, id, if_match=ctx.header("if-match"))
+    result = await run_in_threadpool(ctx.engine.delete, ctx.access, resource_type, id, if_match=ctx.header("if-match"))
     headers = version_headers(result.version) if result.version is not None else {}
     return Response(status_code=204, headers=headers)
 
@@ -151,7 +157,7 @@ async def delete(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
 @router.delete("/{resource_type}")
 async def conditional_delete(resource_type: str, ctx: FhirRequestDep) -> Response:
     criteria = _criteria(ctx)
-    await run_in_threadpool(ctx.engine.conditional_delete, resource_type, criteria)
+    await run_in_threadpool(ctx.engine.conditional_delete, ctx.access, resource_type, criteria)
     return Response(status_code=204)
 
 
@@ -168,6 +174,7 @@ async def _history(ctx: FhirRequest, resource_type: str | None, id: str | None, 
     at = instant_param(query.get("_at"), "_at")
     page = await run_in_threadpool(
         ctx.engine.history,
+        ctx.access,
         resource_type,
         id,
         since=since,

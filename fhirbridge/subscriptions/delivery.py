@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 from fhirbridge.engine.interactions import FhirEngine, resource_of
 from fhirbridge.errors import FhirError
-from fhirbridge.security.access import SYSTEM_ACCESS, access_scope
+from fhirbridge.security.access import SYSTEM_ACCESS
 from fhirbridge.storage.clock import now_micros
 from fhirbridge.subscriptions.schema import DELIVERED, FAILED, PENDING, notifications
 
@@ -165,8 +165,8 @@ class DeliveryWorker:
         subscription["status"] = "error"
         subscription["error"] = message
         try:
-            with access_scope(SYSTEM_ACCESS):  # the server itself records the failure
-                self.engine.update("Subscription", subscription["id"], subscription)
+            # The server itself records the failure.
+            self.engine.update(SYSTEM_ACCESS, "Subscription", subscription["id"], subscription)
         except FhirError:
             log.exception("could not mark Subscription/%s as error", subscription["id"])
 

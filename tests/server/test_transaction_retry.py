@@ -8,7 +8,7 @@ import pytest
 
 from fhirbridge.config import Settings
 from fhirbridge.formats import json as fhir_json
-from fhirbridge.security.access import SYSTEM_ACCESS, access_scope
+from fhirbridge.security.access import SYSTEM_ACCESS
 from fhirbridge.server.app import create_app
 from fhirbridge.storage.sql import RetryableWrite, SqlRepository, SqlWriteTransaction
 from tests.conftest import LiveServer
@@ -43,8 +43,7 @@ def test_a_retried_transaction_stores_each_entry_once_with_its_references(
         return version
 
     monkeypatch.setattr(SqlWriteTransaction, "put", put_losing_the_first_race)
-    with access_scope(SYSTEM_ACCESS):
-        response = app.state.bundles.process(fhir_json.loads(BUNDLE), "http://fhirbridge.test")
+    response = app.state.bundles.process(SYSTEM_ACCESS, fhir_json.loads(BUNDLE), "http://fhirbridge.test")
     assert calls == ["Patient", "Observation", "Patient", "Observation"]
     patient_url, observation_url = (entry["response"]["location"] for entry in response["entry"])
     patient_id = patient_url.split("/")[1]

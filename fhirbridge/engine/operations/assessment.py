@@ -11,8 +11,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-import sqlalchemy as sa
-
 from fhirbridge.assessment import (
     assess_complexity,
     assessment_questionnaire,
@@ -29,9 +27,7 @@ from fhirbridge.engine.operations.compartment import compartment_members, resour
 from fhirbridge.engine.operations.compartment import visible_current as current_of_type
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, NotFound
-from fhirbridge.formats import json as fhir_json
-from fhirbridge.security.access import current_access
-from fhirbridge.storage import schema
+from fhirbridge.security.access import SYSTEM_ACCESS, Access
 from fhirbridge.storage.contract import Resource
 
 
@@ -44,17 +40,13 @@ class AssessmentOperations:
         """Make the published Questionnaires readable and searchable on this server (once)."""
         for questionnaire in (assessment_questionnaire(), screening_questionnaire()):
             if self.engine.repository.read("Questionnaire", questionnaire["id"]) is None:
-                self.engine.update("Questionnaire", questionnaire["id"], questionnaire)
+                self.engine.update(SYSTEM_ACCESS, "Questionnaire", questionnaire["id"], questionnaire)
 
-    def questionnaire(self, canonical: str) -> Resource:
+    def questionnaire(self, access: Access, canonical: str) -> Resource:
         """A Questionnaire by canonical URL: one stored here first, else one fhirbridge publishes."""
         url = canonical.split("|", 1)[0]
-        r = schema.resources
         with self.engine.repository.connect() as conn:
-            for content in conn.execute(
-                sa.select(r.c.content).where(r.c.resource_type == "Questionnaire", r.c.deleted.is_(False))
-            ).scalars():
-                stored = fhir_json.loads_stored(content)
+            for stored in current_of_type(conn, "Questionnaire", access, permission="r"):
                 if stored.get("url") == url:
                     return dict(stored)
         published = definition(url)
@@ -62,36 +54,36 @@ class AssessmentOperations:
             raise NotFound(f"No Questionnaire is known by {canonical}", expression="questionnaire")
         return published
 
-    def populate(self, questionnaire: Resource, subject: str) -> Resource:
+    def populate(self, access: Access, questionnaire: Resource, subject: str) -> Resource:
         kind, _, patient_id = subject.partition("/")
         if kind != "Patient" or not patient_id:
             raise BadRequest("$populate needs subject=Patient/{id}", expression="subject")
-        self.engine.read("Patient", patient_id)
+        self.engine.read(access, "Patient", patient_id)
         with self.engine.repository.connect() as conn:
-            members = resources_of(compartment_members(conn, patient_id, access=current_access()))
+            members = resources_of(compartment_members(conn, patient_id, access=access))
         context: dict[str, list[Resource]] = {}
         for resource in members:
             context.setdefault(resource["resourceType"], []).append(resource)
         return populate(questionnaire, context)
 
-    def extract(self, response: Resource, *, base_url: str, commit: bool) -> Resource:
-        questionnaire = self._questionnaire_of(response)
+    def extract(self, access: Access, response: Resource, *, base_url: str, commit: bool) -> Resource:
+        questionnaire = self._questionnaire_of(access, response)
         require_valid_response(questionnaire, response)
         bundle = extract(questionnaire, response)
         if commit:
-            return self.bundles.process(bundle, base_url)
+            return self.bundles.process(access, bundle, base_url)
         return bundle
 
-    def assess(self, response_id: str, *, base_url: str) -> Resource:
+    def assess(self, access: Access, response_id: str, *, base_url: str) -> Resource:
         """Extract a stored response's findings, set the child's complexity level, and commit both."""
-        response = resource_of(self.engine.read("QuestionnaireResponse", response_id))
-        questionnaire = self._questionnaire_of(response)
+        response = resource_of(self.engine.read(access, "QuestionnaireResponse", response_id))
+        questionnaire = self._questionnaire_of(access, response)
         require_valid_response(questionnaire, response)
-        extracted = self.bundles.process(extract(questionnaire, response), base_url)
+        extracted = self.bundles.process(access, extract(questionnaire, response), base_url)
         risk, next_review = assess_complexity(
             questionnaire, response, response_reference=f"QuestionnaireResponse/{response_id}"
         )
-        stored = self.engine.create("RiskAssessment", risk)
+        stored = self.engine.create(access, "RiskAssessment", risk)
         assert stored.version is not None
         return {
             "resourceType": "Parameters",
@@ -102,10 +94,11 @@ class AssessmentOperations:
             ],
         }
 
-    def overdue(self, *, today: date | None = None) -> Resource:
+    def overdue(self, access: Access, *, today: date | None = None) -> Resource:
         """The worklist: children whose plan of care is past its review date, most overdue first."""
-        risks = visible_current(self.engine, "RiskAssessment")
-        plans = visible_current(self.engine, "CarePlan")
+        with self.engine.repository.connect() as conn:
+            risks = current_of_type(conn, "RiskAssessment", access)
+            plans = current_of_type(conn, "CarePlan", access)
         lines = overdue_reviews(risks, plans, today=today or datetime.now(UTC).date())
         bundle = new_bundle("collection")
         bundle["entry"] = [
@@ -129,17 +122,11 @@ class AssessmentOperations:
         ]
         return bundle
 
-    def _questionnaire_of(self, response: Resource) -> Resource:
+    def _questionnaire_of(self, access: Access, response: Resource) -> Resource:
         canonical = response.get("questionnaire")
         if not isinstance(canonical, str):
             raise BadRequest("The response names no questionnaire", expression="QuestionnaireResponse.questionnaire")
-        return self.questionnaire(canonical)
-
-
-def visible_current(engine: FhirEngine, resource_type: str) -> list[Resource]:
-    """Every current resource of a type that the caller of this request may read."""
-    with engine.repository.connect() as conn:
-        return current_of_type(conn, resource_type, current_access())
+        return self.questionnaire(access, canonical)
 
 
 def response_from(body: Any) -> Resource:
@@ -154,4 +141,4 @@ def response_from(body: Any) -> Resource:
     return body
 
 
-__all__ = ["AssessmentOperations", "response_from", "visible_current"]
+__all__ = ["AssessmentOperations", "response_from"]

@@ -79,9 +79,9 @@ def compartment_members(
     return members
 
 
-def visible_current(conn: Connection, resource_type: str, access: Access) -> list[Resource]:
+def visible_current(conn: Connection, resource_type: str, access: Access, *, permission: str = "s") -> list[Resource]:
     """Every current resource of a type that ``access`` lets the caller see."""
-    access.require(resource_type, "s")
+    access.require(resource_type, permission)
     r = schema.resources
     query = sa.select(r.c.content).where(
         r.c.resource_type == resource_type,

@@ -12,7 +12,7 @@ from fhirbridge.engine.operations.summary import document_bundle, patient_summar
 from fhirbridge.errors import FhirError
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.references import reference_holders
-from fhirbridge.security.access import current_access
+from fhirbridge.security.access import Access
 
 
 class PatientOperations:
@@ -21,6 +21,7 @@ class PatientOperations:
 
     def everything(
         self,
+        access: Access,
         patient_id: str,
         *,
         base_url: str,
@@ -29,9 +30,9 @@ class PatientOperations:
         count: int,
         offset: int = 0,
     ) -> dict[str, Any]:
-        self.engine.read("Patient", patient_id)  # 404 / 410 for a child we do not know
+        self.engine.read(access, "Patient", patient_id)  # 404 / 410 for a child we do not know or may not see
         with self.engine.repository.connect() as conn:
-            members = compartment_members(conn, patient_id, access=current_access(), types=types, since=since)
+            members = compartment_members(conn, patient_id, access=access, types=types, since=since)
         page = members[offset : offset + count]
         bundle = new_bundle("searchset")
         bundle["total"] = len(members)
@@ -53,16 +54,16 @@ class PatientOperations:
         ]
         return bundle
 
-    def summary(self, patient_id: str, *, base_url: str) -> dict[str, Any]:
-        patient = resource_of(self.engine.read("Patient", patient_id))
+    def summary(self, access: Access, patient_id: str, *, base_url: str) -> dict[str, Any]:
+        patient = resource_of(self.engine.read(access, "Patient", patient_id))
         with self.engine.repository.connect() as conn:
-            members = compartment_members(conn, patient_id, access=current_access(), with_referenced=False)
+            members = compartment_members(conn, patient_id, access=access, with_referenced=False)
         compartment = [r for r in resources_of(members) if r["resourceType"] != "Patient"]
         return patient_summary(patient, compartment, base_url)
 
-    def document(self, composition_id: str, *, base_url: str) -> dict[str, Any]:
+    def document(self, access: Access, composition_id: str, *, base_url: str) -> dict[str, Any]:
         """A stored Composition with every resource it references, as a ``document`` Bundle."""
-        composition = resource_of(self.engine.read("Composition", composition_id))
+        composition = resource_of(self.engine.read(access, "Composition", composition_id))
         seen: dict[str, dict[str, Any]] = {}
         for holder in reference_holders(composition):
             parts = str(holder["reference"]).split("/")
@@ -70,7 +71,7 @@ class PatientOperations:
             if len(parts) >= 2 and key not in seen:
                 # Through the engine's guarded read: only what the caller may read goes into the document.
                 try:
-                    seen[key] = resource_of(self.engine.read(parts[-2], parts[-1]))
+                    seen[key] = resource_of(self.engine.read(access, parts[-2], parts[-1]))
                 except FhirError:
                     continue
         return document_bundle(composition, list(seen.values()), base_url)
