@@ -31,8 +31,9 @@ serve: $(STAMP)
 	$(BIN)/fhirbridge serve --demo-data
 
 # A development token for the server `make serve` runs: make -s token ROLE=discharge-planner
+# (ORG=, PATIENT= and USER= add the claims some roles need: make -s token ROLE=family PATIENT=jordan)
 token: $(STAMP)
-	@$(BIN)/fhirbridge token --role $(ROLE)
+	@$(BIN)/fhirbridge token --role $(ROLE) $(if $(ORG),--org $(ORG)) $(if $(PATIENT),--patient $(PATIENT)) $(if $(USER_REF),--user $(USER_REF))
 
 # The printable summary is checked in a real headless browser: Debian's Chromium, installed when missing.
 browser:

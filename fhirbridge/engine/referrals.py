@@ -14,8 +14,8 @@ from typing import Any
 
 from fhirbridge.classification import TASK_CODE as TASK_CODE_SYSTEM
 from fhirbridge.classification import is_referral_task
-from fhirbridge.engine.actor import Actor
 from fhirbridge.errors import Forbidden, Unprocessable
+from fhirbridge.security.principal import Actor
 
 REQUESTER = "requester"
 PERFORMER = "performer"

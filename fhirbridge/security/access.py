@@ -19,11 +19,10 @@ from typing import Any, Protocol
 from sqlalchemy import Connection
 
 from fhirbridge.compartment import SHARED_REFERENCE_TYPES, in_patient_compartment_types
-from fhirbridge.engine.actor import Actor
 from fhirbridge.errors import Forbidden, NotFound
 from fhirbridge.security import policy
 from fhirbridge.security.policy import NO_RELATIONS, PERMISSION_NAMES, Relations, RowFilter
-from fhirbridge.security.principal import Principal
+from fhirbridge.security.principal import Actor, Principal
 from fhirbridge.security.scopes import granting_contexts
 
 Resource = dict[str, Any]

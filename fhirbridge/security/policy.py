@@ -189,9 +189,10 @@ def row_filter(principal: Principal, relations: Relations) -> RowFilter:
 def _child_rows(r: Any, condition: Callable[[Any], Any]) -> Any:
     """EXISTS a child of ``r`` (an ``@patient`` index row) meeting ``condition`` (on its id column)."""
     t = search_reference.alias()
-    return sa.exists().where(
+    found = sa.exists().where(
         t.c.resource_pk == r.c.pk, t.c.param == PATIENT_PARAM, t.c.target_type == "Patient", condition(t.c.target_id)
     )
+    return found.correlate(r)
 
 
 def _opens(child: Any, r: Any, relations: Relations, references: frozenset[str]) -> Any:
@@ -208,14 +209,16 @@ def _opens(child: Any, r: Any, relations: Relations, references: frozenset[str])
 
 
 def _share_opens(share: Share, r: Any, references: frozenset[str]) -> Any:
+    # Every subquery names the row it is about (``correlate``): nested two levels down, SQLAlchemy would
+    # otherwise add the resources table to its FROM and ask about every row of the store instead.
     token = search_token.alias()
-    labels_covered = ~sa.exists().where(
+    uncovered = sa.exists().where(
         token.c.resource_pk == r.c.pk, token.c.param == LABEL_PARAM, token.c.code.not_in(sorted(share.labels))
     )
-    kinds = sa.select(search_token.c.code).where(
-        search_token.c.resource_pk == r.c.pk, search_token.c.param == CLASS_PARAM
-    )
-    kind = sa.func.coalesce(kinds.scalar_subquery(), "")  # never NULL: a NULL would open the row
+    labels_covered = ~uncovered.correlate(r)
+    classes = search_token.alias()
+    kinds = sa.select(classes.c.code).where(classes.c.resource_pk == r.c.pk, classes.c.param == CLASS_PARAM)
+    kind = sa.func.coalesce(kinds.correlate(r).scalar_subquery(), "")  # never NULL: a NULL would open the row
     patient = kind == PATIENT_CLASS
     in_classes = sa.true() if share.classes is None else kind.in_(sorted(share.classes))
     referral = sa.or_(kind != REFERRALS, _party_rows(r, references))
@@ -227,12 +230,13 @@ def _party_rows(r: Any, references: frozenset[str]) -> Any:
         return sa.false()
     t = search_reference.alias()
     codes = sorted({code for codes in REFERRAL_PARTIES.values() for code in codes})
-    return sa.exists().where(
+    found = sa.exists().where(
         t.c.resource_pk == r.c.pk,
         t.c.param.in_(codes),
         t.c.resource_type.in_(sorted(REFERRAL_PARTIES)),
         _names_any(t, references),
     )
+    return found.correlate(r)
 
 
 def _names_any(t: Any, references: Iterable[str]) -> Any:

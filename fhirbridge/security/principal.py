@@ -58,6 +58,17 @@ class Principal:
         )
 
 
+@dataclass(frozen=True)
+class Actor:
+    """The references (``Organization/x``, ``Practitioner/y``, ...) a caller acts as, for business rules
+    such as who may move a referral."""
+
+    references: frozenset[str] = field(default_factory=frozenset)
+
+    def is_any_of(self, references: set[str]) -> bool:
+        return bool(self.references & references)
+
+
 def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -68,4 +79,4 @@ def _relative(reference: str) -> str:
     return "/".join(parts[-2:]) if len(parts) >= 2 else reference
 
 
-__all__ = ["ORG_CLAIM", "ROLE_CLAIM", "TEAM_CLAIM", "TREATING_TEAM", "Principal"]
+__all__ = ["ORG_CLAIM", "ROLE_CLAIM", "TEAM_CLAIM", "TREATING_TEAM", "Actor", "Principal"]

@@ -7,9 +7,9 @@ from typing import Any
 import httpx
 import pytest
 
-from fhirbridge.engine.actor import Actor
 from fhirbridge.engine.referrals import TRANSITIONS, check_referral_task
 from fhirbridge.errors import Forbidden, Unprocessable
+from fhirbridge.security.principal import Actor
 
 
 def referral_task(status: str) -> dict[str, Any]:
