@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -249,17 +250,37 @@ def _names_any(t: Any, references: Iterable[str]) -> Any:
 # -- relations, from the index ------------------------------------------------------------------------
 
 
-def treated_children(conn: Connection, principal: Principal) -> frozenset[str]:
-    """Children whose care team has the caller as a member, or whose Patient names it as general
-    practitioner or managing organization."""
-    references = clinical_references(principal)
-    if not references:
-        return frozenset()
+# The caller's references go into the relation queries as two bind parameters each (a caller has at most
+# a user and an organization; one reference is given twice), so each query is built and compiled once.
+_REFERENCE_SLOTS = 2
+
+
+def _named_by_caller(t: Any) -> Any:
+    return sa.or_(
+        *(
+            sa.and_(t.c.target_type == sa.bindparam(f"type{n}"), t.c.target_id == sa.bindparam(f"id{n}"))
+            for n in range(_REFERENCE_SLOTS)
+        )
+    )
+
+
+def _caller_params(references: Iterable[str]) -> dict[str, str]:
+    pairs = [ref.split("/", 1) for ref in sorted(references) if "/" in ref][:_REFERENCE_SLOTS]
+    pairs += [pairs[-1]] * (_REFERENCE_SLOTS - len(pairs))
+    params: dict[str, str] = {}
+    for n, (kind, id) in enumerate(pairs):
+        params[f"type{n}"], params[f"id{n}"] = kind, id
+    return params
+
+
+@cache
+def _treated_query() -> Any:
     member = search_reference.alias()
     subject = search_reference.alias()
     status = search_token.alias()
+    named = search_reference.alias()
     teams = sa.select(member.c.resource_pk).where(
-        member.c.resource_type == "CareTeam", member.c.param == "participant", _names_any(member, references)
+        member.c.resource_type == "CareTeam", member.c.param == "participant", _named_by_caller(member)
     )
     inactive = sa.select(status.c.resource_pk).where(
         status.c.resource_type == "CareTeam", status.c.param == "status", status.c.code.in_(INACTIVE_TEAM)
@@ -271,21 +292,29 @@ def treated_children(conn: Connection, principal: Principal) -> frozenset[str]:
         subject.c.resource_pk.in_(teams),
         subject.c.resource_pk.not_in(inactive),
     )
-    named = search_reference.alias()
     registered = (
         sa.select(resources.c.id)
         .join(named, named.c.resource_pk == resources.c.pk)
         .where(
             named.c.resource_type == "Patient",
             named.c.param.in_(("general-practitioner", "organization")),
-            _names_any(named, references),
+            _named_by_caller(named),
         )
     )
-    return frozenset(conn.execute(sa.union(on_team, registered)).scalars())
+    return sa.union(on_team, registered)
 
 
-def consents_naming(conn: Connection, organization: str) -> list[bytes]:
-    """The stored content of the active Consents whose provision names ``organization`` as an actor."""
+def treated_children(conn: Connection, principal: Principal) -> frozenset[str]:
+    """Children whose care team has the caller as a member, or whose Patient names it as general
+    practitioner or managing organization."""
+    references = clinical_references(principal)
+    if not references:
+        return frozenset()
+    return frozenset(conn.execute(_treated_query(), _caller_params(references)).scalars())
+
+
+@cache
+def _consents_query() -> Any:
     actor = search_reference.alias()
     status = search_token.alias()
     active = sa.select(status.c.resource_pk).where(
@@ -294,11 +323,18 @@ def consents_naming(conn: Connection, organization: str) -> list[bytes]:
     naming = sa.select(actor.c.resource_pk).where(
         actor.c.resource_type == "Consent",
         actor.c.param == "actor",
-        _names_any(actor, [organization]),
+        _named_by_caller(actor),
         actor.c.resource_pk.in_(active),
     )
-    query = sa.select(resources.c.content).where(resources.c.pk.in_(naming), resources.c.deleted.is_(False))
-    return [bytes(content) for content in conn.execute(query).scalars()]
+    return sa.select(resources.c.content).where(resources.c.pk.in_(naming), resources.c.deleted.is_(False))
+
+
+def consents_naming(conn: Connection, organization: str) -> list[bytes]:
+    """The stored content of the active Consents whose provision names ``organization`` as an actor."""
+    if "/" not in organization:
+        return []
+    rows = conn.execute(_consents_query(), _caller_params([organization])).scalars()
+    return [bytes(content) for content in rows]
 
 
 __all__ = [
