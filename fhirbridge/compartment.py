@@ -94,6 +94,12 @@ def patient_id_of(reference: Any) -> str | None:
     return None
 
 
+# fhirbridge records in each Provenance it writes the children its target belongs to, so that the
+# Provenance is shared as their record is (R4's compartment reaches a Provenance only through a target
+# that is the Patient itself).
+PROVENANCE_PATIENT = "http://fhirbridge.org/fhir/StructureDefinition/provenance-patient"
+
+
 def compartment_patients(resource: Resource) -> frozenset[str]:
     """Ids of every Patient whose compartment holds this resource."""
     resource_type = resource.get("resourceType")
@@ -102,6 +108,12 @@ def compartment_patients(resource: Resource) -> frozenset[str]:
     found: set[str] = set()
     if resource_type == "Patient" and isinstance(resource.get("id"), str):
         found.add(resource["id"])
+    if resource_type == "Provenance":
+        for extension in resource.get("extension") or []:
+            if isinstance(extension, dict) and extension.get("url") == PROVENANCE_PATIENT:
+                patient = patient_id_of(extension.get("valueReference"))
+                if patient is not None:
+                    found.add(patient)
     for paths in compartment_params().get(resource_type, {}).values():
         for path in paths:
             for reference in _values(resource, path.split(".")):
@@ -156,6 +168,7 @@ def compartment_search_constraint(resource_type: str, patient_id: str) -> Compar
 
 __all__ = [
     "EXTENDED_COMPARTMENT",
+    "PROVENANCE_PATIENT",
     "SHARED_REFERENCE_TYPES",
     "CompartmentConstraint",
     "compartment_params",

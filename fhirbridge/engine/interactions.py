@@ -343,10 +343,11 @@ class FhirEngine:
         self, access: Access, tx: WriteTransaction, resource_type: str, id: str, *, if_match: str | None = None
     ) -> InteractionResult:
         guard.check_deleting(access, tx, resource_type, id)
+        current = tx.current(resource_type, id)
         if if_match:
-            self._check_version(resource_type, id, tx.current(resource_type, id), parse_etag(if_match))
+            self._check_version(resource_type, id, current, parse_etag(if_match))
         deleted = tx.delete(resource_type, id)
-        guard.attribute(tx, access, deleted)
+        guard.attribute(tx, access, deleted, before=_content_or_none(current))
         return InteractionResult(204, deleted)
 
     def conditional_delete(self, access: Access, resource_type: str, criteria: str) -> InteractionResult:
@@ -363,8 +364,9 @@ class FhirEngine:
         if not matches:
             return InteractionResult(204, None)
         guard.check_deleting(access, tx, resource_type, matches[0])
+        current = tx.current(resource_type, matches[0])
         deleted = tx.delete(resource_type, matches[0])
-        guard.attribute(tx, access, deleted)
+        guard.attribute(tx, access, deleted, before=_content_or_none(current))
         return InteractionResult(204, deleted)
 
     # -- helpers -------------------------------------------------------------------------------------
@@ -410,6 +412,10 @@ def _current(resource_type: str, id: str, version: StoredVersion | None) -> Stor
     if version.deleted:
         raise Gone(f"{resource_type}/{id} was deleted", code="deleted")
     return version
+
+
+def _content_or_none(version: StoredVersion | None) -> Resource | None:
+    return resource_of(version) if version is not None and version.content is not None else None
 
 
 def new_id() -> str:

@@ -130,11 +130,21 @@ def check_elements(
     check_write(caller, resource_type, current, new)
 
 
-def attribute(tx: WriteTransaction, access: Access, version: StoredVersion | None, *, created: bool = False) -> None:
-    """Store the Provenance of ``version`` in the write's own transaction."""
+def attribute(
+    tx: WriteTransaction,
+    access: Access,
+    version: StoredVersion | None,
+    *,
+    created: bool = False,
+    before: Resource | None = None,
+) -> None:
+    """Store the Provenance of ``version`` in the write's own transaction, naming the children the
+    resource belongs to (as written, or as it was before a deletion: ``before``)."""
     if version is None or access.principal is None:
         return
-    provenance = provenance_for(version, access.principal, created=created)
+    content = content_of(version) if version.content is not None else before or {}
+    children = compartment_patients(content)
+    provenance = provenance_for(version, access.principal, created=created, children=children)
     tx.put("Provenance", str(uuid.uuid4()), provenance, method="POST")
 
 

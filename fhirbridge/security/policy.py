@@ -58,6 +58,9 @@ CARE_TEAM = "care-team"
 TREATING_MODES = (CARE_TEAM, CLAIM)
 PERMISSION_NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "s": "search"}
 INACTIVE_TEAM = ("inactive", "entered-in-error")
+# The audit trail and the attribution of writes: the server writes them, nobody else (read as the
+# children they are about allow).
+SERVER_WRITTEN = frozenset({"AuditEvent", "Provenance"})
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ def denial(principal: Principal, relations: Relations, resource: Resource, permi
     if not contexts:
         return f"The access token does not allow {PERMISSION_NAMES[permission]} of {resource_type}"
     confined = not contexts - {"patient"}
+    if resource_type in SERVER_WRITTEN and permission in ("c", "u", "d"):
+        return f"{resource_type} is written by the server itself, never through the API"
     if resource_type == "Subscription" and permission in ("c", "u") and not relations.treats_every_child:
         # A notification carries whatever matches, of any child, and delivery has no caller to ask:
         # until a subscription carries its owner's access, only a caller who may see every child sets one.
@@ -134,6 +139,9 @@ def denial(principal: Principal, relations: Relations, resource: Resource, permi
         return None
     if relations.treats_every_child:
         return None
+    if not children:
+        # A type that holds children's data, about no child this server knows: nobody's to share.
+        return f"This {resource_type} is about no child the caller is related to"
     kind = information_class(resource)
     labels = sensitivity_labels(resource)
     party = kind == REFERRALS and _names_a_party(resource, caller_references(principal))
@@ -181,8 +189,12 @@ def row_filter(principal: Principal, relations: Relations) -> RowFilter:
             )
         if relations.treats_every_child:
             return sa.true()
-        # No child of the resource may be one the caller cannot see it for.
-        return ~_child_rows(r, lambda child: sa.not_(_opens(sa.func.coalesce(child, ""), r, relations, references)))
+        # The resource is about a child, and no child of it is one the caller cannot see it for.
+        about_a_child = _child_rows(r, lambda child: sa.true())
+        hidden_child = _child_rows(
+            r, lambda child: sa.not_(_opens(sa.func.coalesce(child, ""), r, relations, references))
+        )
+        return sa.and_(about_a_child, ~hidden_child)
 
     return visible
 

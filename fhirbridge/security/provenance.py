@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from fhirbridge.compartment import PROVENANCE_PATIENT
 from fhirbridge.security.principal import Principal
 from fhirbridge.storage.clock import instant
 from fhirbridge.storage.contract import StoredVersion
@@ -26,8 +28,10 @@ def agent_reference(principal: Principal) -> dict[str, Any]:
     return client_reference(principal)
 
 
-def provenance_for(version: StoredVersion, principal: Principal, *, created: bool = False) -> dict[str, Any]:
-    """A Provenance targeting exactly the version just written."""
+def provenance_for(
+    version: StoredVersion, principal: Principal, *, created: bool = False, children: Iterable[str] = ()
+) -> dict[str, Any]:
+    """A Provenance targeting exactly the version just written, naming the children it is about."""
     operation = "CREATE" if created else ACTIVITY.get(version.method, "UPDATE")
     author: dict[str, Any] = {
         "type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "author"}]},
@@ -39,8 +43,14 @@ def provenance_for(version: StoredVersion, principal: Principal, *, created: boo
         "type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "transmitter"}]},
         "who": client_reference(principal),
     }
+    provenance: dict[str, Any] = {"resourceType": "Provenance"}
+    if children:
+        provenance["extension"] = [
+            {"url": PROVENANCE_PATIENT, "valueReference": {"reference": f"Patient/{child}"}}
+            for child in sorted(children)
+        ]
     return {
-        "resourceType": "Provenance",
+        **provenance,
         "target": [{"reference": f"{version.resource_type}/{version.id}/_history/{version.version_id}"}],
         "recorded": instant(version.last_updated),
         "activity": {"coding": [{"system": DATA_OPERATION, "code": operation}]},
