@@ -78,8 +78,10 @@ CLASSES_BY_TYPE: dict[str, str] = {
     "RelatedPerson": CARE_TEAM,
 }
 
+PARTY_PARAM = "@party"  # the parties a referral resource names
+
 # Referral resources are shared with an outside organization only when they name it as a party:
-# an agency sees the referrals sent to it, not those sent to the school. (search parameter per type)
+# an agency sees the referrals sent to it, not those sent to the school. (the elements per type)
 REFERRAL_PARTIES: dict[str, tuple[str, ...]] = {
     "ServiceRequest": ("performer", "requester"),
     "Task": ("owner", "requester"),
@@ -119,6 +121,18 @@ def is_referral_task(task: dict[str, Any]) -> bool:
     focus = task.get("focus")
     reference = focus.get("reference") if isinstance(focus, dict) else None
     return is_fulfill and isinstance(reference, str) and "ServiceRequest/" in reference
+
+
+def parties(resource: dict[str, Any]) -> frozenset[str]:
+    """The relative references (``Organization/x``) a referral resource names as its parties."""
+    found: set[str] = set()
+    for element in REFERRAL_PARTIES.get(str(resource.get("resourceType")), ()):
+        value = resource.get(element)
+        for reference in value if isinstance(value, list) else [value]:
+            target = reference.get("reference") if isinstance(reference, dict) else None
+            if isinstance(target, str) and target.count("/") == 1 and target[:1].isupper():
+                found.add(target)
+    return frozenset(found)
 
 
 def _own_labels(resource: dict[str, Any]) -> set[str]:
@@ -164,6 +178,7 @@ __all__ = [
     "CLASS_PARAM",
     "CONSENTABLE_CLASSES",
     "LABEL_PARAM",
+    "PARTY_PARAM",
     "PATIENT_CLASS",
     "PATIENT_PARAM",
     "REFERRALS",
@@ -172,5 +187,6 @@ __all__ = [
     "SHARED_INFORMATION",
     "information_class",
     "is_referral_task",
+    "parties",
     "sensitivity_labels",
 ]

@@ -281,11 +281,12 @@ class FhirEngine:
             guard.attribute(tx, access, stored)
             return InteractionResult(200, stored)
         id = resource.get("id") or new_id()
+        # May the caller create it at all? Asked first, so a hidden resource at that id shows no more
+        # than a free id does to a caller who may not create.
+        guard.check_creating(access, tx, resource_type, resource)
         existing = tx.current(resource_type, id)
         if existing is not None and not existing.deleted:
-            # The same answer whether the resource at that id is hidden or not: it does not match.
             raise Conflict(f"{resource_type}/{id} exists but does not match {criteria}")
-        guard.check_creating(access, tx, resource_type, resource)
         self._check_rules(access, resource_type, None, resource)
         stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
         guard.attribute(tx, access, stored, created=True)

@@ -12,8 +12,10 @@ from sqlalchemy import Connection
 from fhirbridge.classification import (
     CLASS_PARAM,
     LABEL_PARAM,
+    PARTY_PARAM,
     PATIENT_PARAM,
     information_class,
+    parties,
     sensitivity_labels,
 )
 from fhirbridge.compartment import compartment_patients
@@ -104,6 +106,10 @@ def access_rows(resource: dict[str, Any]) -> tuple[list[dict[str, Any]], list[di
         _fit("reference", {"param": PATIENT_PARAM, **vars(values.ReferenceRow("Patient", child, None))})
         for child in sorted(compartment_patients(resource))
     ]
+    for party in sorted(parties(resource)):
+        party_type, _, party_id = party.partition("/")
+        row = values.ReferenceRow(party_type, party_id, None)
+        references.append(_fit("reference", {"param": PARTY_PARAM, **vars(row)}))
     return tokens, references
 
 

@@ -38,25 +38,32 @@ class ConsentGrant:
         return labels <= self.labels
 
 
-def consent_grant(consent: dict[str, Any], organization: str, patient_id: str, now: datetime) -> ConsentGrant | None:
-    """The grant ``consent`` gives ``organization`` (``Organization/x``) on the child, if any."""
+def consent_grants(consent: dict[str, Any], organization: str, patient_id: str, now: datetime) -> list[ConsentGrant]:
+    """What ``consent`` shares with ``organization`` (``Organization/x``) of the child: one grant per
+    permit provision naming it. Each stands alone: a sensitive Goal is shared only by a provision that
+    lists both goals and its label, not by one listing goals and another listing the label."""
     if consent.get("status") != "active" or patient_id_of(consent.get("patient")) != patient_id:
-        return None
+        return []
     if not _is_privacy_consent(consent):
-        return None
+        return []
     provision = consent.get("provision")
     if not isinstance(provision, dict):
-        return None
-    matched = list(_permits_for(provision, organization, now, inherited="deny"))
-    if not matched:
-        return None
-    labels: set[str] = set()
-    classes: set[str] | None = set()
-    for permit in matched:
-        labels |= _covered_labels(permit, now)
-        covered = _covered_classes(permit, now)
-        classes = None if classes is None or covered is None else classes | covered
-    return ConsentGrant(str(consent.get("id", "")), frozenset(labels), None if classes is None else frozenset(classes))
+        return []
+    consent_id = str(consent.get("id", ""))
+    return [
+        ConsentGrant(consent_id, frozenset(_covered_labels(permit, now)), _frozen(_covered_classes(permit, now)))
+        for permit in _permits_for(provision, organization, now, inherited="deny")
+    ]
+
+
+def consent_grant(consent: dict[str, Any], organization: str, patient_id: str, now: datetime) -> ConsentGrant | None:
+    """Everything ``consent`` shares with ``organization`` of the child taken together, if anything (what a
+    person reading the Consent is told; access decisions use ``consent_grants``)."""
+    return best_grant(consent_grants(consent, organization, patient_id, now))
+
+
+def _frozen(classes: set[str] | None) -> frozenset[str] | None:
+    return None if classes is None else frozenset(classes)
 
 
 def best_grant(grants: Iterable[ConsentGrant | None]) -> ConsentGrant | None:
@@ -178,4 +185,4 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-__all__ = ["CONSENT_SCOPE", "ConsentGrant", "best_grant", "consent_grant"]
+__all__ = ["CONSENT_SCOPE", "ConsentGrant", "best_grant", "consent_grant", "consent_grants"]

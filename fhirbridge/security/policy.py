@@ -35,15 +35,15 @@ from sqlalchemy import Connection
 from fhirbridge.classification import (
     CLASS_PARAM,
     LABEL_PARAM,
+    PARTY_PARAM,
     PATIENT_CLASS,
     PATIENT_PARAM,
-    REFERRAL_PARTIES,
     REFERRALS,
     information_class,
+    parties,
     sensitivity_labels,
 )
 from fhirbridge.compartment import SHARED_REFERENCE_TYPES, compartment_patients, in_patient_compartment_types
-from fhirbridge.search.indexer import extract
 from fhirbridge.search.tables import search_reference, search_token
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.scopes import granting_contexts
@@ -86,7 +86,8 @@ class Relations:
 
     treats_every_child: bool = False
     treated: frozenset[str] = frozenset()
-    shares: Mapping[str, Share] = field(default_factory=dict)
+    # child -> what each permit provision naming the caller's organization shares (any one may open)
+    shares: Mapping[str, tuple[Share, ...]] = field(default_factory=dict)
 
 
 NO_RELATIONS = Relations()
@@ -144,12 +145,11 @@ def denial(principal: Principal, relations: Relations, resource: Resource, permi
         return f"This {resource_type} is about no child the caller is related to"
     kind = information_class(resource)
     labels = sensitivity_labels(resource)
-    party = kind == REFERRALS and _names_a_party(resource, caller_references(principal))
+    party = kind == REFERRALS and bool(parties(resource) & caller_references(principal))
     for child in children:
         if child in relations.treated:
             continue
-        share = relations.shares.get(child)
-        if share is None or not share.opens(kind, labels, party):
+        if not any(share.opens(kind, labels, party) for share in relations.shares.get(child, ())):
             return f"The caller has no treating relationship or consent that opens this {resource_type}"
     return None
 
@@ -157,15 +157,6 @@ def denial(principal: Principal, relations: Relations, resource: Resource, permi
 def _registers_with(patient: Resource, references: frozenset[str]) -> bool:
     named = [patient.get("managingOrganization"), *(patient.get("generalPractitioner") or [])]
     return any(isinstance(ref, dict) and ref.get("reference") in references for ref in named)
-
-
-def _names_a_party(resource: Resource, references: frozenset[str]) -> bool:
-    # The same index rows the SQL side reads, so both decide on the same references.
-    codes = REFERRAL_PARTIES.get(str(resource.get("resourceType")), ())
-    return any(
-        row["param"] in codes and f"{row['target_type']}/{row['target_id']}" in references
-        for row in extract(resource)["reference"]
-    )
 
 
 # -- the same decision in SQL -------------------------------------------------------------------------
@@ -213,9 +204,10 @@ def _opens(child: Any, r: Any, relations: Relations, references: frozenset[str])
     if relations.treated:
         alternatives.append(child.in_(sorted(relations.treated)))
     by_share: dict[Share, list[str]] = {}
-    for patient, share in relations.shares.items():
+    for patient, shares in relations.shares.items():
         if patient not in relations.treated:
-            by_share.setdefault(share, []).append(patient)
+            for share in set(shares):
+                by_share.setdefault(share, []).append(patient)
     for share, children in by_share.items():
         alternatives.append(sa.and_(child.in_(sorted(children)), _share_opens(share, r, references)))
     return sa.or_(*alternatives) if alternatives else sa.false()
@@ -242,13 +234,7 @@ def _party_rows(r: Any, references: frozenset[str]) -> Any:
     if not references:
         return sa.false()
     t = search_reference.alias()
-    codes = sorted({code for codes in REFERRAL_PARTIES.values() for code in codes})
-    found = sa.exists().where(
-        t.c.resource_pk == r.c.pk,
-        t.c.param.in_(codes),
-        t.c.resource_type.in_(sorted(REFERRAL_PARTIES)),
-        _names_any(t, references),
-    )
+    found = sa.exists().where(t.c.resource_pk == r.c.pk, t.c.param == PARTY_PARAM, _names_any(t, references))
     return found.correlate(r)
 
 

@@ -18,7 +18,7 @@ from fhirbridge.formats import json as fhir_json
 from fhirbridge.search.indexer import flush_index
 from fhirbridge.security.access import Access
 from fhirbridge.security.audit import AuditTrail
-from fhirbridge.security.consent import ConsentGrant, best_grant, consent_grant
+from fhirbridge.security.consent import consent_grants
 from fhirbridge.security.middleware import ASGIApp, SecurityMiddleware
 from fhirbridge.security.policy import CLAIM, TREATING_MODES, Relations, Share, consents_naming, treated_children
 from fhirbridge.security.principal import Principal
@@ -85,18 +85,15 @@ class RepositoryRelations:
         if self.treating_relationship == CLAIM and principal.treating:
             return Relations(treats_every_child=True)
         treated = treated_children(conn, principal)
-        shares: dict[str, Share] = {}
+        shares: dict[str, tuple[Share, ...]] = {}
         if principal.organization is not None:
-            grants: dict[str, list[ConsentGrant | None]] = {}
             for content in consents_naming(conn, principal.organization):
                 consent = fhir_json.loads_stored(content)
                 child = patient_id_of(consent.get("patient"))
-                if child is not None:
-                    grants.setdefault(child, []).append(consent_grant(consent, principal.organization, child, now))
-            for child, found in grants.items():
-                grant = best_grant(found)
-                if grant is not None:
-                    shares[child] = Share(grant.classes, grant.labels)
+                if child is None:
+                    continue
+                for grant in consent_grants(consent, principal.organization, child, now):
+                    shares[child] = (*shares.get(child, ()), Share(grant.classes, grant.labels))
         return Relations(treated=treated, shares=shares)
 
 
