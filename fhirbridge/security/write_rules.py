@@ -22,7 +22,9 @@ written, so a Task cannot be turned into or out of a referral to escape these ru
   it), and a family could redirect it.
 - ``output`` is the result the performer returns; only the caller named in ``owner`` may change it, so no
   one else can forge a result.
-- ``note`` is a conversation: notes may be appended, the existing ones stay as they were, in order.
+- ``note`` is a conversation: notes may be appended, the existing ones stay as they were, in order, and
+  a note added by the caller names no one else as its ``authorReference``.
+- ``extension`` (the referral's status history) may be appended to, never rewritten.
 - Everything else (``status``, ``businessStatus``, ``statusReason``, ``lastModified``, ``executionPeriod``,
   ``meta``, ``text``, ...) is free here: the state machine decides who may move the status.
 - Creating one: only in the caller's own name (the caller is the ``requester``); a partner may send a
@@ -142,6 +144,7 @@ REFERRAL_TASK: Final = ElementPolicy(
         "code": May.NOBODY,
         "output": May.OWNER,
         "note": May.APPEND,
+        "extension": May.APPEND,  # the status history: moves are added to it, never rewritten
     },
     otherwise=May.ANYONE,  # status (state machine), businessStatus, statusReason, lastModified, ...
     creator=Creator.REQUESTER,
@@ -252,11 +255,24 @@ def _check_policy(
                     f"in order, with new ones at the end; only {CARE_TEAM} may change or remove them",
                     expression=path,
                 )
+            if element == "note":
+                _check_note_authors(caller, path, current.get(element), new.get(element))
             continue
         if may is May.OWNER and caller.is_named(current.get("owner")):
             continue
         who = f"{May.OWNER} or {CARE_TEAM}" if may is May.OWNER else CARE_TEAM
         raise Forbidden(f"{path} of {policy.kind} may be changed only by {who}", expression=path)
+
+
+def _check_note_authors(caller: WriteCaller, path: str, before: Any, after: Any) -> None:
+    """A note added outside the care team is the caller's own: it names no one else as its author."""
+    added = (after if isinstance(after, list) else [])[len(before) if isinstance(before, list) else 0 :]
+    for note in added:
+        author = note.get("authorReference") if isinstance(note, dict) else None
+        if author is not None and not caller.is_named(author):
+            raise Forbidden(
+                f"{path}: a note added by the caller must not name someone else as its author", expression=path
+            )
 
 
 def _check_create(policy: ElementPolicy, caller: WriteCaller, resource_type: str, new: Resource) -> None:

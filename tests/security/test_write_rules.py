@@ -345,8 +345,27 @@ REPLY = {"text": "First visit booked", "authorReference": ref("Organization/pt-c
 
 @pytest.mark.parametrize("caller", [PARTNER, OTHER_PARTNER, FAMILY])
 def test_referral_notes_may_be_appended(caller: WriteCaller) -> None:
-    check_write(caller, "Task", referral_task(), referral_task(note=[NOTE, REPLY]))
-    check_write(caller, "Task", referral_task(note=None), referral_task(note=[REPLY]))
+    own = {"text": "First visit booked", "authorReference": ref(sorted(caller.references)[0])}
+    unsigned = {"text": "First visit booked"}
+    check_write(caller, "Task", referral_task(note=[NOTE]), referral_task(note=[NOTE, own]))
+    check_write(caller, "Task", referral_task(note=None), referral_task(note=[unsigned]))
+
+
+@pytest.mark.parametrize("caller", [OTHER_PARTNER, FAMILY])
+def test_an_appended_note_names_no_one_else_as_its_author(caller: WriteCaller) -> None:
+    # REPLY is signed by the physical therapy clinic: nobody else may add it in the clinic's name.
+    assert refused_at(caller, "Task", referral_task(note=[NOTE]), referral_task(note=[NOTE, REPLY])) == "Task.note"
+
+
+STATUS_CHANGE = {"url": "http://fhirbridge.org/fhir/StructureDefinition/status-change", "valueString": "accepted"}
+
+
+def test_a_referrals_status_history_may_be_added_to_but_not_rewritten() -> None:
+    current = referral_task(extension=[STATUS_CHANGE])
+    check_write(
+        PARTNER, "Task", current, changed(current, extension=[STATUS_CHANGE, {**STATUS_CHANGE, "valueString": "x"}])
+    )
+    assert refused_at(PARTNER, "Task", current, changed(current, extension=[])) == "Task.extension"
 
 
 @pytest.mark.parametrize("caller", [PARTNER, FAMILY])
