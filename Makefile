@@ -11,11 +11,11 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 FHIRBRIDGE_JWT_SECRET ?= fhirbridge-development-secret-not-for-real-data
 FHIRBRIDGE_JWT_ISSUER ?= http://127.0.0.1:8080/dev-issuer
 FHIRBRIDGE_JWT_AUDIENCE ?= http://127.0.0.1:8080
-# The demo store is one practice's children, so its care team comes from the token's claim. A server
-# shared by several practices leaves this at care-team: the treating relationship then comes from the
-# data (docs/security.md).
+export FHIRBRIDGE_JWT_SECRET FHIRBRIDGE_JWT_ISSUER FHIRBRIDGE_JWT_AUDIENCE
+# The demo store is one practice's children, so `make serve` takes its care team from the token's claim.
+# A server shared by several practices leaves this at care-team: the treating relationship then comes
+# from the data (docs/security.md). Set for the server only: the tests choose it per test.
 FHIRBRIDGE_TREATING_RELATIONSHIP ?= claim
-export FHIRBRIDGE_JWT_SECRET FHIRBRIDGE_JWT_ISSUER FHIRBRIDGE_JWT_AUDIENCE FHIRBRIDGE_TREATING_RELATIONSHIP
 ROLE ?= care-coordinator
 
 $(STAMP): pyproject.toml
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 serve: $(STAMP)
-	$(BIN)/fhirbridge serve --demo-data
+	FHIRBRIDGE_TREATING_RELATIONSHIP=$(FHIRBRIDGE_TREATING_RELATIONSHIP) $(BIN)/fhirbridge serve --demo-data
 
 # A development token for the server `make serve` runs: make -s token ROLE=discharge-planner
 # (ORG=, PATIENT= and USER= add the claims some roles need: make -s token ROLE=family PATIENT=jordan)

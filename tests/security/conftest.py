@@ -36,6 +36,8 @@ def secure_settings(**overrides: Any) -> Settings:
         "oauth_token_url": f"{ISSUER}/token",
         "cors_origins": ["https://portal.fhirbridge.test"],
         "subscription_delivery": False,
+        # As deployed by default, whatever the environment says (make serve's demo sets "claim").
+        "treating_relationship": "care-team",
         **overrides,
     }
     return Settings(**values)

@@ -85,7 +85,8 @@ def test_sql_filter_and_python_decision_select_the_same_resources(demo_store: Sq
 
 def test_the_demo_callers_see_what_their_relation_opens(demo_store: SqlRepository) -> None:
     def seen(claims: dict[str, object]) -> set[str]:
-        access = access_for(demo_store, Principal.from_claims({"sub": "c", **claims}), Settings())
+        settings = Settings(treating_relationship="care-team")
+        access = access_for(demo_store, Principal.from_claims({"sub": "c", **claims}), settings)
         access.now = NOW
         return {f"{r['resourceType']}/{r['id']}" for r in _stored(demo_store) if access.visible(r)}
 
