@@ -23,7 +23,7 @@ from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.errors import BadRequest, FhirError, Issue, NotFound, PayloadTooLarge, PreconditionFailed
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.references import reference_holders
-from fhirbridge.security.access import Access
+from fhirbridge.security.access import Access, AuditedEntity
 from fhirbridge.security.guard import check_read_version, require_visible_resource
 from fhirbridge.storage.clock import instant
 from fhirbridge.storage.contract import Resource, WriteTransaction
@@ -93,9 +93,17 @@ class BundleProcessor:
                 f"The Bundle has {len(raw_entries)} entries; this server takes at most {self.max_entries}",
                 expression="Bundle.entry",
             )
-        if kind == "batch":
-            return self._batch(access, raw_entries, base_url, return_preference)
-        return self._transaction(access, raw_entries, base_url, return_preference)
+        try:
+            if kind == "batch":
+                response = self._batch(access, raw_entries, base_url, return_preference)
+            else:
+                response = self._transaction(access, raw_entries, base_url, return_preference)
+        except FhirError as error:
+            # A refused transaction is audited with what each entry asked for.
+            access.note(audited_entries(raw_entries, [], error.status))
+            raise
+        access.note(audited_entries(raw_entries, response.get("entry") or [], None))
+        return response
 
     # -- transaction ---------------------------------------------------------------------------------
 
@@ -324,6 +332,46 @@ def _refuse_duplicates(entries: list[Entry]) -> None:
                     expression=f"Bundle.entry[{entry.index}].request.url",
                 )
             seen[key] = entry.index
+
+
+# -- the audit trail ------------------------------------------------------------------------------------
+
+BUNDLE_INTERACTIONS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
+def audited_entries(requests: list[Any], responses: list[dict[str, Any]], failed: int | None) -> list[AuditedEntity]:
+    """What each entry of a Bundle touched, for its AuditEvent: the resource (as written, when the response
+    says where) or the request URL, the interaction, and the entry's own status."""
+    found: list[AuditedEntity] = []
+    for index, raw in enumerate(requests):
+        request = raw.get("request") if isinstance(raw, dict) else None
+        if not isinstance(request, dict):
+            continue
+        method, url = str(request.get("method", "")), str(request.get("url", ""))
+        answer = responses[index].get("response", {}) if index < len(responses) else {}
+        location = str(answer.get("location") or "")
+        reference = _reference_in(location) if location else url.split("?")[0].strip("/")
+        searched = method == "GET" and ("?" in url or "/" not in url.strip("/"))
+        interaction = (
+            ("search-type" if searched else "read")
+            if method in ("GET", "HEAD")
+            else BUNDLE_INTERACTIONS.get(method, method.lower())
+        )
+        status = failed if failed is not None else _status_code(str(answer.get("status", "")))
+        found.append(AuditedEntity(reference, interaction, status))
+    return found
+
+
+def _reference_in(location: str) -> str:
+    """``[base/]Goal/7/_history/2`` -> ``Goal/7``."""
+    parts = location.rstrip("/").split("/")
+    end = parts.index("_history") if "_history" in parts else len(parts)
+    return "/".join(parts[max(end - 2, 0) : end])
+
+
+def _status_code(text: str) -> int:
+    head = text.split(" ", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 # -- references -----------------------------------------------------------------------------------------

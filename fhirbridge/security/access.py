@@ -34,6 +34,15 @@ class RelationStore(Protocol):
     def relations(self, principal: Principal, now: datetime, conn: Connection | None = None) -> Relations: ...
 
 
+@dataclass(frozen=True)
+class AuditedEntity:
+    """Something one request touched besides what its URL names (each entry of a Bundle)."""
+
+    reference: str
+    interaction: str
+    status: int
+
+
 @dataclass
 class Access:
     """What one request may do. ``principal`` None means unrestricted (system work, or auth disabled)."""
@@ -42,6 +51,14 @@ class Access:
     store: RelationStore | None = None
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     _relations: Relations | None = field(default=None, repr=False)
+    # What the request touched that its URL does not say, for its AuditEvent (filled by the bundle
+    # processor); not kept for the server's own work, which no request's AuditEvent covers.
+    audited: list[AuditedEntity] = field(default_factory=list, repr=False)
+    keeps_audit: bool = True
+
+    def note(self, entities: list[AuditedEntity]) -> None:
+        if self.keeps_audit:
+            self.audited.extend(entities)
 
     @property
     def unrestricted(self) -> bool:
@@ -138,7 +155,7 @@ def not_found(reference: str) -> NotFound:
     return NotFound(f"{reference} is not known", code="not-found")
 
 
-SYSTEM_ACCESS = Access(principal=None)
+SYSTEM_ACCESS = Access(principal=None, keeps_audit=False)
 
 
 def actor_of(principal: Principal | None) -> Actor | None:
@@ -147,4 +164,4 @@ def actor_of(principal: Principal | None) -> Actor | None:
     return Actor(frozenset(ref for ref in (principal.fhir_user, principal.organization) if ref))
 
 
-__all__ = ["SYSTEM_ACCESS", "Access", "RelationStore", "actor_of", "not_found"]
+__all__ = ["SYSTEM_ACCESS", "Access", "AuditedEntity", "RelationStore", "actor_of", "not_found"]

@@ -1,23 +1,30 @@
-"""The audit trail: an AuditEvent for every access, stored off the request path.
+"""The audit trail: an AuditEvent for every access, on record before the access is acknowledged.
 
-The server hands each finished request to ``AuditTrail.record`` as an ``AccessRecord``; a background
-thread turns records into R4 AuditEvents (type ``rest``, subtype the interaction) and stores them
-through the repository, so auditing never slows a response and a storage failure never fails one.
-If the queue is full the record is dropped and logged as an error rather than blocking the request.
+The security middleware hands each request to ``AuditTrail.commit`` as an ``AccessRecord`` when its
+response is about to start, and sends the response only once the record is committed: an access the
+client was answered is on record, whatever happens to the process after. A writer thread turns records
+into R4 AuditEvents (type ``rest``, subtype the interaction, an entity for what the URL names and for
+each entry of a Bundle) and commits them in batches (group commit: every request waiting at that moment
+shares one database transaction), so the wait costs one commit shared by many requests. A full queue
+makes requests wait for room (nothing is ever dropped); a record that cannot be stored fails its
+request (503) rather than answer without a record.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 from fhirbridge.engine.interactions import new_id
+from fhirbridge.security.access import AuditedEntity
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.provenance import agent_reference
 from fhirbridge.storage.clock import instant
@@ -45,6 +52,8 @@ class AccessRecord:
     client_address: str | None
     principal: Principal | None
     recorded: datetime
+    # What the request touched besides what its URL names: each entry of a transaction or batch.
+    entities: tuple[AuditedEntity, ...] = ()
 
 
 def interaction_of(method: str, path: str) -> tuple[str, str | None]:
@@ -113,6 +122,19 @@ def audit_event(record: AccessRecord) -> dict[str, Any]:
         entity["query"] = base64.b64encode(record.query.encode()).decode()
     if len(entity) > 1:
         event["entity"] = [entity]
+    for touched in record.entities:
+        event.setdefault("entity", []).append(
+            {
+                "what": {"reference": touched.reference}
+                if "/" in touched.reference
+                else {"display": touched.reference},
+                "type": {"system": ENTITY_TYPE, "code": "1" if touched.reference.startswith("Patient/") else "2"},
+                "detail": [
+                    {"type": "interaction", "valueString": touched.interaction},
+                    {"type": "status", "valueString": str(touched.status)},
+                ],
+            }
+        )
     if principal is not None and principal.patient:
         event["entity"] = [
             *event.get("entity", []),
@@ -121,28 +143,36 @@ def audit_event(record: AccessRecord) -> dict[str, Any]:
     return event
 
 
+# Told when a record is committed (None) or could not be (the error).
+Settled = Callable[[BaseException | None], None]
+
+
 class AuditTrail:
-    """A queue of access records and the thread that stores them as AuditEvents."""
+    """A queue of access records and the thread that commits them as AuditEvents, in batches."""
 
     def __init__(self, repository: SqlRepository, *, max_pending: int = 10_000) -> None:
         self.repository = repository
-        self._queue: queue.Queue[AccessRecord | None] = queue.Queue(maxsize=max_pending)
+        self._queue: queue.Queue[tuple[AccessRecord, Settled] | None] = queue.Queue(maxsize=max_pending)
         self._thread = threading.Thread(target=self._run, name="fhirbridge-audit", daemon=True)
-        self.dropped = 0
 
     def start(self) -> None:
         self._thread.start()
 
-    def record(self, record: AccessRecord) -> None:
-        try:
-            self._queue.put_nowait(record)
-        except queue.Full:
-            self.dropped += 1
-            log.error("audit queue full: an access to %s %s was not recorded", record.method, record.path)
+    async def commit(self, record: AccessRecord) -> None:
+        """Return once ``record`` is committed; raise when it could not be."""
+        loop = asyncio.get_running_loop()
+        settled: asyncio.Future[None] = loop.create_future()
 
-    def flush(self) -> None:
-        """Wait until every record handed over so far is stored (for shutdown and tests)."""
-        self._queue.join()
+        def settle(error: BaseException | None) -> None:
+            loop.call_soon_threadsafe(_settle, settled, error)
+
+        while True:
+            try:
+                self._queue.put_nowait((record, settle))
+                break
+            except queue.Full:  # wait for room: an access is never left unrecorded
+                await asyncio.sleep(0.005)
+        await settled
 
     def stop(self, timeout: float = 10) -> None:
         if self._thread.is_alive():
@@ -157,17 +187,27 @@ class AuditTrail:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            records = [record for record in batch if record is not None]
+            waiting = [item for item in batch if item is not None]
+            error: BaseException | None = None
             try:
-                if records:
-                    self.repository.run_write(partial(_store, records=records))
-            except Exception:
-                log.exception("could not store %d audit events", len(records))
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
-            if len(records) < len(batch):
+                if waiting:
+                    self.repository.run_write(partial(_store, records=[record for record, _ in waiting]))
+            except Exception as exc:
+                log.exception("could not store %d audit events", len(waiting))
+                error = exc
+            for _, settle in waiting:
+                settle(error)
+            if len(waiting) < len(batch):
                 return
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 def _store(tx: SqlWriteTransaction, *, records: list[AccessRecord]) -> None:

@@ -7,16 +7,19 @@ explicitly, to everything they call. A request that reaches them without one is 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
-from fhirbridge.errors import FhirError, Forbidden, Unauthorized
+from fhirbridge.errors import BadRequest, FhirError, Forbidden, Unauthorized
 from fhirbridge.formats.codec import encode
 from fhirbridge.security.access import Access, RelationStore
 from fhirbridge.security.audit import AccessRecord, AuditTrail, now
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.tokens import InvalidToken, TokenVerifier, bearer_token
 from fhirbridge.server.negotiation import MEDIA_TYPES, Format, response_format
+
+log = logging.getLogger("fhirbridge.audit")
 
 ASGIApp = Callable[..., Any]
 # Served to anyone: they describe the server and how to authenticate, and hold no one's data.
@@ -64,34 +67,49 @@ class SecurityMiddleware:
             return
         path = scope.get("path", "/")
         public = path.rstrip("/") in PUBLIC_PATHS
-        status = 500
+        principal: Principal | None = None
+        access = Access(principal=None)
+        audited = False
+        # Set when the access could not be put on record: the response the handler makes is not sent.
+        withheld = False
 
         async def send_with_headers(message: dict[str, Any]) -> None:
-            nonlocal status
+            nonlocal audited, withheld
+            if withheld:
+                return
             if message["type"] == "http.response.start":
-                status = message["status"]
+                if not public:
+                    audited = True
+                    if not await self._audit(scope, message["status"], principal, access):
+                        withheld = True
+                        await self._unrecorded(scope, send, public)
+                        return
                 headers = [h for h in message.get("headers", []) if h[0].lower() not in (b"cache-control", b"pragma")]
                 headers += SECURITY_HEADERS + ([] if public else NO_STORE)
                 message = {**message, "headers": headers}
             await send(message)
 
-        principal: Principal | None = None
-        if self.verifier is None or public:
-            access = Access(principal=None)
-        else:
+        if _token_in_url(scope):
+            refused = BadRequest(
+                "An access token is never accepted in the URL (it would be kept in logs and browser history); "
+                "send it in the Authorization header",
+                expression="access_token",
+            )
+            await self._refuse(scope, refused, send_with_headers)
+            return
+        if self.verifier is not None and not public:
             try:
                 principal = self._authenticate(scope)
             except Unauthorized as error:
                 await self._refuse(scope, error, send_with_headers)
-                self._audit(scope, 401, None)
                 return
             access = Access(principal=principal, store=self.relations)
         scope[ACCESS_KEY] = access
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            if not public:
-                self._audit(scope, status, principal)
+            if not public and not audited:  # the handler ended without answering at all
+                await self._audit(scope, 500, principal, access)
 
     def _authenticate(self, scope: dict[str, Any]) -> Principal:
         assert self.verifier is not None
@@ -120,21 +138,55 @@ class SecurityMiddleware:
         )
         await send({"type": "http.response.body", "body": body})
 
-    def _audit(self, scope: dict[str, Any], status: int, principal: Principal | None) -> None:
+    async def _audit(self, scope: dict[str, Any], status: int, principal: Principal | None, access: Access) -> bool:
+        """Put the access on record before it is acknowledged; False when it could not be."""
         if self.audit is None:
-            return
+            return True
         client = scope.get("client")
-        self.audit.record(
-            AccessRecord(
-                method=scope.get("method", "GET"),
-                path=scope.get("path", "/"),
-                query=scope.get("query_string", b"").decode("latin-1"),
-                status=status,
-                client_address=client[0] if client else None,
-                principal=principal,
-                recorded=now(),
-            )
+        record = AccessRecord(
+            method=scope.get("method", "GET"),
+            path=scope.get("path", "/"),
+            query=_audited_query(scope),
+            status=status,
+            client_address=client[0] if client else None,
+            principal=principal,
+            recorded=now(),
+            entities=tuple(access.audited),
         )
+        try:
+            await self.audit.commit(record)
+        except Exception:
+            log.exception("an access to %s could not be put on record; it is not answered", record.path)
+            return False
+        return True
+
+    async def _unrecorded(self, scope: dict[str, Any], send: Any, public: bool) -> None:
+        """The answer when an access could not be put on record: nothing of what was asked."""
+        error = FhirError("The access could not be recorded in the audit trail; try again later")
+        error.status = 503  # type: ignore[misc]
+        body = encode(error.operation_outcome(), _error_format(scope))
+        headers = [
+            (b"content-type", f"{MEDIA_TYPES[_error_format(scope)]}; charset=utf-8".encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", b"5"),
+            *SECURITY_HEADERS,
+            *([] if public else NO_STORE),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _audited_query(scope: dict[str, Any]) -> str:
+    """The query as the audit trail keeps it: never with an access token someone put in the URL."""
+    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    if not _token_in_url(scope):
+        return query
+    return "&".join(part for part in query.split("&") if not part.lower().startswith("access_token="))
+
+
+def _token_in_url(scope: dict[str, Any]) -> bool:
+    query = bytes(scope.get("query_string", b"")).lower()
+    return query.startswith(b"access_token=") or b"&access_token=" in query
 
 
 def _header(scope: dict[str, Any], name: bytes) -> str | None:

@@ -56,8 +56,20 @@ def serve(args: argparse.Namespace) -> int:
     if args.demo_data:
         loaded = load_demo_data(app.state.bundles, app.state.repository, f"http://{settings.host}:{settings.port}")
         log.info("demo data: %d children loaded, %d already there", loaded[0], loaded[1])
+    logging.getLogger("uvicorn.access").addFilter(WithoutQueryStrings())
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     return 0
 
 
-__all__ = ["load_demo_data", "register"]
+class WithoutQueryStrings(logging.Filter):
+    """Access log lines name the path only: a query string holds names, birth dates and identifiers of
+    children, which have no place in a log file."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
+        return True
+
+
+__all__ = ["WithoutQueryStrings", "load_demo_data", "register"]
