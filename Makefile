@@ -52,6 +52,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.security
 
 clean:
 	rm -rf $(VENV) .pytest_cache data

@@ -33,6 +33,30 @@ def fhir_app(database_url: str, read_cache_mb: float | None = None) -> Any:
     return create_app(settings)
 
 
+# The development keys bench/security.py mints its tokens with.
+BENCH_SECRET = "fhirbridge-benchmark-secret-not-for-real-data-0123"
+BENCH_ISSUER = "http://127.0.0.1/bench-issuer"
+BENCH_AUDIENCE = "http://127.0.0.1/bench"
+
+
+def secured_app(database_url: str) -> Any:
+    """fhirbridge as deployed: authentication on, the access policy deciding from the data, every access
+    audited and every write attributed."""
+    from fhirbridge.config import Settings
+    from fhirbridge.server.app import create_app
+
+    settings = Settings(
+        database_url=database_url,
+        max_body_bytes=16 * 1024 * 1024,
+        jwt_secret=BENCH_SECRET,
+        jwt_issuer=BENCH_ISSUER,
+        jwt_audience=BENCH_AUDIENCE,
+        treating_relationship="care-team",
+        subscription_delivery=False,
+    )
+    return create_app(settings)
+
+
 def baseline_app(bodies_file: Path) -> Any:
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -56,7 +80,7 @@ def baseline_app(bodies_file: Path) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="run one server under test")
-    parser.add_argument("kind", choices=("fhir", "baseline"))
+    parser.add_argument("kind", choices=("fhir", "fhir-secured", "baseline"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--database-url", help="for fhir: the store to serve")
     parser.add_argument("--read-cache-mb", type=float, help="for fhir: FHIRBRIDGE_READ_CACHE_MB (0: no cache)")
@@ -64,10 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import uvicorn
 
-    if args.kind == "fhir":
+    if args.kind in ("fhir", "fhir-secured"):
         if not args.database_url:
-            parser.error("fhir needs --database-url")
-        app = fhir_app(args.database_url, args.read_cache_mb)
+            parser.error(f"{args.kind} needs --database-url")
+        app = fhir_app(args.database_url, args.read_cache_mb) if args.kind == "fhir" else secured_app(args.database_url)
     else:
         if not args.bodies:
             parser.error("baseline needs --bodies")

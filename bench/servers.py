@@ -38,7 +38,7 @@ class ServerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self._wait_ready("/metadata" if kind == "fhir" else "/ready")
+        self._wait_ready("/metadata" if kind.startswith("fhir") else "/ready")
 
     def _wait_ready(self, path: str) -> None:
         deadline = time.monotonic() + START_TIMEOUT

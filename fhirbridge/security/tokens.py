@@ -10,6 +10,8 @@ only RS*/PS*, an EC key only ES*, an OKP key only EdDSA; ``alg: none`` never. A 
 from __future__ import annotations
 
 import json
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,9 @@ ALGORITHMS_BY_KEY_TYPE = {
 REQUIRED_CLAIMS = ["exp", "iss", "aud", "sub"]
 # A development secret shorter than this is refused at start-up (RFC 7518 3.2: at least the hash size).
 MIN_SECRET_BYTES = 32
+# Verified tokens kept in memory, and for how long at the most (the lifespan of a fetched key set).
+VERIFIED_TOKENS = 4096
+VERIFIED_FOR = 300.0
 
 
 class InvalidToken(Unauthorized):
@@ -55,12 +60,37 @@ class TokenVerifier:
             raise ConfigurationError(f"FHIRBRIDGE_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
         self._key_set: jwt.PyJWKSet | None = None
         self._client: jwt.PyJWKClient | None = None
+        # token -> (its caller, accepted from, accepted until): see ``verify``.
+        self._verified: OrderedDict[str, tuple[Principal, float, float]] = OrderedDict()
         if self.jwks and self.jwks.startswith(("https://", "http://")):
             self._client = jwt.PyJWKClient(self.jwks, cache_jwk_set=True, lifespan=300, timeout=5)
         elif self.jwks:
             self._key_set = jwt.PyJWKSet.from_dict(json.loads(Path(self.jwks).read_text()))
 
     def verify(self, token: str) -> Principal:
+        """The caller a token names, once its signature and claims verify.
+
+        A token verified before is answered from memory until it expires (or, at the most, for as long as
+        a key set is kept: VERIFIED_FOR seconds): clients send the same token with every request, and
+        verifying it again each time is a large share of a plain read's cost."""
+        now = time.time()
+        known = self._verified.get(token)
+        if known is not None:
+            principal, not_before, until = known
+            if not_before <= now <= until:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+        principal, claims = self._verify(token)
+        exp, nbf = claims.get("exp"), claims.get("nbf")
+        until = min(float(exp) + self.leeway if isinstance(exp, int | float) else now, now + VERIFIED_FOR)
+        not_before = float(nbf) - self.leeway if isinstance(nbf, int | float) else now - self.leeway
+        self._verified[token] = (principal, not_before, until)
+        if len(self._verified) > VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -91,7 +121,7 @@ class TokenVerifier:
             raise InvalidToken(f"The bearer token lacks the '{exc.claim}' claim") from None
         except jwt.InvalidTokenError:
             raise InvalidToken("The bearer token's signature does not verify") from None
-        return Principal.from_claims(claims)
+        return Principal.from_claims(claims), claims
 
     def _key_for(self, algorithm: str, kid: Any) -> Any:
         if algorithm in HMAC_ALGORITHMS:
@@ -137,7 +167,6 @@ def bearer_token(authorization: str | None) -> str | None:
 
 def mint_token(claims: dict[str, Any], *, secret: str, issuer: str, audience: str, ttl: int, subject: str) -> str:
     """A development token signed with the HS256 secret (never for production callers)."""
-    import time
     import uuid
 
     issued = int(time.time())

@@ -54,6 +54,26 @@ def test_an_expired_token_is_refused() -> None:
     refused(signed({"exp": int(time.time()) - 120}), "expired")
 
 
+def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    checker = verifier(leeway=0)
+    token = signed({"exp": int(time.time()) + 1})
+    assert checker.verify(token).subject == "tester"
+    assert checker.verify(token).subject == "tester"  # answered from memory
+    time.sleep(2.1)
+    with pytest.raises(InvalidToken, match="expired"):
+        checker.verify(token)
+
+
+def test_a_remembered_token_is_never_accepted_with_another_signature() -> None:
+    checker = verifier()
+    token = signed({})
+    checker.verify(token)
+    header, payload, signature = token.split(".")
+    tampered = f"{header}.{payload}.{signature[:-4]}AAAA"
+    with pytest.raises(InvalidToken):
+        checker.verify(tampered)
+
+
 def test_clock_skew_within_the_leeway_is_tolerated() -> None:
     assert verifier().verify(signed({"exp": int(time.time()) - 5})).subject == "tester"
 
