@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     read_cache_mb: float = 32
     # Refuse writes of resources that claim a profile in meta.profile but do not conform to it.
     validate_profiles_on_write: bool = False
+    # Refuse a relative reference (Type/id) to a resource this server does not hold. Off only for a bulk
+    # migration that loads records in any order (engine/integrity.py).
+    check_references: bool = True
+    # Let an update move a resource from one child's record to another's; refused (409) by default: the
+    # resource is marked entered-in-error and created again for the right child.
+    allow_moving_between_children: bool = False
     # Subscription notifications: how often the queue is polled, the first retry delay (doubling after
     # each failure), and how many failures put a Subscription into status error.
     # Deliver notifications from this process (with several server processes on one database, one is enough).
@@ -61,6 +67,27 @@ class Settings(BaseSettings):
     # (the token's fhirbridge_team claim; only for a server that holds one practice's children).
     treating_relationship: str = "care-team"
     audit_max_pending: int = 10_000
+
+    # -- links and outbound calls (docs/security.md) -----------------------------------------------
+    # The Host names requests may carry, as "name" (any port) or "name:port" (IPv6 in brackets). Empty:
+    # the address a request arrives on, 127.0.0.1 and localhost, on the port it arrives on. The host of
+    # base_url is always allowed. Any other Host is answered 400 (links are built from it).
+    allowed_hosts: list[str] = []
+    # Subscription endpoints must be https and must not be, or resolve to, a loopback, link-local,
+    # private, multicast or unspecified address; a Subscription may not choose headers (channel.header,
+    # credentials in the endpoint URL). These relax that: http allowed (development), hosts (names or
+    # addresses, any port) allowed whatever they resolve to, caller-chosen headers sent.
+    subscription_allow_http: bool = False
+    subscription_allowed_hosts: list[str] = []
+    subscription_allow_headers: bool = False
+
+    # -- limits on what one request may cost (docs/search.md) ---------------------------------------
+    # A statement running longer is stopped: a search answers 422 too-costly, a write 503. 0 turns it off.
+    query_timeout_seconds: float = 30.0
+    # Parameters per search, and values across them (comma-separated alternatives, _sort keys and
+    # _include specs count one each); more is 400 naming the parameter that went over.
+    max_search_parameters: int = 50
+    max_search_values: int = 200
 
     @property
     def read_cache_bytes(self) -> int:

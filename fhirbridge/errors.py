@@ -15,7 +15,10 @@ OperationOutcome with ``status`` as the HTTP status code::
     ├── PreconditionFailed         412 If-Match mismatch, several conditional matches
     ├── PayloadTooLarge            413
     ├── UnsupportedMediaType       415
-    └── Unprocessable              422 the resource fails validation
+    ├── Unprocessable              422 the resource fails validation
+    │   └── TooCostly              422 a query ran past the time budget (too-costly)
+    ├── RequestCancelled           499 the client went away and its queries were stopped (only recorded)
+    └── Unavailable                503 the database could not take the request in time; try again
 """
 
 from __future__ import annotations
@@ -144,6 +147,31 @@ class Unprocessable(FhirError):
     default_code = "processing"
 
 
+class TooCostly(Unprocessable):
+    """A query ran past the server's time budget: the request is valid, but costs more than it allows.
+
+    422 rather than 503: the cost comes from the question (and the data it meets), so asking again
+    unchanged would most likely fail again; the client has to narrow it (docs/search.md).
+    """
+
+    default_code = "too-costly"
+
+
+class RequestCancelled(FhirError):
+    """The client disconnected and its queries were cancelled. Nobody receives the answer; the status
+    (nginx's "client closed request") is what the audit trail and the logs record."""
+
+    status = 499
+    default_code = "incomplete"
+
+
+class Unavailable(FhirError):
+    """The database could not take the request in time (writers queued on locks); trying again may work."""
+
+    status = 503
+    default_code = "transient"
+
+
 __all__ = [
     "BadRequest",
     "Conflict",
@@ -156,7 +184,10 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "PreconditionFailed",
+    "RequestCancelled",
+    "TooCostly",
     "Unauthorized",
+    "Unavailable",
     "Unprocessable",
     "UnsupportedMediaType",
     "information_outcome",

@@ -16,6 +16,7 @@ import uvicorn
 from fhirbridge.config import Settings
 from fhirbridge.server.app import create_app
 from fhirbridge.storage import schema
+from fhirbridge.storage.audit_log import AuditLog, audit_child, audit_log
 from fhirbridge.storage.sql import SqlRepository, open_repository
 from tests.support import backend_url
 
@@ -78,6 +79,17 @@ class LiveServer:
                 # SQLite: this write transaction already holds the database's only write lock.
                 for table in tables:
                     conn.execute(table.delete())
+        self._empty_audit_log()
+
+    def _empty_audit_log(self) -> None:
+        """The audit log is kept apart from the resources (beside a SQLite file): emptied with them."""
+        log = AuditLog.open(self.repository.engine.url.render_as_string(hide_password=False))
+        try:
+            with log.engine.begin() as conn:
+                conn.execute(audit_child.delete())
+                conn.execute(audit_log.delete())
+        finally:
+            log.dispose()
 
 
 @pytest.fixture(scope="session")

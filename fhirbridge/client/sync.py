@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
+from urllib.parse import quote
 
-from fhirbridge.client.client import FhirClient, Resource
+from fhirbridge.client.client import FhirClient, Resource, etag
 from fhirbridge.client.errors import (
     FhirClientError,
     ResourceGone,
@@ -163,13 +164,24 @@ def sync_plan(
     external: set[str] = set()
     completed = False
     try:
+        writes: list[_Write] = []
         for key in sorted(plan, key=_write_rank):
             desired, refs = rewrite_references(plan[key], target_of, source.base_url)
             external |= refs
-            result, stored = _sync_one(target, plan[key], desired, placements[key], state, force=force)
+            decided = _decide(plan[key], desired, placements[key], state, force=force)
+            if isinstance(decided, _Write):
+                writes.append(decided)
+            else:
+                report.resources.append(decided)
+        # One transaction first: a plan's resources refer to each other (a CarePlan to its Tasks, each
+        # Task back to the CarePlan), which a server that checks references accepts only together.
+        # Should the target refuse it, each is written on its own, so each gets its own answer.
+        together = _write_together(target, writes, state)
+        for write in writes:
+            result, stored = together.get(write.source_ref) or _write_one(target, write, state)
             report.resources.append(result)
             if stored is not None:
-                written.append((plan[key], stored))
+                written.append((write.original, stored))
         completed = True
     finally:
         # What was written is recorded even when the run stops half-way (the target went away, say):
@@ -217,18 +229,30 @@ def _current(target: FhirClient, resource_type: str, id: str) -> Resource | None
         return None
 
 
-def _sync_one(
-    target: FhirClient,
-    original: Resource,
-    desired: Resource,
-    placement: _Placement,
-    state: SyncState,
-    *,
-    force: bool,
-) -> tuple[ResourceSync, Resource | None]:
+@dataclass(frozen=True)
+class _Write:
+    """A resource to write to the target, decided before anything is written."""
+
+    original: Resource
+    desired: Resource
+    placement: _Placement
+
+    @property
+    def source_ref(self) -> str:
+        return _ref(self.placement.key)
+
+    @property
+    def target_ref(self) -> str:
+        return f"{self.placement.key[0]}/{self.placement.target_id}"
+
+
+def _decide(
+    original: Resource, desired: Resource, placement: _Placement, state: SyncState, *, force: bool
+) -> ResourceSync | _Write:
+    """What to do with one resource: nothing (unchanged, or a conflict to report), or a write."""
     source_ref = _ref(placement.key)
     if placement.problem is not None or placement.target_id is None:
-        return ResourceSync(source_ref, None, "conflict", placement.problem or "no target"), None
+        return ResourceSync(source_ref, None, "conflict", placement.problem or "no target")
     target_ref = f"{placement.key[0]}/{placement.target_id}"
     portable = _portable_meta(desired)
     desired = {key: value for key, value in desired.items() if key != "meta"}
@@ -237,14 +261,56 @@ def _sync_one(
         desired["meta"] = portable
     current = placement.current
     recorded = state.resources.get(source_ref)
-
     if current is not None and same_content(current, desired):
         state.resources[source_ref] = _synced(target_ref, current, original)
-        return ResourceSync(source_ref, target_ref, "unchanged", version_id=_version(current)), None
-
+        return ResourceSync(source_ref, target_ref, "unchanged", version_id=_version(current))
     conflict = None if force else _conflict(target_ref, current, recorded)
     if conflict is not None:
-        return ResourceSync(source_ref, target_ref, "conflict", conflict, _version(current) if current else None), None
+        return ResourceSync(source_ref, target_ref, "conflict", conflict, _version(current) if current else None)
+    return _Write(original, desired, placement)
+
+
+Written = tuple[ResourceSync, Resource | None]
+
+
+def _write_together(target: FhirClient, writes: list[_Write], state: SyncState) -> dict[str, Written]:
+    """Write every resource in one transaction; {} when the target refuses it (nothing was written)."""
+    if len(writes) < 2:
+        return {}
+    entries = []
+    for write in writes:
+        current = write.placement.current
+        request: dict[str, Any] = {"method": "PUT", "url": write.target_ref}
+        if current is not None:
+            request["ifMatch"] = etag(_version(current))
+        elif write.placement.identifier is not None:
+            request["url"] = f"{write.placement.key[0]}?identifier={quote(write.placement.identifier, safe='')}"
+        entries.append(
+            {"fullUrl": f"{target.base_url}/{write.target_ref}", "resource": write.desired, "request": request}
+        )
+    try:
+        response = target.transaction({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    except TransportError:
+        raise
+    except FhirClientError:
+        return {}
+    answers = response.get("entry") or []
+    if len(answers) != len(writes):
+        return {}
+    done: dict[str, Written] = {}
+    for write, answer in zip(writes, answers, strict=True):
+        stored = answer.get("resource")
+        if not isinstance(stored, dict):
+            location = str((answer.get("response") or {}).get("location") or write.target_ref)
+            resource_type, _, rest = location.partition("/")
+            stored = target.read(resource_type.rsplit("/", 1)[-1], rest.split("/")[0])
+        done[write.source_ref] = _recorded(write, stored, state)
+    return done
+
+
+def _write_one(target: FhirClient, write: _Write, state: SyncState) -> Written:
+    placement, desired, source_ref, target_ref = write.placement, write.desired, write.source_ref, write.target_ref
+    current = placement.current
     try:
         if current is not None:
             stored = target.update(desired, if_match=_version(current))
@@ -262,10 +328,14 @@ def _sync_one(
         raise  # the target is gone: stop rather than wait out a timeout per resource
     except FhirClientError as exc:
         return ResourceSync(source_ref, target_ref, "failed", str(exc)), None
-    stored_ref = f"{placement.key[0]}/{stored['id']}"
-    state.resources[source_ref] = _synced(stored_ref, stored, original)
-    action: Action = "updated" if current is not None else "created"
-    return ResourceSync(source_ref, stored_ref, action, version_id=_version(stored)), stored
+    return _recorded(write, stored, state)
+
+
+def _recorded(write: _Write, stored: Resource, state: SyncState) -> Written:
+    stored_ref = f"{write.placement.key[0]}/{stored['id']}"
+    state.resources[write.source_ref] = _synced(stored_ref, stored, write.original)
+    action: Action = "updated" if write.placement.current is not None else "created"
+    return ResourceSync(write.source_ref, stored_ref, action, version_id=_version(stored)), stored
 
 
 def _written_already(target: FhirClient, placement: _Placement, desired: Resource) -> Resource | None:

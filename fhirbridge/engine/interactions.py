@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import jsonpatch
 
+from fhirbridge.engine.integrity import IntegrityOptions, check_write_integrity, prepare_integrity_checks
 from fhirbridge.engine.referrals import check_referral_task
 from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.engine.validation import check_resource
@@ -68,9 +69,14 @@ def parse_etag(value: str) -> int:
 
 
 class FhirEngine:
-    def __init__(self, repository: Repository, *, matcher: Matcher | None = None) -> None:
+    def __init__(
+        self, repository: Repository, *, matcher: Matcher | None = None, integrity: IntegrityOptions | None = None
+    ) -> None:
         self.repository = repository
         self.matcher = matcher
+        # What every write is checked for beyond its structure and access (engine/integrity.py).
+        self.integrity = integrity or IntegrityOptions()
+        prepare_integrity_checks()
         # Business rules per resource type, run on every write with the previous and the new content.
         self.rules: dict[str, list[WriteRule]] = {}
 
@@ -210,6 +216,7 @@ class FhirEngine:
                 if existing is not None:
                     guard.check_read_version(access, existing)
                 return InteractionResult(200, existing)
+        check_write_integrity(tx, resource_type, None, resource, self.integrity)
         self._check_rules(access, resource_type, None, resource)
         # Created resources always get an id the server has just generated (here or by the transaction).
         stored = tx.put(resource_type, id or new_id(), copy.copy(resource), method="POST", fresh=True)
@@ -247,6 +254,7 @@ class FhirEngine:
         guard.check_replacing(access, tx, resource_type, id, resource)
         current = tx.current(resource_type, id)
         self._check_version(resource_type, id, current, parse_etag(if_match) if if_match else None)
+        check_write_integrity(tx, resource_type, current, resource, self.integrity)
         self._check_rules(access, resource_type, current, resource)
         stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
         guard.attribute(tx, access, stored, created=stored.created)
@@ -276,7 +284,9 @@ class FhirEngine:
                     expression=f"{resource_type}.id",
                 )
             guard.check_replacing(access, tx, resource_type, id, resource)
-            self._check_rules(access, resource_type, tx.current(resource_type, id), resource)
+            current = tx.current(resource_type, id)
+            check_write_integrity(tx, resource_type, current, resource, self.integrity)
+            self._check_rules(access, resource_type, current, resource)
             stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
             guard.attribute(tx, access, stored)
             return InteractionResult(200, stored)
@@ -287,6 +297,7 @@ class FhirEngine:
         existing = tx.current(resource_type, id)
         if existing is not None and not existing.deleted:
             raise Conflict(f"{resource_type}/{id} exists but does not match {criteria}")
+        check_write_integrity(tx, resource_type, existing, resource, self.integrity)
         self._check_rules(access, resource_type, None, resource)
         stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
         guard.attribute(tx, access, stored, created=True)
@@ -330,6 +341,7 @@ class FhirEngine:
             raise Unprocessable("A patch must not change the resource's id or type", expression=f"{resource_type}.id")
         check_resource(patched, expected_type=resource_type)
         guard.check_patched(access, tx, resource_type, previous, patched)
+        check_write_integrity(tx, resource_type, current, patched, self.integrity)
         self._check_rules(access, resource_type, current, patched)
         stored = tx.put(resource_type, id, patched, method="PATCH")
         guard.attribute(tx, access, stored)

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fhirbridge.engine.bundles import new_bundle
+from fhirbridge.engine.integrity import expect_writes
 from fhirbridge.engine.interactions import FhirEngine, InteractionResult, new_id, resource_of
 from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.errors import BadRequest, FhirError, Issue, NotFound, PayloadTooLarge, PreconditionFailed
@@ -94,6 +95,7 @@ class BundleProcessor:
                 expression="Bundle.entry",
             )
         try:
+            _refuse_duplicate_full_urls(raw_entries)
             if kind == "batch":
                 response = self._batch(access, raw_entries, base_url, return_preference)
             else:
@@ -116,6 +118,8 @@ class BundleProcessor:
         def work(tx: WriteTransaction) -> list[dict[str, Any]]:
             attempt = untouched.pop() if untouched else _parse_entries(fhir_json.loads(pristine))
             references = self._assign_targets(access, tx, attempt, base_url)
+            # References between entries hold whatever order the entries are written in.
+            expect_writes(tx, (f"{e.resource_type}/{e.target_id}" for e in attempt if e.target_id and e.resource))
             for entry in attempt:
                 if entry.resource is not None:
                     _named(
@@ -319,6 +323,21 @@ def _patch_operations(resource: Any) -> Any:
         return fhir_json.loads(base64.b64decode(resource.get("data", ""), validate=True))
     except (binascii.Error, ValueError):
         raise BadRequest("The Binary's data is not a base64 JSON Patch", expression="resource.data") from None
+
+
+def _refuse_duplicate_full_urls(raw_entries: list[Any]) -> None:
+    """A fullUrl names one entry: two entries with one fullUrl leave references to it ambiguous."""
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_entries):
+        full_url = raw.get("fullUrl") if isinstance(raw, dict) else None
+        if not isinstance(full_url, str):
+            continue
+        if full_url in seen:
+            raise BadRequest(
+                f"Entries {seen[full_url]} and {index} have the same fullUrl {full_url}; a fullUrl names one entry",
+                expression=f"Bundle.entry[{index}].fullUrl",
+            )
+        seen[full_url] = index
 
 
 def _refuse_duplicates(entries: list[Entry]) -> None:

@@ -2,7 +2,9 @@
 
 Decimals are parsed as ``decimal.Decimal`` so ``1.50`` stays ``1.50`` (FHIR decimals carry their
 precision), and written back verbatim through ``orjson.Fragment``. Nesting depth is bounded so a
-hostile body cannot exhaust the stack.
+hostile body cannot exhaust the stack, and text no store can hold is refused: a NUL character (FHIR
+strings may not hold it, and PostgreSQL text cannot) and a lone surrogate (``"\\ud800"`` is valid JSON
+but no Unicode character; it cannot be written as UTF-8).
 """
 
 from __future__ import annotations
@@ -32,16 +34,22 @@ class SourceDecimal(Decimal):
 
 
 def loads(body: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse FHIR JSON; a body that is not JSON, or nests too deep, is a 400."""
+    """Parse FHIR JSON; a body that is not JSON, nests too deep or holds text no store can keep is a 400."""
     # orjson first: several times faster, and exact for everything but non-integer numbers and
     # integers too long for 64 bits. A body holding any of those (found while checking the depth) is
     # parsed again keeping their text.
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return _loads_exact(body, max_depth)  # the standard parser gives the verdict and the message
+        # The standard parser gives the verdict and the message. What it reads that orjson refused may
+        # be a lone surrogate (escaped, or encoded as UTF-8 bytes, which it lets pass): look at all text.
+        value = _loads_exact(body, max_depth)
+        _check_text(value)
+        return value
     if _check_depth(value, max_depth):
-        return _loads_exact(body, max_depth, depth_checked=True)
+        value = _loads_exact(body, max_depth, depth_checked=True)
+    if _may_hold_nul(body):  # only an escape can put a NUL in a string: JSON forbids raw control characters
+        _check_text(value)
     return value
 
 
@@ -65,7 +73,9 @@ def _loads_exact(body: bytes | str, max_depth: int, *, depth_checked: bool = Fal
     """``depth_checked``: the same text has been parsed and its depth checked already."""
     try:
         value = json.loads(body, parse_float=SourceDecimal, parse_int=_integer, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
+    except RecursionError as exc:
+        raise _too_deep(max_depth) from exc
+    except ValueError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}", code="structure") from exc
     if not depth_checked:
         _check_depth(value, max_depth)
@@ -111,10 +121,14 @@ def _check_depth(value: Any, max_depth: int) -> bool:
     return _walk([value], 0, max_depth)  # the body itself sits at depth 0 of a one-item list
 
 
+def _too_deep(max_depth: int) -> BadRequest:
+    return BadRequest(f"The JSON nests deeper than {max_depth} levels", code="too-costly")
+
+
 def _walk(node: dict[str, Any] | list[Any], depth: int, max_depth: int) -> bool:
     # Recursion stops at max_depth + 1, far inside Python's own limit.
     if depth > max_depth:
-        raise BadRequest(f"The JSON nests deeper than {max_depth} levels", code="too-costly")
+        raise _too_deep(max_depth)
     inexact = False
     children: Iterable[Any] = node.values() if type(node) is dict else node
     for child in children:
@@ -124,6 +138,48 @@ def _walk(node: dict[str, Any] | list[Any], depth: int, max_depth: int) -> bool:
         elif kind is float or (kind is int and child not in _INTEGER_RANGE):
             inexact = True
     return inexact
+
+
+def _may_hold_nul(body: bytes | str) -> bool:
+    return (b"\\u0000" in body) if isinstance(body, bytes) else ("\\u0000" in body)
+
+
+def _check_text(value: Any) -> None:
+    """Refuse a key or string holding a NUL or a lone surrogate, naming where it is."""
+    pending: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
+    while pending:  # depth was bounded already; a loop all the same, as this runs on unusual bodies only
+        node, path = pending.pop()
+        if isinstance(node, dict):
+            for key, child in node.items():
+                _check_string(key, value, path)
+                pending.append((child, (*path, key)))
+        elif isinstance(node, list):
+            pending.extend((child, (*path, index)) for index, child in enumerate(node))
+        elif isinstance(node, str):
+            _check_string(node, value, path)
+
+
+def _check_string(text: str, root: Any, path: tuple[str | int, ...]) -> None:
+    problem = None
+    if "\x00" in text:
+        problem = "a NUL character (\\u0000), which FHIR strings cannot hold"
+    elif not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "a lone surrogate (\\ud800 to \\udfff without its pair), which is no Unicode character"
+    if problem is not None:
+        where = _expression(root, path)
+        raise BadRequest(f"The body holds {problem} at {where}", code="value", expression=where)
+
+
+def _expression(root: Any, path: tuple[str | int, ...]) -> str:
+    """``Patient.name[0].family`` for the path ``("name", 0, "family")`` in a Patient."""
+    kind = root.get("resourceType") if isinstance(root, dict) else None
+    text = kind if isinstance(kind, str) and kind.isalnum() else "$this"
+    for step in path:
+        text += f"[{step}]" if isinstance(step, int) else f".{step.encode('utf-8', 'backslashreplace').decode()}"
+    return text.replace("\x00", "\\u0000")
 
 
 __all__ = ["MAX_DEPTH", "SourceDecimal", "copy_tree", "dumps", "loads", "loads_stored"]

@@ -48,7 +48,12 @@ def _bundle(result: SearchResult, base_url: str, path: str, embed: Any) -> dict[
     ]
     if result.ignored:
         issues = [
-            Issue(f"Search parameter '{name}' was ignored", code="not-supported", severity="warning")
+            Issue(
+                f"Search parameter '{name}' is not supported here and was ignored",
+                code="not-supported",
+                severity="warning",
+                expression=(name,),
+            )
             for name in result.ignored
         ]
         entries.append({"resource": operation_outcome(issues), "search": {"mode": "outcome"}})

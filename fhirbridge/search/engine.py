@@ -39,6 +39,27 @@ UNSUPPORTED_RESULT_PARAMS = frozenset(
 
 
 @dataclass(frozen=True)
+class SearchLimits:
+    """How much one search may ask for (Settings.max_search_parameters, Settings.max_search_values).
+
+    Every parameter becomes a condition, every comma-separated value an alternative: on PostgreSQL a
+    hundred parameters took 15 s to plan, and on SQLite a thousand values went past its limit on
+    expression depth. ``max_values`` counts across all parameters (``_sort`` keys and ``_include``
+    specs too); the format and paging parameters the HTTP layer adds do not count.
+    """
+
+    max_parameters: int = 50
+    max_values: int = 200
+
+
+DEFAULT_LIMITS = SearchLimits()
+# Not the client's criteria: the format the HTTP layer answers in, and the cursor its own links carry.
+UNCOUNTED_PARAMS = frozenset({*TRANSPORT_PARAMS, CURSOR_PARAM})
+# Cursor keys are sort values and pks: 64-bit integers on both backends.
+_INT64 = range(-(2**63), 2**63)
+
+
+@dataclass(frozen=True)
 class SearchEntry:
     resource_type: str
     id: str
@@ -83,6 +104,49 @@ def _reject(strict: bool, request: _Request, name: str, reason: str) -> None:
     request.ignored.append(name)
 
 
+def _refuse(name: str, reason: str) -> BadRequest:
+    """What the server cannot honour is refused in every mode (R4 3.1.1.5)."""
+    return BadRequest(reason, expression=name, code="not-supported")
+
+
+def _check_request(params: list[tuple[str, str]], limits: SearchLimits) -> None:
+    """Refuse, before any SQL is built, a search beyond the limits or holding what no column can."""
+    counted = values = 0
+    for name, value in params:
+        _check_text(name, value)
+        if name in UNCOUNTED_PARAMS:
+            continue
+        counted += 1
+        if counted > limits.max_parameters:
+            message = f"A search takes at most {limits.max_parameters} parameters"
+            raise BadRequest(message, expression=name, code="too-costly")
+        # The count of split_values, without splitting megabytes of a value character by character.
+        values += (value.count(",") + 1) if "\\" not in value else len(predicates.split_values(value))
+        if values > limits.max_values:
+            message = (
+                f"A search takes at most {limits.max_values} values across its parameters "
+                "(each comma-separated alternative, _sort key and _include counts one)"
+            )
+            raise BadRequest(message, expression=name, code="too-costly")
+
+
+def _check_text(name: str, value: str) -> None:
+    for text in (name, value):
+        storable = "\x00" not in text and (text.isascii() or _encodes(text))
+        if not storable:
+            shown = name.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\u0000")
+            message = f"Search parameter '{shown}' holds a NUL character or a lone surrogate; no stored value can"
+            raise BadRequest(message, expression=shown, code="value")
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _parse_controls(resource_type: str | None, params: list[tuple[str, str]], strict: bool) -> _Request:
     request = _Request()
     for name, value in params:
@@ -95,23 +159,22 @@ def _parse_controls(resource_type: str | None, params: list[tuple[str, str]], st
         if name == CURSOR_PARAM:
             request.cursor = _decode_cursor(value)
         elif name == "_count":
-            if not value.isdigit():
+            if not (value.isascii() and value.isdigit()):
                 raise BadRequest(f"_count must be a non-negative integer, not '{value}'", expression="_count")
             request.count = min(int(value), MAX_COUNT)
             request.applied.append((name, str(request.count)))
         elif name == "_sort":
-            request.sort = _parse_sort(resource_type, value, strict, request)
+            request.sort = _parse_sort(resource_type, value)
             if request.sort:
                 request.applied.append((name, ",".join(("-" if d else "") + c for c, d in request.sort)))
         elif base in ("_include", "_revinclude"):
             iterate = name.endswith((":iterate", ":recurse"))
             target = request.includes if base == "_include" else request.revincludes
             for spec in value.split(","):
-                if _valid_include(spec, base):
-                    target.append((spec, iterate))
-                    request.applied.append((name, spec))
-                else:
-                    _reject(strict, request, name, f"Unsupported {base} '{spec}'")
+                if not _valid_include(spec, base):
+                    raise _refuse(name, f"Unsupported {base} '{spec}': Type:parameter[:TargetType] of a reference")
+                target.append((spec, iterate))
+                request.applied.append((name, spec))
         elif name == "_total":
             if value not in ("none", "estimate", "accurate"):
                 message = f"_total must be none, estimate or accurate, not '{value}'"
@@ -142,15 +205,15 @@ def _valid_include(spec: str, kind: str) -> bool:
     return info is not None and info.type == "reference" and (len(pieces) == 2 or pieces[2][:1].isupper())
 
 
-def _parse_sort(resource_type: str | None, value: str, strict: bool, request: _Request) -> list[tuple[str, bool]]:
+def _parse_sort(resource_type: str | None, value: str) -> list[tuple[str, bool]]:
     keys: list[tuple[str, bool]] = []
     for item in value.split(","):
         code = item.strip().lstrip("-")
         info = parameter(resource_type, code)
-        if code in ("_id", "_lastUpdated") or (info is not None and info.type not in ("composite", "special")):
-            keys.append((code, item.strip().startswith("-")))
-        else:
-            _reject(strict, request, "_sort", f"Cannot sort by '{code}'")
+        if not (code in ("_id", "_lastUpdated") or (info is not None and info.type not in ("composite", "special"))):
+            where = resource_type or "every type"
+            raise _refuse("_sort", f"Cannot sort by '{code}': it is no sortable search parameter of {where}")
+        keys.append((code, item.strip().startswith("-")))
     return keys
 
 
@@ -166,9 +229,22 @@ def _decode_cursor(token: str) -> dict[str, Any]:
         data = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (binascii.Error, orjson.JSONDecodeError, ValueError) as exc:
         raise BadRequest("The paging cursor is not valid", expression=CURSOR_PARAM) from exc
-    if not (isinstance(data, dict) and isinstance(data.get("k"), list) and isinstance(data.get("m"), int)):
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("k"), list)
+        and type(data.get("m")) is int
+        and data["m"] in _INT64
+        and all(_cursor_key(key) for key in data["k"])
+    ):
         raise BadRequest("The paging cursor is not valid", expression=CURSOR_PARAM)
     return data
+
+
+def _cursor_key(key: Any) -> bool:
+    """A sort value the database can compare: what _page put there (text, an integer, a number, none)."""
+    if isinstance(key, str):
+        return "\x00" not in key
+    return key is None or (type(key) is int and key in _INT64) or type(key) is float
 
 
 # --- sort keys ---------------------------------------------------------------------------------------
@@ -222,6 +298,8 @@ def _criteria(
         drive = replace(ctx, drive=position == driver)
         try:
             conditions.append(predicates.condition(resource_type, name, value, r, drive))
+        except predicates.UnsupportedSearch as exc:
+            raise _refuse(name, exc.reason) from None
         except predicates.UnknownParameter as exc:
             _reject(strict, request, exc.name, exc.reason)
             continue
@@ -288,14 +366,18 @@ def search(
     base_url: str = "",
     compartment: tuple[str, str] | None = None,
     visible: predicates.RowFilter | None = None,
+    limits: SearchLimits = DEFAULT_LIMITS,
 ) -> SearchResult:
     """Search ``resource_type`` (None: all types) with ``params`` as sent (name, value), in order.
 
     ``compartment`` restricts to a compartment, e.g. ``("Patient", "123")``. Unknown parameters raise
-    ``BadRequest`` when ``strict``, else they are skipped and listed in ``SearchResult.ignored``.
+    ``BadRequest`` when ``strict``, else they are skipped and listed in ``SearchResult.ignored``; what
+    cannot be honoured (an unsupported modifier, a chain through a parameter that does not exist, an
+    unknown ``_include``, ``_revinclude`` or ``_sort``) and what goes beyond ``limits`` always raise it.
     ``visible`` is the caller's row filter: every row the search reads (matches, the targets of chains
     and ``_has``, included resources) must meet it, so counts and paging see only what the caller may.
     """
+    _check_request(params, limits)
     flush_index(conn)  # inside a write transaction, what it wrote so far is found too
     types = _requested_types(resource_type, params)
     if len(types) == 1:  # a system search for one type is a search of that type
@@ -501,6 +583,7 @@ def match_ids(
     *,
     base_url: str = "",
     visible: predicates.RowFilter | None = None,
+    limits: SearchLimits = DEFAULT_LIMITS,
 ) -> list[str]:
     """Ids of the current resources matching ``params`` (conditional create, update and delete), among
     those ``visible`` lets the caller see: a match it may not see is no match.
@@ -510,6 +593,7 @@ def match_ids(
     """
     if not params:
         raise BadRequest("A conditional interaction needs search parameters")
+    _check_request(params, limits)
     flush_index(conn)
     request = _Request()
     for name, _ in params:
@@ -527,4 +611,4 @@ def match_ids(
     return list(conn.execute(query).scalars())
 
 
-__all__ = ["CURSOR_PARAM", "SearchEntry", "SearchResult", "match_ids", "search"]
+__all__ = ["CURSOR_PARAM", "DEFAULT_LIMITS", "SearchEntry", "SearchLimits", "SearchResult", "match_ids", "search"]

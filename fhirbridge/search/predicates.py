@@ -3,7 +3,9 @@
 Every condition is expressed against a ``resources`` table (or alias) passed in, so the same code
 serves a plain search, a chained one (the condition applies to the referenced resources) and a
 reverse chain (``_has``, the condition applies to the referring ones). Commas in a value are OR; the
-caller ANDs repeated parameters.
+caller ANDs repeated parameters. A parameter the type does not have raises ``UnknownParameter`` (the
+caller may skip it); one used in a way that cannot be honoured raises ``UnsupportedSearch`` (never
+skipped).
 """
 
 from __future__ import annotations
@@ -40,12 +42,18 @@ MAX_CHAIN_DEPTH = 4
 
 
 class UnknownParameter(Exception):
-    """The parameter (or a modifier of it) is not supported for this type; strict mode answers 400."""
+    """The type has no parameter of this name: skipped and reported when lenient, 400 when strict."""
 
     def __init__(self, name: str, reason: str) -> None:
         super().__init__(reason)
         self.name = name
         self.reason = reason
+
+
+class UnsupportedSearch(UnknownParameter):
+    """A parameter used in a way the server cannot honour: a modifier it does not support, a chain
+    through a parameter that does not exist or is no reference. Always 400 (R4 3.1.1.5): skipping it
+    would answer another question than the one asked (``Goal?subject.foo=x``: every Goal)."""
 
 
 # (resource type, the resources table or an alias) -> the condition a row must meet to be seen by the
@@ -108,10 +116,13 @@ def condition(resource_type: str | None, name: str, raw_value: str, r: Any, ctx:
     info = parameter(resource_type, code)
     if info is None:
         where = resource_type or "a system-wide search"
-        raise UnknownParameter(name, f"Unknown search parameter '{code}' for {where}")
+        reason = f"Unknown search parameter '{code}' for {where}"
+        if chain or depth:  # only a plain parameter may be skipped, never a link of a chain
+            raise UnsupportedSearch(name, reason)
+        raise UnknownParameter(name, reason)
     if chain:
         if info.type != "reference":
-            raise UnknownParameter(name, f"Search parameter '{code}' is not a reference and cannot be chained")
+            raise UnsupportedSearch(name, f"Search parameter '{code}' is not a reference and cannot be chained")
         return _chain(resource_type, info, modifier, chain, raw_value, r, ctx, depth)
     if modifier == "missing":
         return _missing(resource_type, info, name, raw_value, r, ctx)
@@ -161,7 +172,7 @@ def _any(conditions: list[Condition]) -> Condition:
 
 def _no_modifier(info: SearchParamInfo, name: str, modifier: str, allowed: tuple[str, ...] = ()) -> None:
     if modifier and modifier not in allowed:
-        raise UnknownParameter(name, f"Modifier ':{modifier}' is not supported on {info.type} parameter '{info.code}'")
+        raise UnsupportedSearch(name, f"Modifier ':{modifier}' is not supported on {info.type} parameter '{info.code}'")
 
 
 def _missing(
@@ -214,7 +225,7 @@ def _resource_id(name: str, modifier: str, raw_value: str, r: Any) -> Condition:
     if modifier == "not":
         return r.c.id.not_in(split_values(raw_value))
     if modifier:
-        raise UnknownParameter(name, f"Modifier ':{modifier}' is not supported on '_id'")
+        raise UnsupportedSearch(name, f"Modifier ':{modifier}' is not supported on '_id'")
     return r.c.id.in_(split_values(raw_value))
 
 
@@ -222,7 +233,7 @@ def _last_updated(name: str, modifier: str, raw_value: str, r: Any) -> Condition
     if modifier == "missing":
         return sa.false() if raw_value == "true" else sa.true()
     if modifier:
-        raise UnknownParameter(name, f"Modifier ':{modifier}' is not supported on '_lastUpdated'")
+        raise UnsupportedSearch(name, f"Modifier ':{modifier}' is not supported on '_lastUpdated'")
     parts = []
     for raw in split_values(raw_value):
         prefix, start, end = _prefix_range(name, raw)
@@ -306,7 +317,7 @@ def _reference(
         matches = [_token_parts(t.c.system, t.c.code, value) for value in split_values(raw)]
         return _index_match(t, resource_type, f"{info.code}:identifier", r, ctx, _any(matches))
     if modifier and modifier not in info.target and not (modifier[:1].isupper() and not info.target):
-        raise UnknownParameter(name, f"Modifier ':{modifier}' is not supported on reference parameter '{info.code}'")
+        raise UnsupportedSearch(name, f"Modifier ':{modifier}' is not supported on reference parameter '{info.code}'")
     parts = [_reference_value(info, name, modifier, value, ctx) for value in split_values(raw)]
     return _index_match(search_reference, resource_type, info.code, r, ctx, _any(parts))
 
@@ -339,7 +350,7 @@ def _chain(
         )
         parts.append(sa.and_(t.c.target_type == target, t.c.target_id.in_(inner)))
     if not parts:
-        raise UnknownParameter(
+        raise UnsupportedSearch(
             f"{info.code}.{chain}", f"Chained parameter '{chain}' is unknown for the targets of '{info.code}'"
         )
     return _index_match(t, resource_type, info.code, r, ctx, _any(parts))
@@ -359,9 +370,9 @@ def _reverse_chain(resource_type: str | None, name: str, raw: str, r: Any, ctx: 
     _, source_type, reference_code, rest = pieces
     info = parameter(source_type, reference_code)
     if info is None or info.type != "reference" or source_type not in _known_types():
-        raise UnknownParameter(name, f"'{source_type}:{reference_code}' is not a reference parameter")
+        raise UnsupportedSearch(name, f"'{source_type}:{reference_code}' is not a reference parameter")
     if resource_type is None:
-        raise UnknownParameter(name, "'_has' needs a resource type")
+        raise UnsupportedSearch(name, "'_has' needs a resource type")
     source = resources.alias()
     referring = sa.select(source.c.pk).where(
         source.c.resource_type == source_type,
@@ -525,6 +536,7 @@ __all__ = [
     "PREFIXES",
     "Context",
     "UnknownParameter",
+    "UnsupportedSearch",
     "compartment_condition",
     "condition",
     "date_condition",

@@ -12,6 +12,7 @@ data, subscription bookkeeping) passes ``SYSTEM_ACCESS``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -54,11 +55,18 @@ class Access:
     # What the request touched that its URL does not say, for its AuditEvent (filled by the bundle
     # processor); not kept for the server's own work, which no request's AuditEvent covers.
     audited: list[AuditedEntity] = field(default_factory=list, repr=False)
+    # The children whose data the request read or wrote, for its AuditEvent (a privacy officer's "who
+    # looked at this child's record").
+    children: set[str] = field(default_factory=set, repr=False)
     keeps_audit: bool = True
 
     def note(self, entities: list[AuditedEntity]) -> None:
         if self.keeps_audit:
             self.audited.extend(entities)
+
+    def note_children(self, children: Iterable[str]) -> None:
+        if self.keeps_audit:
+            self.children.update(children)
 
     @property
     def unrestricted(self) -> bool:

@@ -3,9 +3,10 @@
 The security middleware hands each request to ``AuditTrail.commit`` as an ``AccessRecord`` when its
 response is about to start, and sends the response only once the record is committed: an access the
 client was answered is on record, whatever happens to the process after. A writer thread turns records
-into R4 AuditEvents (type ``rest``, subtype the interaction, an entity for what the URL names and for
-each entry of a Bundle) and commits them in batches (group commit: every request waiting at that moment
-shares one database transaction), so the wait costs one commit shared by many requests. A full queue
+into R4 AuditEvents (type ``rest``, subtype the interaction, an entity for what the URL names, for each
+entry of a Bundle and for each child whose data was read or written) and appends them to the audit log
+(``fhirbridge.storage.audit_log``) in batches (group commit: every request waiting at that moment shares
+one transaction), so the wait costs one small commit shared by many requests. A full queue
 makes requests wait for room (nothing is ever dropped); a record that cannot be stored fails its
 request (503) rather than answer without a record.
 """
@@ -20,15 +21,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from fhirbridge.engine.interactions import new_id
+from fhirbridge.formats import json as fhir_json
 from fhirbridge.security.access import AuditedEntity
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.provenance import agent_reference
-from fhirbridge.storage.clock import instant
-from fhirbridge.storage.sql import SqlRepository, SqlWriteTransaction
+from fhirbridge.storage.audit_log import AuditLog, AuditRow
+from fhirbridge.storage.clock import instant, to_micros
 
 log = logging.getLogger("fhirbridge.audit")
 
@@ -54,6 +55,8 @@ class AccessRecord:
     recorded: datetime
     # What the request touched besides what its URL names: each entry of a transaction or batch.
     entities: tuple[AuditedEntity, ...] = ()
+    # The children whose data it read or wrote.
+    children: tuple[str, ...] = ()
 
 
 def interaction_of(method: str, path: str) -> tuple[str, str | None]:
@@ -135,12 +138,41 @@ def audit_event(record: AccessRecord) -> dict[str, Any]:
                 ],
             }
         )
-    if principal is not None and principal.patient:
-        event["entity"] = [
-            *event.get("entity", []),
-            {"what": {"reference": f"Patient/{principal.patient}"}, "type": {"system": ENTITY_TYPE, "code": "1"}},
-        ]
+    named = {what.get("reference") for what in (e.get("what", {}) for e in event.get("entity", []))}
+    for child in children_of(record):
+        if f"Patient/{child}" not in named:
+            person = {"what": {"reference": f"Patient/{child}"}, "type": {"system": ENTITY_TYPE, "code": "1"}}
+            event.setdefault("entity", []).append(person)
     return event
+
+
+def children_of(record: AccessRecord) -> tuple[str, ...]:
+    """Every child the access concerned: read or written, named by its URL, its token or a Bundle entry."""
+    found = set(record.children)
+    if record.principal is not None and record.principal.patient:
+        found.add(record.principal.patient)
+    _, reference = interaction_of(record.method, record.path)
+    for named in (reference, *(entity.reference for entity in record.entities)):
+        if named and named.startswith("Patient/") and named.count("/") == 1:
+            found.add(named.split("/", 1)[1])
+    return tuple(sorted(found))
+
+
+def audit_row(record: AccessRecord) -> AuditRow:
+    """The audit log's row of one access: its AuditEvent and the columns it is searched by."""
+    event = audit_event(record)
+    event = {"resourceType": event.pop("resourceType"), "id": new_id(), **event}
+    _, reference = interaction_of(record.method, record.path)
+    who = event["agent"][0]["who"]
+    return AuditRow(
+        id=event["id"],
+        recorded=to_micros(record.recorded),
+        agent=who.get("reference") or (who.get("identifier") or {}).get("value"),
+        entity_type=(reference or "").split("/", 1)[0] or None,
+        outcome=event["outcome"],
+        children=children_of(record),
+        content=fhir_json.dumps(event),
+    )
 
 
 # Told when a record is committed (None) or could not be (the error).
@@ -150,8 +182,8 @@ Settled = Callable[[BaseException | None], None]
 class AuditTrail:
     """A queue of access records and the thread that commits them as AuditEvents, in batches."""
 
-    def __init__(self, repository: SqlRepository, *, max_pending: int = 10_000) -> None:
-        self.repository = repository
+    def __init__(self, log: AuditLog, *, max_pending: int = 10_000) -> None:
+        self.log = log
         self._queue: queue.Queue[tuple[AccessRecord, Settled] | None] = queue.Queue(maxsize=max_pending)
         self._thread = threading.Thread(target=self._run, name="fhirbridge-audit", daemon=True)
 
@@ -191,7 +223,7 @@ class AuditTrail:
             error: BaseException | None = None
             try:
                 if waiting:
-                    self.repository.run_write(partial(_store, records=[record for record, _ in waiting]))
+                    self.log.append([audit_row(record) for record, _ in waiting])
             except Exception as exc:
                 log.exception("could not store %d audit events", len(waiting))
                 error = exc
@@ -210,13 +242,8 @@ def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
         future.set_exception(error)
 
 
-def _store(tx: SqlWriteTransaction, *, records: list[AccessRecord]) -> None:
-    for record in records:
-        tx.put("AuditEvent", new_id(), audit_event(record), method="POST")
-
-
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["AccessRecord", "AuditTrail", "audit_event", "interaction_of"]
+__all__ = ["AccessRecord", "AuditTrail", "audit_event", "audit_row", "children_of", "interaction_of"]

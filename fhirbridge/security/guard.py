@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 
 from fhirbridge.compartment import compartment_patients
+from fhirbridge.errors import MethodNotAllowed
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.security.access import Access, not_found
 from fhirbridge.security.policy import caller_references
@@ -38,7 +39,9 @@ def check_read_version(access: Access, version: StoredVersion) -> None:
     """A version the caller may not see is answered as absent (its type's scope: 403)."""
     # The unrestricted caller may read anything: no need to parse what it is about to be sent.
     if not access.unrestricted:
-        access.check_read(content_of(version), f"{version.resource_type}/{version.id}")
+        content = content_of(version)
+        access.check_read(content, f"{version.resource_type}/{version.id}")
+        access.note_children(compartment_patients(content))
 
 
 def require_visible_resource(access: Access, resource_type: str, id: str, latest: LatestContent) -> None:
@@ -71,13 +74,21 @@ def visible_versions(
 # -- writes ---------------------------------------------------------------------------------------------
 
 
+def refuse_audit_writes(resource_type: str) -> None:
+    """The audit trail is the server's alone, whoever asks (authentication on or off)."""
+    if resource_type == "AuditEvent":
+        raise MethodNotAllowed("AuditEvents are written by the server only: the audit trail cannot be changed")
+
+
 def check_creating(access: Access, tx: WriteTransaction, resource_type: str, resource: Resource) -> None:
+    refuse_audit_writes(resource_type)
     access.check(resource, "c", tx.connection())
     check_elements(access, tx, resource_type, None, resource)
 
 
 def check_replacing(access: Access, tx: WriteTransaction, resource_type: str, id: str, resource: Resource) -> None:
     """An update (or update-as-create) of ``resource_type/id`` to ``resource``."""
+    refuse_audit_writes(resource_type)
     current = tx.current(resource_type, id)
     if current is None or current.content is None:
         check_creating(access, tx, resource_type, resource)
@@ -93,11 +104,13 @@ def check_patched(
 ) -> None:
     """A patch must not move the resource where the caller could not have written it, nor change an
     element the caller may not (raised inside the write, so it rolls back)."""
+    refuse_audit_writes(resource_type)
     access.check(patched, "u", tx.connection())
     check_elements(access, tx, resource_type, previous, patched)
 
 
 def check_deleting(access: Access, tx: WriteTransaction, resource_type: str, id: str) -> None:
+    refuse_audit_writes(resource_type)
     access.require(resource_type, "d")
     current = tx.current(resource_type, id)
     if current is not None and current.content is not None:
@@ -144,6 +157,7 @@ def attribute(
         return
     content = content_of(version) if version.content is not None else before or {}
     children = compartment_patients(content)
+    access.note_children(children)
     provenance = provenance_for(version, access.principal, created=created, children=children)
     tx.put("Provenance", str(uuid.uuid4()), provenance, method="POST")
 

@@ -152,6 +152,7 @@ class SecurityMiddleware:
             principal=principal,
             recorded=now(),
             entities=tuple(access.audited),
+            children=tuple(sorted(access.children)),
         )
         try:
             await self.audit.commit(record)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
-from fhirbridge.compartment import compartment_search_constraint
+from fhirbridge.compartment import compartment_patients, compartment_search_constraint
 from fhirbridge.errors import Forbidden
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.search import SearchResult
@@ -60,7 +60,10 @@ def checked_result(access: Access, result: SearchResult) -> SearchResult:
     they ever disagree, the entry is withheld, the total dropped, and the disagreement logged."""
     if not access.filters_results:
         return result
-    entries = [entry for entry in result.entries if access.visible(fhir_json.loads_stored(entry.content))]
+    contents = [fhir_json.loads_stored(entry.content) for entry in result.entries]
+    entries = [entry for entry, content in zip(result.entries, contents, strict=True) if access.visible(content)]
+    for content in contents:
+        access.note_children(compartment_patients(content))
     if len(entries) == len(result.entries):
         return result
     log.error("the search filter let through %d entries the access policy refuses", len(result.entries) - len(entries))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +25,7 @@ from fhirbridge.security.policy import CLAIM, TREATING_MODES, Relations, Share, 
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.smart import smart_configuration
 from fhirbridge.security.tokens import TokenVerifier
+from fhirbridge.storage.audit_log import AuditLog
 from fhirbridge.storage.sql import SqlRepository
 
 log = logging.getLogger("fhirbridge.security")
@@ -45,6 +47,8 @@ CORS_RESPONSE_HEADERS = ["ETag", "Location", "Last-Modified", "Content-Location"
 @dataclass
 class InstalledSecurity:
     audit: AuditTrail | None
+    # Where the audit trail is kept (read by /AuditEvent).
+    audit_log: AuditLog
     # The layers around every request, innermost first, as (middleware class, options).
     layers: list[tuple[Callable[..., Any], dict[str, Any]]]
 
@@ -57,6 +61,11 @@ class InstalledSecurity:
     def close(self) -> None:
         if self.audit is not None:
             self.audit.stop()
+        self.audit_log.dispose()
+
+
+RELATIONS_FOR = 30.0  # seconds: how late a Consent's end (or start) may take effect
+REMEMBERED_CALLERS = 10_000
 
 
 class RepositoryRelations:
@@ -73,11 +82,27 @@ class RepositoryRelations:
             raise ValueError(f"treating_relationship must be one of {', '.join(TREATING_MODES)}")
         self.repository = repository
         self.treating_relationship = treating_relationship
+        # (user, organization, treating claim) -> (when, the store's generation, relations): a caller's
+        # relations change only when someone commits (care teams, Patients, Consents) or a Consent's
+        # period passes, so while the store has not changed they are kept, for RELATIONS_FOR at the most.
+        self._remembered: dict[tuple[str | None, str | None, bool], tuple[float, int, Relations]] = {}
 
     def relations(self, principal: Principal, now: datetime, conn: Connection | None = None) -> Relations:
         if conn is None:
+            generation = self.repository.generation()
+            key = (principal.fhir_user, principal.organization, principal.treating)
+            remembered = self._remembered.get(key)
+            if generation is not None and remembered is not None:
+                seen_at, known, relations = remembered
+                if known == generation and time.monotonic() - seen_at < RELATIONS_FOR:
+                    return relations
             with self.repository.connect() as own:
-                return self._relations(own, principal, now)
+                relations = self._relations(own, principal, now)
+            if generation is not None:
+                if len(self._remembered) >= REMEMBERED_CALLERS:
+                    self._remembered.clear()
+                self._remembered[key] = (time.monotonic(), generation, relations)
+            return relations
         flush_index(conn)  # inside a write transaction, what it wrote so far counts
         return self._relations(conn, principal, now)
 
@@ -106,6 +131,7 @@ def install_security(app: FastAPI, settings: Settings, repository: SqlRepository
     """Authentication, the access context, audit, security headers, CORS and the discovery routes."""
     verifier: TokenVerifier | None = None
     audit: AuditTrail | None = None
+    audit_log = AuditLog.open(repository.engine.url.render_as_string(hide_password=False))
     if settings.auth_disabled:
         log.warning(
             "AUTHENTICATION IS DISABLED (FHIRBRIDGE_AUTH_DISABLED): every caller can read and write every "
@@ -119,7 +145,7 @@ def install_security(app: FastAPI, settings: Settings, repository: SqlRepository
             jwks=settings.jwks or None,
             leeway=settings.jwt_leeway_seconds,
         )
-        audit = AuditTrail(repository, max_pending=settings.audit_max_pending)
+        audit = AuditTrail(audit_log, max_pending=settings.audit_max_pending)
         audit.start()
     relations = RepositoryRelations(repository, settings.treating_relationship)
     layers: list[tuple[Callable[..., Any], dict[str, Any]]] = [
@@ -141,7 +167,7 @@ def install_security(app: FastAPI, settings: Settings, repository: SqlRepository
     async def smart_discovery() -> Response:
         return Response(fhir_json.dumps(smart_configuration(settings)), media_type="application/json")
 
-    return InstalledSecurity(audit, layers)
+    return InstalledSecurity(audit, audit_log, layers)
 
 
 __all__ = ["InstalledSecurity", "RepositoryRelations", "access_for", "install_security"]

@@ -14,7 +14,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
+from fhirbridge.engine.audit_events import AuditEvents
 from fhirbridge.engine.coordination import CoordinationService
+from fhirbridge.engine.integrity import IntegrityOptions
 from fhirbridge.engine.interactions import FhirEngine
 from fhirbridge.engine.operations.assessment import AssessmentOperations
 from fhirbridge.engine.operations.patient import PatientOperations
@@ -24,15 +26,17 @@ from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
 from fhirbridge.security.server import install_security
+from fhirbridge.server.audit_events import router as audit_events_router
 from fhirbridge.server.coordination import router as coordination_router
 from fhirbridge.server.fastread import PlainReadPath, PlainReads
+from fhirbridge.server.hosts import AllowedHosts, HostCheck
 from fhirbridge.server.negotiation import Format, response_format
 from fhirbridge.server.operations import router as operations_router
 from fhirbridge.server.render import error_response
 from fhirbridge.server.routes import router
 from fhirbridge.storage.sql import SqlRepository, open_repository
 from fhirbridge.subscriptions.delivery import DeliveryPolicy, DeliveryWorker
-from fhirbridge.subscriptions.rules import check_subscription
+from fhirbridge.subscriptions.rules import EndpointPolicy, subscription_rule
 
 log = logging.getLogger("fhirbridge")
 
@@ -82,6 +86,7 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
                 retry_base_seconds=settings.subscription_retry_seconds,
                 max_attempts=settings.subscription_max_attempts,
             ),
+            endpoints=EndpointPolicy.from_settings(settings),
         )
         if settings.subscription_delivery:
             worker.start()
@@ -102,8 +107,10 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app.state.repository = repository
     app.state.search = SearchService(repository)
     # Every interaction takes the caller's Access and is checked against it (fhirbridge.security).
-    app.state.engine = FhirEngine(repository, matcher=app.state.search)
-    app.state.engine.rules["Subscription"] = [check_subscription]
+    app.state.engine = FhirEngine(
+        repository, matcher=app.state.search, integrity=IntegrityOptions.from_settings(settings)
+    )
+    app.state.engine.rules["Subscription"] = [subscription_rule(settings)]
     if settings.validate_profiles_on_write:
         app.state.engine.rules["*"] = [check_declared_profiles]
     app.state.patient_operations = PatientOperations(app.state.engine)
@@ -114,9 +121,14 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app.state.assessment_operations = AssessmentOperations(app.state.engine, app.state.bundles)
     app.state.assessment_operations.publish_instruments()
     security = install_security(app, settings, repository)
-    app.plain_reads = PlainReadPath(security.wrap(PlainReads(app.state.engine)))
+    # Outermost on both paths: a request for a host that is not ours gets no further (server/hosts.py).
+    hosts = AllowedHosts.from_settings(settings)
+    app.add_middleware(HostCheck, hosts=hosts)
+    app.plain_reads = PlainReadPath(HostCheck(security.wrap(PlainReads(app.state.engine)), hosts=hosts))
+    app.state.audit_events = AuditEvents(security.audit_log)
     # The internal-format API first: its paths would otherwise be read as FHIR type/id paths.
     app.include_router(coordination_router)
+    app.include_router(audit_events_router)
     app.include_router(operations_router)
     app.include_router(router)
 

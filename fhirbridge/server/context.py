@@ -13,6 +13,7 @@ from fhirbridge.errors import BadRequest, PayloadTooLarge
 from fhirbridge.formats.codec import decode
 from fhirbridge.security.access import Access
 from fhirbridge.security.middleware import request_access
+from fhirbridge.server.hosts import link_base
 from fhirbridge.server.negotiation import Format, request_format, response_format
 
 PREFER_RETURN = {"minimal", "representation", "OperationOutcome"}
@@ -32,7 +33,8 @@ class FhirRequest:
 
     @property
     def base_url(self) -> str:
-        return self.settings.base_url.rstrip("/") or str(self.request.base_url).rstrip("/")
+        # Never the bare Host header: the caller writes it (server/hosts.py).
+        return link_base(self.request.scope, self.settings)
 
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name)

@@ -51,6 +51,9 @@ async def read_record(child_id: str, ctx: FhirRequestDep) -> Response:
 )
 async def write_record(child_id: str, ctx: FhirRequestDep) -> Response:
     body = await ctx.raw_body()
+    # The record reader takes JSON as the standard library parses it: refuse here, as for FHIR bodies,
+    # what nests beyond the limit or holds text no store can keep (it would otherwise fail deep inside).
+    fhir_json.loads(body, max_depth=ctx.settings.max_json_depth)
     result = await run_in_threadpool(
         _service(ctx.request).write, ctx.access, require_id(child_id), body, base_url=ctx.base_url
     )
@@ -71,7 +74,7 @@ async def read_part(child_id: str, part: str, ctx: FhirRequestDep) -> Response:
 
 @router.put("/children/{child_id}/{part}", summary="Replace one part of a child's record")
 async def write_part(child_id: str, part: str, ctx: FhirRequestDep) -> Response:
-    value = fhir_json.loads(await ctx.raw_body())
+    value = fhir_json.loads(await ctx.raw_body(), max_depth=ctx.settings.max_json_depth)
     service = _service(ctx.request)
     result = await run_in_threadpool(
         service.write_part, ctx.access, require_id(child_id), part, value, base_url=ctx.base_url

@@ -65,7 +65,8 @@ class PlainReadPath:
 
     def __init__(self, handler: ASGIApp) -> None:
         self.handler = handler
-        self.types = resource_types()
+        # AuditEvents live in the audit log, not the resource store: their reads take the route.
+        self.types = resource_types() - {"AuditEvent"}
 
     def takes(self, scope: Scope) -> bool:
         target = self._target(scope)

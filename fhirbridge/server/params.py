@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
+from typing import Any, TypeVar
 
-from fastapi import Response
+import anyio
+from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from fhirbridge.engine.searching import SearchService
@@ -18,6 +20,11 @@ from fhirbridge.security.search import checked_result, search_params_for
 from fhirbridge.server.context import FhirRequest
 from fhirbridge.server.render import body_response, media_type
 from fhirbridge.storage.contract import StoredVersion
+from fhirbridge.storage.driver import QueryCancellation
+
+T = TypeVar("T")
+# How often a running search looks whether its client is still there.
+DISCONNECT_POLL_SECONDS = 0.2
 
 
 def int_param(value: str | None, name: str, *, default: int, maximum: int = 1_000_000_000) -> int:
@@ -66,10 +73,37 @@ async def run_search(
     service: SearchService = ctx.request.app.state.search
     access = ctx.access
     params, compartment = search_params_for(access, resource_type, params, compartment)
-    result = await run_in_threadpool(_search, service, access, resource_type, params, ctx, compartment)
+    result = await _while_connected(ctx.request, _search, service, access, resource_type, params, ctx, compartment)
     if ctx.fmt == "json" and not ctx.pretty:
         return Response(searchset_bytes(result, base_url=ctx.base_url, path=path), media_type=media_type("json"))
     return body_response(ctx, searchset_dict(result, base_url=ctx.base_url, path=path))
+
+
+async def _while_connected(request: Request, work: Callable[..., T], *args: Any) -> T:
+    """Run ``work(*args)`` in a worker thread; if the client goes away meanwhile, stop its queries.
+
+    Nobody would read the answer, and a search a client gave up on (and probably sent again) would
+    otherwise run to its end, holding a thread and a database connection.
+    """
+    cancellation = QueryCancellation()
+    outcome: list[T] = []
+    failure: list[Exception] = []
+    async with anyio.create_task_group() as watcher:
+        watcher.start_soon(_cancel_when_gone, request, cancellation)
+        try:
+            outcome.append(await run_in_threadpool(cancellation.run, work, *args))
+        except Exception as exc:  # raised below, outside the task group (which would wrap it in a group)
+            failure.append(exc)
+        watcher.cancel_scope.cancel()
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+async def _cancel_when_gone(request: Request, cancellation: QueryCancellation) -> None:
+    while not await request.is_disconnected():
+        await anyio.sleep(DISCONNECT_POLL_SECONDS)
+    await anyio.to_thread.run_sync(cancellation.cancel)  # a round trip to PostgreSQL: not on the loop
 
 
 def _search(

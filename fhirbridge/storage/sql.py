@@ -18,14 +18,22 @@ from typing import Any, NamedTuple, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.storage import schema
 from fhirbridge.storage.clock import from_micros, instant, now_micros, to_micros
 from fhirbridge.storage.contract import HistoryPage, Resource, StoredVersion
-from fhirbridge.storage.driver import driver_sql, execute, insert_rows
+from fhirbridge.storage.driver import (
+    UNBOUNDED_OPTION,
+    current_cancellation,
+    driver_sql,
+    execute,
+    insert_rows,
+    install_statement_budget,
+    refusal,
+)
 from fhirbridge.storage.migrations import MIGRATIONS, Migration, migrate
 from fhirbridge.storage.postgres_reads import PostgresPointReads
 from fhirbridge.storage.sqlite_reads import SqliteCurrentReads
@@ -35,6 +43,8 @@ WRITE_OPTION = "fhirbridge_write"
 SQLITE_CACHE_KIB = 32 * 1024  # page cache per connection
 SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 MAX_WRITE_ATTEMPTS = 8
+# version_id is an INTEGER column (32 bits on PostgreSQL): no version beyond it exists.
+MAX_VERSION_ID = 2**31 - 1
 
 
 class Indexer(Protocol):
@@ -236,8 +246,12 @@ class SqlRepository:
         indexer: Indexer | None = None,
         migrations: list[Migration] | None = None,
         read_cache_bytes: int = 0,
+        query_timeout_seconds: float = 0.0,
     ) -> None:
+        """``query_timeout_seconds``: the bound ``engine`` puts on each statement (create_sql_engine), for
+        the message a client gets when a statement runs past it."""
         self.engine = engine
+        self.query_timeout_seconds = query_timeout_seconds
         self.dialect = engine.dialect.name
         self.indexer = indexer
         self.migrations = migrations or MIGRATIONS
@@ -254,8 +268,16 @@ class SqlRepository:
             else None
         )
 
+    def generation(self) -> int | None:
+        """Changes whenever anyone commits (SQLite files with the read cache on); None: not known."""
+        return self._current_reads.generation() if self._current_reads is not None else None
+
     def migrate(self) -> list[int]:
         with self._write_connection() as conn:
+            # Building an index over a large store may take longer than any request should.
+            conn = conn.execution_options(**{UNBOUNDED_OPTION: True})
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
             return migrate(conn, self.migrations)
 
     @contextmanager
@@ -279,22 +301,41 @@ class SqlRepository:
         """Run ``work(tx)`` in a write transaction, retrying when a concurrent writer won a race."""
         # Statements on the driver (storage/driver.py) raise the driver's own errors, unwrapped.
         operational_errors = (OperationalError, self.engine.dialect.loaded_dbapi.OperationalError)
-        for attempt in range(MAX_WRITE_ATTEMPTS):
-            try:
-                with self.write() as tx:
-                    return work(tx)
-            except (RetryableWrite, *operational_errors) as exc:
-                if not isinstance(exc, RetryableWrite) and not _is_transient(exc):
-                    raise
-                if attempt == MAX_WRITE_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.005 * (attempt + 1))
+        with self._refusing():
+            for attempt in range(MAX_WRITE_ATTEMPTS):
+                try:
+                    with self.write() as tx:
+                        return work(tx)
+                except (RetryableWrite, *operational_errors) as exc:
+                    if not isinstance(exc, RetryableWrite) and not _is_transient(exc):
+                        raise
+                    if attempt == MAX_WRITE_ATTEMPTS - 1:
+                        raise
+                    time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
 
     @contextmanager
+    def _refusing(self) -> Iterator[None]:
+        """Database errors the request caused (too costly, an unstorable value) become the client's error."""
+        try:
+            yield
+        except Exception as exc:
+            refused = refusal(exc, seconds=self.query_timeout_seconds, cancellation=current_cancellation())
+            if refused is None:
+                raise
+            raise refused from exc
+
+    @contextmanager
     def connect(self) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            yield conn
+        """A connection for reading. Its statements stop when the request's client goes away, if it
+        runs under a ``QueryCancellation`` (storage/driver.py)."""
+        cancellation = current_cancellation()
+        with self._refusing(), self.engine.connect() as conn:
+            if cancellation is None:
+                yield conn
+            else:
+                with cancellation.watching(conn):
+                    yield conn
 
     def read(self, resource_type: str, id: str) -> StoredVersion | None:
         if self._current_reads is not None:
@@ -310,6 +351,8 @@ class SqlRepository:
         return _point_version(row) if row is not None else None
 
     def vread(self, resource_type: str, id: str, version_id: int) -> StoredVersion | None:
+        if not 0 < version_id <= MAX_VERSION_ID:
+            return None
         row = self._point_read(self._vread_sql, (resource_type, id, version_id))
         return _point_version(row) if row is not None else None
 
@@ -351,7 +394,7 @@ class SqlRepository:
             conditions.append(v.c.last_updated >= to_micros(since))
         if at is not None:
             conditions.append(v.c.last_updated <= to_micros(at))
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             if till_seq is None:
                 till_seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(v.c.seq), 0))).scalar_one()
             conditions.append(v.c.seq <= till_seq)
@@ -389,13 +432,28 @@ def _is_sqlite_file(engine: Engine) -> bool:
     return url.get_backend_name() == "sqlite" and not in_memory
 
 
-def create_sql_engine(database_url: str) -> Engine:
+def create_sql_engine(database_url: str, *, query_timeout_seconds: float = 0.0) -> Engine:
+    """``query_timeout_seconds``: how long one statement may run (0: no limit); see driver.py."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(database_url)
-    if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
-        url = url.set(drivername="postgresql+psycopg")
-    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = _sqlite_engine(database_url)
+    else:
+        if url.get_backend_name() == "postgresql" and url.drivername == "postgresql":
+            url = url.set(drivername="postgresql+psycopg")
+        if url.get_backend_name() == "postgresql" and query_timeout_seconds > 0:
+            url = _with_statement_timeout(url, query_timeout_seconds)
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    install_statement_budget(engine, query_timeout_seconds)
+    return engine
+
+
+def _with_statement_timeout(url: URL, seconds: float) -> URL:
+    """The URL with ``-c statement_timeout`` added to the libpq startup options it may already carry (every
+    connection made from it, the point-read ones included, starts with the bound: no round trip)."""
+    options = url.query.get("options", "")
+    existing = " ".join(options) if isinstance(options, tuple) else options
+    timeout = f"-c statement_timeout={max(1, round(seconds * 1000))}"
+    return url.update_query_dict({"options": f"{existing} {timeout}".strip()})
 
 
 def _sqlite_engine(database_url: str) -> Engine:
@@ -428,9 +486,17 @@ def _sqlite_engine(database_url: str) -> Engine:
 
 
 def open_repository(
-    database_url: str, *, indexer: Indexer | None = None, migrate_schema: bool = True, read_cache_bytes: int = 0
+    database_url: str,
+    *,
+    indexer: Indexer | None = None,
+    migrate_schema: bool = True,
+    read_cache_bytes: int = 0,
+    query_timeout_seconds: float = 30.0,
 ) -> SqlRepository:
-    """``read_cache_bytes``: memory for recently read current versions (SQLite files only; 0 turns it off)."""
+    """``read_cache_bytes``: memory for recently read current versions (SQLite files only; 0 turns it off).
+
+    ``query_timeout_seconds``: how long one statement may run (Settings.query_timeout_seconds; 0: no
+    limit). Past it a read answers 422 too-costly (docs/search.md)."""
     if indexer is None:
         # Search and subscriptions build on storage, so they are imported late. Subscriptions come second:
         # their criteria are evaluated against the index just written.
@@ -438,7 +504,12 @@ def open_repository(
         from fhirbridge.subscriptions.trigger import SubscriptionTrigger
 
         indexer = IndexChain(SearchIndexer(), SubscriptionTrigger())
-    repository = SqlRepository(create_sql_engine(database_url), indexer=indexer, read_cache_bytes=read_cache_bytes)
+    repository = SqlRepository(
+        create_sql_engine(database_url, query_timeout_seconds=query_timeout_seconds),
+        indexer=indexer,
+        read_cache_bytes=read_cache_bytes,
+        query_timeout_seconds=query_timeout_seconds,
+    )
     if migrate_schema:
         repository.migrate()
     return repository

@@ -53,6 +53,14 @@ class SqliteCurrentReads:
             self._keep(key, version)
             return version
 
+    def generation(self) -> int:
+        """A number that changes whenever anyone has committed to the database since it was last asked
+        (what else the server keeps while nothing changes, such as a caller's relations, keys on it)."""
+        with self._lock:
+            self._drop_if_changed()
+            assert self._data_version is not None
+            return int(self._data_version)
+
     def _drop_if_changed(self) -> None:
         data_version = self._connection.execute("PRAGMA data_version").fetchone()[0]
         if data_version != self._data_version:

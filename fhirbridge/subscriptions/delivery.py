@@ -3,24 +3,38 @@
 How a notification is sent follows ``Subscription.channel``: no ``payload`` -> a POST with no body;
 ``payload`` with the backport ``id-only`` content -> a POST with no body whose ``Content-Location``
 names the version; ``payload`` otherwise -> the resource PUT to ``[endpoint]/[type]/[id]``. Each
-``channel.header`` is sent as given. After ``max_attempts`` failures the Subscription goes to status
-``error`` with the reason in ``Subscription.error``.
+``channel.header`` is sent as given, when the endpoint policy allows headers at all. After
+``max_attempts`` failures the Subscription goes to status ``error`` with the reason in
+``Subscription.error``.
+
+Every delivery is checked again against the endpoint policy (``rules.EndpointPolicy``), and the address
+check is made on the connection itself (``endpoint_session``): the host is resolved once, every address
+it resolves to must be public (unless the host is allowed by name), and the socket is opened to one of
+those very addresses, so a name rebound to an inside address between the check and the connection
+reaches nothing. Redirects are not followed, and no proxy or ``.netrc`` from the environment is used.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 import sqlalchemy as sa
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.util import connection
 
 from fhirbridge.engine.interactions import FhirEngine, resource_of
 from fhirbridge.errors import FhirError
 from fhirbridge.security.access import SYSTEM_ACCESS
 from fhirbridge.storage.clock import now_micros
+from fhirbridge.subscriptions import rules
+from fhirbridge.subscriptions.rules import EndpointPolicy
 from fhirbridge.subscriptions.schema import DELIVERED, FAILED, PENDING, notifications
 
 log = logging.getLogger("fhirbridge.subscriptions")
@@ -38,12 +52,24 @@ class DeliveryPolicy:
     timeout_seconds: float = 10.0
 
 
+class RefusedAddress(NewConnectionError):
+    """The endpoint's host resolved to an address notifications must not reach."""
+
+
 class DeliveryWorker:
-    def __init__(self, engine: FhirEngine, *, base_url: str, policy: DeliveryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        engine: FhirEngine,
+        *,
+        base_url: str,
+        policy: DeliveryPolicy | None = None,
+        endpoints: EndpointPolicy | None = None,
+    ) -> None:
         self.engine = engine
         self.base_url = base_url.rstrip("/")
         self.policy = policy or DeliveryPolicy()
-        self.session = requests.Session()
+        self.endpoints = endpoints or EndpointPolicy()
+        self.session = endpoint_session(self.endpoints)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -108,21 +134,24 @@ class DeliveryWorker:
         try:
             self._send(subscription, row)
         except (requests.RequestException, FhirError) as exc:
-            self._retry_or_fail(row, subscription, str(exc))
+            self._retry_or_fail(row, subscription, _reason(exc))
             return
         self._finish(row, DELIVERED, None)
 
     def _send(self, subscription: dict[str, Any], row: Any) -> None:
         channel = subscription.get("channel") or {}
+        # As it would be refused on write today; its addresses are checked on the connection.
+        self.endpoints.check_channel(channel, resolve_host=False)
         endpoint = str(channel.get("endpoint", "")).rstrip("/")
         headers = dict(_header(line) for line in channel.get("header") or [] if ":" in line)
         version_url = f"{self.base_url}/{row.resource_type}/{row.resource_id}/_history/{row.version_id}"
         payload = channel.get("payload")
+        options: dict[str, Any] = {"timeout": self.policy.timeout_seconds, "allow_redirects": False}
         if payload is None:
-            response = self.session.post(endpoint, headers=headers, timeout=self.policy.timeout_seconds)
+            response = self.session.post(endpoint, headers=headers, **options)
         elif _payload_content(channel) in ("id-only", "empty"):
             headers["Content-Location"] = version_url
-            response = self.session.post(endpoint, headers=headers, timeout=self.policy.timeout_seconds)
+            response = self.session.post(endpoint, headers=headers, **options)
         else:
             version = self.engine.repository.vread(row.resource_type, row.resource_id, row.version_id)
             body = version.content if version is not None and version.content is not None else b""
@@ -132,7 +161,7 @@ class DeliveryWorker:
                 f"{endpoint}/{row.resource_type}/{row.resource_id}",
                 data=body,
                 headers=headers,
-                timeout=self.policy.timeout_seconds,
+                **options,
             )
         if response.status_code >= 300:
             raise requests.HTTPError(f"{endpoint} answered {response.status_code}", response=response)
@@ -171,6 +200,86 @@ class DeliveryWorker:
             log.exception("could not mark Subscription/%s as error", subscription["id"])
 
 
+def endpoint_session(endpoints: EndpointPolicy) -> requests.Session:
+    """A session whose every connection is opened only to addresses ``endpoints`` allows."""
+    session = requests.Session()
+    session.trust_env = False  # no proxy or .netrc credentials from the environment
+    adapter = _CheckedAdapter(endpoints)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class _CheckedAdapter(requests.adapters.HTTPAdapter):
+    def __init__(self, endpoints: EndpointPolicy) -> None:
+        self.endpoints = endpoints  # before the base class builds the pool manager
+        super().__init__()
+
+    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
+        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
+        endpoints = self.endpoints
+
+        class CheckedHTTPConnection(_CheckedConnection, HTTPConnection):
+            policy = endpoints
+
+        class CheckedHTTPSConnection(_CheckedConnection, HTTPSConnection):
+            policy = endpoints
+
+        class CheckedHTTPConnectionPool(HTTPConnectionPool):
+            ConnectionCls = CheckedHTTPConnection
+
+        class CheckedHTTPSConnectionPool(HTTPSConnectionPool):
+            ConnectionCls = CheckedHTTPSConnection
+
+        self.poolmanager.pool_classes_by_scheme = {
+            "http": CheckedHTTPConnectionPool,
+            "https": CheckedHTTPSConnectionPool,
+        }
+
+
+class _CheckedConnection(HTTPConnection):
+    """Opens its socket to an address of the host that the policy allows, checked here, at connect."""
+
+    policy: EndpointPolicy
+
+    def _new_conn(self) -> socket.socket:
+        if self.policy.allows_host(self.host):
+            return super()._new_conn()
+        try:
+            addresses = rules.resolve(self._dns_host, self.port)
+        except OSError as exc:
+            raise NameResolutionError(self.host, self, socket.gaierror(str(exc))) from exc
+        for address in addresses:
+            problem = rules.address_problem(address)
+            if problem is not None:
+                # The address goes to the log, not to Subscription.error, which the subscriber reads.
+                log.warning("refused a notification to %s: it resolves to %s (%s)", self.host, address, problem)
+                raise RefusedAddress(self, f"refused: {self.host} resolves to a {problem} address, not a public one")
+        error: OSError = OSError(f"{self.host} resolves to no address")
+        for address in addresses:
+            try:
+                return connection.create_connection(
+                    (str(address), self.port),
+                    self.timeout,
+                    source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )
+            except OSError as exc:
+                error = exc
+        if isinstance(error, TimeoutError):
+            raise ConnectTimeoutError(self, f"Connection to {self.host} timed out. (connect timeout={self.timeout})")
+        raise NewConnectionError(self, f"Failed to establish a new connection: {error}") from error
+
+
+def _reason(exc: Exception) -> str:
+    """Why a delivery failed, as recorded (a refused address rather than the transport's wrapping)."""
+    if isinstance(exc, requests.ConnectionError) and exc.args:
+        reason = getattr(exc.args[0], "reason", None)
+        if isinstance(reason, RefusedAddress):
+            return str(reason)
+    return str(exc)
+
+
 def _header(line: str) -> tuple[str, str]:
     name, _, value = line.partition(":")
     return name.strip(), value.strip()
@@ -183,4 +292,4 @@ def _payload_content(channel: dict[str, Any]) -> str | None:
     return None
 
 
-__all__ = ["DeliveryPolicy", "DeliveryWorker"]
+__all__ = ["DeliveryPolicy", "DeliveryWorker", "RefusedAddress", "endpoint_session"]

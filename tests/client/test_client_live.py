@@ -70,8 +70,14 @@ def test_model_classes_in_and_out(fhir: FhirClient) -> None:
 
 
 def test_update_with_if_match_wins_once(fhir: FhirClient) -> None:
+    patient = fhir.create(child())
     plan = fhir.create(
-        {"resourceType": "CarePlan", "status": "draft", "intent": "plan", "subject": {"reference": "Patient/x"}}
+        {
+            "resourceType": "CarePlan",
+            "status": "draft",
+            "intent": "plan",
+            "subject": {"reference": f"Patient/{patient['id']}"},
+        }
     )
     first = fhir.update({**plan, "status": "active"}, if_match=plan["meta"]["versionId"])
     assert first["meta"]["versionId"] == "2"

@@ -15,6 +15,7 @@ import pytest
 from fhir.resources.R4B.provenance import Provenance
 
 from fhirbridge.client import FhirClient, Resource, RetryPolicy, TransportError
+from fhirbridge.client.errors import ServerError
 from fhirbridge.client.sync import SyncReport, sync_plan
 from fhirbridge.client.sync_state import load_state
 from fhirbridge.formats.json import SourceDecimal
@@ -186,6 +187,7 @@ def test_push_copies_the_whole_plan_with_references_pointing_at_the_target(
 ) -> None:
     seeded = seed_plan(source)
     # The target already uses the source's Goal id for an unrelated goal: the copy must get another id.
+    target.update({"resourceType": "Patient", "id": "elsewhere"})
     target.update(
         {
             "resourceType": "Goal",
@@ -312,6 +314,7 @@ def test_a_different_resource_under_the_same_identifier_on_the_target_is_a_confl
     source: FhirClient, target: FhirClient, state_dir: Path
 ) -> None:
     seeded = seed_plan(source)
+    target.update({"resourceType": "Patient", "id": "theirs"})
     theirs = target.create(
         {
             "resourceType": "Condition",
@@ -415,6 +418,11 @@ def test_a_run_cut_short_keeps_what_it_wrote_and_the_next_run_completes_it(
             raise TransportError("connection reset")
         return conditional_update(resource_type, criteria, resource)
 
+    def transactions_refused(bundle: Resource) -> Resource:
+        raise ServerError("transactions are not supported here")
+
+    # A target that takes no transactions is written resource by resource, and goes away half-way.
+    monkeypatch.setattr(target, "transaction", transactions_refused)
     monkeypatch.setattr(target, "conditional_update", target_goes_away_at_the_care_plan)
     with pytest.raises(TransportError):
         push(source, target, seeded.patient, state_dir)

@@ -16,6 +16,7 @@ import pytest
 import requests
 
 from fhirbridge.client import FhirClient
+from fhirbridge.config import Settings
 from fhirbridge.conformance import Status, run_conformance
 from tests.conftest import LiveServer
 
@@ -67,12 +68,18 @@ def lenient_proxy(upstream: str) -> type[BaseHTTPRequestHandler]:
 
 @pytest.fixture
 def lenient_server(server: LiveServer) -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), lenient_proxy(server.url))
+    # Behind a proxy that passes the Host it was asked for, fhirbridge must be told that host is its own
+    # (server/hosts.py): here any port of loopback, where the proxy listens.
+    settings = Settings(auth_disabled=True, subscription_delivery=False, allowed_hosts=["127.0.0.1"])
+    behind = LiveServer(server.repository, settings)
+    behind.start()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), lenient_proxy(behind.url))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
+    behind.stop()
 
 
 def test_missing_summary_is_skipped_and_an_unenforced_referral_rule_is_a_warning(lenient_server: str) -> None:

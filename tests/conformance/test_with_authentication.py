@@ -10,7 +10,7 @@ import pytest
 
 from fhirbridge.conformance.cli import EXIT_PASSED, run_conformance_command
 from tests.conftest import LiveServer
-from tests.security.conftest import secure_live_server, secure_server, secure_settings, token_for
+from tests.security.conftest import secure_live_server, secure_server, secure_settings, store, token_for
 
 __all__ = ["secure_live_server", "secure_server"]  # the fixtures, shared with the security suite
 
@@ -29,6 +29,8 @@ def single_practice_server(secure_server: LiveServer) -> Iterator[LiveServer]:
 
 
 def test_every_scenario_passes_with_an_ehr_token(single_practice_server: LiveServer) -> None:
+    # The EHR's organization is known to the server, so the referral Task may name it.
+    store(single_practice_server, {"resourceType": "Organization", "id": "riverside-ehr", "name": "Riverside EHR"})
     out = io.StringIO()
     token = token_for("ehr-system", org="riverside-ehr")
     args = Namespace(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from fhirbridge.config import Settings
 from fhirbridge.security.roles import role_claims
 from fhirbridge.security.tokens import mint_token
+from fhirbridge.storage.audit_log import AuditLog
 from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
 
@@ -98,6 +100,20 @@ def store(server: LiveServer, *resources: dict[str, Any]) -> None:
             tx.put(resource["resourceType"], resource["id"], dict(resource), method="PUT")
 
     server.repository.run_write(write)
+
+
+def logged_events(server: LiveServer) -> list[dict[str, Any]]:
+    """Every AuditEvent in the server's audit log, read as its operators would, from the store."""
+    log = AuditLog.open(server.repository.engine.url.render_as_string(hide_password=False))
+    try:
+        found = []
+        for id in log.ids():
+            row = log.read(id)
+            assert row is not None
+            found.append(json.loads(row.content))
+        return found
+    finally:
+        log.dispose()
 
 
 def put(http: httpx.Client, resource: dict[str, Any]) -> dict[str, Any]:

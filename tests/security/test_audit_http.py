@@ -8,10 +8,9 @@ from typing import Any
 import httpx
 
 from fhirbridge.compartment import PROVENANCE_PATIENT
-from fhirbridge.formats import json as fhir_json
 from tests.conftest import LiveServer
 from tests.security import records
-from tests.security.conftest import CHILD, client_as, store, token_for
+from tests.security.conftest import CHILD, client_as, logged_events, store, token_for
 
 
 def audit_events(server: LiveServer, *, about: str, expected: int) -> list[dict[str, Any]]:
@@ -21,7 +20,7 @@ def audit_events(server: LiveServer, *, about: str, expected: int) -> list[dict[
     through the API (docs/security.md)."""
     deadline = time.monotonic() + 10
     while True:
-        events = [fhir_json.loads_stored(v.content) for v in server.repository.iter_current("AuditEvent")]
+        events = logged_events(server)
         found = [
             event
             for event in events

@@ -15,8 +15,19 @@ def answered(subject: str = "Patient/maya") -> dict[str, object]:
     return response
 
 
+def register_maya(client: httpx.Client, patient: dict[str, object]) -> None:
+    """Maya, her mother who answers and the coordinator who records the answers (the response names them)."""
+    for resource in (
+        patient,
+        {"resourceType": "RelatedPerson", "id": "maya-mother", "patient": {"reference": "Patient/maya"}},
+        {"resourceType": "Practitioner", "id": "coordinator-lee", "name": [{"family": "Lee"}]},
+    ):
+        response = client.put(f"/{resource['resourceType']}/{resource['id']}", json=resource)
+        assert response.status_code == 201, response.text
+
+
 def test_answering_the_assessment_yields_findings_level_and_review_date(client: httpx.Client) -> None:
-    client.put("/Patient/maya", json={"resourceType": "Patient", "id": "maya", "name": [{"text": "Maya Okafor"}]})
+    register_maya(client, {"resourceType": "Patient", "id": "maya", "name": [{"text": "Maya Okafor"}]})
     stored = client.post("/QuestionnaireResponse", json=answered())
     assert stored.status_code == 201, stored.text
     result = client.post(f"/QuestionnaireResponse/{stored.json()['id']}/$assess")
@@ -74,7 +85,7 @@ def test_populate_prefills_from_the_record(client: httpx.Client) -> None:
 
 
 def test_worklist_lists_overdue_reviews(client: httpx.Client) -> None:
-    client.put("/Patient/maya", json={"resourceType": "Patient", "id": "maya"})
+    register_maya(client, {"resourceType": "Patient", "id": "maya"})
     stored = client.post("/QuestionnaireResponse", json=answered())
     client.post(f"/QuestionnaireResponse/{stored.json()['id']}/$assess")
     plan = {

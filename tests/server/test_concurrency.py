@@ -21,7 +21,14 @@ def goal(description: str) -> dict[str, object]:
     }
 
 
+def register_child(server: LiveServer) -> None:
+    """The child the goal is about: a goal for a child the server does not hold is refused."""
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.put("/Patient/child-1", json={"resourceType": "Patient", "id": "child-1"}).status_code == 201
+
+
 def test_if_match_lets_exactly_one_writer_win(server: LiveServer) -> None:
+    register_child(server)
     with httpx.Client(base_url=server.url, timeout=30) as http:
         assert http.put("/Goal/walk-unaided", json=goal("start")).status_code == 201
 
@@ -37,6 +44,8 @@ def test_if_match_lets_exactly_one_writer_win(server: LiveServer) -> None:
 
 
 def test_without_if_match_no_update_is_lost(server: LiveServer) -> None:
+    register_child(server)
+
     def write(n: int) -> int:
         with httpx.Client(base_url=server.url, timeout=30) as http:
             return http.put("/Goal/walk-unaided", json=goal(f"writer {n}")).status_code

@@ -7,6 +7,11 @@ import time
 import httpx
 
 
+def register_child(client: httpx.Client) -> None:
+    """The child the goals are about: a goal for a child the server does not hold is refused."""
+    assert client.put("/Patient/child-1", json={"resourceType": "Patient", "id": "child-1"}).status_code == 201
+
+
 def put_goal(client: httpx.Client, id: str, text: str) -> httpx.Response:
     goal = {
         "resourceType": "Goal",
@@ -21,19 +26,20 @@ def put_goal(client: httpx.Client, id: str, text: str) -> httpx.Response:
 
 
 def test_type_and_system_history(client: httpx.Client) -> None:
+    register_child(client)
     put_goal(client, "g1", "one")
     put_goal(client, "g2", "two")
     put_goal(client, "g1", "one, revised")
-    client.put("/Patient/p1", json={"resourceType": "Patient", "id": "p1"})
     goals = client.get("/Goal/_history").json()
     assert goals["total"] == 3
     assert [e["resource"]["description"]["text"] for e in goals["entry"]] == ["one, revised", "two", "one"]
     everything = client.get("/_history").json()
     assert everything["total"] == 4
-    assert everything["entry"][0]["resource"]["resourceType"] == "Patient"
+    assert everything["entry"][-1]["resource"]["resourceType"] == "Patient"
 
 
 def test_since_filters_older_versions(client: httpx.Client) -> None:
+    register_child(client)
     put_goal(client, "g1", "before")
     time.sleep(0.05)
     marker = put_goal(client, "g2", "after").json()["meta"]["lastUpdated"]
@@ -42,6 +48,7 @@ def test_since_filters_older_versions(client: httpx.Client) -> None:
 
 
 def test_paging_links_walk_every_version_while_others_write(client: httpx.Client) -> None:
+    register_child(client)
     for n in range(7):
         put_goal(client, "g1", f"version {n + 1}")
     first = client.get("/Goal/g1/_history", params={"_count": 3}).json()

@@ -26,11 +26,37 @@ def referral_task(status: str) -> dict[str, Any]:
     }
 
 
+def store_parties(client: httpx.Client) -> None:
+    """What a referral names: the child, the ServiceRequest it fulfils, the requester and the performer."""
+    for resource in (
+        {"resourceType": "Patient", "id": "child-1"},
+        {"resourceType": "Organization", "id": "medical-home", "name": "Medical home"},
+        {"resourceType": "Organization", "id": "pt-clinic", "name": "Physical therapy clinic"},
+        {
+            "resourceType": "ServiceRequest",
+            "id": "physical-therapy",
+            "status": "active",
+            "intent": "order",
+            "subject": {"reference": "Patient/child-1"},
+        },
+        {
+            "resourceType": "DocumentReference",
+            "id": "pt-eval",
+            "status": "current",
+            "subject": {"reference": "Patient/child-1"},
+            "content": [{"attachment": {"title": "Physical therapy evaluation"}}],
+        },
+    ):
+        response = client.put(f"/{resource['resourceType']}/{resource['id']}", json=resource)
+        assert response.status_code == 201, response.text
+
+
 def move(client: httpx.Client, status: str, **extra: Any) -> httpx.Response:
     return client.put("/Task/referral-pt", json={**referral_task(status), **extra})
 
 
 def test_referral_followed_from_request_to_result(client: httpx.Client) -> None:
+    store_parties(client)
     assert move(client, "requested").status_code == 201
     assert move(client, "accepted").status_code == 200
     assert move(client, "in-progress").status_code == 200
@@ -46,6 +72,7 @@ def test_referral_followed_from_request_to_result(client: httpx.Client) -> None:
 
 
 def test_illegal_moves_are_refused_with_an_outcome(client: httpx.Client) -> None:
+    store_parties(client)
     assert move(client, "requested").status_code == 201
     skipped = move(client, "completed")
     assert skipped.status_code == 422
@@ -58,6 +85,7 @@ def test_illegal_moves_are_refused_with_an_outcome(client: httpx.Client) -> None
 
 
 def test_a_referral_synced_mid_way_is_taken_as_it_stands(client: httpx.Client) -> None:
+    store_parties(client)
     assert move(client, "in-progress").status_code == 201
     assert move(client, "requested").status_code == 422  # but it cannot go back
 
@@ -86,6 +114,8 @@ def test_closed_referrals_cannot_reopen() -> None:
 
 
 def test_worklists_of_open_and_unanswered_referrals(client: httpx.Client) -> None:
+    store_parties(client)
+
     def referral(id: str, status: str, authored: str) -> dict[str, Any]:
         return {**referral_task(status), "id": id, "authoredOn": authored}
 

@@ -59,6 +59,15 @@ def receiver() -> Iterator[Receiver]:
     partner.server.server_close()
 
 
+# The receiver is a plain-http server on loopback, with a header of the subscriber's choosing: refused
+# by default (tests/server/test_subscription_endpoints.py), so these servers allow it by configuration.
+TO_LOCAL_RECEIVER: dict[str, Any] = {
+    "subscription_allow_http": True,
+    "subscription_allowed_hosts": ["127.0.0.1"],
+    "subscription_allow_headers": True,
+}
+
+
 @pytest.fixture
 def fast_server(repository: SqlRepository) -> Iterator[LiveServer]:
     settings = Settings(
@@ -66,12 +75,20 @@ def fast_server(repository: SqlRepository) -> Iterator[LiveServer]:
         subscription_poll_seconds=0.05,
         subscription_retry_seconds=0.1,
         subscription_max_attempts=3,
+        **TO_LOCAL_RECEIVER,
     )
     server = LiveServer(repository, settings)
     server.reset()
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def client(fast_server: LiveServer) -> Iterator[httpx.Client]:
+    """This module's client talks to a server configured for the local receiver."""
+    with httpx.Client(base_url=fast_server.url, timeout=30) as http:
+        yield http
 
 
 def subscribe(http: httpx.Client, endpoint: str, criteria: str, payload: str | None = None) -> str:
@@ -145,7 +162,7 @@ def test_repeated_failure_puts_the_subscription_in_error(fast_server: LiveServer
 
 def test_queued_notifications_survive_a_restart(repository: SqlRepository, receiver: Receiver) -> None:
     # The first server queues the notification but does not deliver ...
-    slow = LiveServer(repository, Settings(auth_disabled=True, subscription_delivery=False))
+    slow = LiveServer(repository, Settings(auth_disabled=True, subscription_delivery=False, **TO_LOCAL_RECEIVER))
     slow.reset()
     with httpx.Client(base_url=slow.url, timeout=30) as http:
         slow.start()
@@ -154,7 +171,7 @@ def test_queued_notifications_survive_a_restart(repository: SqlRepository, recei
     slow.stop()
     assert receiver.received == []
     # ... and the next one, on the same database, delivers it.
-    fresh = LiveServer(repository, Settings(auth_disabled=True, subscription_poll_seconds=0.05))
+    fresh = LiveServer(repository, Settings(auth_disabled=True, subscription_poll_seconds=0.05, **TO_LOCAL_RECEIVER))
     fresh.start()
     try:
         receiver.wait_for(1)

@@ -61,6 +61,17 @@ def record(client: httpx.Client) -> None:
     put(
         client,
         {
+            "resourceType": "ServiceRequest",
+            "id": "ortho",
+            "status": "active",
+            "intent": "order",
+            "code": {"text": "Orthopedics consult"},
+            "subject": {"reference": CHILD},
+        },
+    )
+    put(
+        client,
+        {
             "resourceType": "Task",
             "id": "referral",
             "status": "requested",
@@ -96,6 +107,7 @@ def test_everything_returns_the_compartment_and_what_it_references(client: httpx
         "CarePlan/plan",
         "CarePlan/emergency",
         "Task/referral",
+        "ServiceRequest/ortho",
         "Practitioner/dr-pcp",
     }
 
@@ -104,7 +116,7 @@ def test_everything_filters_by_type_and_pages(client: httpx.Client, record: None
     goals = client.get("/Patient/child-1/$everything", params={"_type": "Goal,CarePlan"}).json()
     assert ids(goals) == {"Goal/g1", "CarePlan/plan", "CarePlan/emergency"}
     first = client.get("/Patient/child-1/$everything", params={"_count": 4}).json()
-    assert first["total"] == 7 and len(first["entry"]) == 4
+    assert first["total"] == 8 and len(first["entry"]) == 4
     following = next(link["url"] for link in first["link"] if link["relation"] == "next")
     rest = client.get(following).json()
     assert ids(first) | ids(rest) == ids(client.get("/Patient/child-1/$everything").json())
@@ -121,7 +133,7 @@ def test_summary_is_a_document_with_a_section_per_part_of_the_plan(client: httpx
     assert [e["reference"] for e in sections["Problems"]["entry"]] == ["Condition/cp"]
     assert {e["reference"] for e in sections["Working care plan"]["entry"]} == {"CarePlan/plan", "Goal/g1"}
     assert [e["reference"] for e in sections["Emergency treatment plan"]["entry"]] == ["CarePlan/emergency"]
-    assert [e["reference"] for e in sections["Open referrals"]["entry"]] == ["Task/referral"]
+    assert [e["reference"] for e in sections["Open referrals"]["entry"]] == ["ServiceRequest/ortho", "Task/referral"]
     assert "emptyReason" in sections["Allergies and intolerances"]
     assert all("<div" in s["text"]["div"] for s in composition["section"])
     assert "Cerebral palsy" in sections["Problems"]["text"]["div"]

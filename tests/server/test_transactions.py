@@ -81,6 +81,7 @@ def test_one_bad_entry_writes_nothing(client: httpx.Client) -> None:
 
 
 def test_a_failing_write_late_in_the_transaction_rolls_back_earlier_ones(client: httpx.Client) -> None:
+    client.put("/Patient/p", json={"resourceType": "Patient", "id": "p"})
     client.put(
         "/Goal/g1",
         json={
@@ -107,7 +108,7 @@ def test_a_failing_write_late_in_the_transaction_rolls_back_earlier_ones(client:
     response = post_bundle(client, bundle)
     assert response.status_code == 412
     assert "Bundle.entry[3]" in response.json()["issue"][0]["diagnostics"]
-    assert client.get("/Patient/_history").json()["total"] == 0
+    assert client.get("/Patient/_history").json()["total"] == 1  # Patient/p, stored before
     assert client.get("/Goal/g1").json()["meta"]["versionId"] == "1"
 
 

@@ -1,0 +1,57 @@
+"""``/AuditEvent``: the audit trail, read and searched from the audit log; never written through the API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from starlette.concurrency import run_in_threadpool
+
+from fhirbridge.engine.audit_events import AuditEvents
+from fhirbridge.engine.resource_types import require_id
+from fhirbridge.errors import MethodNotAllowed
+from fhirbridge.server.context import FhirRequest, FhirRequestDep
+from fhirbridge.server.render import body_response
+
+router = APIRouter()
+WRITTEN_BY_THE_SERVER = "AuditEvents are written by the server only: the audit trail cannot be changed"
+
+
+def _events(ctx: FhirRequest) -> AuditEvents:
+    events: AuditEvents = ctx.request.app.state.audit_events
+    return events
+
+
+@router.get("/AuditEvent")
+async def search(ctx: FhirRequestDep) -> Response:
+    params = list(ctx.request.query_params.multi_items())
+    bundle = await run_in_threadpool(_events(ctx).search, ctx.access, params, base_url=ctx.base_url, path="AuditEvent")
+    return body_response(ctx, bundle)
+
+
+@router.get("/AuditEvent/_history")
+async def history(ctx: FhirRequestDep) -> Response:
+    # Each AuditEvent has one version, its creation: the type's history is its list, newest first.
+    params = list(ctx.request.query_params.multi_items())
+    bundle = await run_in_threadpool(
+        _events(ctx).search, ctx.access, params, base_url=ctx.base_url, path="AuditEvent/_history"
+    )
+    bundle["type"] = "history"
+    for entry in bundle.get("entry", []):
+        entry.pop("search", None)
+        entry["request"] = {"method": "POST", "url": "AuditEvent"}
+        entry["response"] = {"status": "201"}
+    return body_response(ctx, bundle)
+
+
+@router.get("/AuditEvent/{id}")
+async def read(id: str, ctx: FhirRequestDep) -> Response:
+    event = await run_in_threadpool(_events(ctx).read, ctx.access, require_id(id))
+    return body_response(ctx, event)
+
+
+@router.api_route("/AuditEvent", methods=["POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+@router.api_route("/AuditEvent/{id}", methods=["PUT", "PATCH", "DELETE"], include_in_schema=False)
+async def refuse_writes() -> Response:
+    raise MethodNotAllowed(WRITTEN_BY_THE_SERVER)
+
+
+__all__ = ["router"]
