@@ -83,7 +83,7 @@ class LiveServer:
 
     def _empty_audit_log(self) -> None:
         """The audit log is kept apart from the resources (beside a SQLite file): emptied with them."""
-        log = AuditLog.open(self.repository.engine.url.render_as_string(hide_password=False))
+        log = AuditLog.beside(self.repository.engine)
         try:
             with log.engine.begin() as conn:
                 conn.execute(audit_child.delete())

@@ -108,7 +108,7 @@ class FhirEngine:
         require_id(id)
         access.require(resource_type, "r")
         guard.require_visible_resource(access, resource_type, id, self.latest_content)
-        if not version_id.isdigit():
+        if not (version_id.isascii() and version_id.isdigit()):
             raise NotFound(f"{resource_type}/{id} has no version '{version_id}'")
         version = self.repository.vread(resource_type, id, int(version_id))
         if version is None:

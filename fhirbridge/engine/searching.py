@@ -8,6 +8,7 @@ from urllib.parse import parse_qsl
 from sqlalchemy import Connection
 
 from fhirbridge.search import SearchResult, match_ids, search, searchset_dict
+from fhirbridge.search.engine import DEFAULT_LIMITS, SearchLimits
 from fhirbridge.search.predicates import RowFilter
 from fhirbridge.storage.contract import Repository
 
@@ -22,8 +23,10 @@ def parse_criteria(criteria: str) -> list[tuple[str, str]]:
 
 
 class SearchService:
-    def __init__(self, repository: Repository) -> None:
+    def __init__(self, repository: Repository, *, limits: SearchLimits = DEFAULT_LIMITS) -> None:
         self.repository = repository
+        # How much one search may ask for (Settings.max_search_parameters, max_search_values).
+        self.limits = limits
 
     def search(
         self,
@@ -38,20 +41,30 @@ class SearchService:
         params = [(name, value) for name, value in params if name not in FORMAT_PARAMETERS]
         with self.repository.connect() as conn:
             return search(
-                conn, resource_type, params, strict=strict, base_url=base_url, compartment=compartment, visible=visible
+                conn,
+                resource_type,
+                params,
+                strict=strict,
+                base_url=base_url,
+                compartment=compartment,
+                visible=visible,
+                limits=self.limits,
             )
 
     def match_ids(
         self, conn: Connection, resource_type: str, criteria: str, *, visible: RowFilter | None = None
     ) -> list[str]:
         """Conditional create, update and delete: the ids matching ``criteria`` (a query string)."""
-        return match_ids(conn, resource_type, parse_criteria(criteria), visible=visible)
+        return match_ids(conn, resource_type, parse_criteria(criteria), visible=visible, limits=self.limits)
 
     def search_in(
         self, conn: Connection, resource_type: str, criteria: str, base_url: str, visible: RowFilter | None = None
     ) -> dict[str, Any]:
         """A search inside a transaction (a GET entry), as a searchset Bundle."""
-        result = search(conn, resource_type, parse_criteria(criteria), strict=False, base_url=base_url, visible=visible)
+        criteria_params = parse_criteria(criteria)
+        result = search(
+            conn, resource_type, criteria_params, strict=False, base_url=base_url, visible=visible, limits=self.limits
+        )
         return searchset_dict(result, base_url=base_url, path=resource_type)
 
 

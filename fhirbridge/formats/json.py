@@ -19,6 +19,7 @@ import orjson
 from fhirbridge.errors import BadRequest
 
 MAX_DEPTH = 64
+ORJSON_MAX_DEPTH = 1024  # orjson refuses deeper nesting itself ("depth limit exceeded")
 
 
 class SourceDecimal(Decimal):
@@ -40,7 +41,9 @@ def loads(body: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     # parsed again keeping their text.
     try:
         value = orjson.loads(body)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if exc.msg == "depth limit exceeded" and max_depth < ORJSON_MAX_DEPTH:
+            raise _too_deep(max_depth) from None  # no need to recurse that deep in Python too
         # The standard parser gives the verdict and the message. What it reads that orjson refused may
         # be a lone surrogate (escaped, or encoded as UTF-8 bytes, which it lets pass): look at all text.
         value = _loads_exact(body, max_depth)

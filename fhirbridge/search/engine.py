@@ -30,6 +30,8 @@ DEFAULT_COUNT = 20
 MAX_COUNT = 1000
 MAX_INCLUDED = 1000
 MAX_ITERATE_ROUNDS = 4
+# Each sort key is a correlated subquery per row, and a later page compares them pairwise (quadratic).
+MAX_SORT_KEYS = 10
 CURSOR_PARAM = "_cursor"
 # Parameters the HTTP layer deals with: neither criteria nor unknown.
 TRANSPORT_PARAMS = frozenset({"_format", "_pretty"})
@@ -207,7 +209,10 @@ def _valid_include(spec: str, kind: str) -> bool:
 
 def _parse_sort(resource_type: str | None, value: str) -> list[tuple[str, bool]]:
     keys: list[tuple[str, bool]] = []
-    for item in value.split(","):
+    items = value.split(",")
+    if len(items) > MAX_SORT_KEYS:
+        raise BadRequest(f"_sort takes at most {MAX_SORT_KEYS} keys", expression="_sort", code="too-costly")
+    for item in items:
         code = item.strip().lstrip("-")
         info = parameter(resource_type, code)
         if not (code in ("_id", "_lastUpdated") or (info is not None and info.type not in ("composite", "special"))):

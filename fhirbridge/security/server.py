@@ -131,7 +131,7 @@ def install_security(app: FastAPI, settings: Settings, repository: SqlRepository
     """Authentication, the access context, audit, security headers, CORS and the discovery routes."""
     verifier: TokenVerifier | None = None
     audit: AuditTrail | None = None
-    audit_log = AuditLog.open(repository.engine.url.render_as_string(hide_password=False))
+    audit_log = AuditLog.beside(repository.engine)
     if settings.auth_disabled:
         log.warning(
             "AUTHENTICATION IS DISABLED (FHIRBRIDGE_AUTH_DISABLED): every caller can read and write every "

@@ -25,6 +25,7 @@ from fhirbridge.engine.resource_types import resource_types
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
+from fhirbridge.search.engine import SearchLimits
 from fhirbridge.security.server import install_security
 from fhirbridge.server.audit_events import router as audit_events_router
 from fhirbridge.server.coordination import router as coordination_router
@@ -99,13 +100,17 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
 
     owns_repository = repository is None
     repository = repository or open_repository(
-        settings.effective_database_url(), read_cache_bytes=settings.read_cache_bytes
+        settings.effective_database_url(),
+        read_cache_bytes=settings.read_cache_bytes,
+        query_timeout_seconds=settings.query_timeout_seconds,
     )
     resource_types()  # load the R4B models now rather than on the first request
     app = FhirbridgeApp(title="fhirbridge", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.repository = repository
-    app.state.search = SearchService(repository)
+    app.state.search = SearchService(
+        repository, limits=SearchLimits(settings.max_search_parameters, settings.max_search_values)
+    )
     # Every interaction takes the caller's Access and is checked against it (fhirbridge.security).
     app.state.engine = FhirEngine(
         repository, matcher=app.state.search, integrity=IntegrityOptions.from_settings(settings)

@@ -30,7 +30,7 @@ DISCONNECT_POLL_SECONDS = 0.2
 def int_param(value: str | None, name: str, *, default: int, maximum: int = 1_000_000_000) -> int:
     if value is None:
         return default
-    if not value.isdigit() or int(value) > maximum:
+    if not (value.isascii() and value.isdigit()) or int(value) > maximum:
         raise BadRequest(f"{name} must be an integer from 0 to {maximum}, not '{value}'", expression=name)
     return int(value)
 

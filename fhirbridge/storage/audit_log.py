@@ -89,14 +89,24 @@ def audit_log_url(database_url: str) -> str:
 
 
 class AuditLog:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, owns_engine: bool = True) -> None:
         self.engine = engine
+        self._owns_engine = owns_engine
         with engine.begin() as conn:
             metadata.create_all(conn, checkfirst=True)
 
     @classmethod
     def open(cls, database_url: str) -> AuditLog:
         return cls(create_sql_engine(audit_log_url(database_url)))
+
+    @classmethod
+    def beside(cls, engine: Engine) -> AuditLog:
+        """The audit log of the store ``engine`` serves: its own file for SQLite, else the same database
+        through the same connection pool (no second pool to size, open and close)."""
+        url = engine.url.render_as_string(hide_password=False)
+        if audit_log_url(url) != url:
+            return cls.open(url)
+        return cls(engine, owns_engine=False)
 
     def append(self, rows: Sequence[AuditRow]) -> None:
         """Commit ``rows`` in one transaction (returns once they are durable as the database makes them)."""
@@ -165,7 +175,8 @@ class AuditLog:
             yield from conn.execute(sa.select(audit_log.c.id).order_by(audit_log.c.seq)).scalars()
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        if self._owns_engine:
+            self.engine.dispose()
 
 
 def _row(found: sa.Row[tuple[object, ...]], children: tuple[str, ...]) -> AuditRow:

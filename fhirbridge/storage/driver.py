@@ -90,6 +90,8 @@ BUDGET_KEY = "fhirbridge.statement_budget"  # in the pool's record of each DBAPI
 UNBOUNDED_OPTION = "fhirbridge_unbounded"
 # SQLite VM instructions between two looks at the deadline: well under a millisecond of work.
 SQLITE_PROGRESS_STEPS = 10_000
+# How long a PostgreSQL cancel request may take to get through (it opens a connection of its own).
+CANCEL_TIMEOUT_SECONDS = 5.0
 
 _current_cancellation: contextvars.ContextVar[QueryCancellation | None] = contextvars.ContextVar(
     "fhirbridge_query_cancellation", default=None
@@ -104,16 +106,14 @@ class StatementBudget:
     there ``seconds`` is 0 and the budget only carries the request's cancellation.
     """
 
-    __slots__ = ("cancellation", "deadline", "seconds", "timed_out")
+    __slots__ = ("cancellation", "deadline", "seconds")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.deadline: float | None = None
-        self.timed_out = False
         self.cancellation: QueryCancellation | None = None
 
     def start(self, unbounded: bool = False) -> None:
-        self.timed_out = False
         self.deadline = None if unbounded or self.seconds <= 0 else time.monotonic() + self.seconds
 
     def stop(self) -> None:
@@ -122,10 +122,7 @@ class StatementBudget:
     def spent(self) -> bool:
         if self.cancellation is not None and self.cancellation.cancelled:
             return True
-        if self.deadline is not None and time.monotonic() > self.deadline:
-            self.timed_out = True
-            return True
-        return False
+        return self.deadline is not None and time.monotonic() > self.deadline
 
 
 def _budget(conn: Connection) -> StatementBudget | None:
@@ -223,9 +220,11 @@ class QueryCancellation:
             for dbapi_connection, _ in self._watched:
                 if isinstance(dbapi_connection, sqlite3.Connection):
                     continue  # its progress handler sees ``cancelled`` within a millisecond
-                cancel = getattr(dbapi_connection, "cancel_safe", None) or dbapi_connection.cancel
                 with suppress(Exception):  # the statement ended meanwhile, or the server is gone
-                    cancel()
+                    if hasattr(dbapi_connection, "cancel_safe"):  # psycopg 3.2 and later
+                        dbapi_connection.cancel_safe(timeout=CANCEL_TIMEOUT_SECONDS)
+                    else:
+                        dbapi_connection.cancel()
 
 
 def current_cancellation() -> QueryCancellation | None:

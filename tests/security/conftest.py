@@ -104,7 +104,7 @@ def store(server: LiveServer, *resources: dict[str, Any]) -> None:
 
 def logged_events(server: LiveServer) -> list[dict[str, Any]]:
     """Every AuditEvent in the server's audit log, read as its operators would, from the store."""
-    log = AuditLog.open(server.repository.engine.url.render_as_string(hide_password=False))
+    log = AuditLog.beside(server.repository.engine)
     try:
         found = []
         for id in log.ids():
