@@ -19,27 +19,6 @@ from typing import Any
 UVICORN_OPTIONS: dict[str, Any] = {"host": "127.0.0.1", "log_level": "warning", "access_log": False}
 
 
-def fhir_app(database_url: str, read_cache_mb: float | None = None) -> Any:
-    from fhirbridge.config import Settings
-    from fhirbridge.server.app import create_app
-
-    # Measured without authentication (and so without audit and Provenance writes): the numbers are the
-    # FHIR engine's and storage's; docs/benchmarks.md says so.
-    settings = Settings(
-        database_url=database_url,
-        max_body_bytes=16 * 1024 * 1024,
-        auth_disabled=True,
-        subscription_delivery=False,
-        allowed_hosts=BENCH_HOSTS,
-        # The create scenario posts the resources of children whose Patient the store does not hold
-        # (bench/rest.py _creates): measured, like the rest of this server, without that integrity check.
-        check_references=False,
-    )
-    if read_cache_mb is not None:
-        settings.read_cache_mb = read_cache_mb
-    return create_app(settings)
-
-
 # The load generator names the host without its port (bench/loadgen.py): any port of loopback is ours.
 BENCH_HOSTS = ["127.0.0.1"]
 # The development keys bench/security.py mints its tokens with.
@@ -48,23 +27,42 @@ BENCH_ISSUER = "http://127.0.0.1/bench-issuer"
 BENCH_AUDIENCE = "http://127.0.0.1/bench"
 
 
-def secured_app(database_url: str) -> Any:
-    """fhirbridge as deployed: authentication on, the access policy deciding from the data, every access
-    audited and every write attributed."""
+def _app(database_url: str, **overrides: Any) -> Any:
+    """fhirbridge as every benchmark server runs it; the kinds differ only in ``overrides``."""
     from fhirbridge.config import Settings
     from fhirbridge.server.app import create_app
 
     settings = Settings(
         database_url=database_url,
         max_body_bytes=16 * 1024 * 1024,
+        subscription_delivery=False,
+        allowed_hosts=BENCH_HOSTS,
+        # The create scenario posts the resources of children whose Patient the store does not hold
+        # (bench/rest.py _creates). Off on every kind, so that secured against unsecured (bench/security.py)
+        # measures what security costs and nothing else.
+        check_references=False,
+        **overrides,
+    )
+    return create_app(settings)
+
+
+def fhir_app(database_url: str, read_cache_mb: float | None = None) -> Any:
+    # Measured without authentication (and so without audit and Provenance writes): the numbers are the
+    # FHIR engine's and storage's; docs/benchmarks.md says so.
+    cache = {} if read_cache_mb is None else {"read_cache_mb": read_cache_mb}
+    return _app(database_url, auth_disabled=True, **cache)
+
+
+def secured_app(database_url: str) -> Any:
+    """fhirbridge as deployed: authentication on, the access policy deciding from the data, every access
+    audited and every write attributed."""
+    return _app(
+        database_url,
         jwt_secret=BENCH_SECRET,
         jwt_issuer=BENCH_ISSUER,
         jwt_audience=BENCH_AUDIENCE,
         treating_relationship="care-team",
-        subscription_delivery=False,
-        allowed_hosts=BENCH_HOSTS,
     )
-    return create_app(settings)
 
 
 def baseline_app(bodies_file: Path) -> Any:

@@ -436,9 +436,7 @@ def new_id() -> str:
 
 
 def resource_of(version: StoredVersion) -> Resource:
-    assert version.content is not None
-    resource: Resource = fhir_json.loads_stored(version.content)
-    return resource
+    return guard.content_of(version)
 
 
 __all__ = ["FhirEngine", "InteractionResult", "Matcher", "new_id", "parse_etag", "resource_of"]

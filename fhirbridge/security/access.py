@@ -169,7 +169,7 @@ SYSTEM_ACCESS = Access(principal=None, keeps_audit=False)
 def actor_of(principal: Principal | None) -> Actor | None:
     if principal is None:
         return None
-    return Actor(frozenset(ref for ref in (principal.fhir_user, principal.organization) if ref))
+    return Actor(policy.caller_references(principal))
 
 
 __all__ = ["SYSTEM_ACCESS", "Access", "AuditedEntity", "RelationStore", "actor_of", "not_found"]

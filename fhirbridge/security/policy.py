@@ -44,14 +44,13 @@ from fhirbridge.classification import (
     sensitivity_labels,
 )
 from fhirbridge.compartment import SHARED_REFERENCE_TYPES, compartment_patients, in_patient_compartment_types
+from fhirbridge.search.predicates import RowFilter
 from fhirbridge.search.tables import search_reference, search_token
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.scopes import granting_contexts
 from fhirbridge.storage.schema import resources
 
 Resource = dict[str, Any]
-# (resource type, the resources table or an alias of it) -> the SQL condition a row must meet.
-RowFilter = Callable[[str, Any], Any]
 
 CLAIM = "claim"
 CARE_TEAM = "care-team"
