@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlencode
 
 import jsonpatch
 
@@ -43,6 +44,9 @@ class Matcher(Protocol):
 
 
 WriteRule = Callable[[Resource | None, Resource], None]
+# What the server itself sets on a resource before it is checked and stored, from the writer's access
+# and the version before (e.g. a Subscription's owner, subscriptions/owner.py).
+WriteStamp = Callable[[Access, Resource | None, Resource], None]
 
 
 @dataclass
@@ -79,6 +83,7 @@ class FhirEngine:
         prepare_integrity_checks()
         # Business rules per resource type, run on every write with the previous and the new content.
         self.rules: dict[str, list[WriteRule]] = {}
+        self.stamps: dict[str, list[WriteStamp]] = {}
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -205,7 +210,7 @@ class FhirEngine:
     ) -> InteractionResult:
         guard.check_creating(access, tx, resource_type, resource)
         if if_none_exist is not None:
-            matches = self.match(access, tx, resource_type, if_none_exist)
+            matches = self.match_to_create(access, tx, resource_type, if_none_exist)
             if len(matches) > 1:
                 raise PreconditionFailed(
                     f"{len(matches)} {resource_type} resources match If-None-Exist: {if_none_exist}"
@@ -273,7 +278,7 @@ class FhirEngine:
     def conditional_update_in(
         self, access: Access, tx: WriteTransaction, resource_type: str, criteria: str, resource: Resource
     ) -> InteractionResult:
-        matches = self.match(access, tx, resource_type, criteria)
+        matches = self.match_to_create(access, tx, resource_type, criteria)
         if len(matches) > 1:
             raise PreconditionFailed(f"{len(matches)} {resource_type} resources match {criteria}")
         if matches:
@@ -393,6 +398,8 @@ class FhirEngine:
     ) -> None:
         rules = self.rules.get(resource_type, []) + self.rules.get("*", [])
         previous = resource_of(current) if current is not None and current.content is not None else None
+        for stamp in self.stamps.get(resource_type, []):
+            stamp(access, previous, resource)
         if resource_type == "Task":
             check_referral_task(access.actor, previous, resource)
         for rule in rules:
@@ -404,6 +411,12 @@ class FhirEngine:
             raise BadRequest("Conditional interactions need the search engine, which is not configured")
         visible = access.row_filter(tx.connection())
         return self.matcher.match_ids(tx.connection(), resource_type, criteria, visible=visible)
+
+    def match_to_create(self, access: Access, tx: WriteTransaction, resource_type: str, criteria: str) -> list[str]:
+        """``match`` for a write that creates when nothing matches (If-None-Exist, conditional update):
+        it waits for any other such write under the same criteria, and then sees what that one created."""
+        take_turns(tx, [(resource_type, criteria)])
+        return self.match(access, tx, resource_type, criteria)
 
     @staticmethod
     def _check_version(resource_type: str, id: str, current: StoredVersion | None, expected: int | None) -> None:
@@ -417,6 +430,24 @@ class FhirEngine:
                 f"is {current.version_id}",
                 expression="If-Match",
             )
+
+
+def take_turns(tx: WriteTransaction, searches: Iterable[tuple[str, str]]) -> None:
+    """Hold, until ``tx`` ends, the lock of each (resource type, criteria) it will create under when nothing
+    matches, so concurrent writers with the same criteria run one after another and create one resource.
+    All of a transaction's locks are taken in one order: two Bundles with the same criteria cannot deadlock.
+
+    Criteria are compared as written, parameters sorted and values decoded. Writers whose different
+    criteria both match what the other creates (``identifier=...`` and ``family=...&birthdate=...``) do
+    not take turns and may still create one each: telling which criteria could overlap would take one
+    lock per resource type, serialising every conditional write of that type."""
+    for name in sorted({_criteria_lock(resource_type, criteria) for resource_type, criteria in searches}):
+        tx.lock(name)
+
+
+def _criteria_lock(resource_type: str, criteria: str) -> str:
+    parameters = sorted(parse_qsl(criteria, keep_blank_values=True))
+    return f"conditional-create {resource_type}?{urlencode(parameters)}"
 
 
 def _current(resource_type: str, id: str, version: StoredVersion | None) -> StoredVersion:
@@ -439,4 +470,4 @@ def resource_of(version: StoredVersion) -> Resource:
     return guard.content_of(version)
 
 
-__all__ = ["FhirEngine", "InteractionResult", "Matcher", "new_id", "parse_etag", "resource_of"]
+__all__ = ["FhirEngine", "InteractionResult", "Matcher", "new_id", "parse_etag", "resource_of", "take_turns"]

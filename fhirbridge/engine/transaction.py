@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from fhirbridge.engine.bundles import new_bundle
 from fhirbridge.engine.integrity import expect_writes
-from fhirbridge.engine.interactions import FhirEngine, InteractionResult, new_id, resource_of
+from fhirbridge.engine.interactions import FhirEngine, InteractionResult, new_id, resource_of, take_turns
 from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.errors import BadRequest, FhirError, Issue, NotFound, PayloadTooLarge, PreconditionFailed
 from fhirbridge.formats import json as fhir_json
@@ -142,6 +142,9 @@ class BundleProcessor:
         self, access: Access, tx: WriteTransaction, entries: list[Entry], base_url: str
     ) -> dict[str, str]:
         """Decide each written resource's id, and map every fullUrl to its final ``Type/id``."""
+        # Entries that create when nothing matches wait here for concurrent writers with the same criteria,
+        # all before the first match, so each match below sees what those writers created.
+        take_turns(tx, _creating_criteria(entries))
         references: dict[str, str] = {}
         for entry in entries:
             if entry.method == "POST":
@@ -323,6 +326,17 @@ def _patch_operations(resource: Any) -> Any:
         return fhir_json.loads(base64.b64decode(resource.get("data", ""), validate=True))
     except (binascii.Error, ValueError):
         raise BadRequest("The Binary's data is not a base64 JSON Patch", expression="resource.data") from None
+
+
+def _creating_criteria(entries: list[Entry]) -> list[tuple[str, str]]:
+    """The (type, criteria) of each entry that creates a resource when its criteria match none."""
+    found: list[tuple[str, str]] = []
+    for entry in entries:
+        if entry.method == "POST" and entry.if_none_exist:
+            found.append((entry.resource_type, entry.if_none_exist))
+        elif entry.method == "PUT" and entry.criteria is not None:
+            found.append((entry.resource_type, entry.criteria))
+    return found
 
 
 def _refuse_duplicate_full_urls(raw_entries: list[Any]) -> None:

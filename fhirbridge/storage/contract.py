@@ -61,6 +61,13 @@ class WriteTransaction(Protocol):
     def delete(self, resource_type: str, id: str) -> StoredVersion | None:
         """Record a deletion as a new version; None if there was nothing to delete."""
 
+    def lock(self, name: str) -> None:
+        """Wait until no other write transaction holds the lock called ``name``, then hold it until this
+        one ends. What the previous holder committed is seen by every statement after this call.
+
+        Conditional writes take one per criteria, so that two creating under the same criteria take turns
+        (engine/interactions.py). A backend whose writers already run one at a time does nothing."""
+
     def connection(self) -> Any:
         """The underlying connection, for search lookups that must see this transaction's writes."""
 

@@ -2,12 +2,15 @@
 
 Concurrency: on PostgreSQL a writer locks the current row (``SELECT ... FOR UPDATE``) so versions of
 one resource are assigned one at a time; a new id written by two clients at once collides on the unique
-key and the loser retries. On SQLite every write transaction starts with ``BEGIN IMMEDIATE``, which
-serialises writers; WAL mode lets readers carry on meanwhile.
+key and the loser retries. Writers that must take turns over something with no row yet (conditional
+creates under one criteria) hold a transaction-scoped advisory lock named after it (``lock``). On SQLite
+every write transaction starts with ``BEGIN IMMEDIATE``, which serialises writers; WAL mode lets readers
+carry on meanwhile.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -114,6 +117,8 @@ _INSERT_CURRENT_SQL = (
 )
 _UPDATE_CURRENT_SQL = "UPDATE resources SET version_id = ?, last_updated = ?, deleted = ?, content = ? WHERE pk = ?"
 _VERSION_COLUMNS = ("resource_type", "id", "version_id", "last_updated", "method", "deleted", "content")
+# Released by PostgreSQL itself when the transaction ends, committed, rolled back or cut off.
+_ADVISORY_LOCK_SQL = "SELECT pg_advisory_xact_lock(?)"
 
 
 class _CurrentRow(NamedTuple):
@@ -143,10 +148,18 @@ class SqlWriteTransaction:
         self._insert_current_sql = driver_sql(_INSERT_CURRENT_SQL + (" RETURNING pk" if postgres else ""), conn.dialect)
         self._returning = postgres
         self._update_current_sql = driver_sql(_UPDATE_CURRENT_SQL, conn.dialect)
+        self._lock_sql = driver_sql(_ADVISORY_LOCK_SQL, conn.dialect) if postgres else None
         self._integrity_error: type[Exception] = conn.dialect.loaded_dbapi.IntegrityError
 
     def connection(self) -> Connection:
         return self._conn
+
+    def lock(self, name: str) -> None:
+        if self._lock_sql is None:
+            return  # SQLite: BEGIN IMMEDIATE gave this transaction the database's only write lock
+        # Transactions run READ COMMITTED (PostgreSQL's default, never changed here), so each statement
+        # after this one sees what the previous holder committed while this one waited.
+        execute(self._conn, self._lock_sql, (_advisory_key(name),)).close()
 
     def _current_row(self, resource_type: str, id: str) -> _CurrentRow | None:
         cursor = execute(self._conn, self._current_sql, (resource_type, id))
@@ -229,6 +242,13 @@ class SqlWriteTransaction:
             self._versions = []
         if self._indexer is not None:
             self._indexer.flush(self._conn)
+
+
+def _advisory_key(name: str) -> int:
+    """The signed 64-bit key PostgreSQL's advisory locks take, the same in every process (``hash`` is not).
+    Two names sharing a key only make their writers take turns needlessly."""
+    digest = hashlib.blake2b(name.encode(), digest_size=8, person=b"fhirbridge-lock").digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def _resource_first(resource: Resource) -> Resource:
