@@ -67,6 +67,13 @@ class Settings(BaseSettings):
     # (the token's fhirbridge_team claim; only for a server that holds one practice's children).
     treating_relationship: str = "care-team"
     audit_max_pending: int = 10_000
+    # Every access is appended to the audit journal before it is answered, and moved to the audit log
+    # behind (docs/security.md). A SQLite store keeps its journal beside its file; any other store in
+    # this directory (on the server's own disk: it must outlive the process). With sync, each access is
+    # on the disk before it is answered (survives power loss, at a disk flush per request); without, it
+    # survives the process (kill -9, crash), as SQLite's own commits do here.
+    audit_journal_dir: str = str(DEFAULT_DATA_DIR / "audit-journal")
+    audit_journal_sync: bool = False
 
     # -- links and outbound calls (docs/security.md) -----------------------------------------------
     # The Host names requests may carry, as "name" (any port) or "name:port" (IPv6 in brackets). Empty:

@@ -44,6 +44,7 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.repository = repository
         app = create_app(settings, repository)
+        self.app = app
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -82,7 +83,11 @@ class LiveServer:
         self._empty_audit_log()
 
     def _empty_audit_log(self) -> None:
-        """The audit log is kept apart from the resources (beside a SQLite file): emptied with them."""
+        """The audit log is kept apart from the resources (beside a SQLite file): emptied with them, once
+        the accesses answered so far are in it (they are stored behind the responses)."""
+        trail = getattr(self.app.state, "audit_trail", None)
+        if trail is not None:
+            trail.wait_caught_up()
         log = AuditLog.beside(self.repository.engine)
         try:
             with log.engine.begin() as conn:

@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 
 from fhirbridge.engine.bundles import new_bundle
 from fhirbridge.errors import BadRequest
-from fhirbridge.formats import json as fhir_json
 from fhirbridge.security.access import Access, not_found
+from fhirbridge.security.audit import stored_event
 from fhirbridge.security.scopes import granting_contexts
 from fhirbridge.storage.audit_log import AuditLog, AuditQuery
 from fhirbridge.storage.clock import to_micros
@@ -43,7 +43,7 @@ class AuditEvents:
         row = self.log.read(id)
         if row is None:
             raise not_found(f"AuditEvent/{id}")
-        event: dict[str, Any] = fhir_json.loads(row.content)
+        event = stored_event(row.content)
         if not access.visible(event):
             raise not_found(f"AuditEvent/{id}")
         return event
@@ -60,7 +60,7 @@ class AuditEvents:
         bundle["link"] = links
         entries = []
         for content in contents:
-            event = fhir_json.loads(content)
+            event = stored_event(content)
             entries.append(
                 {"fullUrl": f"{base_url}/AuditEvent/{event['id']}", "resource": event, "search": {"mode": "match"}}
             )

@@ -117,7 +117,13 @@ class Access:
 
     # -- resource-level -------------------------------------------------------------------------------
 
-    def denial(self, resource: Resource, permission: str, conn: Connection | None = None) -> str | None:
+    def denial(
+        self,
+        resource: Resource,
+        permission: str,
+        conn: Connection | None = None,
+        children: Iterable[str] | None = None,
+    ) -> str | None:
         """Why this caller may not ``permission`` this resource, or None when it may."""
         principal = self.principal
         if principal is None:
@@ -125,7 +131,7 @@ class Access:
         resource_type = str(resource.get("resourceType", ""))
         if not self.can(resource_type, permission):
             return f"The access token does not allow {PERMISSION_NAMES[permission]} of {resource_type}"
-        return policy.denial(principal, self.relations(conn), resource, permission)
+        return policy.denial(principal, self.relations(conn), resource, permission, children)
 
     def visible(self, resource: Resource, permission: str = "r") -> bool:
         return self.denial(resource, permission) is None

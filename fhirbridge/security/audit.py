@@ -1,14 +1,18 @@
 """The audit trail: an AuditEvent for every access, on record before the access is acknowledged.
 
 The security middleware hands each request to ``AuditTrail.commit`` as an ``AccessRecord`` when its
-response is about to start, and sends the response only once the record is committed: an access the
-client was answered is on record, whatever happens to the process after. A writer thread turns records
-into R4 AuditEvents (type ``rest``, subtype the interaction, an entity for what the URL names, for each
-entry of a Bundle and for each child whose data was read or written) and appends them to the audit log
-(``fhirbridge.storage.audit_log``) in batches (group commit: every request waiting at that moment shares
-one transaction), so the wait costs one small commit shared by many requests. A full queue
-makes requests wait for room (nothing is ever dropped); a record that cannot be stored fails its
-request (503) rather than answer without a record.
+response is about to start, and sends the response only once the record is in the audit journal
+(``fhirbridge.storage.audit_journal``: one line appended to a local file, which outlives the process):
+an access the client was answered is on record, whatever happens to the process after. A record that
+cannot be journaled fails its request (503) rather than answer without a record.
+
+A writer thread turns the journaled records into R4 AuditEvents (type ``rest``, subtype the interaction,
+an entity for what the URL names, for each entry of a Bundle and for each child whose data was read or
+written) and appends them to the audit log (``fhirbridge.storage.audit_log``) in batches, off the
+requests' path; it retries until the log takes them, and deletes a journal segment once all of it is
+stored. At start-up the trail first replays the segments a dead process left. A full queue makes
+requests wait for room: nothing is ever dropped. Reading the trail (``caught_up``) first waits for
+what this process has journaled to be stored.
 """
 
 from __future__ import annotations
@@ -16,20 +20,24 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import queue
+import random
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from fhirbridge.engine.interactions import new_id
+import orjson
+
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.security.access import AuditedEntity
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.provenance import agent_reference
+from fhirbridge.storage.audit_journal import SEGMENT_LINES, AuditJournal, Segment, lines_of
 from fhirbridge.storage.audit_log import AuditLog, AuditRow
-from fhirbridge.storage.clock import instant, to_micros
+from fhirbridge.storage.clock import from_micros, instant, to_micros
 
 log = logging.getLogger("fhirbridge.audit")
 
@@ -39,7 +47,10 @@ SECURITY_ROLE_TYPE = "http://terminology.hl7.org/CodeSystem/extra-security-role-
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 ACTION = {"create": "C", "update": "U", "patch": "U", "delete": "D", "transaction": "E", "batch": "E", "operation": "E"}
-BATCH_SIZE = 100
+BATCH_SIZE = 500
+GATHER_SECONDS = 0.05
+REPLAY_BATCH = 1_000
+RETRY_SECONDS = (0.05, 5.0)  # the first wait after the audit log refused a batch, and the longest
 
 
 @dataclass(frozen=True)
@@ -113,7 +124,7 @@ def audit_event(record: AccessRecord) -> dict[str, Any]:
         "subtype": [{"system": RESTFUL_INTERACTION, "code": interaction}],
         "action": ACTION.get(interaction, "R"),
         "recorded": instant(record.recorded),
-        "outcome": "0" if record.status < 400 else ("4" if record.status < 500 else "8"),
+        "outcome": _outcome(record.status),
         "outcomeDesc": f"HTTP {record.status}",
         "agent": [agent],
         "source": {"observer": {"display": "fhirbridge"}, "type": [{"system": SOURCE_TYPE, "code": "4"}]},
@@ -158,92 +169,296 @@ def children_of(record: AccessRecord) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def audit_row(record: AccessRecord) -> AuditRow:
-    """The audit log's row of one access: its AuditEvent and the columns it is searched by."""
-    event = audit_event(record)
-    event = {"resourceType": event.pop("resourceType"), "id": new_id(), **event}
+@dataclass(frozen=True)
+class Journaled:
+    """An access as the journal and the audit log keep it: its AuditEvent's id, the record, and ``line``,
+    the compact JSON of both (made on the request's path, so it is small and quick to make; the
+    AuditEvent is made from it when someone reads it: ``stored_event``)."""
+
+    id: str
+    record: AccessRecord
+    line: bytes
+
+
+def journal_entry(record: AccessRecord, id: str | None = None) -> Journaled:
+    principal = record.principal
+    who = None
+    if principal is not None:
+        who = [principal.subject, principal.client_id, principal.fhir_user, principal.organization, principal.patient]
+    id = id or event_id()
+    line = orjson.dumps(
+        {
+            "id": id,
+            "method": record.method,
+            "path": record.path,
+            "query": record.query,
+            "status": record.status,
+            "client": record.client_address,
+            "recorded": to_micros(record.recorded),
+            "principal": who,
+            "entities": [[entity.reference, entity.interaction, entity.status] for entity in record.entities],
+            "children": record.children,
+        }
+    )
+    return Journaled(id, record, line)
+
+
+def journaled(line: bytes) -> Journaled:
+    """The entry a journal line (or an audit log row) holds."""
+    fields = orjson.loads(line)
+    who = fields["principal"]
+    principal = None
+    if who is not None:
+        subject, client_id, fhir_user, organization, patient = who
+        principal = Principal(
+            subject=subject,
+            client_id=client_id,
+            scopes=(),
+            fhir_user=fhir_user,
+            organization=organization,
+            patient=patient,
+        )
+    record = AccessRecord(
+        method=fields["method"],
+        path=fields["path"],
+        query=fields["query"],
+        status=fields["status"],
+        client_address=fields["client"],
+        principal=principal,
+        recorded=from_micros(fields["recorded"]),
+        entities=tuple(AuditedEntity(*entity) for entity in fields["entities"]),
+        children=tuple(fields["children"]),
+    )
+    return Journaled(fields["id"], record, line.rstrip(b"\n"))
+
+
+def audit_row(entry: Journaled) -> AuditRow:
+    """The audit log's row of one access: the columns it is searched by, and the entry itself."""
+    record, principal = entry.record, entry.record.principal
     _, reference = interaction_of(record.method, record.path)
-    who = event["agent"][0]["who"]
+    agent = (principal.fhir_user or principal.client_id) if principal is not None else None
     return AuditRow(
-        id=event["id"],
+        id=entry.id,
         recorded=to_micros(record.recorded),
-        agent=who.get("reference") or (who.get("identifier") or {}).get("value"),
-        entity_type=(reference or "").split("/", 1)[0] or None,
-        outcome=event["outcome"],
-        children=children_of(record),
-        content=fhir_json.dumps(event),
+        agent=_column(agent, 255),
+        entity_type=_column((reference or "").split("/", 1)[0], 64),
+        outcome=_outcome(record.status),
+        children=tuple(sorted({child for child in (_column(id, 64) for id in children_of(record)) if child})),
+        content=entry.line,
     )
 
 
-# Told when a record is committed (None) or could not be (the error).
-Settled = Callable[[BaseException | None], None]
+def stored_event(content: bytes) -> dict[str, Any]:
+    """The AuditEvent an audit log row holds. Rows keep the journal's entry, made into an AuditEvent when
+    read; the first audit logs kept the AuditEvent itself."""
+    if content.startswith(b'{"resourceType"'):
+        stored: dict[str, Any] = fhir_json.loads(content)
+        return stored
+    entry = journaled(content)
+    event = audit_event(entry.record)
+    return {"resourceType": event.pop("resourceType"), "id": entry.id, **event}
+
+
+def _outcome(status: int) -> str:
+    return "0" if status < 400 else ("4" if status < 500 else "8")
+
+
+def _column(value: str | None, size: int) -> str | None:
+    """A value a search column can hold whatever the URL or token said (the AuditEvent keeps it whole): a
+    row the audit log refused would hold back every access after it."""
+    return value.replace("\x00", "")[:size] or None if value else None
+
+
+@dataclass(frozen=True)
+class Rotated:
+    """The journal moved on from ``segment``: once what came before is stored, the segment goes."""
+
+    segment: Segment
+
+
+@dataclass(frozen=True)
+class Barrier:
+    """Told once everything journaled before it is in the audit log (or the writer gave up)."""
+
+    done: Callable[[], None]
 
 
 class AuditTrail:
-    """A queue of access records and the thread that commits them as AuditEvents, in batches."""
+    """The journal every access is written to before it is answered, and the thread that stores what
+    the journal holds in the audit log, in batches."""
 
-    def __init__(self, log: AuditLog, *, max_pending: int = 10_000) -> None:
+    def __init__(self, log: AuditLog, journal: AuditJournal, *, max_pending: int = 10_000) -> None:
         self.log = log
-        self._queue: queue.Queue[tuple[AccessRecord, Settled] | None] = queue.Queue(maxsize=max_pending)
+        self.journal = journal
+        # Filled by the requests and emptied by the writer every GATHER_SECONDS, without waking it for
+        # each access (a wake-up per request cost the event loop more than the journal write).
+        self._pending: deque[Journaled | Rotated | Barrier | None] = deque()
+        self._max_pending = max_pending
+        self._wake = threading.Event()  # someone is waiting: the writer goes at once
         self._thread = threading.Thread(target=self._run, name="fhirbridge-audit", daemon=True)
+        self._segment: Segment | None = None
+        self._journal_lock = threading.Lock()
+        self._stopping = threading.Event()
+        # Set when the writer gave up on a batch (stopping with the audit log unreachable): its segments
+        # are kept for the next start-up to replay instead of being deleted.
+        self._unstored = False
 
     def start(self) -> None:
+        """Replay what dead processes left in the journal, then take accesses."""
+        self.replay()
+        self._segment = self.journal.new_segment()
         self._thread.start()
 
-    async def commit(self, record: AccessRecord) -> None:
-        """Return once ``record`` is committed; raise when it could not be."""
-        loop = asyncio.get_running_loop()
-        settled: asyncio.Future[None] = loop.create_future()
-
-        def settle(error: BaseException | None) -> None:
-            loop.call_soon_threadsafe(_settle, settled, error)
-
-        while True:
+    def replay(self) -> int:
+        """Store the accesses of the journal segments no live process holds; returns how many."""
+        replayed = 0
+        for segment in self.journal.orphans():
+            entries = []
+            for line in lines_of(segment):
+                try:
+                    entries.append(journaled(line))
+                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                    log.error("an unreadable line in the audit journal %s was skipped: %r", segment.path, line[:200])
             try:
-                self._queue.put_nowait((record, settle))
-                break
-            except queue.Full:  # wait for room: an access is never left unrecorded
-                await asyncio.sleep(0.005)
-        await settled
+                for start in range(0, len(entries), REPLAY_BATCH):
+                    chunk = entries[start : start + REPLAY_BATCH]
+                    self.log.append_missing([audit_row(entry) for entry in chunk])
+            except BaseException:
+                segment.close()
+                raise
+            replayed += len(entries)
+            log.warning("replayed %d accesses from the audit journal %s", len(entries), segment.path.name)
+            segment.discard()
+        return replayed
+
+    async def commit(self, record: AccessRecord) -> None:
+        """Return once ``record`` is in the journal; raise (OSError) when it could not be put there."""
+        entry = journal_entry(record)
+        with self._journal_lock:
+            segment = self._segment
+            if segment is None:
+                raise OSError("the audit trail is not running")
+            segment.append(entry.line + b"\n")
+            rotated = None
+            if segment.lines >= SEGMENT_LINES:
+                self._segment, rotated = self.journal.new_segment(), Rotated(segment)
+        self._pending.append(entry)
+        if rotated is not None:
+            self._pending.append(rotated)
+        while len(self._pending) > self._max_pending:  # the audit log is behind: wait rather than hold more
+            self._wake.set()
+            await asyncio.sleep(0.005)
+
+    async def caught_up(self) -> None:
+        """Return once what this process journaled until now is in the audit log."""
+        if not self._thread.is_alive():
+            return
+        loop = asyncio.get_running_loop()
+        reached: asyncio.Future[None] = loop.create_future()
+
+        def done() -> None:
+            loop.call_soon_threadsafe(_settle, reached)
+
+        self._pending.append(Barrier(done))
+        self._wake.set()
+        await reached
+
+    def wait_caught_up(self, timeout: float = 30) -> bool:
+        """``caught_up`` for a caller outside the server's event loop."""
+        if not self._thread.is_alive():
+            return True
+        reached = threading.Event()
+        self._pending.append(Barrier(reached.set))
+        self._wake.set()
+        return reached.wait(timeout)
 
     def stop(self, timeout: float = 10) -> None:
         if self._thread.is_alive():
-            self._queue.put(None)
+            self._stopping.set()
+            self._pending.append(None)
+            self._wake.set()
             self._thread.join(timeout)
 
     def _run(self) -> None:
         while True:
-            batch = [self._queue.get()]
-            while len(batch) < BATCH_SIZE:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            waiting = [item for item in batch if item is not None]
-            error: BaseException | None = None
+            batch = self._gather()
+            pending: list[Journaled] = []
+            for item in batch:
+                if isinstance(item, Journaled):
+                    pending.append(item)
+                    if len(pending) < BATCH_SIZE:
+                        continue
+                self._store(pending)
+                pending = []
+                if isinstance(item, Rotated):
+                    self._let_go(item.segment)
+                elif isinstance(item, Barrier):
+                    item.done()
+                elif item is None:  # stop: everything before it is stored (or kept in the journal)
+                    with self._journal_lock:
+                        segment, self._segment = self._segment, None
+                    if segment is not None:
+                        self._let_go(segment)
+                    return
+            self._store(pending)
+
+    def _gather(self) -> list[Journaled | Rotated | Barrier | None]:
+        """What the requests left since the last look, every GATHER_SECONDS or at once when someone waits.
+        The requests are not waiting for it, and a batch costs two statements and a commit whatever its
+        size, so larger ones leave more of the machine to the requests."""
+        self._wake.wait(GATHER_SECONDS)
+        self._wake.clear()
+        batch = []
+        while self._pending:
+            batch.append(self._pending.popleft())
+        return batch
+
+    def _store(self, pending: list[Journaled]) -> None:
+        """Append ``pending`` to the audit log, trying again until it takes them; while stopping, once."""
+        wait, longest = RETRY_SECONDS
+        while pending:
             try:
-                if waiting:
-                    self.log.append([audit_row(record) for record, _ in waiting])
-            except Exception as exc:
-                log.exception("could not store %d audit events", len(waiting))
-                error = exc
-            for _, settle in waiting:
-                settle(error)
-            if len(waiting) < len(batch):
+                self.log.append([audit_row(entry) for entry in pending])
                 return
+            except Exception:
+                log.exception("could not store %d audit events; they stay in the journal", len(pending))
+                if self._stopping.is_set():
+                    self._unstored = True
+                    return
+                time.sleep(wait)
+                wait = min(wait * 2, longest)
+
+    def _let_go(self, segment: Segment) -> None:
+        if self._unstored:
+            segment.close()  # the next start-up replays it
+        else:
+            segment.discard()
 
 
-def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is None:
+def event_id() -> str:
+    """An AuditEvent's id, in time order (nanoseconds, then 64 random bits against clashes): the audit
+    log's indexes then grow at their end, which made appending to it twice as cheap as random ids."""
+    return f"{time.time_ns():016x}{random.getrandbits(64):016x}"
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
         future.set_result(None)
-    else:
-        future.set_exception(error)
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["AccessRecord", "AuditTrail", "audit_event", "audit_row", "children_of", "interaction_of"]
+__all__ = [
+    "AccessRecord",
+    "AuditTrail",
+    "Journaled",
+    "audit_event",
+    "audit_row",
+    "children_of",
+    "interaction_of",
+    "journal_entry",
+    "journaled",
+    "stored_event",
+]

@@ -16,7 +16,7 @@ from fhirbridge.compartment import compartment_patients
 from fhirbridge.errors import MethodNotAllowed
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.security.access import Access, not_found
-from fhirbridge.security.policy import caller_references
+from fhirbridge.security.policy import ReadDecision, caller_references
 from fhirbridge.security.provenance import provenance_for
 from fhirbridge.security.scopes import granting_contexts
 from fhirbridge.security.write_rules import WriteCaller, check_write
@@ -35,13 +35,44 @@ def content_of(version: StoredVersion) -> Resource:
 # -- reads ----------------------------------------------------------------------------------------------
 
 
+# Read decisions kept per relations snapshot (policy.Relations.read_decisions), at the most.
+MAX_READ_DECISIONS = 50_000
+
+
 def check_read_version(access: Access, version: StoredVersion) -> None:
-    """A version the caller may not see is answered as absent (its type's scope: 403)."""
+    """A version the caller may not see is answered as absent (its type's scope: 403).
+
+    The decision is kept with the caller's relations: a version never changes and the relations are
+    replaced when the store does, so the next read of the same version by the same caller is a look-up
+    instead of parsing it and running the policy (most of what security cost a read)."""
+    principal = access.principal
     # The unrestricted caller may read anything: no need to parse what it is about to be sent.
-    if not access.unrestricted:
+    if principal is None:
+        return
+    reference = f"{version.resource_type}/{version.id}"
+    access.require(version.resource_type, "r")
+    relations = access.relations()
+    key = (
+        principal.fhir_user,
+        principal.organization,
+        principal.patient,
+        principal.treating,
+        principal.scopes,
+        version.resource_type,
+        version.id,
+        version.version_id,
+    )
+    decision = relations.read_decisions.get(key)
+    if decision is None:
         content = content_of(version)
-        access.check_read(content, f"{version.resource_type}/{version.id}")
-        access.note_children(compartment_patients(content))
+        children = frozenset(compartment_patients(content))
+        decision = ReadDecision(access.denial(content, "r", children=children) is None, children)
+        if len(relations.read_decisions) >= MAX_READ_DECISIONS:
+            relations.read_decisions.clear()
+        relations.read_decisions[key] = decision
+    if not decision.visible:
+        raise not_found(reference)
+    access.note_children(decision.children)
 
 
 def require_visible_resource(access: Access, resource_type: str, id: str, latest: LatestContent) -> None:

@@ -24,7 +24,7 @@ Scopes come first: a relation never opens a type the token's scopes do not grant
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -80,6 +80,14 @@ class Share:
 
 
 @dataclass(frozen=True)
+class ReadDecision:
+    """Whether a caller may read one resource version, and the children it is about."""
+
+    visible: bool
+    children: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Relations:
     """What the store says about the caller: the children it treats and what Consents share with it."""
 
@@ -87,6 +95,10 @@ class Relations:
     treated: frozenset[str] = frozenset()
     # child -> what each permit provision naming the caller's organization shares (any one may open)
     shares: Mapping[str, tuple[Share, ...]] = field(default_factory=dict)
+    # Read decisions made under these relations, by caller and resource version (Access.check_read_version):
+    # a version never changes, and these relations are kept only while the store does not, so a decision
+    # holds as long as they are in use.
+    read_decisions: dict[Hashable, ReadDecision] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
 
 NO_RELATIONS = Relations()
@@ -109,8 +121,15 @@ def clinical_references(principal: Principal) -> frozenset[str]:
 # -- the decision in Python ---------------------------------------------------------------------------
 
 
-def denial(principal: Principal, relations: Relations, resource: Resource, permission: str) -> str | None:
-    """Why this caller may not ``permission`` this resource, or None when it may."""
+def denial(
+    principal: Principal,
+    relations: Relations,
+    resource: Resource,
+    permission: str,
+    children: Iterable[str] | None = None,
+) -> str | None:
+    """Why this caller may not ``permission`` this resource, or None when it may. ``children``: its
+    compartment's, when the caller knows them already."""
     resource_type = str(resource.get("resourceType", ""))
     contexts = granting_contexts(principal.scopes, resource_type, permission)
     if not contexts:
@@ -118,15 +137,13 @@ def denial(principal: Principal, relations: Relations, resource: Resource, permi
     confined = not contexts - {"patient"}
     if resource_type in SERVER_WRITTEN and permission in ("c", "u", "d"):
         return f"{resource_type} is written by the server itself, never through the API"
-    if resource_type == "Subscription" and permission in ("c", "u") and not relations.treats_every_child:
-        # A notification carries whatever matches, of any child, and delivery has no caller to ask:
-        # until a subscription carries its owner's access, only a caller who may see every child sets one.
-        return "Only a care team that treats every child (or the server itself) may set up a Subscription"
+    # A Subscription is set up by whoever has the scope: the server records the caller as its owner and
+    # delivers only what that owner may read, asking this policy as the owner (subscriptions/owner.py).
     if not in_patient_compartment_types(resource_type):
         if confined and not (resource_type in SHARED_REFERENCE_TYPES and permission in ("r", "s")):
             return f"{resource_type} is outside the compartment of the patient in the access token"
         return None
-    children = compartment_patients(resource)
+    children = compartment_patients(resource) if children is None else set(children)
     if resource_type == "Patient" and permission == "c" and not relations.treats_every_child:
         # Registering a child: the new Patient must name the caller as its general practitioner or
         # managing organization, which makes the caller its treating team (and nobody else's).

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Response
@@ -25,6 +26,7 @@ from fhirbridge.security.policy import CLAIM, TREATING_MODES, Relations, Share, 
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.smart import smart_configuration
 from fhirbridge.security.tokens import TokenVerifier
+from fhirbridge.storage.audit_journal import AuditJournal, journal_directory
 from fhirbridge.storage.audit_log import AuditLog
 from fhirbridge.storage.sql import SqlRepository
 
@@ -145,8 +147,15 @@ def install_security(app: FastAPI, settings: Settings, repository: SqlRepository
             jwks=settings.jwks or None,
             leeway=settings.jwt_leeway_seconds,
         )
-        audit = AuditTrail(audit_log, max_pending=settings.audit_max_pending)
+        store = repository.engine.url.render_as_string(hide_password=False)
+        journal = AuditJournal(
+            journal_directory(store, Path(settings.audit_journal_dir)),
+            store,
+            sync=settings.audit_journal_sync,
+        )
+        audit = AuditTrail(audit_log, journal, max_pending=settings.audit_max_pending)
         audit.start()
+    app.state.audit_trail = audit
     relations = RepositoryRelations(repository, settings.treating_relationship)
     layers: list[tuple[Callable[..., Any], dict[str, Any]]] = [
         (SecurityMiddleware, {"verifier": verifier, "relations": relations, "audit": audit})

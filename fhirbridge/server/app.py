@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhirbridge import __version__
 from fhirbridge.config import Settings, get_settings
@@ -26,7 +27,9 @@ from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
 from fhirbridge.search.engine import SearchLimits
-from fhirbridge.security.server import install_security
+from fhirbridge.security.access import SYSTEM_ACCESS, Access
+from fhirbridge.security.principal import Principal
+from fhirbridge.security.server import access_for, install_security
 from fhirbridge.server.audit_events import router as audit_events_router
 from fhirbridge.server.coordination import router as coordination_router
 from fhirbridge.server.fastread import PlainReadPath, PlainReads
@@ -37,9 +40,12 @@ from fhirbridge.server.render import error_response
 from fhirbridge.server.routes import router
 from fhirbridge.storage.sql import SqlRepository, open_repository
 from fhirbridge.subscriptions.delivery import DeliveryPolicy, DeliveryWorker
+from fhirbridge.subscriptions.owner import record_owner
 from fhirbridge.subscriptions.rules import EndpointPolicy, subscription_rule
 
 log = logging.getLogger("fhirbridge")
+# All a client learns of an error nobody foresaw: the traceback is in the server's log.
+INTERNAL_ERROR = "Internal server error"
 
 
 def _error_format(request: Request) -> Format:
@@ -62,6 +68,41 @@ def _settle_start_up_heap() -> None:
         gc.freeze()
 
 
+class InternalErrors:
+    """An exception no handler took becomes a 500 OperationOutcome (code ``exception``), answered here.
+
+    Installed inside the security middleware, so the answer carries the security headers and is audited
+    like any other. Left to Starlette, it would come from ``ServerErrorMiddleware`` outside every layer
+    of ours and be re-raised, and the server would then close the client's keep-alive connection. The
+    exception is logged with its traceback; the client learns nothing of it. Once the response has
+    started, the exception can only go on up (``ServerErrorMiddleware`` logs it).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception:
+            if started:
+                raise
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            response = error_response(FhirError(INTERNAL_ERROR), _error_format(Request(scope)))
+            await response(scope, receive, send)
+
+
 class FhirbridgeApp(FastAPI):
     """The FastAPI application, with plain reads answered before the framework (server/fastread.py)."""
 
@@ -81,6 +122,7 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         worker = DeliveryWorker(
             app.state.engine,
+            owners=subscription_owner,
             base_url=settings.base_url or f"http://{settings.host}:{settings.port}",
             policy=DeliveryPolicy(
                 poll_seconds=settings.subscription_poll_seconds,
@@ -99,11 +141,19 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
             app.state.repository.dispose()
 
     owns_repository = repository is None
-    repository = repository or open_repository(
+    store = repository = repository or open_repository(
         settings.effective_database_url(),
         read_cache_bytes=settings.read_cache_bytes,
         query_timeout_seconds=settings.query_timeout_seconds,
     )
+
+    def subscription_owner(owner: Principal | None) -> Access | None:
+        """The access a Subscription's notifications are delivered under: its owner's, as a request of the
+        owner's would have it now (none, with authentication on, for a Subscription without an owner)."""
+        if settings.auth_disabled:
+            return SYSTEM_ACCESS  # no identities and no access control, for notifications as for requests
+        return access_for(store, owner, settings) if owner is not None else None
+
     resource_types()  # load the R4B models now rather than on the first request
     app = FhirbridgeApp(title="fhirbridge", version=__version__, lifespan=lifespan)
     app.state.settings = settings
@@ -116,6 +166,8 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
         repository, matcher=app.state.search, integrity=IntegrityOptions.from_settings(settings)
     )
     app.state.engine.rules["Subscription"] = [subscription_rule(settings)]
+    # Each write of a Subscription makes the caller its owner, whose access its notifications go out under.
+    app.state.engine.stamps["Subscription"] = [record_owner]
     if settings.validate_profiles_on_write:
         app.state.engine.rules["*"] = [check_declared_profiles]
     app.state.patient_operations = PatientOperations(app.state.engine)
@@ -125,6 +177,8 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app.state.coordination = CoordinationService(app.state.engine, app.state.bundles)
     app.state.assessment_operations = AssessmentOperations(app.state.engine, app.state.bundles)
     app.state.assessment_operations.publish_instruments()
+    # Added before the security layers, so inside them: its 500 is answered (and audited) like any other.
+    app.add_middleware(InternalErrors)
     security = install_security(app, settings, repository)
     # Outermost on both paths: a request for a host that is not ours gets no further (server/hosts.py).
     hosts = AllowedHosts.from_settings(settings)
@@ -157,12 +211,13 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         return error_response(BadRequest(f"Invalid request: {exc.errors()}"), _error_format(request))
 
+    # The last resort for an error outside InternalErrors (in a middleware, or after a response started).
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(FhirError("Internal server error"), _error_format(request))
+        return error_response(FhirError(INTERNAL_ERROR), _error_format(request))
 
     return app
 
 
-__all__ = ["FhirbridgeApp", "create_app"]
+__all__ = ["FhirbridgeApp", "InternalErrors", "create_app"]

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from fhirbridge.engine.audit_events import AuditEvents
 from fhirbridge.engine.resource_types import require_id
 from fhirbridge.errors import MethodNotAllowed
+from fhirbridge.security.audit import AuditTrail
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
 from fhirbridge.server.render import body_response
 
@@ -15,7 +16,11 @@ router = APIRouter()
 WRITTEN_BY_THE_SERVER = "AuditEvents are written by the server only: the audit trail cannot be changed"
 
 
-def _events(ctx: FhirRequest) -> AuditEvents:
+async def _events(ctx: FhirRequest) -> AuditEvents:
+    """The audit trail as it stands, with every access this process answered before this one in it."""
+    trail: AuditTrail | None = getattr(ctx.request.app.state, "audit_trail", None)
+    if trail is not None:
+        await trail.caught_up()
     events: AuditEvents = ctx.request.app.state.audit_events
     return events
 
@@ -23,7 +28,9 @@ def _events(ctx: FhirRequest) -> AuditEvents:
 @router.get("/AuditEvent")
 async def search(ctx: FhirRequestDep) -> Response:
     params = list(ctx.request.query_params.multi_items())
-    bundle = await run_in_threadpool(_events(ctx).search, ctx.access, params, base_url=ctx.base_url, path="AuditEvent")
+    bundle = await run_in_threadpool(
+        (await _events(ctx)).search, ctx.access, params, base_url=ctx.base_url, path="AuditEvent"
+    )
     return body_response(ctx, bundle)
 
 
@@ -32,7 +39,7 @@ async def history(ctx: FhirRequestDep) -> Response:
     # Each AuditEvent has one version, its creation: the type's history is its list, newest first.
     params = list(ctx.request.query_params.multi_items())
     bundle = await run_in_threadpool(
-        _events(ctx).search, ctx.access, params, base_url=ctx.base_url, path="AuditEvent/_history"
+        (await _events(ctx)).search, ctx.access, params, base_url=ctx.base_url, path="AuditEvent/_history"
     )
     bundle["type"] = "history"
     for entry in bundle.get("entry", []):
@@ -44,7 +51,7 @@ async def history(ctx: FhirRequestDep) -> Response:
 
 @router.get("/AuditEvent/{id}")
 async def read(id: str, ctx: FhirRequestDep) -> Response:
-    event = await run_in_threadpool(_events(ctx).read, ctx.access, require_id(id))
+    event = await run_in_threadpool((await _events(ctx)).read, ctx.access, require_id(id))
     return body_response(ctx, event)
 
 

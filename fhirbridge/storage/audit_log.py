@@ -1,7 +1,8 @@
 """The audit log: an append-only table of AuditEvents, written in batches, read by a privacy officer.
 
-An access is one row (the AuditEvent as JSON, with the columns a privacy officer searches by: when,
-who, what kind of resource, the outcome) and one row per child it touched. Nothing here updates or
+An access is one row (what the audit trail keeps of it, from which its AuditEvent is made when read,
+with the columns a privacy officer searches by: when, who, what kind of resource, the outcome) and one
+row per child it touched. Nothing here updates or
 deletes a row. Writing a row costs one insert in a batch, not a resource with its versions and its
 search index, which is what made every secured read several times dearer than an unsecured one.
 
@@ -21,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import BigInteger, Column, Engine, Index, Integer, LargeBinary, MetaData, String, Table
 from sqlalchemy.engine import make_url
 
+from fhirbridge.storage.driver import insert_values
 from fhirbridge.storage.sql import create_sql_engine
 
 metadata = MetaData()
@@ -36,19 +38,27 @@ audit_log = Table(
     Column("entity_type", String(64), nullable=True),  # the type of resource the access was about
     Column("outcome", String(2), nullable=False),  # 0 success, 4 refused or invalid, 8 server error
     Column("children", Integer, nullable=False),  # how many children the access touched
-    Column("content", LargeBinary, nullable=False),  # the AuditEvent, JSON
+    Column("content", LargeBinary, nullable=False),  # the access, JSON (security/audit.py stored_event)
 )
 Index("ix_audit_log_recorded", audit_log.c.recorded)
 Index("ix_audit_log_agent", audit_log.c.agent, audit_log.c.recorded)
 Index("ix_audit_log_entity_type", audit_log.c.entity_type, audit_log.c.recorded)
 
+# The children an access touched, by the AuditEvent's id: known before the insert, so a batch is two
+# executemany statements whatever its size (a key the database assigns would cost a round trip per row).
 audit_child = Table(
-    "audit_log_child",
+    "audit_log_children",
     metadata,
-    Column("seq", BigInteger, nullable=False),
+    Column("event", String(64), nullable=False),
     Column("patient", String(64), nullable=False),
 )
-Index("ix_audit_log_child", audit_child.c.patient, audit_child.c.seq)
+Index("ix_audit_log_children", audit_child.c.patient, audit_child.c.event)
+Index("ix_audit_log_children_event", audit_child.c.event)
+EVENT_COLUMNS = ("id", "recorded", "agent", "entity_type", "outcome", "children", "content")
+CHILD_COLUMNS = ("event", "patient")
+MULTI_ROW = 500  # rows per INSERT: 3,500 parameters, within SQLite's and PostgreSQL's limits
+# Where the first audit logs kept the children, by the log's sequence number (moved at open).
+EARLIER_CHILD_TABLE = "audit_log_child"
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,7 @@ class AuditLog:
         self._owns_engine = owns_engine
         with engine.begin() as conn:
             metadata.create_all(conn, checkfirst=True)
+            _move_earlier_children(conn)
 
     @classmethod
     def open(cls, database_url: str) -> AuditLog:
@@ -109,33 +120,41 @@ class AuditLog:
         return cls(engine, owns_engine=False)
 
     def append(self, rows: Sequence[AuditRow]) -> None:
-        """Commit ``rows`` in one transaction (returns once they are durable as the database makes them)."""
+        """Commit ``rows`` in one transaction (returns once they are durable as the database makes them).
+
+        One multi-row INSERT per table and up to MULTI_ROW rows: this runs in the background of every
+        request a secured server answers, and a statement per row (even through ``executemany``) cost the
+        requests' thread more than the insert itself, in hand-overs of the interpreter lock.
+        """
         if not rows:
             return
+        events = [
+            (row.id, row.recorded, row.agent, row.entity_type, row.outcome, len(row.children), row.content)
+            for row in rows
+        ]
+        children = [(row.id, child) for row in rows for child in row.children]
         with self.engine.begin() as conn:
-            for row in rows:
-                inserted = conn.execute(
-                    audit_log.insert().values(
-                        id=row.id,
-                        recorded=row.recorded,
-                        agent=row.agent,
-                        entity_type=row.entity_type,
-                        outcome=row.outcome,
-                        children=len(row.children),
-                        content=row.content,
-                    )
-                ).inserted_primary_key
-                assert inserted is not None
-                seq = inserted[0]
-                if row.children:
-                    conn.execute(audit_child.insert(), [{"seq": seq, "patient": child} for child in row.children])
+            for table, columns, values in (
+                (audit_log.name, EVENT_COLUMNS, events),
+                (audit_child.name, CHILD_COLUMNS, children),
+            ):
+                for start in range(0, len(values), MULTI_ROW):
+                    insert_values(conn, table, columns, values[start : start + MULTI_ROW])
+
+    def append_missing(self, rows: Sequence[AuditRow]) -> None:
+        """Commit those of ``rows`` not already in the log (a journal replayed after a crash may hold
+        rows its writer had stored before it died)."""
+        ids = [row.id for row in rows]
+        with self.engine.connect() as conn:
+            stored = set(conn.execute(sa.select(audit_log.c.id).where(audit_log.c.id.in_(ids))).scalars())
+        self.append([row for row in rows if row.id not in stored])
 
     def read(self, id: str) -> AuditRow | None:
         with self.engine.connect() as conn:
             found = conn.execute(sa.select(audit_log).where(audit_log.c.id == id)).first()
             if found is None:
                 return None
-            children = conn.execute(sa.select(audit_child.c.patient).where(audit_child.c.seq == found.seq))
+            children = conn.execute(sa.select(audit_child.c.patient).where(audit_child.c.event == found.id))
             return _row(found, tuple(children.scalars()))
 
     def search(self, query: AuditQuery) -> tuple[list[bytes], int | None]:
@@ -144,11 +163,11 @@ class AuditLog:
         conditions: list[sa.ColumnElement[bool]] = []
         if query.visible_children is not None:
             allowed = sorted(query.visible_children)
-            touched = sa.select(child.c.seq).where(child.c.seq == log.c.seq)
+            touched = sa.select(child.c.event).where(child.c.event == log.c.id)
             outside = touched.where(child.c.patient.not_in(allowed)) if allowed else touched
             conditions += [log.c.children > 0, ~sa.exists(outside)]
         if query.patient is not None:
-            conditions.append(log.c.seq.in_(sa.select(child.c.seq).where(child.c.patient == query.patient)))
+            conditions.append(log.c.id.in_(sa.select(child.c.event).where(child.c.patient == query.patient)))
         if query.agent is not None:
             conditions.append(log.c.agent == query.agent)
         if query.entity_type is not None:
@@ -177,6 +196,16 @@ class AuditLog:
     def dispose(self) -> None:
         if self._owns_engine:
             self.engine.dispose()
+
+
+def _move_earlier_children(conn: sa.Connection) -> None:
+    """An audit log written before the children were kept by event id: move its rows, once."""
+    if not sa.inspect(conn).has_table(EARLIER_CHILD_TABLE):
+        return
+    earlier = sa.table(EARLIER_CHILD_TABLE, sa.column("seq"), sa.column("patient"))
+    moved = sa.select(audit_log.c.id, earlier.c.patient).join_from(earlier, audit_log, audit_log.c.seq == earlier.c.seq)
+    conn.execute(audit_child.insert().from_select(["event", "patient"], moved))
+    conn.execute(sa.text(f"DROP TABLE {EARLIER_CHILD_TABLE}"))
 
 
 def _row(found: sa.Row[tuple[object, ...]], children: tuple[str, ...]) -> AuditRow:

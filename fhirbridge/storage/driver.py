@@ -83,6 +83,22 @@ def insert_rows(conn: Connection, table: str, columns: tuple[str, ...], rows: Se
         driver_cursor.close()
 
 
+def insert_values(conn: Connection, table: str, columns: tuple[str, ...], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``rows`` into ``table`` with one multi-row ``INSERT ... VALUES (...), (...)``: one statement
+    for the database to run, where ``executemany`` runs one per row."""
+    if not rows:
+        return
+    mark = _placeholder(str(conn.dialect.paramstyle))
+    one = f"({', '.join(mark for _ in columns)})"
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join(one for _ in rows)}"
+    _statement_starts(conn)
+    driver_cursor = cursor(conn)
+    try:
+        driver_cursor.execute(sql, [value for row in rows for value in row])
+    finally:
+        driver_cursor.close()
+
+
 # --- what a statement may cost -----------------------------------------------------------------------
 
 BUDGET_KEY = "fhirbridge.statement_budget"  # in the pool's record of each DBAPI connection

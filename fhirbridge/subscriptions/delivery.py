@@ -7,6 +7,13 @@ names the version; ``payload`` otherwise -> the resource PUT to ``[endpoint]/[ty
 ``max_attempts`` failures the Subscription goes to status ``error`` with the reason in
 ``Subscription.error``.
 
+A notification goes out only if the Subscription's owner (``owner.py``) may read what it is about, as
+the access policy decides for that owner now: the version and the resource as it stands must be
+visible to it, its scopes must allow searching the type, and the criteria's chained and ``_has``
+parameters must still hold over what the owner may see. Otherwise nothing at all is sent (not the
+resource, not its id, not an empty POST) and the notification is ``withheld``; the subscriber is not
+told. A Subscription with no owner, with authentication on, delivers nothing and goes to ``error``.
+
 Every delivery is checked again against the endpoint policy (``rules.EndpointPolicy``), and the address
 check is made on the connection itself (``endpoint_session``): the host is resolved once, every address
 it resolves to must be public (unless the host is allowed by name), and the socket is opened to one of
@@ -21,6 +28,7 @@ import socket
 import threading
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import requests
 import sqlalchemy as sa
@@ -31,17 +39,25 @@ from urllib3.util import connection
 
 from fhirbridge.engine.interactions import FhirEngine, resource_of
 from fhirbridge.errors import FhirError
-from fhirbridge.security.access import SYSTEM_ACCESS
+from fhirbridge.search import match_ids
+from fhirbridge.security import guard
+from fhirbridge.security.access import SYSTEM_ACCESS, Access
 from fhirbridge.storage.clock import now_micros
+from fhirbridge.storage.contract import StoredVersion
 from fhirbridge.subscriptions import rules
+from fhirbridge.subscriptions.owner import OwnerAccess, owner_of
 from fhirbridge.subscriptions.rules import EndpointPolicy
-from fhirbridge.subscriptions.schema import DELIVERED, FAILED, PENDING, notifications
+from fhirbridge.subscriptions.schema import DELIVERED, FAILED, PENDING, WITHHELD, notifications
 
 log = logging.getLogger("fhirbridge.subscriptions")
 
 PAYLOAD_CONTENT = "http://hl7.org/fhir/uv/subscriptions-backport/StructureDefinition/backport-payload-content"
 LEASE_MICROS = 60_000_000
 BATCH = 20
+NO_OWNER = (
+    "This Subscription has no owner, so nothing is delivered: whoever updates it becomes its owner, and "
+    "notifications carry only what that owner may read"
+)
 
 
 @dataclass(frozen=True)
@@ -61,11 +77,14 @@ class DeliveryWorker:
         self,
         engine: FhirEngine,
         *,
+        owners: OwnerAccess,
         base_url: str,
         policy: DeliveryPolicy | None = None,
         endpoints: EndpointPolicy | None = None,
     ) -> None:
         self.engine = engine
+        # The access a Subscription's owner has: every notification is checked against it.
+        self.owners = owners
         self.base_url = base_url.rstrip("/")
         self.policy = policy or DeliveryPolicy()
         self.endpoints = endpoints or EndpointPolicy()
@@ -131,14 +150,44 @@ class DeliveryWorker:
         if subscription.get("status") not in ("active", "requested"):
             self._finish(row, FAILED, f"the subscription is {subscription.get('status')}")
             return
+        owner = self.owners(owner_of(subscription))
+        if owner is None:
+            self._mark_error(subscription, NO_OWNER)
+            self._finish(row, WITHHELD, "the subscription has no owner")
+            return
+        version = self.engine.repository.vread(row.resource_type, row.resource_id, row.version_id)
+        if version is None or version.content is None or not self._owner_reads(owner, subscription, version):
+            # Not a failure, and not the subscriber's to know: it was never going to be sent.
+            self._finish(row, WITHHELD, "the subscription's owner may not read it")
+            return
         try:
-            self._send(subscription, row)
+            self._send(subscription, row, version)
         except (requests.RequestException, FhirError) as exc:
             self._retry_or_fail(row, subscription, _reason(exc))
             return
         self._finish(row, DELIVERED, None)
 
-    def _send(self, subscription: dict[str, Any], row: Any) -> None:
+    def _owner_reads(self, owner: Access, subscription: dict[str, Any], version: StoredVersion) -> bool:
+        """Whether the owner may be told of ``version``: what its search by the criteria would show."""
+        if owner.unrestricted:
+            return True
+        if not owner.can(version.resource_type, "s"):
+            return False
+        if not guard.visible_versions(owner, [version], "r", self.engine.latest_content):
+            return False
+        reaching = _reaching_parameters(str(subscription.get("criteria", "")))
+        if not reaching:
+            return True  # the rest of the criteria are about the resource itself, which the owner reads
+        # Chains and _has look at other resources, which the trigger read with no caller's limits: they
+        # count only if they still hold over what the owner may see.
+        try:
+            with self.engine.repository.connect() as conn:
+                params = [*reaching, ("_id", version.id)]
+                return bool(match_ids(conn, version.resource_type, params, visible=owner.row_filter()))
+        except FhirError:
+            return False
+
+    def _send(self, subscription: dict[str, Any], row: Any, version: StoredVersion) -> None:
         channel = subscription.get("channel") or {}
         # As it would be refused on write today; its addresses are checked on the connection.
         self.endpoints.check_channel(channel, resolve_host=False)
@@ -153,8 +202,7 @@ class DeliveryWorker:
             headers["Content-Location"] = version_url
             response = self.session.post(endpoint, headers=headers, **options)
         else:
-            version = self.engine.repository.vread(row.resource_type, row.resource_id, row.version_id)
-            body = version.content if version is not None and version.content is not None else b""
+            body = version.content or b""
             headers["Content-Type"] = str(payload)
             headers["Content-Location"] = version_url
             response = self.session.put(
@@ -278,6 +326,16 @@ def _reason(exc: Exception) -> str:
         if isinstance(reason, RefusedAddress):
             return str(reason)
     return str(exc)
+
+
+def _reaching_parameters(criteria: str) -> list[tuple[str, str]]:
+    """The criteria's parameters that look beyond the resource: chains (``subject.name``) and ``_has``."""
+    query = criteria.partition("?")[2]
+    return [
+        (name, value)
+        for name, value in parse_qsl(query, keep_blank_values=True)
+        if "." in name or name.startswith("_has")
+    ]
 
 
 def _header(line: str) -> tuple[str, str]:

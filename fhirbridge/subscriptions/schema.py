@@ -9,6 +9,8 @@ from fhirbridge.storage.schema import Serial, metadata
 PENDING = "pending"
 DELIVERED = "delivered"
 FAILED = "failed"
+# Not sent: the Subscription's owner may not read what it is about (or it has no owner).
+WITHHELD = "withheld"
 
 notifications = Table(
     "subscription_notifications",
@@ -26,4 +28,4 @@ notifications = Table(
 )
 Index("ix_notifications_due", notifications.c.state, notifications.c.next_attempt_at)
 
-__all__ = ["DELIVERED", "FAILED", "PENDING", "notifications"]
+__all__ = ["DELIVERED", "FAILED", "PENDING", "WITHHELD", "notifications"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,6 +11,7 @@ import jwt
 import pytest
 
 from fhirbridge.config import Settings
+from fhirbridge.security.audit import stored_event
 from fhirbridge.security.roles import role_claims
 from fhirbridge.security.tokens import mint_token
 from fhirbridge.storage.audit_log import AuditLog
@@ -103,14 +103,16 @@ def store(server: LiveServer, *resources: dict[str, Any]) -> None:
 
 
 def logged_events(server: LiveServer) -> list[dict[str, Any]]:
-    """Every AuditEvent in the server's audit log, read as its operators would, from the store."""
+    """Every AuditEvent in the server's audit log, read as its operators would, from the store, once
+    the accesses answered so far are in it (they are stored behind the responses)."""
+    assert server.app.state.audit_trail.wait_caught_up()
     log = AuditLog.beside(server.repository.engine)
     try:
         found = []
         for id in log.ids():
             row = log.read(id)
             assert row is not None
-            found.append(json.loads(row.content))
+            found.append(stored_event(row.content))
         return found
     finally:
         log.dispose()

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from fhirbridge.formats import json as fhir_json
+from fhirbridge.security.audit import stored_event
 from fhirbridge.security.roles import role_claims
 from fhirbridge.security.tokens import mint_token
 from fhirbridge.server.cli import WithoutQueryStrings
@@ -158,29 +159,33 @@ def test_every_acknowledged_access_survives_a_kill_9(backend: str, tmp_path: Pat
             "FHIRBRIDGE_JWT_ISSUER": ISSUER,
             "FHIRBRIDGE_JWT_AUDIENCE": AUDIENCE,
             "FHIRBRIDGE_SUBSCRIPTION_DELIVERY": "false",
+            "FHIRBRIDGE_AUDIT_JOURNAL_DIR": str(tmp_path / "audit-journal"),
         }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "fhirbridge.cli", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+
+        def serve() -> subprocess.Popen[bytes]:
+            command = [sys.executable, "-m", "fhirbridge.cli", "serve", "--port", str(port)]
+            return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        server = serve()
         base = f"http://127.0.0.1:{port}"
         try:
             _wait_for(base)
             claims = role_claims("ehr-system", org="medical-home")
             token = mint_token(claims, secret=SECRET, issuer=ISSUER, audience=AUDIENCE, ttl=300, subject="ehr")
             acknowledged = _load_then_kill(base, token, server)
+            server.wait(10)
+            server = serve()  # start-up replays what the killed process journaled and had not stored
+            _wait_for(base)
         finally:
             if server.poll() is None:
-                server.kill()
-            server.wait(10)
+                server.terminate()
+            server.wait(20)
         log = AuditLog.open(url)
         try:
             recorded = {
                 reference
                 for id in log.ids()
-                for reference in entities(fhir_json.loads(log.read(id).content))  # type: ignore[union-attr]
+                for reference in entities(stored_event(log.read(id).content))  # type: ignore[union-attr]
             }
         finally:
             log.dispose()

@@ -28,7 +28,7 @@ from fhirbridge.security.middleware import NO_STORE, SECURITY_HEADERS
 from fhirbridge.storage.driver import QueryCancellation
 from fhirbridge.storage.sql import SqlRepository, open_repository
 from tests.conftest import BACKENDS, LiveServer
-from tests.security.conftest import bearer, secure_settings, token_for
+from tests.security.conftest import bearer, logged_events, secure_settings, token_for
 from tests.support import backend_url
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
@@ -250,22 +250,33 @@ def test_refusals_made_deep_inside_carry_the_security_headers(coordinator: httpx
     still_usable(coordinator, parsed)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the app.py hook: Starlette's ServerErrorMiddleware answers a 500 outside the security "
-    "middleware (no security headers) and re-raises, and uvicorn then closes the keep-alive connection",
-)
 def test_an_internal_error_is_an_outcome_with_security_headers_on_a_usable_connection(
-    coordinator: httpx.Client, secure_live: LiveServer, monkeypatch: pytest.MonkeyPatch
+    coordinator: httpx.Client,
+    client: httpx.Client,
+    server: LiveServer,
+    secure_live: LiveServer,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
-        raise RuntimeError("forced internal error")
+        raise RuntimeError("forced internal error in Patient/secret-child")
 
-    monkeypatch.setattr(secure_live.repository, "history", broken)
-    response = coordinator.get("/Patient/_history")
-    refused(response, 500)
-    assert_security_headers(response)
-    still_usable(coordinator, response)
+    for live in (secure_live, server):  # authentication on, and off (each may have a store of its own)
+        monkeypatch.setattr(live.repository, "history", broken)
+    for http in (coordinator, client):  # authentication on, and off
+        response = http.get("/Patient/_history")
+        issue = refused(response, 500)["issue"][0]
+        assert (issue["code"], issue["diagnostics"]) == ("exception", "Internal server error")
+        assert "forced" not in response.text and "secret-child" not in response.text
+        assert_security_headers(response)
+        still_usable(http, response)
+    # Answered inside the security layer: on record, as a server error.
+    audited = [event for event in logged_events(secure_live) if event["outcome"] == "8"]
+    assert len(audited) == 1, audited
+    # The server's log has what the client was not told.
+    logged = [record for record in caplog.records if record.getMessage() == "unexpected error on GET /Patient/_history"]
+    assert len(logged) == 2 and all(record.exc_info for record in logged)
+    assert all("secret-child" in str(record.exc_info[1]) for record in logged if record.exc_info)
 
 
 # --- time budget and cancellation ------------------------------------------------------------------------
