@@ -67,7 +67,8 @@ class LiveServer:
             tables = [
                 table
                 for table in reversed(schema.metadata.sorted_tables)
-                if table.name != "schema_migrations" and conn.dialect.has_table(conn, table.name)
+                # Epochs only ever grow: facts kept against them (a caller's relations) must not match again.
+                if table.name not in ("schema_migrations", "type_epochs") and conn.dialect.has_table(conn, table.name)
             ]
             if conn.dialect.name == "postgresql":
                 # One statement, so background writers (the audit trail) cannot slip in between; parent

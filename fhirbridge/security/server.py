@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ from fhirbridge.security.tokens import TokenVerifier
 from fhirbridge.storage.audit_journal import AuditJournal, journal_directory
 from fhirbridge.storage.audit_log import AuditLog
 from fhirbridge.storage.sql import SqlRepository
+from fhirbridge.storage.transaction_state import transaction_state, written_types
 
 log = logging.getLogger("fhirbridge.security")
 
@@ -66,6 +67,9 @@ class InstalledSecurity:
         self.audit_log.dispose()
 
 
+# The resources a caller's relations are read from (policy.treated_children, policy.consents_naming).
+RELATION_SOURCES = ("CareTeam", "Patient", "Consent")
+RELATIONS_KEY = "fhirbridge.relations"  # a write transaction's relations, per caller
 RELATIONS_FOR = 30.0  # seconds: how late a Consent's end (or start) may take effect
 REMEMBERED_CALLERS = 10_000
 
@@ -84,29 +88,42 @@ class RepositoryRelations:
             raise ValueError(f"treating_relationship must be one of {', '.join(TREATING_MODES)}")
         self.repository = repository
         self.treating_relationship = treating_relationship
-        # (user, organization, treating claim) -> (when, the store's generation, relations): a caller's
-        # relations change only when someone commits (care teams, Patients, Consents) or a Consent's
-        # period passes, so while the store has not changed they are kept, for RELATIONS_FOR at the most.
+        # (user, organization, treating claim) -> (when, the epoch of their sources, relations): a caller's
+        # relations change only when someone commits a care team, Patient or Consent, or a Consent's
+        # period passes, so while none of those is committed they are kept, for RELATIONS_FOR at the most.
         self._remembered: dict[tuple[str | None, str | None, bool], tuple[float, int, Relations]] = {}
 
     def relations(self, principal: Principal, now: datetime, conn: Connection | None = None) -> Relations:
         if conn is None:
-            generation = self.repository.generation()
+            epoch = self.repository.epoch(RELATION_SOURCES)
             key = (principal.fhir_user, principal.organization, principal.treating)
             remembered = self._remembered.get(key)
-            if generation is not None and remembered is not None:
+            if epoch is not None and remembered is not None:
                 seen_at, known, relations = remembered
-                if known == generation and time.monotonic() - seen_at < RELATIONS_FOR:
+                if known == epoch and time.monotonic() - seen_at < RELATIONS_FOR:
                     return relations
             with self.repository.connect() as own:
                 relations = self._relations(own, principal, now)
-            if generation is not None:
+            if epoch is not None:
                 if len(self._remembered) >= REMEMBERED_CALLERS:
                     self._remembered.clear()
-                self._remembered[key] = (time.monotonic(), generation, relations)
+                self._remembered[key] = (time.monotonic(), epoch, relations)
             return relations
-        flush_index(conn)  # inside a write transaction, what it wrote so far counts
-        return self._relations(conn, principal, now)
+        # Inside a write transaction, what it wrote so far counts: relations are read again after it has
+        # written a resource they come from, and otherwise kept for the transaction (a write checks the
+        # caller's access several times: the version before, the version after, its Provenance).
+        written = written_types(conn)
+        marker = tuple(written[resource_type] for resource_type in RELATION_SOURCES)
+        if not any(marker) and self.repository.epoch(RELATION_SOURCES) is not None:
+            # Nothing of them written yet, and the store says when anyone commits one (SQLite, whose
+            # writers take turns: this transaction sees what was last committed): as outside it.
+            return self.relations(principal, now)
+        kept: dict[Hashable, Relations] = transaction_state(conn, RELATIONS_KEY, dict)
+        caller = (principal.fhir_user, principal.organization, principal.treating, marker)
+        if caller not in kept:
+            flush_index(conn)
+            kept[caller] = self._relations(conn, principal, now)
+        return kept[caller]
 
     def _relations(self, conn: Connection, principal: Principal, now: datetime) -> Relations:
         if self.treating_relationship == CLAIM and principal.treating:

@@ -46,14 +46,15 @@ Index("ix_audit_log_entity_type", audit_log.c.entity_type, audit_log.c.recorded)
 
 # The children an access touched, by the AuditEvent's id: known before the insert, so a batch is two
 # executemany statements whatever its size (a key the database assigns would cost a round trip per row).
+# Clustered by event (no rowid on SQLite): one B-tree fewer to write for every access.
 audit_child = Table(
     "audit_log_children",
     metadata,
-    Column("event", String(64), nullable=False),
-    Column("patient", String(64), nullable=False),
+    Column("event", String(64), primary_key=True),
+    Column("patient", String(64), primary_key=True),
+    sqlite_with_rowid=False,
 )
 Index("ix_audit_log_children", audit_child.c.patient, audit_child.c.event)
-Index("ix_audit_log_children_event", audit_child.c.event)
 EVENT_COLUMNS = ("id", "recorded", "agent", "entity_type", "outcome", "children", "content")
 CHILD_COLUMNS = ("event", "patient")
 MULTI_ROW = 500  # rows per INSERT: 3,500 parameters, within SQLite's and PostgreSQL's limits

@@ -46,11 +46,16 @@ def _index_access_attributes(conn: Connection) -> None:
     index_access_attributes(conn)
 
 
+def _create_type_epochs(conn: Connection) -> None:
+    schema.type_epochs.create(conn)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "resources and their versions", _create_core_tables),
     Migration(2, "search index tables", _create_search_tables),
     Migration(3, "subscription notification queue", _create_notification_queue),
     Migration(4, "sensitivity labels and information classes in the search index", _index_access_attributes),
+    Migration(5, "epochs of watched resource types", _create_type_epochs),
 ]
 
 

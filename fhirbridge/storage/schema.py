@@ -57,6 +57,16 @@ resource_versions = Table(
 Index("ix_versions_updated", resource_versions.c.last_updated)
 Index("ix_versions_type_updated", resource_versions.c.resource_type, resource_versions.c.last_updated)
 
+# For each watched type of resource (SqlRepository.watch), how many transactions that wrote one have
+# committed: what facts derived from those resources (a caller's relations) are kept against, in every
+# process on the store (SqlRepository.epoch).
+type_epochs = Table(
+    "type_epochs",
+    metadata,
+    Column("resource_type", String(64), primary_key=True),
+    Column("epoch", BigInteger, nullable=False),
+)
+
 schema_migrations = Table(
     "schema_migrations",
     metadata,
@@ -65,4 +75,4 @@ schema_migrations = Table(
     Column("applied_at", BigInteger, nullable=False),
 )
 
-__all__ = ["metadata", "resource_versions", "resources", "schema_migrations"]
+__all__ = ["metadata", "resource_versions", "resources", "schema_migrations", "type_epochs"]

@@ -40,6 +40,7 @@ from fhirbridge.storage.driver import (
 from fhirbridge.storage.migrations import MIGRATIONS, Migration, migrate
 from fhirbridge.storage.postgres_reads import PostgresPointReads
 from fhirbridge.storage.sqlite_reads import SqliteCurrentReads
+from fhirbridge.storage.transaction_state import note_written, written_types
 
 T = TypeVar("T")
 WRITE_OPTION = "fhirbridge_write"
@@ -117,6 +118,10 @@ _INSERT_CURRENT_SQL = (
 )
 _UPDATE_CURRENT_SQL = "UPDATE resources SET version_id = ?, last_updated = ?, deleted = ?, content = ? WHERE pk = ?"
 _VERSION_COLUMNS = ("resource_type", "id", "version_id", "last_updated", "method", "deleted", "content")
+_BUMP_EPOCH_SQL = (
+    "INSERT INTO type_epochs (resource_type, epoch) VALUES (?, 1) "
+    "ON CONFLICT (resource_type) DO UPDATE SET epoch = type_epochs.epoch + 1"
+)
 # Released by PostgreSQL itself when the transaction ends, committed, rolled back or cut off.
 _ADVISORY_LOCK_SQL = "SELECT pg_advisory_xact_lock(?)"
 
@@ -141,6 +146,10 @@ class SqlWriteTransaction:
     def __init__(self, conn: Connection, indexer: Indexer | None) -> None:
         self._conn = conn
         self._indexer = indexer
+        # SQLite only: its writers take turns anyway, where on PostgreSQL the epoch rows would make every
+        # writer of a type wait for the last one to commit (and nothing reads them there yet).
+        self._keeps_epochs = conn.dialect.name == "sqlite"
+        self._bumped: set[str] = set()
         self._versions: list[tuple[Any, ...]] = []
         postgres = conn.dialect.name == "postgresql"
         # On PostgreSQL the current row is locked, so versions of one resource are assigned one at a time.
@@ -189,6 +198,7 @@ class SqlWriteTransaction:
         content = fhir_json.dumps(_resource_first(resource))
         pk = self._store_current(resource_type, id, row, version_id, micros, content)
         self._record_version(resource_type, id, version_id, micros, method, content)
+        note_written(self._conn, resource_type)
         if self._indexer is not None:
             self._indexer.reindex(self._conn, pk, resource_type, resource, fresh=row is None)
         created = row is None or bool(row.deleted)
@@ -202,6 +212,7 @@ class SqlWriteTransaction:
         version_id = row.version_id + 1
         pk = self._store_current(resource_type, id, row, version_id, micros, None)
         self._record_version(resource_type, id, version_id, micros, "DELETE", None)
+        note_written(self._conn, resource_type)
         if self._indexer is not None:
             self._indexer.reindex(self._conn, pk, resource_type, None)
         return StoredVersion(resource_type, id, version_id, from_micros(micros), True, None, "DELETE")
@@ -240,6 +251,11 @@ class SqlWriteTransaction:
         if self._versions:
             insert_rows(self._conn, "resource_versions", _VERSION_COLUMNS, self._versions)
             self._versions = []
+        if self._keeps_epochs:
+            bumped = set(written_types(self._conn)) - self._bumped
+            for resource_type in sorted(bumped):
+                execute(self._conn, _BUMP_EPOCH_SQL, (resource_type,)).close()
+            self._bumped |= bumped
         if self._indexer is not None:
             self._indexer.flush(self._conn)
 
@@ -291,6 +307,14 @@ class SqlRepository:
     def generation(self) -> int | None:
         """Changes whenever anyone commits (SQLite files with the read cache on); None: not known."""
         return self._current_reads.generation() if self._current_reads is not None else None
+
+    def epoch(self, resource_types: tuple[str, ...]) -> int | None:
+        """Changes whenever a transaction that wrote one of ``resource_types`` commits, in any process
+        (SQLite files with the read cache on, where asking costs a query only after someone committed);
+        None: not known."""
+        if self._current_reads is None:
+            return None
+        return self._current_reads.epoch(resource_types)
 
     def migrate(self) -> list[int]:
         with self._write_connection() as conn:

@@ -36,6 +36,7 @@ class SqliteCurrentReads:
         self._pooled = engine.raw_connection()
         self._connection: Any = self._pooled.driver_connection
         self._data_version: int | None = None
+        self._epochs: dict[tuple[str, ...], int] = {}  # epochs of sets of types as of _data_version
         self._cache: dict[tuple[str, str], StoredVersion] = {}
         self._cached_bytes = 0
 
@@ -61,12 +62,25 @@ class SqliteCurrentReads:
             assert self._data_version is not None
             return int(self._data_version)
 
+    def epoch(self, resource_types: tuple[str, ...]) -> int:
+        """How many transactions that wrote one of ``resource_types`` have committed (schema.type_epochs),
+        read again only when someone has committed."""
+        with self._lock:
+            self._drop_if_changed()
+            known = self._epochs.get(resource_types)
+            if known is None:
+                marks = ", ".join("?" for _ in resource_types)
+                sql = f"SELECT coalesce(sum(epoch), 0) FROM type_epochs WHERE resource_type IN ({marks})"
+                known = self._epochs[resource_types] = int(self._connection.execute(sql, resource_types).fetchone()[0])
+            return known
+
     def _drop_if_changed(self) -> None:
         data_version = self._connection.execute("PRAGMA data_version").fetchone()[0]
         if data_version != self._data_version:
             self._data_version = data_version
             self._cache.clear()
             self._cached_bytes = 0
+            self._epochs.clear()
 
     def _keep(self, key: tuple[str, str], version: StoredVersion) -> None:
         size = len(version.content or b"")

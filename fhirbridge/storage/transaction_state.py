@@ -8,6 +8,7 @@ after a rollback, starts afresh and never sees it.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -26,9 +27,25 @@ def transaction_state(conn: Connection, key: str, make: Callable[[], T]) -> T:
     return value
 
 
+WRITTEN_KEY = "fhirbridge.written_types"
+
+
+def note_written(conn: Connection, resource_type: str) -> None:
+    """Count a resource of ``resource_type`` written (or deleted) by ``conn``'s current transaction."""
+    written: Counter[str] = transaction_state(conn, WRITTEN_KEY, Counter)
+    written[resource_type] += 1
+
+
+def written_types(conn: Connection) -> Counter[str]:
+    """How many resources of each type ``conn``'s current transaction has written so far (what a cache
+    of facts derived from some types keys on, to stay valid inside the transaction)."""
+    written: Counter[str] = transaction_state(conn, WRITTEN_KEY, Counter)
+    return written
+
+
 def forget_transaction_state(conn: Connection, key: str) -> None:
     """Drop the value held under ``key``: the next use makes it again."""
     conn.info.pop(key, None)
 
 
-__all__ = ["forget_transaction_state", "transaction_state"]
+__all__ = ["forget_transaction_state", "note_written", "transaction_state", "written_types"]

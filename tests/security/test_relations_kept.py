@@ -1,0 +1,93 @@
+"""A caller's relations are kept while none of their sources is committed, in any process, and no longer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fhirbridge.security.principal import Principal
+from fhirbridge.security.server import RELATION_SOURCES, RepositoryRelations
+from fhirbridge.storage.sql import SqlRepository, open_repository
+from tests.security import records
+
+COORDINATOR = Principal(
+    subject="ana", client_id="portal", scopes=(), fhir_user="Practitioner/ana", organization="Organization/home"
+)
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[tuple[SqlRepository, SqlRepository]]:
+    """The server's store, and the same file opened by another process's repository."""
+    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
+    server = open_repository(url, read_cache_bytes=1 << 20)
+    other = open_repository(url, read_cache_bytes=1 << 20)
+    yield server, other
+    other.dispose()
+    server.dispose()
+
+
+def put(repository: SqlRepository, *resources: dict[str, Any]) -> None:
+    def write(tx: Any) -> None:
+        for resource in resources:
+            tx.put(resource["resourceType"], resource["id"], dict(resource), method="PUT")
+
+    repository.run_write(write)
+
+
+def test_relations_outlive_unrelated_commits_and_follow_care_team_changes(
+    stores: tuple[SqlRepository, SqlRepository], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, other = stores
+    put(other, records.patient("jordan"), records.patient("aisha"))
+    put(other, records.care_team("jordan-team", "jordan", "Practitioner/ana"))
+    relations = RepositoryRelations(server, "care-team")
+    now = datetime.now(UTC)
+    reads = 0
+    looked_up = relations._relations
+
+    def counted(*args: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return looked_up(*args)
+
+    monkeypatch.setattr(relations, "_relations", counted)
+    assert relations.relations(COORDINATOR, now).treated == {"jordan"}
+    put(other, records.goal("jordan-goal", "jordan"))  # a commit, of nothing relations come from
+    assert relations.relations(COORDINATOR, now).treated == {"jordan"}
+    assert reads == 1
+    # Another process puts the caller on Aisha's care team: seen at the next request.
+    put(other, records.care_team("aisha-team", "aisha", "Practitioner/ana"))
+    assert relations.relations(COORDINATOR, now).treated == {"jordan", "aisha"}
+    assert reads == 2
+
+
+def test_a_write_transaction_sees_the_care_teams_it_wrote(stores: tuple[SqlRepository, SqlRepository]) -> None:
+    server, _ = stores
+    put(server, records.patient("jordan"))
+    relations = RepositoryRelations(server, "care-team")
+    now = datetime.now(UTC)
+    assert relations.relations(COORDINATOR, now).treated == frozenset()
+
+    def write(tx: Any) -> None:
+        assert relations.relations(COORDINATOR, now, tx.connection()).treated == frozenset()
+        team = records.care_team("jordan-team", "jordan", "Practitioner/ana")
+        tx.put("CareTeam", team["id"], team, method="PUT")
+        assert relations.relations(COORDINATOR, now, tx.connection()).treated == {"jordan"}
+
+    server.run_write(write)
+    assert relations.relations(COORDINATOR, now).treated == {"jordan"}
+
+
+def test_only_the_sources_of_relations_move_their_epoch(stores: tuple[SqlRepository, SqlRepository]) -> None:
+    server, other = stores
+    before = server.epoch(RELATION_SOURCES)
+    put(other, records.patient("jordan"))
+    after_patient = server.epoch(RELATION_SOURCES)
+    put(other, records.goal("jordan-goal", "jordan"))
+    assert before is not None and after_patient is not None
+    assert after_patient > before
+    assert server.epoch(RELATION_SOURCES) == after_patient
