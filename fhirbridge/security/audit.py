@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import random
 import threading
 import time
 from collections import deque
@@ -37,7 +36,7 @@ from fhirbridge.security.principal import Principal
 from fhirbridge.security.provenance import agent_reference
 from fhirbridge.storage.audit_journal import SEGMENT_LINES, AuditJournal, Segment, lines_of
 from fhirbridge.storage.audit_log import AuditLog, AuditRow
-from fhirbridge.storage.clock import from_micros, instant, to_micros
+from fhirbridge.storage.clock import from_micros, instant, time_ordered_id, to_micros
 
 log = logging.getLogger("fhirbridge.audit")
 
@@ -185,7 +184,7 @@ def journal_entry(record: AccessRecord, id: str | None = None) -> Journaled:
     who = None
     if principal is not None:
         who = [principal.subject, principal.client_id, principal.fhir_user, principal.organization, principal.patient]
-    id = id or event_id()
+    id = id or time_ordered_id()
     line = orjson.dumps(
         {
             "id": id,
@@ -433,12 +432,6 @@ class AuditTrail:
             segment.close()  # the next start-up replays it
         else:
             segment.discard()
-
-
-def event_id() -> str:
-    """An AuditEvent's id, in time order (nanoseconds, then 64 random bits against clashes): the audit
-    log's indexes then grow at their end, which made appending to it twice as cheap as random ids."""
-    return f"{time.time_ns():016x}{random.getrandbits(64):016x}"
 
 
 def _settle(future: asyncio.Future[None]) -> None:

@@ -9,7 +9,6 @@ Nothing here reads data except through the transaction or reader it is handed.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 
 from fhirbridge.compartment import compartment_patients
@@ -20,6 +19,7 @@ from fhirbridge.security.policy import ReadDecision, caller_references
 from fhirbridge.security.provenance import provenance_for
 from fhirbridge.security.scopes import granting_contexts
 from fhirbridge.security.write_rules import WriteCaller, check_write
+from fhirbridge.storage.clock import time_ordered_id
 from fhirbridge.storage.contract import Resource, StoredVersion, WriteTransaction
 
 # (type, id) -> the resource's current version, or its last one before it was deleted.
@@ -190,7 +190,7 @@ def attribute(
     children = compartment_patients(content)
     access.note_children(children)
     provenance = provenance_for(version, access.principal, created=created, children=children)
-    tx.put("Provenance", str(uuid.uuid4()), provenance, method="POST")
+    tx.put("Provenance", time_ordered_id(), provenance, method="POST", fresh=True)
 
 
 __all__ = [

