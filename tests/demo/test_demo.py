@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from fhir.resources.R4B import get_fhir_model_class
 
-from fhirbridge.demo import demo_bundles, demo_records
+from fhirbridge.demo import WRITTEN_AS_OF, demo_bundles, demo_records
 from fhirbridge.domain import problems
 from fhirbridge.mappers import record_from_resources
 
@@ -34,3 +36,14 @@ def test_every_demo_resource_is_valid_r4_with_a_narrative() -> None:
 def test_the_demo_reads_back_into_the_same_records() -> None:
     for record, bundle in zip(demo_records(), demo_bundles(), strict=True):
         assert record_from_resources(bundle).record == record
+
+
+def test_the_demo_stays_current_whatever_the_day() -> None:
+    """Dates move with today: consents in force, children the same age, the files as written on their day."""
+    today = date(2031, 2, 14)
+    moved, written = demo_records(today), demo_records(WRITTEN_AS_OF)
+    shift = today - WRITTEN_AS_OF
+    for now, then in zip(moved, written, strict=True):
+        assert now.child.birth_date == then.child.birth_date + shift
+        assert all(consent.valid_until is None or consent.valid_until >= today for consent in now.consents)
+    assert demo_bundles(today) == demo_bundles(today)
