@@ -32,6 +32,7 @@ RESOURCE_TYPES = sorted(
         "AuditEvent",
         "CarePlan",
         "CareTeam",
+        "CodeSystem",
         "Composition",
         "Condition",
         "Consent",
@@ -65,6 +66,7 @@ RESOURCE_TYPES = sorted(
         "Specimen",
         "Subscription",
         "Task",
+        "ValueSet",
     }
 )
 

@@ -4,7 +4,8 @@ The screening form follows the CSHCN Screener: each stem (prescription medicine,
 usual, functional limitation, special therapy, emotional/developmental/behavioral problem) qualifies
 only when answered yes together with its follow-up questions (because of a health condition; lasting or
 expected to last 12 months or more). Any qualifying stem, or a family asking for help with coordination,
-means the full assessment is needed.
+means the full assessment is needed. A screening sets no complexity level: only the full assessment
+is stratified.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fhirbridge.assessment.answers import answer_key, enabled_answers
-from fhirbridge.assessment.definitions import screening_questionnaire
+from fhirbridge.assessment.definitions import SCREENING_URL, screening_questionnaire
 
 Resource = dict[str, Any]
 STEMS = ("medication", "services", "limitation", "therapy", "behavioral")
@@ -25,6 +26,13 @@ class ScreeningResult:
     criteria_met: tuple[str, ...]  # stems that qualified, e.g. ("medication", "therapy")
     family_request: bool
     complete: bool  # every enabled question of the screening was answered
+
+
+def is_screening(response: Resource) -> bool:
+    """Whether a QuestionnaireResponse answers the screening (by canonical URL, any version, or as the
+    local ``Questionnaire/{id}`` of the published screening)."""
+    canonical = str(response.get("questionnaire") or "").split("|", 1)[0]
+    return canonical in (SCREENING_URL, f"Questionnaire/{SCREENING_URL.rsplit('/', 1)[1]}")
 
 
 def screening_outcome(response: Resource, questionnaire: Resource | None = None) -> ScreeningResult:
@@ -62,4 +70,4 @@ def _defined(questionnaire: Resource, link_id: str) -> bool:
     return visit(questionnaire.get("item") or [])
 
 
-__all__ = ["STEMS", "ScreeningResult", "screening_outcome"]
+__all__ = ["STEMS", "ScreeningResult", "is_screening", "screening_outcome"]

@@ -6,6 +6,11 @@ and value sets, exclusive options, ``enableWhen``/``enableBehavior`` (answers to
 errors), repeats and min/max occurs, min/max length, regex, min/max value and quantity, decimal places,
 unit options, attachment type and size, reference targets. Every issue names the item with a FHIRPath
 ``expression`` (``QuestionnaireResponse.item[2].item[0].answer[0]``) and its linkId in ``diagnostics``.
+
+``check_response`` is what a write and ``$validate`` apply: every check to a finished response
+(``completed``, ``amended``); to one still being filled in (``in-progress``, ``stopped``) the structure
+only (linkIds, nesting, order, repeats, answer types), its content problems (options, enableWhen,
+formats, ranges) reported as warnings and its completeness not asked for.
 """
 
 from __future__ import annotations
@@ -94,18 +99,35 @@ REFERENCE = re.compile(
 )
 
 
+FINISHED_STATUSES = ("completed", "amended")
+
+
 def validate_response(
-    questionnaire: Resource, response: Resource, *, value_sets: ValueSets | None = None
+    questionnaire: Resource,
+    response: Resource,
+    *,
+    value_sets: ValueSets | None = None,
+    structure_only: bool = False,
 ) -> list[Issue]:
     """Every problem of ``response`` measured against ``questionnaire``, errors and warnings alike.
 
     ``value_sets`` maps ValueSet URLs to their ``(system, code)`` pairs for ``answerValueSet`` checks;
     fhirbridge's own value sets are always known. An answer bound to an unknown value set gets a warning.
+    Required items and groups are asked for only when the response is finished. ``structure_only``
+    turns the problems of the answers' content (options, enableWhen, formats, ranges) into warnings.
     """
     known: dict[str, Collection[tuple[str, str]]] = dict(value_set_codes())
     known.update(_contained_value_sets(questionnaire))
     known.update(value_sets or {})
-    return _Validator(questionnaire, response, known).run()
+    return _Validator(questionnaire, response, known, structure_only=structure_only).run()
+
+
+def check_response(questionnaire: Resource, response: Resource, *, value_sets: ValueSets | None = None) -> list[Issue]:
+    """The check of a response as it is written or ``$validate``d: all of it once the response is
+    finished, only its structure while it is being filled in (a draft may hold an answer a later one
+    disables, or a value still being typed)."""
+    unfinished = response.get("status") not in FINISHED_STATUSES
+    return validate_response(questionnaire, response, value_sets=value_sets, structure_only=unfinished)
 
 
 def require_valid_response(
@@ -120,13 +142,16 @@ def require_valid_response(
 
 
 class _Validator:
-    def __init__(self, questionnaire: Resource, response: Resource, value_sets: ValueSets) -> None:
+    def __init__(
+        self, questionnaire: Resource, response: Resource, value_sets: ValueSets, *, structure_only: bool
+    ) -> None:
         self.questionnaire = questionnaire
         self.response = response
         self.value_sets = value_sets
         self.enable_when = EnableWhen(questionnaire, response)
         self.issues: list[Issue] = []
-        self.check_required = response.get("status") in ("completed", "amended")
+        self.check_required = response.get("status") in FINISHED_STATUSES
+        self.structure_only = structure_only
 
     def run(self) -> list[Issue]:
         self._check_header()
@@ -135,6 +160,14 @@ class _Validator:
 
     def error(self, expression: str, message: str, code: str = "invariant") -> None:
         self.issues.append(Issue(diagnostics=message, code=code, severity="error", expression=(expression,)))
+
+    def content_error(self, expression: str, message: str, code: str = "invariant") -> None:
+        """An error in what an answer says (not in the response's shape): a warning when only the
+        structure is checked."""
+        if self.structure_only:
+            self.warning(expression, message, code)
+        else:
+            self.error(expression, message, code)
 
     def warning(self, expression: str, message: str, code: str = "invariant") -> None:
         self.issues.append(Issue(diagnostics=message, code=code, severity="warning", expression=(expression,)))
@@ -207,7 +240,7 @@ class _Validator:
         if not enabled:
             for entry in entries:
                 if _has_content(entry.item):
-                    self.error(entry.path, f"Item '{link_id}' is not enabled (enableWhen) but has answers")
+                    self.content_error(entry.path, f"Item '{link_id}' is not enabled (enableWhen) but has answers")
             return
         if len(entries) > 1 and not (kind == "group" and definition.get("repeats")):
             for entry in entries[1:]:
@@ -311,7 +344,7 @@ class _Validator:
             self._check_option(definition, entry, where, answer_type, value)
             self._check_value(definition, entry, where, answer_type, value)
             if exclusive and len(entry.answers) > 1 and _option_key(typed) in exclusive:
-                self.error(
+                self.content_error(
                     where,
                     f"Item '{entry.link_id}': answer {_describe(typed)} is an exclusive option and cannot be "
                     "selected with other answers",
@@ -323,7 +356,7 @@ class _Validator:
         open_string = definition.get("type") == "open-choice" and kind == "String"
         if options and not open_string:
             if not _in_options((kind, value), options):
-                self.error(
+                self.content_error(
                     where,
                     f"Item '{link_id}': {_describe((kind, value))} is not one of the permitted answers",
                     "code-invalid",
@@ -342,7 +375,7 @@ class _Validator:
                     "not-found",
                 )
             elif (value.get("system"), value.get("code")) not in codes:
-                self.error(
+                self.content_error(
                     where,
                     f"Item '{link_id}': {_describe((kind, value))} is not in the value set '{value_set}'",
                     "code-invalid",
@@ -374,7 +407,7 @@ class _Validator:
             digits = written.split(".", 1)[1] if "." in written else ""
             digits = re.split("[eE]", digits)[0]
             if places is not None and len(digits) > int(places):
-                self.error(
+                self.content_error(
                     where, f"Item '{link_id}': the value {written} has too many decimal places (limit = {places})"
                 )
         elif kind == "Uri":
@@ -392,9 +425,13 @@ class _Validator:
         maximum = definition.get("maxLength")
         minimum = _extension(definition, EXT + "minLength")
         if minimum is not None and len(text) < int(minimum):
-            self.error(where, f"Item '{link_id}': the answer '{text}' is shorter than the minimum length {minimum}")
+            self.content_error(
+                where, f"Item '{link_id}': the answer '{text}' is shorter than the minimum length {minimum}"
+            )
         if maximum is not None and len(text) > int(maximum):
-            self.error(where, f"Item '{link_id}': the answer '{text}' is longer than the maximum length {maximum}")
+            self.content_error(
+                where, f"Item '{link_id}': the answer '{text}' is longer than the maximum length {maximum}"
+            )
         pattern = _extension(definition, EXT + "regex")
         if pattern is not None:
             try:
@@ -404,7 +441,7 @@ class _Validator:
             else:
                 if not matched:
                     shape = _extension(definition, EXT + "entryFormat") or pattern
-                    self.error(
+                    self.content_error(
                         where, f"Item '{link_id}': the answer '{text}' does not have the expected format '{shape}'"
                     )
         if definition.get("type") == "string" and ("\n" in text or "\r" in text):
@@ -418,11 +455,11 @@ class _Validator:
             except ValueError:
                 valid = False
             if not valid:
-                self.error(where, f"Item '{link_id}': UUIDs must be valid and lowercase ({candidate})")
+                self.content_error(where, f"Item '{link_id}': UUIDs must be valid and lowercase ({candidate})")
         elif text.startswith("urn:oid:") and not re.fullmatch(r"[0-2](\.(0|[1-9][0-9]*))+", text[len("urn:oid:") :]):
-            self.error(where, f"Item '{link_id}': '{text}' is not a valid OID")
+            self.content_error(where, f"Item '{link_id}': '{text}' is not a valid OID")
         elif re.search(r"\s", text):
-            self.error(where, f"Item '{link_id}': '{text}' is not a valid URI")
+            self.content_error(where, f"Item '{link_id}': '{text}' is not a valid URI")
 
     def _check_range(self, definition: Resource, link_id: str, where: str, kind: str, value: Any) -> None:
         for url, word, fails in (
@@ -436,7 +473,7 @@ class _Validator:
             if left is None or right is None or type(left) is not type(right):
                 continue
             if fails(left, right):
-                self.error(where, f"Item '{link_id}': the value {value} is {word} of {limit[1]}")
+                self.content_error(where, f"Item '{link_id}': the value {value} is {word} of {limit[1]}")
 
     def _check_quantity(self, definition: Resource, link_id: str, where: str, quantity: Resource) -> None:
         units = [
@@ -448,7 +485,7 @@ class _Validator:
             unit.get("system") == quantity.get("system") and unit.get("code") == quantity.get("code") for unit in units
         ):
             allowed = ", ".join(str(unit.get("code")) for unit in units)
-            self.error(
+            self.content_error(
                 where,
                 f"Item '{link_id}': the unit {quantity.get('code') or quantity.get('unit')} is not one "
                 f"of the allowed units ({allowed})",
@@ -463,7 +500,7 @@ class _Validator:
                     "not-found",
                 )
             elif (quantity.get("system"), quantity.get("code")) not in codes:
-                self.error(where, f"Item '{link_id}': the unit is not in the value set '{unit_value_set}'")
+                self.content_error(where, f"Item '{link_id}': the unit is not in the value set '{unit_value_set}'")
         for url, word, fails in (
             (SDC + "sdc-questionnaire-minQuantity", "less than the allowed minimum", operator.lt),
             (SDC + "sdc-questionnaire-maxQuantity", "greater than the allowed maximum", operator.gt),
@@ -473,19 +510,19 @@ class _Validator:
                 continue
             left, right = _in_base_units(quantity), _in_base_units(limit)
             if left is None or right is None:
-                self.error(
+                self.content_error(
                     where,
                     f"Item '{link_id}': the quantity {_quantity_text(quantity)} cannot be compared to "
                     f"the limit {_quantity_text(limit)} because no formal (UCUM) units are given",
                 )
             elif left[0] != right[0]:
-                self.error(
+                self.content_error(
                     where,
                     f"Item '{link_id}': the quantity {_quantity_text(quantity)} cannot be compared to "
                     f"the limit {_quantity_text(limit)}",
                 )
             elif fails(left[1], right[1]):
-                self.error(
+                self.content_error(
                     where,
                     f"Item '{link_id}': the quantity {_quantity_text(quantity)} is {word} of {_quantity_text(limit)}",
                 )
@@ -498,7 +535,7 @@ class _Validator:
         ]
         content_type = attachment.get("contentType")
         if mime_types and content_type not in mime_types:
-            self.error(
+            self.content_error(
                 where,
                 f"Item '{link_id}': the mime type {content_type} is not allowed (allowed = {', '.join(mime_types)})",
             )
@@ -507,16 +544,18 @@ class _Validator:
             try:
                 actual = len(base64.b64decode(str(attachment["data"]), validate=True))
             except (binascii.Error, ValueError):
-                self.error(where, f"Item '{link_id}': the attachment data is not valid base64")
+                self.content_error(where, f"Item '{link_id}': the attachment data is not valid base64")
         stated = attachment.get("size")
         if actual is not None and stated is not None and int(stated) != actual:
-            self.error(
+            self.content_error(
                 where, f"Item '{link_id}': the stated attachment size {stated} does not match the actual size {actual}"
             )
         size = actual if actual is not None else stated
         maximum = _extension(definition, EXT + "maxSize")
         if maximum is not None and size is not None and Decimal(str(size)) > Decimal(str(maximum)):
-            self.error(where, f"Item '{link_id}': the attachment is too large (allowed = {maximum}, found = {size})")
+            self.content_error(
+                where, f"Item '{link_id}': the attachment is too large (allowed = {maximum}, found = {size})"
+            )
 
     def _check_reference(self, definition: Resource, link_id: str, where: str, reference: Resource) -> None:
         target = reference.get("reference")
@@ -524,13 +563,13 @@ class _Validator:
             return
         match = REFERENCE.match(str(target))
         if match is None:
-            self.error(where, f"Item '{link_id}': '{target}' is not a valid reference")
+            self.content_error(where, f"Item '{link_id}': '{target}' is not a valid reference")
             return
         resource_type = match.group("type")
         if resource_type is None:
             return
         if not _is_resource_type(resource_type):
-            self.error(
+            self.content_error(
                 where,
                 f"Item '{link_id}': the resource type {resource_type} in the reference {target} is "
                 "not a FHIR resource type",
@@ -542,7 +581,7 @@ class _Validator:
             if extension.get("url") == EXT + "questionnaire-referenceResource"
         ]
         if allowed and resource_type not in allowed:
-            self.error(
+            self.content_error(
                 where,
                 f"Item '{link_id}': a reference to {resource_type} is not allowed (allowed = {', '.join(allowed)})",
             )
@@ -652,4 +691,4 @@ def _quantity_text(quantity: Resource) -> str:
     return f"{quantity.get('value')} {quantity.get('unit') or quantity.get('code') or ''}".strip()
 
 
-__all__ = ["ANSWER_TYPES", "require_valid_response", "validate_response"]
+__all__ = ["ANSWER_TYPES", "FINISHED_STATUSES", "check_response", "require_valid_response", "validate_response"]

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from fhirbridge.domain.common import Entity, Id, Instant
+from fhirbridge.domain.plan import ProgressNote
 
 __all__ = ["Appointment", "Referral", "ReferralPriority", "ReferralStatus", "StatusChange"]
 
@@ -49,6 +50,11 @@ class Referral(Entity):
     appointment: Appointment | None = None
     result: str | None = None
     result_date: date | None = None
+    notes: list[ProgressNote] = Field(
+        default_factory=list,
+        description="What either party wrote about the referral (the performer's report, a coordinator's "
+        "follow-up), oldest first",
+    )
     task_id: Id | None = Field(
         default=None, description="Id of the Task tracking the referral; default <id>-task"
     )

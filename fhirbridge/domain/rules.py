@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 from fhirbridge.domain.errors import Problem, ValidationError
 from fhirbridge.domain.record import Record
+from fhirbridge.domain.team import TeamMember
 
 __all__ = ["check_record", "problems"]
 
@@ -75,7 +76,25 @@ def _unique_ids(record: Record) -> Iterable[Problem]:
     ids = [record.child.id]
     for _, items in _collections(record):
         ids.extend(item.id for item in items)
-    ids.extend(member.id for team in record.care_teams for member in team.members)
+    # A person may serve on several care teams (a specialist on the medical-home team and on the
+    # clinic's): the same team member id on different teams is one person, counted once.
+    members: dict[str, TeamMember] = {}
+    for t, team in enumerate(record.care_teams):
+        on_team: set[str] = set()
+        for m, member in enumerate(team.members):
+            if member.id in on_team:
+                ids.append(member.id)  # twice on one team: reported below as an id used twice
+                continue
+            on_team.add(member.id)
+            first = members.setdefault(member.id, member)
+            if first is member:
+                ids.append(member.id)
+            elif _person(first) != _person(member):
+                yield Problem(
+                    f"care_teams[{t}].members[{m}]",
+                    f"team member {member.id!r} is on several care teams as different people; the same "
+                    "id must name the same person (name, phone, email, family member or organization)",
+                )
     for referral in record.referrals:
         ids.extend(
             [referral.tracking_task_id, referral.appointment_id]
@@ -87,6 +106,16 @@ def _unique_ids(record: Record) -> Iterable[Problem]:
             yield Problem(
                 "", f"the id {value!r} is used {count} times; every part of a record needs its own id"
             )
+
+
+def _person(member: TeamMember) -> tuple[object, ...]:
+    """What makes a team member the same person on every team (role and responsibilities are per team)."""
+    staff = bool(member.name) or not (member.family_member_id or member.organization_id)
+    return (
+        (member.name, member.phone, member.email)
+        if staff
+        else (member.family_member_id, member.organization_id if not member.family_member_id else None)
+    )
 
 
 def _names(record: Record) -> Iterable[Problem]:

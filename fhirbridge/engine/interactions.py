@@ -7,8 +7,10 @@ type-check) and makes the policy's checks at its steps (``fhirbridge.security.gu
 caller may not see is answered as absent, a write is checked as the resource is and as it will be inside
 its own transaction, and attributed by a Provenance in that transaction. Conditional variants resolve
 their criteria through a ``Matcher`` (the search engine) with the caller's row filter, inside the same
-transaction, so a hidden match is no match and a conditional write is as atomic as a plain one.
-System work (demo data, subscription bookkeeping) passes ``SYSTEM_ACCESS``.
+transaction, so a hidden match is no match and a conditional write is as atomic as a plain one. What the
+server itself does because of a write (``engine.referrals.follow_up``: a referral's ServiceRequest kept in
+step with its Task, a Procedure reported as a referral's result confirmed) happens after it, in its
+transaction. System work (demo data, subscription bookkeeping) passes ``SYSTEM_ACCESS``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from urllib.parse import parse_qsl, urlencode
 import jsonpatch
 
 from fhirbridge.engine.integrity import IntegrityOptions, check_write_integrity, prepare_integrity_checks
-from fhirbridge.engine.referrals import check_referral_task
+from fhirbridge.engine.referrals import check_referral_task, follow_up
 from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.engine.validation import check_resource
 from fhirbridge.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed, Unprocessable
@@ -226,6 +228,7 @@ class FhirEngine:
         # Created resources always get an id the server has just generated (here or by the transaction).
         stored = tx.put(resource_type, id or new_id(), copy.copy(resource), method="POST", fresh=True)
         guard.attribute(tx, access, stored, created=True)
+        follow_up(access, tx, resource_type, None, resource, stored)
         return InteractionResult(201, stored)
 
     def update(
@@ -263,6 +266,7 @@ class FhirEngine:
         self._check_rules(access, resource_type, current, resource)
         stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
         guard.attribute(tx, access, stored, created=stored.created)
+        follow_up(access, tx, resource_type, current, resource, stored)
         # Decided by the write itself: a concurrent creator may have committed since ``current`` was read.
         return InteractionResult(201 if stored.created else 200, stored)
 
@@ -294,6 +298,7 @@ class FhirEngine:
             self._check_rules(access, resource_type, current, resource)
             stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
             guard.attribute(tx, access, stored)
+            follow_up(access, tx, resource_type, current, resource, stored)
             return InteractionResult(200, stored)
         id = resource.get("id") or new_id()
         # May the caller create it at all? Asked first, so a hidden resource at that id shows no more
@@ -306,6 +311,7 @@ class FhirEngine:
         self._check_rules(access, resource_type, None, resource)
         stored = tx.put(resource_type, id, copy.copy(resource), method="PUT")
         guard.attribute(tx, access, stored, created=True)
+        follow_up(access, tx, resource_type, None, resource, stored)
         return InteractionResult(201, stored)
 
     def patch(
@@ -350,6 +356,7 @@ class FhirEngine:
         self._check_rules(access, resource_type, current, patched)
         stored = tx.put(resource_type, id, patched, method="PATCH")
         guard.attribute(tx, access, stored)
+        follow_up(access, tx, resource_type, current, patched, stored)
         return InteractionResult(200, stored)
 
     def delete(self, access: Access, resource_type: str, id: str, *, if_match: str | None = None) -> InteractionResult:

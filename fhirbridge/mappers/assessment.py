@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fhirbridge.assessment import ASSESSMENT_URL
+from fhirbridge.assessment import (
+    ASSESSMENT_URL,
+    complexity_level,
+    complexity_rationale,
+    complexity_risk,
+    is_screening,
+    level_schedule,
+)
 from fhirbridge.domain.assessment import (
     AssessmentMethod,
     ComplexityAssessment,
@@ -64,6 +71,7 @@ __all__ = [
     "diagnosis_to_fhir",
     "is_complexity",
     "is_health_concern",
+    "is_needs_assessment",
     "need_from_fhir",
     "need_to_fhir",
     "needs_assessment_from_fhir",
@@ -74,14 +82,11 @@ NEEDS_QUESTIONNAIRE = ASSESSMENT_URL
 ASSESSMENT_CODES = f"{BASE}/CodeSystem/care-coordination-assessment"
 NEED_DOMAIN = system_url("CodeSystem/need-domain")
 AssessmentStatus = Literal["in-progress", "completed", "amended", "stopped"]
-COMPLEXITY = system_url("CodeSystem/care-coordination-complexity")
 NEED_PRIORITY = profile("need-priority")
 NEED_STATUS = profile("need-status")
 US_CORE_CONDITION_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/condition-category"
 CONDITION_CATEGORY = "http://terminology.hl7.org/CodeSystem/condition-category"
 CLINICAL_STATUS = "http://terminology.hl7.org/CodeSystem/condition-clinical"
-RISK_PROBABILITY = "http://terminology.hl7.org/CodeSystem/risk-probability"
-COMPLEXITY_LEVEL = f"{BASE}/CodeSystem/complexity-level"
 CONDITION_PROFILE = f"{US_CORE}/us-core-condition-problems-health-concerns"
 
 _NEED_CLINICAL = {
@@ -210,6 +215,12 @@ def needs_assessment_from_fhir(resource: Resource, reader: Reader) -> NeedsAsses
         family_goals=_strings(answers.get("goal-description", [])),
         readiness=pick(readiness, Readiness),
     )
+
+
+def is_needs_assessment(resource: Resource) -> bool:
+    """Whether a QuestionnaireResponse is a needs assessment for the record (``assessments``): any but a
+    screening, which only says whether the full assessment is needed and assesses nothing."""
+    return resource.get("resourceType") == "QuestionnaireResponse" and not is_screening(resource)
 
 
 def _respondent(informant_id: str | None, links: Links) -> str | None:
@@ -359,47 +370,28 @@ def is_complexity(resource: Resource) -> bool:
 
 
 def _level(resource: Resource) -> str | None:
-    for prediction in resource.get("prediction", []) or []:
-        if isinstance(prediction, dict):
-            level = first_code(prediction.get("qualitativeRisk"), RISK_PROBABILITY)
-            if level in ("low", "moderate", "high"):
-                return level
-    return None
+    level = complexity_level(resource)
+    return level if pick(level, ComplexityLevel) else None
 
 
 def complexity_to_fhir(level: ComplexityAssessment, links: Links) -> Resource:
-    return clean(
-        {
-            "resourceType": "RiskAssessment",
-            "id": resource_id(level),
-            "meta": {"profile": [profile("fhirbridge-complexity-riskassessment")]},
-            "text": narrative(
-                f"Care coordination complexity: {level.level}",
-                [
-                    ("Assessed", level.assessed_at),
-                    ("By", links.display(level.assessor_id)),
-                    ("Why", level.rationale),
-                ],
-            ),
-            "status": "final",
-            "code": codeable(COMPLEXITY, "complexity", "Care coordination complexity"),
-            "subject": links.patient(),
-            "occurrenceDateTime": instant_text(level.assessed_at) if level.assessed_at else None,
-            "performer": links.ref(level.assessor_id),
-            "basis": [links.ref(level.basis_assessment_id)],
-            "prediction": [
-                {
-                    "outcome": codeable(COMPLEXITY_LEVEL, level.level, text="Need for care coordination"),
-                    "qualitativeRisk": codeable(RISK_PROBABILITY, level.level),
-                }
-            ],
-            "note": [{"text": level.rationale}] if level.rationale else [],
-        }
+    """The complexity RiskAssessment as ``$assess`` writes it (``fhirbridge.assessment.complexity``): the
+    next review date, the identifier and the narrative follow from the level, the date and the basis."""
+    display, interval = level_schedule(level.level)
+    risk = complexity_risk(
+        level.level,
+        display=display,
+        review_interval_days=interval,
+        subject=links.patient(),
+        occurrence=instant_text(level.assessed_at) if level.assessed_at else None,
+        basis=links.ref(level.basis_assessment_id),
+        performer=links.ref(level.assessor_id),
+        rationale=level.rationale,
     )
+    return clean({"resourceType": "RiskAssessment", "id": resource_id(level), **risk})
 
 
 def complexity_from_fhir(resource: Resource, reader: Reader) -> ComplexityAssessment:
-    notes = [note for note in resource.get("note", []) or [] if isinstance(note, dict)]
     basis = [ref for ref in resource.get("basis", []) or [] if reader.kind_of(ref) == "needs assessment"]
     return ComplexityAssessment(
         id=resource["id"],
@@ -407,5 +399,5 @@ def complexity_from_fhir(resource: Resource, reader: Reader) -> ComplexityAssess
         assessed_at=parse_instant(resource.get("occurrenceDateTime")),
         basis_assessment_id=reader.resolve(basis[0], "basis", "needs assessment") if basis else None,
         assessor_id=reader.resolve(resource.get("performer"), "performer", "team member"),
-        rationale=string(notes[0].get("text")) if notes else None,
+        rationale=complexity_rationale(resource),
     )

@@ -15,23 +15,26 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, get_args
 
 from fhirbridge.domain.common import Entity
 from fhirbridge.domain.people import Child
 from fhirbridge.domain.plan import ActionStep
 from fhirbridge.domain.record import Record
+from fhirbridge.domain.referral import Referral, ReferralStatus, StatusChange
 from fhirbridge.domain.rules import problems
 from fhirbridge.domain.team import CareTeam
 from fhirbridge.mappers import assessment, careplan, consent, goal, people, referral, summary, task, team
 from fhirbridge.mappers._context import Links, Reader, ReportEntry
-from fhirbridge.mappers._fhir import Resource, reference_parts
+from fhirbridge.mappers._fhir import Resource, parse_instant, pick, reference_parts, resource_id, text_of
 from fhirbridge.mappers.provenance import provenance_for
 from fhirbridge.mappers.retention import ABSENT, differences, merge, retain, without_server_meta
 from fhirbridge.references import reference_holders, replace_references
 
 __all__ = [
     "ImportResult",
+    "StatusMove",
+    "StatusMoves",
     "record_from_resources",
     "record_to_bundle",
     "record_to_resources",
@@ -60,9 +63,16 @@ def record_to_resources(record: Record) -> list[Resource]:
         emit(relative, people.family_member_to_fhir(relative, links))
     for organization in record.organizations:
         emit(organization, team.organization_to_fhir(organization, links))
+    if not record.child.known_only_by_reference:
+        emit(record.child, team.organizations_list_to_fhir(record.organizations, links))
+    staff: set[str] = set()
     for care_team in record.care_teams:
         for member in care_team.members:
-            if member.name or not (member.family_member_id or member.organization_id):
+            # The same person on several teams is one Practitioner, written once.
+            if (member.name or not (member.family_member_id or member.organization_id)) and (
+                resource_id(member) not in staff
+            ):
+                staff.add(resource_id(member))
                 emit(member, team.practitioner_to_fhir(member, links))
     for care_team in record.care_teams:
         emit(care_team, team.care_team_to_fhir(care_team, links))
@@ -138,13 +148,39 @@ class ImportResult:
 
     record: Record
     report: list[ReportEntry] = field(default_factory=list)
+    parts: dict[str, list[str]] = field(default_factory=dict)
+    """Each part of the record (``child``, ``goals``, ...) -> the resources (``"Type/id"``) it was read
+    from, sorted: what a store derives the part's version (ETag) from."""
 
     def report_json(self) -> list[dict[str, str]]:
         return [entry.to_json() for entry in self.report]
 
 
-def record_from_resources(resources: Resource | Iterable[Resource]) -> ImportResult:
-    """Assemble a record from a Bundle or a list of resources (as the store hands them over)."""
+@dataclass(frozen=True)
+class StatusMove:
+    """A status a referral's tracking Task took over FHIR: when, and who made the move."""
+
+    status: str
+    at: datetime
+    by: tuple[str, ...] = ()
+    """References (``Organization/x``), the author first, then whom it acted for; empty when unknown."""
+
+
+StatusMoves = Callable[[Resource, str], list[StatusMove]]
+"""(a referral's tracking Task, the last status its recorded history holds) -> the status moves made
+since, oldest first, as the store saw them (its versions and their Provenance)."""
+
+
+def record_from_resources(
+    resources: Resource | Iterable[Resource], *, status_moves: StatusMoves | None = None
+) -> ImportResult:
+    """Assemble a record from a Bundle or a list of resources (as the store hands them over).
+
+    A referral whose tracking Task was moved to another status over FHIR (by an agency, say), without
+    a ``status-change`` entry for the move, gains the move in its history: when and by whom, as
+    ``status_moves`` tells, else at the Task's ``lastModified`` or ``meta.lastUpdated``, by nobody
+    named. The record read is then one its own rules accept, and can be written back.
+    """
     reader = Reader()
     collected = _collect(resources, reader)
     child_key = _choose_child(collected)
@@ -163,7 +199,7 @@ def record_from_resources(resources: Resource | Iterable[Resource]) -> ImportRes
             others.append(resource)
         else:
             by_type.setdefault(resource["resourceType"], []).append(resource)
-    return _Assembly(reader, by_type, others, child_key).run()
+    return _Assembly(reader, by_type, others, child_key, status_moves).run()
 
 
 def references_outside(resources: Resource | Iterable[Resource]) -> set[str]:
@@ -249,11 +285,16 @@ class _Assembly:
         by_type: dict[str, list[Resource]],
         others: list[Resource],
         child_key: str | None,
+        status_moves: StatusMoves | None = None,
     ) -> None:
         self.reader = reader
         self.by_type = by_type
         self.others = others
         self.child_key = child_key
+        self.status_moves = status_moves
+        self.organizations_list: Resource | None = None
+        self.inline_in: dict[str, str] = {}
+        """id of a step carried inside a plan's activity -> the CarePlan (``"Type/id"``) carrying it"""
         self.sources: dict[str, list[Resource]] = {}
         """domain id -> the resources it was read from"""
         self.domain_ids: dict[str, str] = {}
@@ -287,7 +328,29 @@ class _Assembly:
             ReportEntry("record", problem.path, f"the record breaks a coordinator rule: {problem.message}")
             for problem in problems(record)
         ]
-        return ImportResult(record, report)
+        return ImportResult(record, report, self._parts(record))
+
+    def _parts(self, record: Record) -> dict[str, list[str]]:
+        def keys(entities: Iterable[Entity]) -> set[str]:
+            return {_key(source) for entity in entities for source in self.sources.get(entity.id, [])}
+
+        parts: dict[str, set[str]] = {}
+        for name in Record.model_fields:
+            value = getattr(record, name)
+            if name == "fhir_other_resources":
+                parts[name] = {_key(resource) for resource in self.others}
+            elif isinstance(value, list):
+                parts[name] = keys(value)
+            else:
+                parts[name] = keys([value]) if value is not None else set()
+        for care_team in record.care_teams:
+            parts["care_teams"] |= keys(care_team.members)
+        parts["action_steps"] |= {self.inline_in[step.id] for step in record.action_steps if step.id in self.inline_in}
+        if self.organizations_list is not None:
+            # Read with the child (it is written with the Patient), it orders the organizations.
+            parts["child"].discard(_key(self.organizations_list))
+            parts["organizations"].add(_key(self.organizations_list))
+        return {name: sorted(found) for name, found in parts.items()}
 
     # -- placing: which resource becomes which part, so references resolve in any order
     def _place(self) -> None:
@@ -314,7 +377,8 @@ class _Assembly:
                     if found and found[0] != "child":
                         place(key, "team member", found[1])
         for resource in self.of("QuestionnaireResponse"):
-            place(_key(resource), "needs assessment", self.did(resource))
+            if assessment.is_needs_assessment(resource):  # a screening assesses nothing: kept as it came
+                place(_key(resource), "needs assessment", self.did(resource))
         for resource in self.of("Condition"):
             place(
                 _key(resource),
@@ -360,7 +424,7 @@ class _Assembly:
         reader = self.reader
         child = self._child()
         family = [self._read(r, people.family_member_from_fhir) for r in self.of("RelatedPerson")]
-        organizations = [self._read(r, team.organization_from_fhir) for r in self.of("Organization")]
+        organizations = self._organizations(child)
         practitioners = {_key(r): r for r in self.of("Practitioner")}
         care_teams: list[CareTeam] = []
         for resource in self.of("CareTeam"):
@@ -384,6 +448,7 @@ class _Assembly:
             reader.current = _key(resource)
             steps = careplan.inline_steps_from_fhir(resource, reader)
             inline.extend(steps)
+            self.inline_in.update({step.id: _key(resource) for step in steps})
             plan = self._read(resource, lambda r, rd, s=steps: careplan.care_plan_from_fhir(r, rd, s))  # type: ignore[misc]
             care_plans.append(plan)
         step_tasks = [r for r in self.of("Task") if reader.kind_of(reference_of(r)) == "action step"]
@@ -394,7 +459,9 @@ class _Assembly:
             organizations=organizations,
             care_teams=care_teams,
             assessments=[
-                self._read(r, assessment.needs_assessment_from_fhir) for r in self.of("QuestionnaireResponse")
+                self._read(r, assessment.needs_assessment_from_fhir)
+                for r in self.of("QuestionnaireResponse")
+                if assessment.is_needs_assessment(r)
             ],
             needs=[self._read(r, assessment.need_from_fhir) for r in conditions if assessment.is_health_concern(r)],
             complexity=[self._read(r, assessment.complexity_from_fhir) for r in complexity],
@@ -429,7 +496,8 @@ class _Assembly:
             "Consent",
         }
         read = {_key(source) for sources in self.sources.values() for source in sources}
-        for resource in [*self.of("RiskAssessment"), *self.of("Composition"), *self.of("Appointment")]:
+        kept_unless_read = ("RiskAssessment", "Composition", "Appointment", "QuestionnaireResponse")
+        for resource in [resource for kind in kept_unless_read for resource in self.of(kind)]:
             if _key(resource) not in read:
                 reader.current = _key(resource)
                 reader.note("", f"this {resource['resourceType']} has no place in the record; kept as it came")
@@ -442,11 +510,27 @@ class _Assembly:
             ):
                 continue
             for resource in resources:
+                if resource is self.organizations_list:
+                    continue
                 reader.current = _key(resource)
                 reader.note("", f"a {resource_type} has no place in the record; kept as it came")
                 self.others.append(resource)
         record.fhir_other_resources = [without_server_meta(r) for r in self.others]
         return record
+
+    def _organizations(self, child: Child) -> list[Any]:
+        """The organizations, in the order of the child's organizations List when there is one."""
+        organizations = [self._read(r, team.organization_from_fhir) for r in self.of("Organization")]
+        if child.known_only_by_reference:
+            return organizations
+        lists = [r for r in self.of("List") if team.is_organizations_list(r, self.child_key)]
+        if not lists:
+            return organizations
+        self.organizations_list = lists[0]
+        self.sources[child.id].append(lists[0])
+        self.reader.current = _key(lists[0])
+        order = {organization: n for n, organization in enumerate(team.organizations_list_order(lists[0], self.reader))}
+        return sorted(organizations, key=lambda organization: order.get(organization.id, len(order)))
 
     def _child(self) -> Child:
         patients = [r for r in self.of("Patient") if _key(r) == self.child_key]
@@ -475,6 +559,8 @@ class _Assembly:
             tracking = tasks.get(self.tasks[key]) if key in self.tasks else None
             appointment = appointments.get(key)
             entity = self._read(request, partial(_read_referral, tracking=tracking, appointment=appointment))
+            if tracking is not None:
+                self._record_moves(entity, tracking)
             if tracking is None:
                 self.reader.note(
                     "",
@@ -488,10 +574,75 @@ class _Assembly:
             found.append(entity)
         return found
 
+    def _record_moves(self, referral: Referral, tracking: Resource) -> None:
+        """Bring into the referral's history the status moves made over FHIR that it does not hold."""
+        history = list(referral.history)
+        if not history:
+            return  # nothing recorded to follow on from: the status alone says where the referral stands
+        last = history[-1]
+        status = tracking.get("status")
+        known = status in get_args(ReferralStatus)
+        if known and status == last.status:
+            return
+        moves = self.status_moves(tracking, last.status) if self.status_moves is not None else []
+        if known and (not moves or moves[-1].status != status):
+            moves = [*moves, StatusMove(str(status), self._moved_at(tracking, last))]
+        added: list[StatusChange] = []
+        previous = last
+        reason = text_of(tracking.get("statusReason"))
+        for n, move in enumerate(moves):
+            if move.status == previous.status or move.status not in get_args(ReferralStatus):
+                continue
+            note = "changed over FHIR" + (f" by {self._who(move.by)}" if move.by else "")
+            if reason and n == len(moves) - 1 and move.status == status:
+                note = f"{reason}; {note}"  # why it was rejected or cancelled, as the Task says
+            previous = StatusChange(status=pick(move.status, ReferralStatus), at=max(move.at, previous.at), note=note)
+            added.append(previous)
+        self.reader.current = _key(tracking)
+        if added:
+            referral.history = [*history, *added]
+            moved = ", ".join(f"{change.status} at {change.at.isoformat()}" for change in added)
+            self.reader.note(
+                "extension",
+                f"status moves made over FHIR without a status-change entry ({moved}) are added to the "
+                "referral's history; written to the Task once the history changes again",
+            )
+        if not known:
+            self.reader.note(
+                "status",
+                f"'{status}' is not a referral status of the record; the referral stays "
+                f"{previous.status}, the Task's status is kept",
+            )
+        referral.status = previous.status
+
+    @staticmethod
+    def _moved_at(tracking: Resource, last: StatusChange) -> datetime:
+        """When the Task took its status, as far as the Task itself tells."""
+        meta = tracking.get("meta") if isinstance(tracking.get("meta"), dict) else {}
+        for value in (tracking.get("lastModified"), (meta or {}).get("lastUpdated")):
+            at = parse_instant(value)
+            if at is not None and at > last.at:
+                return at
+        return last.at
+
+    def _who(self, references: tuple[str, ...]) -> str:
+        shown = []
+        for key in references:
+            parts = key.split("/", 1)
+            found = [r for r in self.of(parts[0]) if r["id"] == parts[-1]]
+            name = None
+            if found and parts[0] == "Organization":
+                name = found[0].get("name")
+            elif found and parts[0] == "Practitioner":
+                name = team.staff_member_from_fhir(found[0])["name"]
+            shown.append(f"{name} ({key})" if isinstance(name, str) and name else key)
+        return " for ".join(shown)
+
     # -- retaining what the record does not reproduce, and reporting it
     def _retain(self, record: Record) -> None:
         written: dict[str, Resource] = {_key(r): r for r in _plain_resources(record)}
         noted = {(entry.resource, entry.path) for entry in self.reader.report}
+        reported: set[str] = set()
         for entity in _entities(record):
             sources = self.sources.get(entity.id, [])
             kept: dict[str, Any] = {}
@@ -501,6 +652,9 @@ class _Assembly:
                 elements = retain(source, as_read)
                 if elements:
                     kept[key] = elements
+                if key in reported:
+                    continue  # the same person on two care teams: one Practitioner, reported once
+                reported.add(key)
                 for name, entry in elements.items():
                     if "original" not in entry:
                         continue

@@ -1,10 +1,17 @@
 """Referrals: the request (ServiceRequest), its tracking (Task, code ``fulfill``) and the appointment
-(Appointment). The Task carries every status change with its time, so the loop can be seen closing."""
+(Appointment). The Task carries every status change with its time, so the loop can be seen closing, the
+reason of a rejection or cancellation (``statusReason``, the note of that status change), and what either
+party wrote about the referral (``note``).
+
+A recipient the record does not hold is taken to be an Organization of the server's directory, named by
+its id (``Organization/<recipient_id>``): a referral may go to an organization the child's record does not
+know yet."""
 
 from __future__ import annotations
 
 from typing import Any, get_args
 
+from fhirbridge.domain.plan import ProgressNote
 from fhirbridge.domain.referral import Appointment, Referral, ReferralPriority, ReferralStatus, StatusChange
 from fhirbridge.mappers._context import Links, Reader
 from fhirbridge.mappers._fhir import (
@@ -28,14 +35,16 @@ from fhirbridge.mappers._fhir import (
     text_of,
 )
 
-__all__ = ["PERTAINS_TO_GOAL", "is_referral_task", "referral_from_fhir", "referral_to_fhir"]
+__all__ = ["PERTAINS_TO_GOAL", "REQUEST_STATUS", "is_referral_task", "referral_from_fhir", "referral_to_fhir"]
 
 PERTAINS_TO_GOAL = "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal"
 TASK_CODE = "http://hl7.org/fhir/CodeSystem/task-code"
 SNOMED = "http://snomed.info/sct"
 STATUS_CHANGE = profile("status-change")
 REFERRAL_OUTPUT = system_url("CodeSystem/referral-output")
-_REQUEST_STATUS = {
+# The ServiceRequest status for each referral (Task) status; the server keeps a request in step with its
+# Task the same way (engine/referrals.py).
+REQUEST_STATUS = {
     "draft": "draft",
     "requested": "active",
     "accepted": "active",
@@ -45,6 +54,10 @@ _REQUEST_STATUS = {
     "failed": "revoked",
     "cancelled": "revoked",
 }
+# Statuses whose change says why (Task.statusReason): the note of that status change.
+_WITH_REASON = ("rejected", "cancelled")
+# Who may have written a note on a referral.
+_NOTE_AUTHORS = ("child", "family member", "team member", "organization")
 _FROM_REQUEST = {
     "draft": "draft",
     "active": "requested",
@@ -60,7 +73,7 @@ def referral_to_fhir(referral: Referral, links: Links) -> list[Resource]:
     """The ServiceRequest, its tracking Task and, once booked, the Appointment."""
     request_ref = {"reference": f"ServiceRequest/{resource_id(referral)}"}
     history = referral.history
-    recipient = links.ref(referral.recipient_id)
+    recipient = _recipient(referral, links)
     lines = [
         f"{change.status} at {instant_text(change.at)}" + (f" ({change.note})" if change.note else "")
         for change in history
@@ -68,13 +81,14 @@ def referral_to_fhir(referral: Referral, links: Links) -> list[Resource]:
     facts = [
         ("Service", referral.service),
         ("Why", referral.reason),
-        ("To", links.display(referral.recipient_id)),
+        ("To", links.display(referral.recipient_id) or referral.recipient_id),
         ("Priority", referral.priority),
         ("Status", referral.status),
         ("History", lines),
         ("Appointment", instant_text(referral.appointment.starts_at) if referral.appointment else None),
         ("Result", referral.result),
         ("Result date", referral.result_date),
+        ("Notes", [note.text for note in referral.notes]),
     ]
     request = clean(
         {
@@ -90,7 +104,7 @@ def referral_to_fhir(referral: Referral, links: Links) -> list[Resource]:
             "extension": [extension(PERTAINS_TO_GOAL, valueReference=links.ref(referral.goal_id))]
             if links.ref(referral.goal_id)
             else [],
-            "status": _REQUEST_STATUS[referral.status],
+            "status": REQUEST_STATUS[referral.status],
             "intent": "order",
             "category": [codeable(SNOMED, "3457005", "Patient referral")],
             "priority": referral.priority,
@@ -110,6 +124,7 @@ def referral_to_fhir(referral: Referral, links: Links) -> list[Resource]:
             "text": narrative(f"Tracking of the referral: {referral.service}", facts),
             "extension": [_status_change(change) for change in history],
             "status": referral.status,
+            "statusReason": _status_reason(referral),
             "intent": "order",
             "priority": referral.priority,
             "code": codeable(TASK_CODE, "fulfill", "Fulfill the focal request"),
@@ -130,12 +145,35 @@ def referral_to_fhir(referral: Referral, links: Links) -> list[Resource]:
                 if referral.result_date
                 else None,
             ],
+            "note": [
+                {
+                    "authorReference": links.ref(note.author_id),
+                    "time": instant_text(note.written_at) if note.written_at else None,
+                    "text": note.text,
+                }
+                for note in referral.notes
+            ],
         }
     )
     resources = [request, task]
     if referral.appointment:
         resources.append(_appointment(referral, referral.appointment, request_ref, recipient, links))
     return resources
+
+
+def _recipient(referral: Referral, links: Links) -> dict[str, Any] | None:
+    """The recipient in the record, else an Organization of the directory by its id."""
+    if referral.recipient_id is None:
+        return None
+    return links.ref(referral.recipient_id) or {"reference": f"Organization/{referral.recipient_id}"}
+
+
+def _status_reason(referral: Referral) -> dict[str, Any] | None:
+    """Why the referral was rejected or cancelled: the note of the change to that status."""
+    last = referral.history[-1] if referral.history else None
+    if referral.status not in _WITH_REASON or last is None or last.status != referral.status or not last.note:
+        return None
+    return {"text": last.note}
 
 
 def _status_change(change: StatusChange) -> dict[str, Any]:
@@ -198,11 +236,13 @@ def referral_from_fhir(
     referral_id = request["id"]
     status: Any = _FROM_REQUEST.get(str(request.get("status")), "requested")
     history: list[StatusChange] = []
+    notes: list[ProgressNote] = []
     result = result_date = None
     if task is not None:
         task_status = task.get("status")
         status = task_status if task_status in get_args(ReferralStatus) else status
-        history = _history(task)
+        history = _with_reason(_history(task), status, text_of(task.get("statusReason")))
+        notes = _notes(task, reader)
         for entry in task.get("output", []) or []:
             kind = first_code(entry.get("type"), REFERRAL_OUTPUT) if isinstance(entry, dict) else None
             if kind == "result" and isinstance(entry.get("valueString"), str):
@@ -225,6 +265,7 @@ def referral_from_fhir(
         appointment=_read_appointment(appointment, referral_id) if appointment else None,
         result=result,
         result_date=result_date,
+        notes=notes,
         task_id=None if task is None or task["id"] == default_task_id else task["id"],
     )
 
@@ -240,6 +281,28 @@ def _history(task: Resource) -> list[StatusChange]:
                 StatusChange(status=status, at=at, note=string(parts.get("note", {}).get("valueString")))
             )
     return history
+
+
+def _with_reason(history: list[StatusChange], status: str, reason: str | None) -> list[StatusChange]:
+    """The reason of a rejection or cancellation kept as the note of that status change, when it has none."""
+    if status not in _WITH_REASON or reason is None or not history:
+        return history
+    last = history[-1]
+    if last.status != status or last.note:
+        return history
+    return [*history[:-1], last.model_copy(update={"note": reason})]
+
+
+def _notes(task: Resource, reader: Reader) -> list[ProgressNote]:
+    return [
+        ProgressNote(
+            text=note["text"],
+            written_at=parse_instant(note.get("time")),
+            author_id=reader.resolve(note.get("authorReference"), f"note[{index}].authorReference", *_NOTE_AUTHORS),
+        )
+        for index, note in enumerate(task.get("note", []) or [])
+        if isinstance(note, dict) and isinstance(note.get("text"), str)
+    ]
 
 
 def _read_appointment(resource: Resource, referral_id: str) -> Appointment | None:

@@ -11,6 +11,7 @@ from fhirbridge.mappers._fhir import (
     Resource,
     clean,
     codeable,
+    codes,
     extension,
     extension_values,
     first_code,
@@ -28,8 +29,12 @@ from fhirbridge.mappers.people import contact, telecom
 __all__ = [
     "care_team_from_fhir",
     "care_team_to_fhir",
+    "is_organizations_list",
     "organization_from_fhir",
     "organization_to_fhir",
+    "organizations_list_id",
+    "organizations_list_order",
+    "organizations_list_to_fhir",
     "practitioner_to_fhir",
     "staff_member_from_fhir",
 ]
@@ -37,6 +42,7 @@ __all__ = [
 ORGANIZATION_KIND = system_url("CodeSystem/organization-kind")
 TEAM_ROLE = system_url("CodeSystem/care-team-role")
 PRACTITIONER_SID = system_url("sid/practitioner")
+RECORD_LIST = system_url("CodeSystem/record-list")
 RESPONSIBILITY = profile("responsibility")
 TEAM_STATUSES = ("proposed", "active", "suspended", "inactive")
 
@@ -69,6 +75,58 @@ def organization_from_fhir(resource: Resource, reader: Reader) -> Organization:
         phone=contact(resource, "phone"),
         active=active if isinstance(active, bool) else True,
     )
+
+
+def organizations_list_id(child_resource_id: str) -> str:
+    return f"{child_resource_id[:50]}-organizations"
+
+
+def organizations_list_to_fhir(organizations: list[Organization], links: Links) -> Resource:
+    """The organizations in the child's care, as a List about the child.
+
+    An Organization is directory data, in no child's compartment: without this List a store assembling
+    the child's record would find only the organizations something else of the child refers to.
+    """
+    return clean(
+        {
+            "resourceType": "List",
+            "id": organizations_list_id(links.child_id),
+            "text": narrative(
+                "Organizations in the child's care",
+                [("Organizations", [organization.name for organization in organizations] or "none")],
+            ),
+            "status": "current",
+            "mode": "working",
+            "title": "Organizations in the child's care",
+            "code": codeable(RECORD_LIST, "organizations", "Organizations in the child's care"),
+            "subject": links.patient(),
+            "entry": [{"item": links.ref(organization.id)} for organization in organizations],
+        }
+    )
+
+
+def is_organizations_list(resource: Resource, child_key: str | None) -> bool:
+    """Whether this is the List fhirbridge writes of a child's organizations (about ``child_key``)."""
+    if resource.get("resourceType") != "List" or child_key is None:
+        return False
+    subject = resource.get("subject")
+    return (
+        (RECORD_LIST, "organizations") in codes(resource.get("code"))
+        and isinstance(subject, dict)
+        and subject.get("reference") == child_key
+        and resource.get("id") == organizations_list_id(child_key.split("/", 1)[1])
+    )
+
+
+def organizations_list_order(resource: Resource, reader: Reader) -> list[str]:
+    """The record ids of the organizations the List names, in its order."""
+    found = []
+    for index, entry in enumerate(resource.get("entry", []) or []):
+        item = entry.get("item") if isinstance(entry, dict) else None
+        organization = reader.resolve(item, f"entry[{index}].item", "organization")
+        if organization is not None:
+            found.append(organization)
+    return found
 
 
 def practitioner_to_fhir(member: TeamMember, links: Links) -> Resource:

@@ -18,8 +18,18 @@ open to the caller, by one of:
   only when listed.
 - **none**: nothing, not even whether a resource exists.
 
-Shared directory data (organizations, practitioners, questionnaires) is open to whoever has the scope.
-Scopes come first: a relation never opens a type the token's scopes do not grant.
+Shared directory data (organizations, practitioners, questionnaires, value sets and code systems) is
+open to whoever has the scope. Scopes come first: a relation never opens a type the token's scopes do not
+grant.
+
+One write reaches past these relations: a referral's performer returns what it did as a Procedure for the
+child (Gravity SDOH, ``Task.output`` of type ``resulting-activity``). Creating a Procedure that reports a
+referral's result (``reports_referral_result``: ``basedOn`` a ServiceRequest, every ``performer.actor`` the
+caller) is allowed here on that shape alone, for one child; the engine then confirms, in the write's own
+transaction, that the caller owns the referral Task for that child and request while it is being worked on,
+and refuses the write otherwise (``fhirbridge.engine.referrals.check_referral_result``: this module has no
+store at hand). It opens nothing to read: the performer does not see the Procedure afterwards unless a
+relation opens it.
 """
 
 from __future__ import annotations
@@ -159,6 +169,8 @@ def denial(
     if not children:
         # A type that holds children's data, about no child this server knows: nobody's to share.
         return f"This {resource_type} is about no child the caller is related to"
+    if permission == "c" and len(children) == 1 and reports_referral_result(resource, caller_references(principal)):
+        return None  # a referral's performer reporting its result: confirmed by engine/referrals.py
     kind = information_class(resource)
     labels = sensitivity_labels(resource)
     party = kind == REFERRALS and bool(parties(resource) & caller_references(principal))
@@ -168,6 +180,31 @@ def denial(
         if not any(share.opens(kind, labels, party) for share in relations.shares.get(child, ())):
             return f"The caller has no treating relationship or consent that opens this {resource_type}"
     return None
+
+
+def reports_referral_result(resource: Resource, references: frozenset[str]) -> bool:
+    """Whether ``resource`` is a Procedure the caller reports as the result of a referral it performs: based
+    on a ServiceRequest, with performers all of them the caller (``references``). The referral itself is
+    checked against the store where one is at hand (``fhirbridge.engine.referrals``)."""
+    if resource.get("resourceType") != "Procedure":
+        return False
+    requests = [ref for ref in _literal_references(resource.get("basedOn")) if ref.startswith("ServiceRequest/")]
+    performers = resource.get("performer")
+    actors = [
+        _literal_reference(performer.get("actor")) if isinstance(performer, dict) else None
+        for performer in (performers if isinstance(performers, list) else [])
+    ]
+    return bool(requests) and bool(actors) and all(actor in references for actor in actors)
+
+
+def _literal_references(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else []
+    return [ref for ref in (_literal_reference(item) for item in items) if ref is not None]
+
+
+def _literal_reference(value: Any) -> str | None:
+    reference = value.get("reference") if isinstance(value, dict) else None
+    return reference if isinstance(reference, str) else None
 
 
 def _registers_with(patient: Resource, references: frozenset[str]) -> bool:
@@ -362,6 +399,7 @@ __all__ = [
     "caller_references",
     "consents_naming",
     "denial",
+    "reports_referral_result",
     "row_filter",
     "treated_children",
 ]

@@ -85,6 +85,7 @@ ROLES: dict[str, Role] = {
                 "Observation.crs",
                 "DocumentReference.crs",
                 "Communication.crs",
+                "Procedure.c",  # what it did for a referral it performs (security/policy.py)
             ),
             treating=False,
             needs_org=True,

@@ -20,13 +20,15 @@ written, so a Task cannot be turned into or out of a referral to escape these ru
   who sent the referral, to whom, about which child and for which request; a partner that could rewrite
   them could take over someone else's referral (make itself the owner, or the requester so it may cancel
   it), and a family could redirect it.
-- ``output`` is the result the performer returns; only the caller named in ``owner`` may change it, so no
-  one else can forge a result.
+- ``output`` is the result the performer returns (a text, a document, or what it did: a Procedure as a
+  ``resulting-activity``); only the caller named in ``owner`` may change it, so no one else can forge a
+  result.
 - ``note`` is a conversation: notes may be appended, the existing ones stay as they were, in order, and
   a note added by the caller names no one else as its ``authorReference``.
 - ``extension`` (the referral's status history) may be appended to, never rewritten.
 - Everything else (``status``, ``businessStatus``, ``statusReason``, ``lastModified``, ``executionPeriod``,
-  ``meta``, ``text``, ...) is free here: the state machine decides who may move the status.
+  ``meta``, ``text``, ...) is free here: the state machine decides who may move the status (and requires
+  a ``statusReason`` for a rejection or a cancellation).
 - Creating one: only in the caller's own name (the caller is the ``requester``); a partner may send a
   referral on, not create one in someone else's name. Its ``output`` only when it is also the ``owner``.
 - Deleting one: never (history is kept; the requester marks it entered-in-error instead).
@@ -46,11 +48,13 @@ else changes. Created only in the caller's own name (``requester``); deleted onl
 (``achievementStatus``) and notes (``note``, append-only); ``meta``/``text`` may be sent. What the goal is,
 whose it is and its lifecycle belong to the care team. Creating or deleting one is the care team's.
 
-**Communication, DocumentReference, Observation**: nobody posts in someone else's name. On create, the
-author element (``Communication.sender``, ``DocumentReference.author``, ``Observation.performer``) must be
-present and every reference in it must be one of the caller's own. Only the original author (a caller
-named in the stored author element) may update or delete it, and a changed author element must again
-name only the caller.
+**Communication, DocumentReference, Observation, Procedure**: nobody posts in someone else's name. On
+create, the author element (``Communication.sender``, ``DocumentReference.author``,
+``Observation.performer``, the ``actor`` of each ``Procedure.performer``) must be present and every
+reference in it must be one of the caller's own. Only the original author (a caller named in the stored
+author element) may update or delete it, and a changed author element must again name only the caller.
+(A referral's performer reporting what it did as a Procedure is one such author; the access policy and
+the referral rules in ``fhirbridge.engine.referrals`` decide whether it may create one for that child.)
 
 **QuestionnaireResponse**: a caller confined to one child (a family token) answers only about that
 child: ``subject`` must be ``Patient/<that child>``. ``subject`` never changes on update (an answer set
@@ -187,7 +191,10 @@ AUTHOR_ELEMENTS: Final[Mapping[str, str]] = {
     "Communication": "sender",
     "DocumentReference": "author",
     "Observation": "performer",
+    "Procedure": "performer",
 }
+# Where that element holds parts rather than References: the Reference inside each (Procedure.performer.actor).
+AUTHOR_PARTS: Final[Mapping[str, str]] = {"Procedure": "actor"}
 
 
 def check_write(caller: WriteCaller, resource_type: str, current: Resource | None, new: Resource | None) -> None:
@@ -298,7 +305,9 @@ def _check_authored(
     caller: WriteCaller, resource_type: str, element: str, current: Resource | None, new: Resource | None
 ) -> None:
     path = f"{resource_type}.{element}"
-    if current is not None and not caller.is_named(current.get(element)):
+    if current is not None and not any(
+        reference in caller.references for reference in _author_references(resource_type, current.get(element))
+    ):
         action = "deleted" if new is None else "changed"
         raise Forbidden(
             f"This {resource_type} may be {action} only by its author (named in {path}) or {CARE_TEAM}",
@@ -306,7 +315,7 @@ def _check_authored(
         )
     if new is None or (current is not None and same(current.get(element), new.get(element))):
         return
-    references = _references(new.get(element))
+    references = _author_references(resource_type, new.get(element))
     if not references or not all(reference in caller.references for reference in references):
         raise Forbidden(
             f"Posting a {resource_type} is allowed only in the caller's own name: {path} must name the caller "
@@ -380,6 +389,19 @@ def _references(value: Any) -> list[str | None]:
     return found
 
 
+def _author_references(resource_type: str, value: Any) -> list[str | None]:
+    """The literal references of an author element (of the Reference in each of its parts, for a type in
+    ``AUTHOR_PARTS``)."""
+    part = AUTHOR_PARTS.get(resource_type)
+    if part is None:
+        return _references(value)
+    items = value if isinstance(value, list) else [value] if _present(value) else []
+    found: list[str | None] = []
+    for item in items:
+        found.extend(_references(item.get(part)) if isinstance(item, dict) and _present(item.get(part)) else [None])
+    return found
+
+
 def _normalized(value: Any) -> Any:
     """``value`` without absent parts; None when nothing is left."""
     if isinstance(value, dict):
@@ -403,6 +425,7 @@ def _list(value: Any) -> list[Any]:
 __all__ = [
     "ACTION_STEP_TASK",
     "AUTHOR_ELEMENTS",
+    "AUTHOR_PARTS",
     "GOAL",
     "REFERRAL_TASK",
     "SERVER_ELEMENTS",

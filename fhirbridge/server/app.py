@@ -24,6 +24,7 @@ from fhirbridge.engine.operations.patient import PatientOperations
 from fhirbridge.engine.operations.validate import check_declared_profiles
 from fhirbridge.engine.resource_types import resource_types
 from fhirbridge.engine.searching import SearchService
+from fhirbridge.engine.terminology import Terminology
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
 from fhirbridge.search.engine import SearchLimits
@@ -177,6 +178,8 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app.state.coordination = CoordinationService(app.state.engine, app.state.bundles)
     app.state.assessment_operations = AssessmentOperations(app.state.engine, app.state.bundles)
     app.state.assessment_operations.publish_instruments()
+    app.state.terminology = Terminology(app.state.engine).publish()  # the instruments' value sets and code systems
+    app.state.engine.rules["QuestionnaireResponse"] = [app.state.assessment_operations.check_written_response]
     # Added before the security layers, so inside them: its 500 is answered (and audited) like any other.
     app.add_middleware(InternalErrors)
     security = install_security(app, settings, repository)

@@ -20,8 +20,10 @@ from fhirbridge.server.context import FhirRequest, FhirRequestDep
 from fhirbridge.server.negotiation import wants_html
 from fhirbridge.server.params import instant_param, int_param, run_search
 from fhirbridge.server.render import body_response
+from fhirbridge.server.terminology import router as terminology_router
 
 router = APIRouter()
+router.include_router(terminology_router)  # $expand, $validate-code, $lookup (server/terminology.py)
 
 
 @router.get("/Patient/{id}/$everything")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from fhirbridge.assessment import (
+    COMPLEXITY_RISK_CODE,
     LAST_REVIEW_EXTENSION,
     assess_complexity,
     assessment_questionnaire,
@@ -16,6 +17,7 @@ from fhirbridge.assessment import (
     stratify,
 )
 from fhirbridge.errors import Unprocessable
+from fhirbridge.mappers import record_from_resources, record_to_resources
 from tests.assessment.builders import code, loinc, response_to
 from tests.assessment.r4b import assert_valid_r4
 
@@ -252,3 +254,30 @@ def test_a_plan_reviewed_in_time_is_not_on_the_worklist() -> None:
     risks = [risk("Patient/b", "high", "2026-03-01", "ra-b")]
     plans = [plan("Patient/b", "cp-b", "2026-03-02", last_review="2026-05-20")]
     assert overdue_reviews(risks, plans, today=date(2026, 6, 1)) == []
+
+
+def test_the_record_reads_back_and_writes_the_risk_assessment_exactly_as_assess_wrote_it() -> None:
+    response = assessment({"uses-equipment": True, "hospitalizations-12m": 3})
+    risk_assessment, _ = assess_complexity(assessment_questionnaire(), response)
+    risk_assessment["id"] = "maya-complexity"
+    assert risk_assessment["code"]["coding"] == [COMPLEXITY_RISK_CODE]
+    people = [
+        {"resourceType": "Patient", "id": "maya", "name": [{"given": ["Maya"], "family": "Okafor"}]},
+        {"resourceType": "RelatedPerson", "id": "maya-mother", "patient": {"reference": "Patient/maya"}},
+        {"resourceType": "Practitioner", "id": "coordinator-lee", "name": [{"family": "Lee"}]},
+        {
+            "resourceType": "CareTeam",
+            "id": "team",
+            "subject": {"reference": "Patient/maya"},
+            "participant": [
+                {"member": {"reference": "Practitioner/coordinator-lee"}},
+                {"member": {"reference": "RelatedPerson/maya-mother"}},
+            ],
+        },
+    ]
+    imported = record_from_resources([*people, response, risk_assessment])
+    assert [entry for entry in imported.report if entry.resource == "RiskAssessment/maya-complexity"] == []
+    (level,) = imported.record.complexity
+    assert (level.level, level.basis_assessment_id) == ("high", "maya-assessment-2026-03")
+    written = next(r for r in record_to_resources(imported.record) if r["resourceType"] == "RiskAssessment")
+    assert written == risk_assessment

@@ -34,5 +34,6 @@ def test_each_party_makes_only_its_own_moves(secure_server: LiveServer) -> None:
         assert refused.status_code == 403
         assert refused.json()["issue"][0]["expression"] == ["Task.owner"]
         assert pt_clinic.put("/Task/referral-pt", json=referral("accepted")).status_code == 200
-        assert pt_clinic.put("/Task/referral-pt", json=referral("cancelled")).status_code == 403
-        assert medical_home.put("/Task/referral-pt", json=referral("cancelled")).status_code == 200
+        cancelled = {**referral("cancelled"), "statusReason": {"text": "Family moved away"}}
+        assert pt_clinic.put("/Task/referral-pt", json=cancelled).status_code == 403
+        assert medical_home.put("/Task/referral-pt", json=cancelled).status_code == 200

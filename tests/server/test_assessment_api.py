@@ -1,11 +1,18 @@
 """An assessment answered over the API yields the extracted resources, the complexity level and the
-next review date; bad responses get OperationOutcomes naming the item."""
+next review date; a screening yields only whether the full assessment is needed; bad responses get
+OperationOutcomes naming the item; fhirbridge's own RiskAssessment reads back into the record as is."""
 
 from __future__ import annotations
 
 import httpx
 
-from fhirbridge.assessment import assessment_questionnaire
+from fhirbridge.assessment import (
+    ASSESSMENT_URL,
+    COMPLEXITY_RISK_CODE,
+    assessment_questionnaire,
+    screening_questionnaire,
+)
+from fhirbridge.assessment.screening import STEMS
 from tests.assessment.builders import MAYA, MAYA_GOALS, response_to
 
 
@@ -105,3 +112,113 @@ def test_worklist_lists_overdue_reviews(client: httpx.Client) -> None:
         if p["name"] == "subject"
     ]
     assert subjects == ["Patient/maya"]
+
+
+def screened(**answers: object) -> dict[str, object]:
+    """A screening of Maya: no to every stem unless ``answers`` say otherwise."""
+    given: dict[str, object] = {f"screen-{stem}": False for stem in STEMS}
+    given["screen-family-request"] = False
+    given.update({name.replace("_", "-"): value for name, value in answers.items()})
+    return response_to(screening_questionnaire(), given)
+
+
+def parameters_of(result: httpx.Response) -> dict[str, list[dict[str, object]]]:
+    assert result.status_code == 200, result.text
+    found: dict[str, list[dict[str, object]]] = {}
+    for parameter in result.json()["parameter"]:
+        found.setdefault(parameter["name"], []).append(parameter)
+    return found
+
+
+def test_assess_on_a_screening_answers_whether_the_full_assessment_is_needed(client: httpx.Client) -> None:
+    register_maya(client, {"resourceType": "Patient", "id": "maya"})
+    positive = screened(
+        screen_medication=True,
+        screen_medication_condition=True,
+        screen_medication_duration=True,
+        screen_therapy=True,
+        screen_therapy_condition=True,
+        screen_therapy_duration=True,
+    )
+    stored = client.post("/QuestionnaireResponse", json=positive)
+    assert stored.status_code == 201, stored.text
+    decision = parameters_of(client.post(f"/QuestionnaireResponse/{stored.json()['id']}/$assess"))
+    assert decision["needsFullAssessment"] == [{"name": "needsFullAssessment", "valueBoolean": True}]
+    assert [p["valueCode"] for p in decision["criterionMet"]] == ["medication", "therapy"]
+    assert decision["complete"][0]["valueBoolean"] is True
+    assert decision["assessment"][0]["valueCanonical"] == ASSESSMENT_URL
+    outcome = decision["outcome"][0]["resource"]
+    assert "sets no complexity level" in outcome["issue"][0]["diagnostics"]  # type: ignore[index]
+    # A screening is not an assessment: no level, no extracted findings.
+    assert "complexity" not in decision and "extracted" not in decision
+    assert client.get("/RiskAssessment").json().get("entry") is None
+    assert client.get("/Observation").json().get("entry") is None
+
+    negative = client.post("/QuestionnaireResponse", json=screened())
+    decision = parameters_of(client.post(f"/QuestionnaireResponse/{negative.json()['id']}/$assess"))
+    assert decision["needsFullAssessment"][0]["valueBoolean"] is False
+    assert "criterionMet" not in decision and "assessment" not in decision
+
+
+def test_assess_refuses_a_response_to_another_questionnaire(client: httpx.Client) -> None:
+    questionnaire = {
+        "resourceType": "Questionnaire",
+        "url": "http://example.org/fhir/Questionnaire/sleep-diary",
+        "status": "active",
+        "item": [{"linkId": "hours", "type": "integer", "text": "Hours slept"}],
+    }
+    assert client.post("/Questionnaire", json=questionnaire).status_code == 201
+    response = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": questionnaire["url"],
+        "status": "completed",
+        "authored": "2026-03-02T15:00:00Z",
+        "item": [{"linkId": "hours", "answer": [{"valueInteger": 9}]}],
+    }
+    stored = client.post("/QuestionnaireResponse", json=response)
+    refused = client.post(f"/QuestionnaireResponse/{stored.json()['id']}/$assess")
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["issue"][0]["expression"] == ["QuestionnaireResponse.questionnaire"]
+    assert client.get("/RiskAssessment").json().get("entry") is None
+
+
+def register_maya_and_team(client: httpx.Client) -> None:
+    """Maya, named, with her mother and the coordinator on her care team (as the record needs them)."""
+    register_maya(client, {"resourceType": "Patient", "id": "maya", "name": [{"given": ["Maya"], "family": "Okafor"}]})
+    team = {
+        "resourceType": "CareTeam",
+        "id": "maya-team",
+        "status": "active",
+        "subject": {"reference": "Patient/maya"},
+        "participant": [
+            {"member": {"reference": "Practitioner/coordinator-lee"}},
+            {"member": {"reference": "RelatedPerson/maya-mother"}},
+        ],
+    }
+    assert client.put("/CareTeam/maya-team", json=team).status_code == 201
+
+
+def test_the_record_does_not_list_a_screening_among_assessments(client: httpx.Client) -> None:
+    register_maya_and_team(client)
+    screening = client.post("/QuestionnaireResponse", json=screened(screen_family_request=True)).json()
+    assessment = client.post("/QuestionnaireResponse", json=answered()).json()
+    record = client.get("/coordination/children/maya")
+    assert record.status_code == 200, record.text
+    listed = [entry.get("fhir_id") or entry["id"] for entry in record.json()["assessments"]]
+    assert listed == [assessment["id"]]
+    assert screening["id"] not in listed
+
+
+def test_the_complexity_assess_writes_reads_back_into_the_record_with_no_report_lines(client: httpx.Client) -> None:
+    register_maya_and_team(client)
+    stored = client.post("/QuestionnaireResponse", json=answered())
+    result = parameters_of(client.post(f"/QuestionnaireResponse/{stored.json()['id']}/$assess"))
+    risk = result["complexity"][0]["resource"]
+    assert risk["code"]["coding"] == [COMPLEXITY_RISK_CODE]  # type: ignore[index]
+    report = client.get("/coordination/children/maya/report")
+    assert report.status_code == 200, report.text
+    about_it = [line for line in report.json() if line["resource"] == f"RiskAssessment/{risk['id']}"]  # type: ignore[index]
+    assert about_it == []
+    (level,) = client.get("/coordination/children/maya/complexity").json()
+    assert (level["level"], level["basis_assessment_id"]) == ("high", stored.json()["id"])
+    assert level["rationale"].startswith("Score ")

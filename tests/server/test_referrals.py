@@ -13,10 +13,13 @@ from fhirbridge.security.principal import Actor
 
 
 def referral_task(status: str) -> dict[str, Any]:
+    """The referral Task at ``status``; a rejection or cancellation says why, as it must."""
+    reason = {"statusReason": {"text": "No capacity this quarter"}} if status in ("rejected", "cancelled") else {}
     return {
         "resourceType": "Task",
         "id": "referral-pt",
         "status": status,
+        **reason,
         "intent": "order",
         "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
         "focus": {"reference": "ServiceRequest/physical-therapy"},

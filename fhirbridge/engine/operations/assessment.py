@@ -1,9 +1,11 @@
 """Needs-assessment operations: ``$populate``, ``$extract``, ``$assess`` (extract and stratify in one
-step) and the worklist of overdue plan reviews.
+step, or the screening decision), the worklist of overdue plan reviews, and the check of every
+QuestionnaireResponse written against its Questionnaire.
 
 Step one of care coordination happens over the API: the coordinator pre-fills the assessment from the
 child's record, the family answers, and answering yields the extracted Observations, Conditions and
 Goals, the complexity level (a RiskAssessment whose ``basis`` is the response) and the next review date.
+A screening answers only whether the full assessment is needed; it is never stratified.
 """
 
 from __future__ import annotations
@@ -11,23 +13,36 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
 from fhirbridge.assessment import (
+    ASSESSMENT_URL,
+    SCREENING_URL,
+    OverdueReview,
     assess_complexity,
     assessment_questionnaire,
+    check_response,
     definition,
     extract,
+    is_screening,
     overdue_reviews,
     populate,
     require_valid_response,
+    screening_outcome,
     screening_questionnaire,
 )
+from fhirbridge.assessment.reviews import REVIEW_TASK_CODE, TASK_KIND
 from fhirbridge.engine.bundles import new_bundle
 from fhirbridge.engine.interactions import FhirEngine, resource_of
 from fhirbridge.engine.operations.compartment import compartment_members, resources_of
 from fhirbridge.engine.operations.compartment import visible_current as current_of_type
 from fhirbridge.engine.transaction import BundleProcessor
-from fhirbridge.errors import BadRequest, NotFound
+from fhirbridge.errors import BadRequest, Issue, NotFound, Unprocessable
+from fhirbridge.formats import json as fhir_json
+from fhirbridge.search.tables import search_token
 from fhirbridge.security.access import SYSTEM_ACCESS, Access
+from fhirbridge.storage import schema
 from fhirbridge.storage.contract import Resource
 
 
@@ -44,15 +59,42 @@ class AssessmentOperations:
 
     def questionnaire(self, access: Access, canonical: str) -> Resource:
         """A Questionnaire by canonical URL: one stored here first, else one fhirbridge publishes."""
+        found = self.known_questionnaire(access, canonical)
+        if found is None:
+            raise NotFound(f"No Questionnaire is known by {canonical}", expression="questionnaire")
+        return found
+
+    def known_questionnaire(self, access: Access, canonical: str) -> Resource | None:
+        """The Questionnaire ``canonical`` names (its URL, any version, or ``Questionnaire/{id}`` here):
+        one stored here that ``access`` may read first, else one fhirbridge publishes; None if neither."""
         url = canonical.split("|", 1)[0]
+        local_id = url.removeprefix("Questionnaire/") if url.startswith("Questionnaire/") else None
         with self.engine.repository.connect() as conn:
             for stored in current_of_type(conn, "Questionnaire", access, permission="r"):
-                if stored.get("url") == url:
+                if stored.get("url") == url or (local_id is not None and stored.get("id") == local_id):
                     return dict(stored)
         published = definition(url)
         if published is None or published.get("resourceType") != "Questionnaire":
-            raise NotFound(f"No Questionnaire is known by {canonical}", expression="questionnaire")
+            return None
         return published
+
+    def check_written_response(self, _previous: Resource | None, response: Resource) -> None:
+        """Write rule: a QuestionnaireResponse whose Questionnaire is known here (stored or published)
+        must answer it (``check_response``: all of it when finished, the structure while in progress);
+        422 naming each item otherwise. One whose Questionnaire is unknown is stored unchecked.
+
+        The Questionnaire is looked up as the server's own check, like the existence of a reference
+        (engine/integrity.py), not as a read on the writer's behalf: questionnaires are shared
+        definitions, and the writer learns no more than the answers it may give."""
+        canonical = response.get("questionnaire")
+        if not isinstance(canonical, str) or not canonical:
+            return
+        questionnaire = self.known_questionnaire(SYSTEM_ACCESS, canonical)
+        if questionnaire is None:
+            return
+        issues = check_response(questionnaire, response)
+        if any(issue.severity in ("error", "fatal") for issue in issues):
+            raise Unprocessable(issues=issues)
 
     def populate(self, access: Access, questionnaire: Resource, subject: str) -> Resource:
         kind, _, patient_id = subject.partition("/")
@@ -75,9 +117,20 @@ class AssessmentOperations:
         return bundle
 
     def assess(self, access: Access, response_id: str, *, base_url: str) -> Resource:
-        """Extract a stored response's findings, set the child's complexity level, and commit both."""
+        """Extract a stored needs assessment's findings, set the child's complexity level, and commit
+        both; for a screening, only the decision whether the full assessment is needed (nothing stored)."""
         response = resource_of(self.engine.read(access, "QuestionnaireResponse", response_id))
         questionnaire = self._questionnaire_of(access, response)
+        if is_screening(response):
+            require_valid_response(questionnaire, response)
+            return screening_parameters(response, questionnaire)
+        if not _is_needs_assessment(questionnaire):
+            raise Unprocessable(
+                f"$assess stratifies responses to the needs assessment ({ASSESSMENT_URL}) and decides "
+                f"screenings ({SCREENING_URL}); this response answers {response.get('questionnaire')}",
+                expression="QuestionnaireResponse.questionnaire",
+                code="not-supported",
+            )
         require_valid_response(questionnaire, response)
         extracted = self.bundles.process(access, extract(questionnaire, response), base_url)
         risk, next_review = assess_complexity(
@@ -95,31 +148,15 @@ class AssessmentOperations:
         }
 
     def overdue(self, access: Access, *, today: date | None = None) -> Resource:
-        """The worklist: children whose plan of care is past its review date, most overdue first."""
+        """The worklist: children whose plan of care is past its review date, most overdue first, each
+        line saying which rule set the date."""
         with self.engine.repository.connect() as conn:
             risks = current_of_type(conn, "RiskAssessment", access)
             plans = current_of_type(conn, "CarePlan", access)
-        lines = overdue_reviews(risks, plans, today=today or datetime.now(UTC).date())
+            reviews = _plan_reviews(conn, access)
+        lines = overdue_reviews(risks, plans, reviews=reviews, today=today or datetime.now(UTC).date())
         bundle = new_bundle("collection")
-        bundle["entry"] = [
-            {
-                "resource": {
-                    "resourceType": "Parameters",
-                    "parameter": [
-                        {"name": "subject", "valueReference": {"reference": line.subject}},
-                        *(
-                            [{"name": "carePlan", "valueReference": {"reference": line.care_plan}}]
-                            if line.care_plan
-                            else []
-                        ),
-                        {"name": "level", "valueCode": line.level},
-                        {"name": "due", "valueDate": line.due.isoformat()},
-                        {"name": "daysOverdue", "valueInteger": line.days_overdue},
-                    ],
-                }
-            }
-            for line in lines
-        ]
+        bundle["entry"] = [{"resource": _worklist_line(line)} for line in lines]
         return bundle
 
     def _questionnaire_of(self, access: Access, response: Resource) -> Resource:
@@ -127,6 +164,84 @@ class AssessmentOperations:
         if not isinstance(canonical, str):
             raise BadRequest("The response names no questionnaire", expression="QuestionnaireResponse.questionnaire")
         return self.questionnaire(access, canonical)
+
+
+def screening_parameters(response: Resource, questionnaire: Resource) -> Resource:
+    """``$assess`` of a screening: whether the full needs assessment is needed, and why."""
+    result = screening_outcome(response, questionnaire)
+    met = ", ".join(result.criteria_met) or "none"
+    decision = (
+        f"The full needs assessment ({ASSESSMENT_URL}) is needed"
+        if result.needs_full_assessment
+        else "The full needs assessment is not needed"
+    )
+    if not result.complete:
+        decision += "; the screening is not finished, so the decision may change"
+    summary = (
+        f"{decision} (criteria met: {met}; family asks for help with coordination: "
+        f"{'yes' if result.family_request else 'no'}). A screening sets no complexity level."
+    )
+    parameters: list[Resource] = [
+        {"name": "needsFullAssessment", "valueBoolean": result.needs_full_assessment},
+        *({"name": "criterionMet", "valueCode": stem} for stem in result.criteria_met),
+        {"name": "familyRequest", "valueBoolean": result.family_request},
+        {"name": "complete", "valueBoolean": result.complete},
+    ]
+    if result.needs_full_assessment:
+        parameters.append({"name": "assessment", "valueCanonical": ASSESSMENT_URL})
+    outcome = Issue(summary, code="informational", severity="information")
+    parameters.append(
+        {"name": "outcome", "resource": {"resourceType": "OperationOutcome", "issue": [outcome.to_fhir()]}}
+    )
+    return {"resourceType": "Parameters", "parameter": parameters}
+
+
+def _is_needs_assessment(questionnaire: Resource) -> bool:
+    """The published needs assessment, or a practice's version of it (``derivedFrom``): the forms the
+    stratification rules are written for."""
+    derived = [str(url).split("|", 1)[0] for url in questionnaire.get("derivedFrom") or []]
+    return questionnaire.get("url") == ASSESSMENT_URL or ASSESSMENT_URL in derived
+
+
+def _plan_reviews(conn: Connection, access: Access) -> list[Resource]:
+    """The plan reviews (Task ``care-plan-review``) ``access`` lets the caller see, found by the index."""
+    access.require("Task", "s")
+    r, token = schema.resources, search_token
+    reviews = sa.select(token.c.resource_pk).where(
+        token.c.resource_type == "Task",
+        token.c.param == "code",
+        token.c.system == TASK_KIND,
+        token.c.code == REVIEW_TASK_CODE,
+    )
+    visible = access.row_filter(conn)
+    query = sa.select(r.c.content).where(
+        r.c.resource_type == "Task",
+        r.c.deleted.is_(False),
+        r.c.pk.in_(reviews),
+        *([] if visible is None else [visible("Task", r)]),
+    )
+    return [fhir_json.loads_stored(bytes(content)) for content in conn.execute(query.order_by(r.c.pk)).scalars()]
+
+
+def _worklist_line(line: OverdueReview) -> Resource:
+    def reference(name: str, target: str | None) -> list[Resource]:
+        return [{"name": name, "valueReference": {"reference": target}}] if target else []
+
+    return {
+        "resourceType": "Parameters",
+        "parameter": [
+            *reference("subject", line.subject),
+            *reference("carePlan", line.care_plan),
+            {"name": "level", "valueCode": line.level},
+            {"name": "due", "valueDate": line.due.isoformat()},
+            {"name": "daysOverdue", "valueInteger": line.days_overdue},
+            {"name": "rule", "valueCode": line.rule},
+            {"name": "basis", "valueString": line.basis},
+            *([{"name": "lastReview", "valueDate": line.last_review.isoformat()}] if line.last_review else []),
+            *reference("review", line.review),
+            *reference("riskAssessment", line.risk_assessment),
+        ],
+    }
 
 
 def response_from(body: Any) -> Resource:
@@ -141,4 +256,4 @@ def response_from(body: Any) -> Resource:
     return body
 
 
-__all__ = ["AssessmentOperations", "response_from"]
+__all__ = ["AssessmentOperations", "response_from", "screening_parameters"]

@@ -1,4 +1,5 @@
-"""``$validate``: check a resource against R4, its declared profiles and any profile the caller names.
+"""``$validate``: check a resource against R4, its declared profiles and any profile the caller names;
+a QuestionnaireResponse also against its Questionnaire, as a write checks it (``check_response``).
 
 The answer is always an OperationOutcome (HTTP 200): a resource that fails validation is a result of
 the operation, not a failure of it. Only input the operation cannot read is an error.
@@ -6,10 +7,15 @@ the operation, not a failure of it. Only input the operation cannot read is an e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from fhirbridge.assessment import check_response, definition
 from fhirbridge.errors import BadRequest, Issue, Unprocessable, operation_outcome
 from fhirbridge.validation import validate_resource
+
+# The Questionnaire a canonical names, or None when it is not known.
+QuestionnaireLookup = Callable[[str], dict[str, Any] | None]
 
 PROFILE_VALUE_KEYS = ("valueUri", "valueCanonical", "valueString")
 
@@ -33,15 +39,50 @@ def validation_input(body: Any, query_profiles: list[str]) -> tuple[dict[str, An
     return resource, profiles
 
 
-def validate_outcome(resource: dict[str, Any], profiles: list[str], *, expected_type: str) -> dict[str, Any]:
+def published_questionnaire(canonical: str) -> dict[str, Any] | None:
+    """A Questionnaire fhirbridge publishes (the needs assessment, the screening), by canonical URL."""
+    found = definition(canonical)
+    return found if found is not None and found.get("resourceType") == "Questionnaire" else None
+
+
+def validate_outcome(
+    resource: dict[str, Any],
+    profiles: list[str],
+    *,
+    expected_type: str,
+    questionnaires: QuestionnaireLookup = published_questionnaire,
+) -> dict[str, Any]:
+    """The OperationOutcome of ``$validate``; ``questionnaires`` finds the Questionnaire a
+    QuestionnaireResponse answers (by default among those fhirbridge publishes)."""
     if resource.get("resourceType") != expected_type:
         raise BadRequest(
             f"The resource is a {resource.get('resourceType')}, not a {expected_type}", expression="resourceType"
         )
     issues = validate_resource(resource, profiles=profiles)
+    if expected_type == "QuestionnaireResponse":
+        issues += answer_issues(resource, questionnaires)
     if not issues:
         issues = [Issue("No issues found", code="informational", severity="information")]
     return operation_outcome(issues)
+
+
+def answer_issues(response: dict[str, Any], questionnaires: QuestionnaireLookup) -> list[Issue]:
+    """A response measured against its Questionnaire as a write measures it; a note when the
+    Questionnaire is not known (the answers are then not checked)."""
+    canonical = response.get("questionnaire")
+    if not isinstance(canonical, str) or not canonical:
+        return []
+    questionnaire = questionnaires(canonical)
+    if questionnaire is None:
+        return [
+            Issue(
+                f"The Questionnaire '{canonical}' is not known here: the answers are not checked against it",
+                code="informational",
+                severity="information",
+                expression=("QuestionnaireResponse.questionnaire",),
+            )
+        ]
+    return check_response(questionnaire, response)
 
 
 def check_declared_profiles(_previous: dict[str, Any] | None, resource: dict[str, Any]) -> None:
@@ -53,4 +94,11 @@ def check_declared_profiles(_previous: dict[str, Any] | None, resource: dict[str
         raise Unprocessable(issues=errors)
 
 
-__all__ = ["check_declared_profiles", "validate_outcome", "validation_input"]
+__all__ = [
+    "QuestionnaireLookup",
+    "answer_issues",
+    "check_declared_profiles",
+    "published_questionnaire",
+    "validate_outcome",
+    "validation_input",
+]

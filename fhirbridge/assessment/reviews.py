@@ -1,0 +1,262 @@
+"""When each plan of care is next due for review, which rule set the date, and the overdue worklist.
+
+A child's complexity level (its latest complexity RiskAssessment) sets how often the plan is reviewed.
+The plan's clock runs from the latest of what happened to it:
+
+- a **review** (a completed Task ``care-plan-review`` whose ``focus`` is the plan, or that names the
+  child and no plan; or the plan's ``careplan-last-review`` extension): the review's own next review
+  date (its ``next-review-due`` output) when it set one, else the level's interval after the review;
+- an **assessment** later than any review: the level's interval after it (a reassessment can raise the
+  level, and the review interval with it);
+- otherwise the **plan's start** (``period.start``, else ``created``): the level's interval after it.
+
+A child assessed but without an active plan is due the level's interval after the assessment; a child
+with a plan but no assessment has no level and is not listed. Every line says which rule set its date
+(``rule``, a code, and ``basis``, in words: "next_review_due of the review of 2026-05-01").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any, Literal
+
+from fhirbridge.assessment.complexity import complexity_level
+from fhirbridge.assessment.definitions import BASE, default_rules
+
+Resource = dict[str, Any]
+LAST_REVIEW_EXTENSION = f"{BASE}/StructureDefinition/careplan-last-review"
+TASK_KIND = f"{BASE}/CodeSystem/task-kind"
+REVIEW_TASK_CODE = "care-plan-review"
+REVIEW_OUTPUT = f"{BASE}/CodeSystem/review-output"
+NEXT_REVIEW_DUE_OUTPUT = "next-review-due"
+
+DueRule = Literal["review-next-due", "review-interval", "assessment-interval", "plan-start-interval"]
+
+
+@dataclass(frozen=True)
+class PlanReview:
+    """A review of a plan that took place."""
+
+    reviewed: date
+    next_review_due: date | None
+    subject: str | None
+    plan: str | None  # the plan reviewed (``Task.focus``); None: the child's plans
+    task: str | None  # the Task recording it (None: the plan's ``careplan-last-review`` extension)
+
+
+@dataclass(frozen=True)
+class OverdueReview:
+    """A line of the worklist: a child whose plan of care is past its review date."""
+
+    subject: str
+    care_plan: str | None
+    level: str
+    last_review: date | None
+    due: date
+    days_overdue: int
+    risk_assessment: str | None
+    rule: DueRule
+    basis: str  # the rule in words, with the date it ran from
+    review: str | None = None  # the review Task the date came from
+
+
+def plan_review(task: Resource) -> PlanReview | None:
+    """The review a Task records, or None when it is not a completed plan review with a date."""
+    if task.get("resourceType") != "Task" or task.get("status") != "completed":
+        return None
+    if not any(
+        coding.get("system") == TASK_KIND and coding.get("code") == REVIEW_TASK_CODE
+        for coding in _codings(task.get("code"))
+    ):
+        return None
+    period = task.get("executionPeriod")
+    reviewed = _date(period.get("end") if isinstance(period, dict) else None) or _date(task.get("authoredOn"))
+    if reviewed is None:
+        return None
+    next_due = None
+    for output in task.get("output") or []:
+        if not isinstance(output, dict):
+            continue
+        kinds = {coding.get("code") for coding in _codings(output.get("type")) if coding.get("system") == REVIEW_OUTPUT}
+        if NEXT_REVIEW_DUE_OUTPUT in kinds:
+            next_due = _date(output.get("valueDate") or output.get("valueDateTime"))
+    return PlanReview(
+        reviewed=reviewed,
+        next_review_due=next_due,
+        subject=_reference(task.get("for")),
+        plan=_reference(task.get("focus")),
+        task=f"Task/{task['id']}" if task.get("id") else None,
+    )
+
+
+def overdue_reviews(
+    risk_assessments: Iterable[Resource],
+    care_plans: Iterable[Resource],
+    *,
+    today: date,
+    reviews: Iterable[Resource] = (),
+    rules: Mapping[str, Any] | None = None,
+) -> list[OverdueReview]:
+    """The worklist of plans of care past their review date, most overdue first (see the module)."""
+    intervals = {str(level["code"]): int(level["reviewIntervalDays"]) for level in (rules or default_rules())["levels"]}
+    latest: dict[str, Resource] = {}
+    for assessment in risk_assessments:
+        subject = _reference(assessment.get("subject"))
+        if subject is None or complexity_level(assessment) is None or assessment.get("status") == "entered-in-error":
+            continue
+        current = latest.get(subject)
+        if current is None or _day(current.get("occurrenceDateTime")) < _day(assessment.get("occurrenceDateTime")):
+            latest[subject] = assessment
+    plans: dict[str, list[Resource]] = {}
+    for plan in care_plans:
+        subject = _reference(plan.get("subject"))
+        # Only the main plan is reviewed; an emergency plan is part of it (partOf).
+        if subject is not None and plan.get("status") == "active" and not plan.get("partOf"):
+            plans.setdefault(subject, []).append(plan)
+    recorded = [review for review in (plan_review(task) for task in reviews) if review is not None]
+    worklist: list[OverdueReview] = []
+    for subject, assessment in latest.items():
+        level = complexity_level(assessment) or ""
+        interval = intervals.get(level)
+        if interval is None:
+            continue
+        assessed = _day(assessment.get("occurrenceDateTime"))
+        subject_plans: list[Resource | None] = list(plans.get(subject, [])) or [None]
+        for open_plan in subject_plans:
+            line = _due(subject, open_plan, level, interval, assessment, assessed, recorded)
+            if line.due < today:
+                worklist.append(replace(line, days_overdue=(today - line.due).days))
+    return sorted(worklist, key=lambda line: (-line.days_overdue, line.subject))
+
+
+def _due(
+    subject: str,
+    plan: Resource | None,
+    level: str,
+    interval: int,
+    assessment: Resource,
+    assessed: date,
+    recorded: list[PlanReview],
+) -> OverdueReview:
+    """When ``plan`` (None: the child has no plan) is next due for review, and the rule that says so."""
+    period = f"interval for complexity {level} ({interval} days)"
+
+    def line(due: date, rule: DueRule, basis: str, review: PlanReview | None = None) -> OverdueReview:
+        return OverdueReview(
+            subject=subject,
+            care_plan=_reference_to(plan),
+            level=level,
+            last_review=review.reviewed if review else None,
+            due=due,
+            days_overdue=0,
+            risk_assessment=_reference_to(assessment),
+            rule=rule,
+            basis=basis,
+            review=review.task if review else None,
+        )
+
+    if plan is None:
+        return line(
+            assessed + timedelta(days=interval),
+            "assessment-interval",
+            f"no plan yet: {period} after the assessment of {assessed.isoformat()}",
+        )
+    review = _latest_review(plan, subject, recorded)
+    if review is not None and review.reviewed >= assessed:
+        when = review.reviewed.isoformat()
+        if review.next_review_due is not None:
+            return line(review.next_review_due, "review-next-due", f"next_review_due of the review of {when}", review)
+        return line(
+            review.reviewed + timedelta(days=interval),
+            "review-interval",
+            f"{period} after the review of {when}",
+            review,
+        )
+    start = _plan_start(plan)
+    if start is None or assessed >= start:
+        prefix = "" if review is not None else "no review yet: "
+        return line(
+            assessed + timedelta(days=interval),
+            "assessment-interval",
+            f"{prefix}{period} after the assessment of {assessed.isoformat()}",
+            review,
+        )
+    return line(
+        start + timedelta(days=interval),
+        "plan-start-interval",
+        f"no review yet: {period} from plan start {start.isoformat()}",
+    )
+
+
+def _latest_review(plan: Resource, subject: str, recorded: list[PlanReview]) -> PlanReview | None:
+    plan_reference = _reference_to(plan)
+    found = [
+        review
+        for review in recorded
+        if review.plan == plan_reference or (review.plan is None and review.subject == subject)
+    ]
+    for extension in plan.get("extension") or []:
+        if isinstance(extension, dict) and extension.get("url") == LAST_REVIEW_EXTENSION:
+            reviewed = _date(extension.get("valueDateTime") or extension.get("valueDate"))
+            if reviewed is not None:
+                found.append(PlanReview(reviewed, None, subject, plan_reference, None))
+    # The latest review; of two on one day, one that set the next date.
+    return max(found, key=lambda review: (review.reviewed, review.next_review_due is not None), default=None)
+
+
+def _plan_start(plan: Resource) -> date | None:
+    period = plan.get("period")
+    return _date(period.get("start") if isinstance(period, dict) else None) or _date(plan.get("created"))
+
+
+def _day(value: Any) -> date:
+    """A date for ordering assessments: a partial date counts from its first day."""
+    text = str(value or "")
+    if len(text) >= 10:
+        return date.fromisoformat(text[:10])
+    if len(text) == 7:
+        return date.fromisoformat(text + "-01")
+    if len(text) == 4:
+        return date(int(text), 1, 1)
+    return date.min
+
+
+def _date(value: Any) -> date | None:
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _codings(concept: Any) -> list[Resource]:
+    if not isinstance(concept, dict):
+        return []
+    return [coding for coding in concept.get("coding") or [] if isinstance(coding, dict)]
+
+
+def _reference(value: Any) -> str | None:
+    reference = value.get("reference") if isinstance(value, dict) else None
+    return str(reference) if reference else None
+
+
+def _reference_to(resource: Resource | None) -> str | None:
+    if resource is None or not resource.get("id"):
+        return None
+    return f"{resource['resourceType']}/{resource['id']}"
+
+
+__all__ = [
+    "LAST_REVIEW_EXTENSION",
+    "REVIEW_OUTPUT",
+    "REVIEW_TASK_CODE",
+    "TASK_KIND",
+    "DueRule",
+    "OverdueReview",
+    "PlanReview",
+    "overdue_reviews",
+    "plan_review",
+]
