@@ -156,12 +156,14 @@ def audit_event(record: AccessRecord) -> dict[str, Any]:
     return event
 
 
-def children_of(record: AccessRecord) -> tuple[str, ...]:
-    """Every child the access concerned: read or written, named by its URL, its token or a Bundle entry."""
+def children_of(record: AccessRecord, reference: str | None = None) -> tuple[str, ...]:
+    """Every child the access concerned: read or written, named by its URL (``reference``, when the caller
+    has it from ``interaction_of`` already), its token or a Bundle entry."""
     found = set(record.children)
     if record.principal is not None and record.principal.patient:
         found.add(record.principal.patient)
-    _, reference = interaction_of(record.method, record.path)
+    if reference is None:
+        _, reference = interaction_of(record.method, record.path)
     for named in (reference, *(entity.reference for entity in record.entities)):
         if named and named.startswith("Patient/") and named.count("/") == 1:
             found.add(named.split("/", 1)[1])
@@ -236,13 +238,16 @@ def audit_row(entry: Journaled) -> AuditRow:
     record, principal = entry.record, entry.record.principal
     _, reference = interaction_of(record.method, record.path)
     agent = (principal.fhir_user or principal.client_id) if principal is not None else None
+    children = children_of(record, reference)
+    if any(len(child) > 64 or "\x00" in child for child in children):  # a URL's say: kept whole in the event
+        children = tuple(sorted({child for child in (_column(id, 64) for id in children) if child}))
     return AuditRow(
         id=entry.id,
         recorded=to_micros(record.recorded),
         agent=_column(agent, 255),
-        entity_type=_column((reference or "").split("/", 1)[0], 64),
+        entity_type=_column(reference.split("/", 1)[0], 64) if reference else None,
         outcome=_outcome(record.status),
-        children=tuple(sorted({child for child in (_column(id, 64) for id in children_of(record)) if child})),
+        children=children,
         content=entry.line,
     )
 

@@ -109,7 +109,7 @@ class AuditLog:
 
     @classmethod
     def open(cls, database_url: str) -> AuditLog:
-        return cls(create_sql_engine(audit_log_url(database_url)))
+        return cls(create_sql_engine(audit_log_url(database_url), bounded=False))
 
     @classmethod
     def beside(cls, engine: Engine) -> AuditLog:

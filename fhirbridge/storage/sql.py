@@ -476,8 +476,11 @@ def _is_sqlite_file(engine: Engine) -> bool:
     return url.get_backend_name() == "sqlite" and not in_memory
 
 
-def create_sql_engine(database_url: str, *, query_timeout_seconds: float = 0.0) -> Engine:
-    """``query_timeout_seconds``: how long one statement may run (0: no limit); see driver.py."""
+def create_sql_engine(database_url: str, *, query_timeout_seconds: float = 0.0, bounded: bool = True) -> Engine:
+    """``query_timeout_seconds``: how long one statement may run (0: no limit); see driver.py. ``bounded``
+    False: no statement budget nor cancellation at all, for the server's own background writers (on SQLite
+    the budget is a progress handler that calls back into Python every few thousand steps of a statement,
+    taking the interpreter lock from the requests each time)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
         engine = _sqlite_engine(database_url)
@@ -487,7 +490,8 @@ def create_sql_engine(database_url: str, *, query_timeout_seconds: float = 0.0) 
         if url.get_backend_name() == "postgresql" and query_timeout_seconds > 0:
             url = _with_statement_timeout(url, query_timeout_seconds)
         engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-    install_statement_budget(engine, query_timeout_seconds)
+    if bounded:
+        install_statement_budget(engine, query_timeout_seconds)
     return engine
 
 
