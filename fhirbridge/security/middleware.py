@@ -24,10 +24,11 @@ log = logging.getLogger("fhirbridge.audit")
 ASGIApp = Callable[..., Any]
 # Served to anyone: they describe the server and how to authenticate, and hold no one's data.
 PUBLIC_PATHS = frozenset({"/metadata", "/.well-known/smart-configuration"})
+DEFAULT_CSP = b"default-src 'none'; frame-ancestors 'none'"
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"content-security-policy", DEFAULT_CSP),
     (b"referrer-policy", b"no-referrer"),
 ]
 # Responses about a child must not be kept by browsers or shared caches.
@@ -85,7 +86,7 @@ class SecurityMiddleware:
                         await self._unrecorded(scope, send, public)
                         return
                 headers = [h for h in message.get("headers", []) if h[0].lower() not in (b"cache-control", b"pragma")]
-                headers += SECURITY_HEADERS + ([] if public else NO_STORE)
+                headers = _with_security_headers(headers) + ([] if public else NO_STORE)
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -175,6 +176,26 @@ class SecurityMiddleware:
         ]
         await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """The response's headers and ours. A response may set its own Content-Security-Policy (a page
+    that allows its one hashed stylesheet); it keeps it, never looser than ``default-src 'none'`` with
+    ``frame-ancestors 'none'``."""
+    own = [value for name, value in headers if name.lower() == b"content-security-policy"]
+    if not own:
+        return headers + SECURITY_HEADERS
+    policy = b"; ".join(own)
+    if not policy.lstrip().startswith(b"default-src 'none'"):
+        policy = b"default-src 'none'; " + policy
+    if b"frame-ancestors 'none'" not in policy:
+        policy += b"; frame-ancestors 'none'"
+    kept = [h for h in headers if h[0].lower() != b"content-security-policy"]
+    return (
+        kept
+        + [(b"content-security-policy", policy)]
+        + [h for h in SECURITY_HEADERS if h[0] != b"content-security-policy"]
+    )
 
 
 def _audited_query(scope: dict[str, Any]) -> str:

@@ -6,14 +6,20 @@ This router is included before the interaction routes, so ``$name`` is never tak
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from fhirbridge.engine.interactions import resource_of
 from fhirbridge.engine.operations.assessment import response_from
-from fhirbridge.engine.operations.printable import summary_html
-from fhirbridge.engine.operations.validate import validate_outcome, validation_input
+from fhirbridge.engine.operations.printable import SUMMARY_CSP, summary_html
+from fhirbridge.engine.operations.validate import (
+    QuestionnaireLookup,
+    published_questionnaire,
+    validate_outcome,
+    validation_input,
+)
 from fhirbridge.engine.referrals import worklist_criteria
 from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
@@ -49,10 +55,18 @@ async def patient_everything(id: str, ctx: FhirRequestDep) -> Response:
 @router.get("/Patient/{id}/$summary")
 async def patient_summary(id: str, ctx: FhirRequestDep) -> Response:
     document = await run_in_threadpool(
-        ctx.request.app.state.patient_operations.summary, ctx.access, require_id(id), base_url=ctx.base_url
+        ctx.request.app.state.patient_operations.summary,
+        ctx.access,
+        require_id(id),
+        base_url=ctx.base_url,
+        accept_language=ctx.header("accept-language"),
     )
     if wants_html(ctx.request.query_params.get("_format"), ctx.header("accept")):
-        return Response(summary_html(document), media_type="text/html; charset=utf-8")
+        return Response(
+            summary_html(document),
+            media_type="text/html; charset=utf-8",
+            headers={"Content-Security-Policy": SUMMARY_CSP, "Vary": "Accept, Accept-Language"},
+        )
     return body_response(ctx, document)
 
 
@@ -113,20 +127,38 @@ async def _referral_worklist(ctx: FhirRequest, kind: str) -> Response:
     return await run_search(ctx, "Task", params, "Task")
 
 
+def _questionnaires(ctx: FhirRequest) -> QuestionnaireLookup:
+    """Where ``$validate`` finds the Questionnaire a response answers: those the caller may read here, then
+    those fhirbridge publishes (a caller without the scope gets only the published ones, not a 403)."""
+    if not ctx.access.can("Questionnaire", "r"):
+        return published_questionnaire
+    operations = ctx.request.app.state.assessment_operations
+
+    def known(canonical: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = operations.known_questionnaire(ctx.access, canonical)
+        return found or published_questionnaire(canonical)
+
+    return known
+
+
 @router.post("/{resource_type}/$validate")
 async def validate_type(resource_type: str, ctx: FhirRequestDep) -> Response:
     require_type(resource_type)
     resource, profiles = validation_input(await ctx.resource_body(), ctx.request.query_params.getlist("profile"))
-    return body_response(
-        ctx, await run_in_threadpool(validate_outcome, resource, profiles, expected_type=resource_type)
+    outcome = await run_in_threadpool(
+        validate_outcome, resource, profiles, expected_type=resource_type, questionnaires=_questionnaires(ctx)
     )
+    return body_response(ctx, outcome)
 
 
 @router.get("/{resource_type}/{id}/$validate")
 async def validate_stored(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
     version = await run_in_threadpool(ctx.engine.read, ctx.access, resource_type, id)
     profiles = ctx.request.query_params.getlist("profile")
-    outcome = await run_in_threadpool(validate_outcome, resource_of(version), profiles, expected_type=resource_type)
+    resource = resource_of(version)
+    outcome = await run_in_threadpool(
+        validate_outcome, resource, profiles, expected_type=resource_type, questionnaires=_questionnaires(ctx)
+    )
     return body_response(ctx, outcome)
 
 
@@ -135,9 +167,10 @@ async def validate_instance(resource_type: str, id: str, ctx: FhirRequestDep) ->
     require_type(resource_type)
     require_id(id)
     resource, profiles = validation_input(await ctx.resource_body(), ctx.request.query_params.getlist("profile"))
-    return body_response(
-        ctx, await run_in_threadpool(validate_outcome, resource, profiles, expected_type=resource_type)
+    outcome = await run_in_threadpool(
+        validate_outcome, resource, profiles, expected_type=resource_type, questionnaires=_questionnaires(ctx)
     )
+    return body_response(ctx, outcome)
 
 
 __all__ = ["router"]

@@ -193,6 +193,15 @@ def test_a_questionnaire_the_server_holds_is_checked_against(http: httpx.Client)
     )
     answered_ok = {**base, "item": [{"linkId": "allergies", "answer": [{"valueBoolean": False}]}]}
     assert http.post("/QuestionnaireResponse", json=answered_ok).status_code == 201
+    # $validate knows the Questionnaires the server holds too, and says what a write would.
+    validated = http.post("/QuestionnaireResponse/$validate", json=disabled)
+    assert validated.status_code == 200
+    errors = [issue for issue in validated.json()["issue"] if issue["severity"] == "error"]
+    assert [issue["expression"] for issue in errors] == [["QuestionnaireResponse.item[1]"]], errors
+    assert all(
+        issue["severity"] != "error"
+        for issue in http.post("/QuestionnaireResponse/$validate", json=answered_ok).json()["issue"]
+    )
 
 
 def test_a_response_to_a_questionnaire_nobody_knows_is_stored_unchecked(http: httpx.Client) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from fhirbridge.engine.bundles import new_bundle, page_links
 from fhirbridge.engine.interactions import FhirEngine, resource_of
 from fhirbridge.engine.operations.compartment import compartment_members, resources_of
+from fhirbridge.engine.operations.labels import choose_language
 from fhirbridge.engine.operations.summary import document_bundle, patient_summary
 from fhirbridge.errors import FhirError
 from fhirbridge.formats import json as fhir_json
@@ -54,12 +55,28 @@ class PatientOperations:
         ]
         return bundle
 
-    def summary(self, access: Access, patient_id: str, *, base_url: str) -> dict[str, Any]:
+    def summary(
+        self, access: Access, patient_id: str, *, base_url: str, accept_language: str | None = None
+    ) -> dict[str, Any]:
         patient = resource_of(self.engine.read(access, "Patient", patient_id))
         with self.engine.repository.connect() as conn:
             members = compartment_members(conn, patient_id, access=access, with_referenced=False)
         compartment = [r for r in resources_of(members) if r["resourceType"] != "Patient"]
-        return patient_summary(patient, compartment, base_url)
+        return patient_summary(
+            patient,
+            compartment,
+            base_url,
+            resolve=lambda reference: self._readable(access, reference),
+            language=choose_language(patient, accept_language),
+        )
+
+    def _readable(self, access: Access, reference: str) -> dict[str, Any] | None:
+        """A referenced resource through the engine's guarded read; None when the caller may not read it."""
+        resource_type, _, resource_id = reference.partition("/")
+        try:
+            return resource_of(self.engine.read(access, resource_type, resource_id))
+        except FhirError:
+            return None
 
     def document(self, access: Access, composition_id: str, *, base_url: str) -> dict[str, Any]:
         """A stored Composition with every resource it references, as a ``document`` Bundle."""
