@@ -2,31 +2,67 @@
 
 Structure (types, allowed codes) is checked when a record is built; these are the rules across fields
 and parts: every goal has a description, every action step a responsible party, dates come in order,
-and every id a part refers to exists in the record.
+and every id a part refers to exists in the record (or, for a referral's recipient, is an organization
+the caller knows to exist outside it). A write also says why it rejects or cancels a referral
+(``unexplained_closures``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from datetime import date, datetime
 
 from fhirbridge.domain.errors import Problem, ValidationError
 from fhirbridge.domain.record import Record
 from fhirbridge.domain.team import TeamMember
 
-__all__ = ["check_record", "problems"]
+__all__ = ["NEEDS_REASON", "all_ids", "check_record", "problems", "unexplained_closures"]
+
+# A referral moving to one of these says why, in the note of that status change.
+NEEDS_REASON = frozenset({"rejected", "cancelled"})
 
 
-def check_record(record: Record) -> Record:
-    """Return the record unchanged, or raise ``ValidationError`` listing every broken rule."""
-    found = problems(record)
+def unexplained_closures(record: Record, before: Record | None) -> list[Problem]:
+    """A referral rejected or cancelled by this write must say why, in the note of that status change.
+
+    Only the status changes ``before`` (the record as stored) did not have: a record whose referral was
+    closed without a word before this rule existed can still be written, or it would be locked out.
+    """
+    known = {
+        (referral.id, change.status, change.at)
+        for referral in (before.referrals if before else [])
+        for change in referral.history
+    }
+    found = []
+    for i, referral in enumerate(record.referrals):
+        if not referral.history:
+            continue
+        last = referral.history[-1]
+        silent = last.status in NEEDS_REASON and not (last.note and last.note.strip())
+        if silent and (referral.id, last.status, last.at) not in known:
+            found.append(
+                Problem(
+                    f"referrals[{i}].history[{len(referral.history) - 1}].note",
+                    f"a {last.status} referral needs a note on its last status change saying why",
+                )
+            )
+    return found
+
+
+def check_record(record: Record, *, outside_organizations: Set[str] = frozenset()) -> Record:
+    """Return the record unchanged, or raise ``ValidationError`` listing every broken rule.
+
+    ``outside_organizations``: ids of organizations known to exist outside the record (a directory's),
+    which a referral may name as its recipient before the record holds them.
+    """
+    found = problems(record, outside_organizations=outside_organizations)
     if found:
         raise ValidationError(found)
     return record
 
 
-def problems(record: Record) -> list[Problem]:
+def problems(record: Record, *, outside_organizations: Set[str] = frozenset()) -> list[Problem]:
     return [
         *_unique_ids(record),
         *_names(record),
@@ -35,7 +71,7 @@ def problems(record: Record) -> list[Problem]:
         *_referrals(record),
         *_plans(record),
         *_others(record),
-        *_references(record),
+        *_references(record, outside_organizations),
     ]
 
 
@@ -230,7 +266,7 @@ def _in_order(
         yield Problem(f"{path}.{second_name}", f"{second_name} ({second}) is before {first_name} ({first})")
 
 
-def _references(record: Record) -> Iterable[Problem]:
+def _references(record: Record, outside_organizations: Set[str]) -> Iterable[Problem]:
     named = all_ids(record)
 
     def check(path: str, value: str | None, *kinds: str) -> Iterable[Problem]:
@@ -293,7 +329,10 @@ def _references(record: Record) -> Iterable[Problem]:
         for n, value in enumerate(emergency.emergency_contact_ids):
             yield from check(f"emergency_plans[{i}].emergency_contact_ids[{n}]", value, "family member")
     for i, referral in enumerate(record.referrals):
-        yield from check(f"referrals[{i}].recipient_id", referral.recipient_id, "organization", "team member")
+        recipient = referral.recipient_id
+        # An organization of the directory may be referred to before the record holds it.
+        if recipient is None or recipient in named or recipient not in outside_organizations:
+            yield from check(f"referrals[{i}].recipient_id", recipient, "organization", "team member")
         yield from check(f"referrals[{i}].requester_id", referral.requester_id, "team member")
         yield from check(f"referrals[{i}].goal_id", referral.goal_id, "goal")
     for i, review in enumerate(record.reviews):

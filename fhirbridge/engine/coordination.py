@@ -24,6 +24,7 @@ from typing import Any
 from fhirbridge.domain.errors import ValidationError
 from fhirbridge.domain.jsonio import record_from_json, record_to_json
 from fhirbridge.domain.record import Record
+from fhirbridge.domain.rules import all_ids, check_record, unexplained_closures
 from fhirbridge.engine.interactions import FhirEngine, resource_of
 from fhirbridge.engine.operations.compartment import compartment_members
 from fhirbridge.engine.transaction import BundleProcessor
@@ -190,14 +191,15 @@ class CoordinationService:
     ) -> RecordView:
         """Write a whole record; ``if_match``: the record's ETag when it was read (412 if it changed)."""
         try:
-            record = record_from_json(body)
+            record = record_from_json(body, check=False)
         except ValidationError as error:
             raise problems_outcome(error) from None
+        current = self._current(access, child_id) if record.child.id == child_id else None
+        self._check_rules(access, record, current.record if current else None)
         if record.child.id != child_id:
             raise BadRequest(
                 f"The record is about child {record.child.id}, but the URL names {child_id}", expression="child.id"
             )
-        current = self._current(access, child_id)
         _check_precondition(if_match, current.etag() if current else None, "record")
         self._write_changes(access, record, current, base_url)
         return self.read(access, child_id)
@@ -212,12 +214,35 @@ class CoordinationService:
         data = _record_json(current.record)
         data[part] = value
         try:
-            record = record_from_json(fhir_json.dumps(data))
+            record = record_from_json(fhir_json.dumps(data), check=False)
         except ValidationError as error:
             raise problems_outcome(error) from None
+        self._check_rules(access, record, current.record)
         self._write_changes(access, record, current, base_url)
         view = self.read(access, child_id)
         return view.part_json(part), view.etag(part)
+
+    def _check_rules(self, access: Access, record: Record, before: Record | None) -> None:
+        """Refuse (422, naming the field) a record that breaks a coordinator rule, before anything is written;
+        ``before``: the record as stored (the status changes it has need no new reasons).
+
+        A referral may be addressed to an Organization the record does not hold yet: one the server holds
+        and the caller may read (the mapper references it, and the record reads it in from then on).
+        """
+        held = all_ids(record)
+        outside = {
+            referral.recipient_id
+            for referral in record.referrals
+            if referral.recipient_id is not None and referral.recipient_id not in held
+        }
+        known = {id for id in outside if _exists(self._outside_record(access, f"Organization/{id}"))}
+        try:
+            check_record(record, outside_organizations=known)
+        except ValidationError as error:
+            raise problems_outcome(error) from None
+        unexplained = unexplained_closures(record, before)
+        if unexplained:
+            raise problems_outcome(ValidationError(unexplained))
 
     def _current(self, access: Access, child_id: str) -> RecordView | None:
         try:
@@ -258,6 +283,10 @@ class CoordinationService:
             return self.engine.read(access, resource_type, id)
         except FhirError:
             return None  # new, or not the caller's to see: the write itself decides
+
+
+def _exists(version: StoredVersion | None) -> bool:
+    return version is not None and version.content is not None
 
 
 def _record_json(record: Record) -> dict[str, Any]:

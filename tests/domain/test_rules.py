@@ -22,6 +22,7 @@ from fhirbridge.domain import (
     record_json_schema,
     record_to_json,
 )
+from fhirbridge.domain.rules import unexplained_closures
 
 
 def child_record(**parts: object) -> Record:
@@ -72,6 +73,51 @@ def test_referral_history_is_oldest_first_and_ends_in_the_current_status() -> No
     assert found["referrals[0].status"].startswith("the status must be the last status")
 
 
+def test_a_rejected_or_cancelled_referral_says_why_on_its_last_status_change() -> None:
+    requested = StatusChange(status="requested", at=datetime(2025, 1, 1, tzinfo=UTC))
+    for status in ("rejected", "cancelled"):
+        closed = StatusChange(status=status, at=datetime(2025, 1, 2, tzinfo=UTC))
+        referral = Referral(id="r1", service="Audiology", status=status, history=[requested, closed])
+        open_before = child_record(
+            referrals=[referral.model_copy(update={"status": "requested", "history": [requested]})]
+        )
+        found = unexplained_closures(child_record(referrals=[referral]), open_before)
+        assert {problem.path: problem.message for problem in found} == {
+            "referrals[0].history[1].note": f"a {status} referral needs a note on its last status change saying why"
+        }
+        assert paths(child_record(referrals=[referral])) == {}  # the record itself is whole: old data reads back
+        blank = referral.model_copy(update={"history": [requested, closed.model_copy(update={"note": "  "})]})
+        assert [problem.path for problem in unexplained_closures(child_record(referrals=[blank]), None)] == [
+            "referrals[0].history[1].note"
+        ]
+        said = referral.model_copy(update={"history": [requested, closed.model_copy(update={"note": "Family moved"})]})
+        assert unexplained_closures(child_record(referrals=[said]), None) == []
+        # Closed without a word before the rule: written back as it is, never locked out.
+        assert unexplained_closures(child_record(referrals=[referral]), child_record(referrals=[referral])) == []
+    failed = StatusChange(status="failed", at=datetime(2025, 1, 2, tzinfo=UTC))
+    failed_referral = Referral(id="r1", service="Audiology", status="failed", history=[requested, failed])
+    assert unexplained_closures(child_record(referrals=[failed_referral]), None) == []  # only these two say why
+
+
+def test_a_referral_may_name_an_organization_known_outside_the_record() -> None:
+    record = child_record(
+        goals=[Goal(id="g1", description="Hear the teacher")],
+        referrals=[
+            Referral(id="r1", service="Audiology", recipient_id="noor-audiology"),
+            Referral(id="r2", service="Hearing aids", recipient_id="g1"),
+        ],
+    )
+    assert paths(record)["referrals[0].recipient_id"] == "refers to 'noor-audiology', which is not in the record"
+    known = {"noor-audiology", "g1"}
+    found = {problem.path: problem.message for problem in problems(record, outside_organizations=known)}
+    # Only a recipient the record does not hold: a goal of the record stays a goal.
+    assert found == {"referrals[1].recipient_id": "refers to 'g1', a goal; expected a organization or team member"}
+    assert check_record(record.model_copy(update={"referrals": record.referrals[:1]}), outside_organizations=known)
+    # It relaxes nothing else: a consent still needs an organization of the record.
+    consent = child_record(consents=[ConsentToShare(id="c1", recipient_id="noor-audiology")])
+    assert [problem.path for problem in problems(consent, outside_organizations=known)] == ["consents[0].recipient_id"]
+
+
 def test_references_must_name_something_in_the_record() -> None:
     record = child_record(
         goals=[Goal(id="g1", description="Walk", expressed_by_id="nobody")],
@@ -83,9 +129,7 @@ def test_references_must_name_something_in_the_record() -> None:
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    record = child_record(
-        goals=[Goal(id="g1", description="")], action_steps=[ActionStep(id="g1", description="x")]
-    )
+    record = child_record(goals=[Goal(id="g1", description="")], action_steps=[ActionStep(id="g1", description="x")])
     with pytest.raises(ValidationError) as raised:
         check_record(record)
     assert len(raised.value.problems) == 3
