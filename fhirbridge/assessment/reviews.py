@@ -10,9 +10,16 @@ The plan's clock runs from the latest of what happened to it:
   level, and the review interval with it);
 - otherwise the **plan's start** (``period.start``, else ``created``): the level's interval after it.
 
+A **hospital discharge** after the plan's last review (or, never reviewed, after its start) makes the plan
+due within ``DISCHARGE_REVIEW_DAYS`` of the discharge, when that comes before the date above: transitions
+are the moments of highest risk, and the team reviews the plan after any hospital stay. A discharge is a
+finished inpatient Encounter of the child (class ``IMP``, ``ACUTE``, ``NONAC``, or one with
+``hospitalization``, as the summary counts hospital stays) with a ``period.end``.
+
 A child assessed but without an active plan is due the level's interval after the assessment; a child
 with a plan but no assessment has no level and is not listed. Every line says which rule set its date
-(``rule``, a code, and ``basis``, in words: "next_review_due of the review of 2026-05-01").
+(``rule``, a code, and ``basis``, in words: "next_review_due of the review of 2026-05-01", "discharged
+from Children's Hospital on 2026-05-20").
 """
 
 from __future__ import annotations
@@ -32,7 +39,12 @@ REVIEW_TASK_CODE = "care-plan-review"
 REVIEW_OUTPUT = f"{BASE}/CodeSystem/review-output"
 NEXT_REVIEW_DUE_OUTPUT = "next-review-due"
 
-DueRule = Literal["review-next-due", "review-interval", "assessment-interval", "plan-start-interval"]
+# A plan is due for review within this many days of the child's discharge from a hospital stay.
+DISCHARGE_REVIEW_DAYS = 7
+# Encounter classes (v3-ActCode) of a hospital stay; an Encounter with ``hospitalization`` is one too.
+INPATIENT_CLASSES = frozenset({"IMP", "ACUTE", "NONAC"})
+
+DueRule = Literal["review-next-due", "review-interval", "assessment-interval", "plan-start-interval", "after-discharge"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +56,16 @@ class PlanReview:
     subject: str | None
     plan: str | None  # the plan reviewed (``Task.focus``); None: the child's plans
     task: str | None  # the Task recording it (None: the plan's ``careplan-last-review`` extension)
+
+
+@dataclass(frozen=True)
+class Discharge:
+    """A child's discharge from a hospital stay."""
+
+    subject: str
+    discharged: date
+    hospital: str  # the hospital's name, else its reference, else "hospital"
+    encounter: str | None
 
 
 @dataclass(frozen=True)
@@ -91,12 +113,39 @@ def plan_review(task: Resource) -> PlanReview | None:
     )
 
 
+def discharge(encounter: Resource, hospital_names: Mapping[str, str] | None = None) -> Discharge | None:
+    """The discharge an Encounter records, or None when it is not a finished hospital stay with an end.
+    ``hospital_names``: names of the organizations it may name as ``serviceProvider``, by reference."""
+    if encounter.get("resourceType") != "Encounter" or encounter.get("status") != "finished":
+        return None
+    kind = encounter.get("class")
+    if not (isinstance(kind, dict) and kind.get("code") in INPATIENT_CLASSES) and not encounter.get("hospitalization"):
+        return None
+    subject = _reference(encounter.get("subject"))
+    period = encounter.get("period")
+    discharged = _date(period.get("end") if isinstance(period, dict) else None)
+    if subject is None or discharged is None:
+        return None
+    provider = encounter.get("serviceProvider")
+    reference = _reference(provider)
+    display = provider.get("display") if isinstance(provider, dict) else None
+    hospital = (
+        (hospital_names or {}).get(reference or "")
+        or (display if isinstance(display, str) and display else None)
+        or reference
+        or "hospital"
+    )
+    return Discharge(subject, discharged, hospital, _reference_to(encounter))
+
+
 def overdue_reviews(
     risk_assessments: Iterable[Resource],
     care_plans: Iterable[Resource],
     *,
     today: date,
     reviews: Iterable[Resource] = (),
+    encounters: Iterable[Resource] = (),
+    hospital_names: Mapping[str, str] | None = None,
     rules: Mapping[str, Any] | None = None,
 ) -> list[OverdueReview]:
     """The worklist of plans of care past their review date, most overdue first (see the module)."""
@@ -116,6 +165,10 @@ def overdue_reviews(
         if subject is not None and plan.get("status") == "active" and not plan.get("partOf"):
             plans.setdefault(subject, []).append(plan)
     recorded = [review for review in (plan_review(task) for task in reviews) if review is not None]
+    discharges: dict[str, list[Discharge]] = {}
+    for found in (discharge(encounter, hospital_names) for encounter in encounters):
+        if found is not None:
+            discharges.setdefault(found.subject, []).append(found)
     worklist: list[OverdueReview] = []
     for subject, assessment in latest.items():
         level = complexity_level(assessment) or ""
@@ -126,6 +179,8 @@ def overdue_reviews(
         subject_plans: list[Resource | None] = list(plans.get(subject, [])) or [None]
         for open_plan in subject_plans:
             line = _due(subject, open_plan, level, interval, assessment, assessed, recorded)
+            if open_plan is not None:
+                line = _after_discharge(line, open_plan, subject, recorded, discharges.get(subject, []))
             if line.due < today:
                 worklist.append(replace(line, days_overdue=(today - line.due).days))
     return sorted(worklist, key=lambda line: (-line.days_overdue, line.subject))
@@ -190,6 +245,25 @@ def _due(
     )
 
 
+def _after_discharge(
+    line: OverdueReview, plan: Resource, subject: str, recorded: list[PlanReview], discharges: list[Discharge]
+) -> OverdueReview:
+    """``line``, or the after-discharge date when the child left hospital after the plan's last review (or,
+    never reviewed, after its start) and that date comes first. The first discharge nobody reviewed
+    after counts: the review was due from then. A review on the day of discharge counts as after it."""
+    review = _latest_review(plan, subject, recorded)
+    since = review.reviewed if review is not None else _plan_start(plan)
+    unreviewed = [stay for stay in discharges if since is None or stay.discharged > since]
+    if not unreviewed:
+        return line
+    first = min(unreviewed, key=lambda stay: stay.discharged)
+    due = first.discharged + timedelta(days=DISCHARGE_REVIEW_DAYS)
+    if due > line.due:
+        return line
+    basis = f"discharged from {first.hospital} on {first.discharged.isoformat()}"
+    return replace(line, due=due, rule="after-discharge", basis=basis)
+
+
 def _latest_review(plan: Resource, subject: str, recorded: list[PlanReview]) -> PlanReview | None:
     plan_reference = _reference_to(plan)
     found = [
@@ -250,13 +324,17 @@ def _reference_to(resource: Resource | None) -> str | None:
 
 
 __all__ = [
+    "DISCHARGE_REVIEW_DAYS",
+    "INPATIENT_CLASSES",
     "LAST_REVIEW_EXTENSION",
     "REVIEW_OUTPUT",
     "REVIEW_TASK_CODE",
     "TASK_KIND",
+    "Discharge",
     "DueRule",
     "OverdueReview",
     "PlanReview",
+    "discharge",
     "overdue_reviews",
     "plan_review",
 ]

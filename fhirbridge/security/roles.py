@@ -47,7 +47,8 @@ ROLES: dict[str, Role] = {
         ),
         Role(
             "discharge-planner",
-            "A hospital discharge planner: reads the current summary, sends back discharge needs as referrals.",
+            "A hospital discharge planner: reads the current summary, records the hospital stay, sends back "
+            "discharge needs as referrals.",
             _user(
                 "Patient.rs",
                 "CarePlan.rs",
@@ -61,7 +62,7 @@ ROLES: dict[str, Role] = {
                 "Composition.rs",
                 "DocumentReference.rs",
                 "Observation.rs",
-                "Encounter.rs",
+                "Encounter.crus",  # the hospital stay it records (medical-summary: docs/security.md)
                 "RelatedPerson.rs",
                 "ServiceRequest.crs",
                 "Task.crs",

@@ -48,9 +48,10 @@ else changes. Created only in the caller's own name (``requester``); deleted onl
 (``achievementStatus``) and notes (``note``, append-only); ``meta``/``text`` may be sent. What the goal is,
 whose it is and its lifecycle belong to the care team. Creating or deleting one is the care team's.
 
-**Communication, DocumentReference, Observation, Procedure**: nobody posts in someone else's name. On
-create, the author element (``Communication.sender``, ``DocumentReference.author``,
-``Observation.performer``, the ``actor`` of each ``Procedure.performer``) must be present and every
+**Communication, DocumentReference, Encounter, Observation, Procedure**: nobody posts in someone else's
+name. On create, the author element (``Communication.sender``, ``DocumentReference.author``,
+``Encounter.serviceProvider``, ``Observation.performer``, the ``actor`` of each ``Procedure.performer``)
+must be present and every
 reference in it must be one of the caller's own. Only the original author (a caller named in the stored
 author element) may update or delete it, and a changed author element must again name only the caller.
 (A referral's performer reporting what it did as a Procedure is one such author; the access policy and
@@ -190,6 +191,8 @@ GOAL: Final = ElementPolicy(
 AUTHOR_ELEMENTS: Final[Mapping[str, str]] = {
     "Communication": "sender",
     "DocumentReference": "author",
+    # A hospital stay is recorded by the hospital that provided it (its discharge planner).
+    "Encounter": "serviceProvider",
     "Observation": "performer",
     "Procedure": "performer",
 }

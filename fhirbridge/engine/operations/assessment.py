@@ -32,7 +32,7 @@ from fhirbridge.assessment import (
     screening_outcome,
     screening_questionnaire,
 )
-from fhirbridge.assessment.reviews import REVIEW_TASK_CODE, TASK_KIND
+from fhirbridge.assessment.reviews import REVIEW_TASK_CODE, TASK_KIND, discharge
 from fhirbridge.engine.bundles import new_bundle
 from fhirbridge.engine.interactions import FhirEngine, resource_of
 from fhirbridge.engine.operations.compartment import compartment_members, resources_of
@@ -149,12 +149,22 @@ class AssessmentOperations:
 
     def overdue(self, access: Access, *, today: date | None = None) -> Resource:
         """The worklist: children whose plan of care is past its review date, most overdue first, each
-        line saying which rule set the date."""
+        line saying which rule set the date. Hospital discharges count only as far as the caller may see
+        the Encounters (and the hospitals' names, the Organizations)."""
         with self.engine.repository.connect() as conn:
             risks = current_of_type(conn, "RiskAssessment", access)
             plans = current_of_type(conn, "CarePlan", access)
             reviews = _plan_reviews(conn, access)
-        lines = overdue_reviews(risks, plans, reviews=reviews, today=today or datetime.now(UTC).date())
+            stays = _finished_encounters(conn, access)
+            hospitals = _organization_names(conn, access, stays)
+        lines = overdue_reviews(
+            risks,
+            plans,
+            reviews=reviews,
+            encounters=stays,
+            hospital_names=hospitals,
+            today=today or datetime.now(UTC).date(),
+        )
         bundle = new_bundle("collection")
         bundle["entry"] = [{"resource": _worklist_line(line)} for line in lines]
         return bundle
@@ -221,6 +231,52 @@ def _plan_reviews(conn: Connection, access: Access) -> list[Resource]:
         *([] if visible is None else [visible("Task", r)]),
     )
     return [fhir_json.loads_stored(bytes(content)) for content in conn.execute(query.order_by(r.c.pk)).scalars()]
+
+
+def _finished_encounters(conn: Connection, access: Access) -> list[Resource]:
+    """The finished Encounters ``access`` lets the caller see, found by the index (none without the scope
+    to search them: the worklist then knows of no discharge)."""
+    if not access.can("Encounter", "s"):
+        return []
+    r, token = schema.resources, search_token
+    finished = sa.select(token.c.resource_pk).where(
+        token.c.resource_type == "Encounter", token.c.param == "status", token.c.code == "finished"
+    )
+    visible = access.row_filter(conn)
+    query = sa.select(r.c.content).where(
+        r.c.resource_type == "Encounter",
+        r.c.deleted.is_(False),
+        r.c.pk.in_(finished),
+        *([] if visible is None else [visible("Encounter", r)]),
+    )
+    return [fhir_json.loads_stored(bytes(content)) for content in conn.execute(query.order_by(r.c.pk)).scalars()]
+
+
+def _organization_names(conn: Connection, access: Access, encounters: list[Resource]) -> dict[str, str]:
+    """The names of the hospitals (``serviceProvider``) of the discharges, as far as the caller may read
+    them, by reference."""
+    ids = set()
+    for encounter in encounters:
+        provider = encounter.get("serviceProvider")
+        target = provider.get("reference") if isinstance(provider, dict) else None
+        if discharge(encounter) is not None and isinstance(target, str) and target.startswith("Organization/"):
+            ids.add(target.removeprefix("Organization/"))
+    if not ids or not access.can("Organization", "r"):
+        return {}
+    r = schema.resources
+    visible = access.row_filter(conn)
+    query = sa.select(r.c.content).where(
+        r.c.resource_type == "Organization",
+        r.c.deleted.is_(False),
+        r.c.id.in_(sorted(ids)),
+        *([] if visible is None else [visible("Organization", r)]),
+    )
+    names: dict[str, str] = {}
+    for content in conn.execute(query).scalars():
+        organization = fhir_json.loads_stored(bytes(content))
+        if isinstance(organization.get("name"), str) and organization["name"]:
+            names[f"Organization/{organization['id']}"] = organization["name"]
+    return names
 
 
 def _worklist_line(line: OverdueReview) -> Resource:
