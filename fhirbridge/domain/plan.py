@@ -22,14 +22,13 @@ __all__ = [
     "GoalAgreement",
     "GoalStatus",
     "MedicalSummary",
+    "PartnerReference",
     "PlanStatus",
     "ProgressNote",
 ]
 
 PlanStatus = Literal["draft", "active", "on-hold", "revoked", "completed", "entered-in-error", "unknown"]
-GoalStatus = Literal[
-    "proposed", "planned", "accepted", "active", "on-hold", "completed", "cancelled", "rejected"
-]
+GoalStatus = Literal["proposed", "planned", "accepted", "active", "on-hold", "completed", "cancelled", "rejected"]
 GoalAchievement = Literal[
     "in-progress",
     "improving",
@@ -89,9 +88,7 @@ class Goal(Entity):
     measure: str | None = Field(default=None, description="How everyone will know the goal is reached")
     start_date: date | None = None
     target_date: date | None = None
-    expressed_by_id: Id | None = Field(
-        default=None, description="The child, a family member or a team member"
-    )
+    expressed_by_id: Id | None = Field(default=None, description="The child, a family member or a team member")
     agreements: list[GoalAgreement] = Field(default_factory=list)
     status: GoalStatus = "active"
     achievement: GoalAchievement | None = None
@@ -103,9 +100,7 @@ class ActionStep(Entity):
     """One thing someone will do to reach a goal."""
 
     description: str
-    responsible_id: Id | None = Field(
-        default=None, description="A family member, team member or organization"
-    )
+    responsible_id: Id | None = Field(default=None, description="A family member, team member or organization")
     due_date: date | None = None
     status: ActionStepStatus = "planned"
     goal_id: Id | None = None
@@ -116,6 +111,23 @@ class ActionStep(Entity):
         description="How the plan carries the step: as its own Task (fhirbridge's way) or, "
         "as some partners do,"
         " inside the plan's activity",
+    )
+
+
+class PartnerReference(BaseModel):
+    """Someone or something a partner's plan names, as the plan names it.
+
+    Read-only: shown so the coordinator sees who else shaped a plan and what else it asks for; the
+    partner's FHIR (kept with the plan) stays the source, so a write never changes it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str | None = Field(default=None, description="As the plan has it: ``Practitioner/x``, a URL, ...")
+    resource_type: str | None = Field(default=None, description="What kind of resource it names, when known")
+    display: str | None = Field(default=None, description="The plan's own words for it")
+    party_id: Id | None = Field(
+        default=None, description="The part of this record it names (a team member, family member, ...), if any"
     )
 
 
@@ -132,10 +144,26 @@ class CarePlan(Entity):
     care_team_ids: list[Id] = Field(default_factory=list)
     addresses: list[Id] = Field(default_factory=list, description="Needs and diagnoses the plan addresses")
     goal_ids: list[Id] = Field(default_factory=list)
-    activities: list[Id] = Field(
-        default_factory=list, description="Action steps and referrals, in plan order"
-    )
+    activities: list[Id] = Field(default_factory=list, description="Action steps and referrals, in plan order")
     notes: list[str] = Field(default_factory=list)
+    contributors: list[PartnerReference] = Field(
+        default_factory=list,
+        description="Read-only: who contributed to a partner's plan (CarePlan.contributor); "
+        "a write leaves them as read",
+        json_schema_extra={"readOnly": True},
+    )
+    custodian: PartnerReference | None = Field(
+        default=None,
+        description="Read-only: who is responsible for a partner's plan (the HL7 MCC eCare Plan custodian "
+        "extension); a write leaves it as read",
+        json_schema_extra={"readOnly": True},
+    )
+    outside_activities: list[PartnerReference] = Field(
+        default_factory=list,
+        description="Read-only: activities of a partner's plan that refer to something outside the record "
+        "(a MedicationRequest, another server's ServiceRequest); a write leaves them as read",
+        json_schema_extra={"readOnly": True},
+    )
 
 
 class EmergencyScenario(BaseModel):
@@ -153,9 +181,7 @@ class EmergencyPlan(Entity):
     part_of_id: Id | None = Field(default=None, description="The working care plan this backs up")
     status: PlanStatus = "active"
     updated_at: Instant | None = None
-    baseline: str | None = Field(
-        default=None, description="Baseline findings, so the ED can tell what is new"
-    )
+    baseline: str | None = Field(default=None, description="Baseline findings, so the ED can tell what is new")
     scenarios: list[EmergencyScenario] = Field(default_factory=list)
     procedures_to_avoid: list[str] = Field(default_factory=list)
     emergency_contact_ids: list[Id] = Field(default_factory=list)

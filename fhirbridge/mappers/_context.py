@@ -3,78 +3,68 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from fhirbridge.domain.record import Record
+from fhirbridge.domain.team import TeamMember
 from fhirbridge.mappers._fhir import reference, reference_parts, resource_id
 
-__all__ = ["Links", "Reader", "ReportEntry"]
+__all__ = ["Links", "PartKind", "Reader", "ReportEntry", "is_staff"]
+
+
+PartKind = Literal[
+    "child",
+    "family member",
+    "organization",
+    "team member",
+    "care team",
+    "needs assessment",
+    "need",
+    "diagnosis",
+    "complexity assessment",
+    "goal",
+    "referral",
+    "action step",
+    "care plan",
+    "emergency plan",
+    "medical summary",
+    "review",
+    "consent",
+]
+"""What a part of the record is, as references name it (``"a need or diagnosis"``)."""
+
+
+def is_staff(member: TeamMember) -> bool:
+    """A team member who is a person of their own (a Practitioner), not a family member or organization."""
+    return bool(member.name) or not (member.family_member_id or member.organization_id)
 
 
 class Links:
     """Domain id -> the FHIR resource that carries it, for writing references."""
 
     def __init__(self, record: Record) -> None:
+        # The table maps every part with the mapper modules, and they need Links: imported when used.
+        from fhirbridge.mappers.record import PARTS
+
         self.record = record
-        self.child_id = record.child.id
         self._targets: dict[str, tuple[str, str, str | None]] = {}
         self._kinds: dict[str, str] = {}
-        child = record.child
-        self.child_id = resource_id(child)
-        self._add("child", child.id, "Patient", self.child_id, child.display_name)
-        for relative in record.family:
-            self._add(
-                "family member", relative.id, "RelatedPerson", resource_id(relative), relative.display_name
-            )
-        for organization in record.organizations:
-            self._add(
-                "organization", organization.id, "Organization", resource_id(organization), organization.name
-            )
+        self.child_id = resource_id(record.child)
+        for part in PARTS:
+            for entity in part.of(record):
+                self._add(part.kind, entity.id, part.fhir_type, resource_id(entity), part.display(entity))
         for team in record.care_teams:
-            self._add("care team", team.id, "CareTeam", resource_id(team), team.name)
+            # Family members and organizations on a team are referred to as themselves.
             for member in team.members:
-                if member.name or not (member.family_member_id or member.organization_id):
-                    self._add("team member", member.id, "Practitioner", resource_id(member), member.name)
-                elif member.family_member_id:
-                    target = self._targets.get(member.family_member_id)
-                    if target:
-                        self._add("team member", member.id, *target)
-                elif member.organization_id:
-                    target = self._targets.get(member.organization_id)
-                    if target:
-                        self._add("team member", member.id, *target)
-        for assessment in record.assessments:
-            self._add(
-                "needs assessment", assessment.id, "QuestionnaireResponse", resource_id(assessment), None
-            )
-        for need in record.needs:
-            self._add("need", need.id, "Condition", resource_id(need), need.description)
-        for diagnosis in record.diagnoses:
-            self._add("diagnosis", diagnosis.id, "Condition", resource_id(diagnosis), diagnosis.description)
-        for level in record.complexity:
-            self._add("complexity assessment", level.id, "RiskAssessment", resource_id(level), None)
-        if record.medical_summary:
-            self._add(
-                "medical summary", record.medical_summary.id, "Composition", record.medical_summary.id, None
-            )
-        for plan in record.care_plans:
-            self._add("care plan", plan.id, "CarePlan", resource_id(plan), plan.title)
-        for goal in record.goals:
-            self._add("goal", goal.id, "Goal", resource_id(goal), goal.description)
-        for step in record.action_steps:
-            self._add("action step", step.id, "Task", resource_id(step), step.description)
-        for emergency in record.emergency_plans:
-            self._add("emergency plan", emergency.id, "CarePlan", resource_id(emergency), None)
-        for referral in record.referrals:
-            self._add("referral", referral.id, "ServiceRequest", resource_id(referral), referral.service)
-        for review in record.reviews:
-            self._add("review", review.id, "Task", resource_id(review), None)
-        for consent in record.consents:
-            self._add("consent", consent.id, "Consent", resource_id(consent), None)
+                target = (
+                    None
+                    if is_staff(member)
+                    else self._targets.get(member.family_member_id or member.organization_id or "")
+                )
+                if target:
+                    self._add("team member", member.id, *target)
 
-    def _add(
-        self, kind: str, domain_id: str, resource_type: str, resource_id: str, display: str | None
-    ) -> None:
+    def _add(self, kind: str, domain_id: str, resource_type: str, resource_id: str, display: str | None) -> None:
         self._targets.setdefault(domain_id, (resource_type, resource_id, display))
         self._kinds.setdefault(domain_id, kind)
 
@@ -130,11 +120,7 @@ class Reader:
         self.placed.setdefault(key, []).append((kind, domain_id))
 
     def key(self, ref: Any) -> str | None:
-        if (
-            isinstance(ref, dict)
-            and isinstance(ref.get("reference"), str)
-            and ref["reference"] in self.aliases
-        ):
+        if isinstance(ref, dict) and isinstance(ref.get("reference"), str) and ref["reference"] in self.aliases:
             return self.aliases[ref["reference"]]
         parts = reference_parts(ref)
         return f"{parts[0]}/{parts[1]}" if parts else None
@@ -152,9 +138,7 @@ class Reader:
         for kind, domain_id in self.placed.get(key, []) if key else []:
             if not kinds or kind in kinds:
                 return domain_id
-        shown = (
-            (ref.get("reference") or ref.get("display") or "a reference") if isinstance(ref, dict) else "?"
-        )
+        shown = (ref.get("reference") or ref.get("display") or "a reference") if isinstance(ref, dict) else "?"
         expected = " or ".join(kinds) if kinds else "part of the record"
         self.note(path, f"refers to {shown}, which is not a {expected} among the resources read; kept as is")
         return None

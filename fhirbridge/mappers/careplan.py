@@ -15,6 +15,7 @@ from fhirbridge.domain.plan import (
     CarePlan,
     EmergencyPlan,
     EmergencyScenario,
+    PartnerReference,
     PlanStatus,
 )
 from fhirbridge.domain.record import Record
@@ -33,6 +34,7 @@ from fhirbridge.mappers._fhir import (
     parse_instant,
     pick,
     profile,
+    reference_parts,
     resource_id,
     string,
     system_url,
@@ -52,6 +54,8 @@ __all__ = [
 CAREPLAN_CATEGORY = "http://hl7.org/fhir/us/core/CodeSystem/careplan-category"
 PLAN_KIND = system_url("CodeSystem/care-plan-kind")
 RELATED_REFERRAL = profile("related-referral")
+MCC_CUSTODIAN = "http://hl7.org/fhir/us/mcc/StructureDefinition/custodian"
+"""HL7 MCC eCare Plan: who is responsible for the plan (a Reference)."""
 _STEP_TO_DETAIL = {
     "planned": "not-started",
     "in-progress": "in-progress",
@@ -76,6 +80,8 @@ def _assess_plan() -> dict[str, Any]:
 
 
 def care_plan_to_fhir(plan: CarePlan, links: Links) -> Resource:
+    # contributors, custodian and outside_activities are read-only: the partner's plan, kept with the record,
+    # writes them back as it had them, so a write through the record cannot change them.
     record = links.record
     steps = {step.id: step for step in record.action_steps}
     referrals = {referral.id: referral for referral in record.referrals}
@@ -159,18 +165,22 @@ def care_plan_from_fhir(resource: Resource, reader: Reader, inline_steps: list[A
     status = resource.get("status")
     period = resource.get("period") if isinstance(resource.get("period"), dict) else {}
     inline = iter(inline_steps)
-    activities = []
+    activities: list[str] = []
+    outside: list[PartnerReference] = []
     for index, activity in enumerate(resource.get("activity", []) or []):
         if not isinstance(activity, dict):
             continue
         if "reference" in activity:
-            found = reader.resolve(
-                activity["reference"], f"activity[{index}].reference", "action step", "referral"
-            )
+            found = reader.resolve(activity["reference"], f"activity[{index}].reference", "action step", "referral")
             if found:
                 activities.append(found)
+            elif (shown := _partner_reference(activity["reference"], reader)) is not None:
+                outside.append(shown)
         elif isinstance(activity.get("detail"), dict):
             activities.append(next(inline).id)
+    custodians = [ext.get("valueReference") for ext in extension_values(resource, MCC_CUSTODIAN)]
+    if resource.get("contributor"):
+        reader.note("contributor", "shown read-only as the plan's contributors; kept and written back unchanged")
     return CarePlan(
         id=resource["id"],
         title=string(resource.get("title")),
@@ -189,7 +199,32 @@ def care_plan_from_fhir(resource: Resource, reader: Reader, inline_steps: list[A
             for note in resource.get("note", []) or []
             if isinstance(note, dict) and isinstance(note.get("text"), str)
         ],
+        contributors=[
+            shown
+            for ref in resource.get("contributor", []) or []
+            if (shown := _partner_reference(ref, reader)) is not None
+        ],
+        custodian=_partner_reference(custodians[0], reader) if custodians else None,
+        outside_activities=outside,
     )
+
+
+def _partner_reference(ref: Any, reader: Reader) -> PartnerReference | None:
+    """A reference of a partner's plan as the coordinator is shown it; never written (the plan's FHIR is
+    kept and written back as it came), so nothing here is reported as unresolved."""
+    if not isinstance(ref, dict):
+        return None
+    parts = reference_parts(ref)
+    literal = ref.get("reference") if isinstance(ref.get("reference"), str) else None
+    key = reader.key(ref)
+    placed = reader.placed.get(key, []) if key else []
+    shown = PartnerReference(
+        reference=literal,
+        resource_type=parts[0] if parts else string(ref.get("type")),
+        display=string(ref.get("display")),
+        party_id=placed[0][1] if placed else None,
+    )
+    return shown if shown.reference or shown.display else None
 
 
 def inline_steps_from_fhir(resource: Resource, reader: Reader) -> list[ActionStep]:
@@ -212,15 +247,11 @@ def inline_steps_from_fhir(resource: Resource, reader: Reader) -> list[ActionSte
                 description=string(detail.get("description"))
                 or text_of(detail.get("code"))
                 or "Activity without a description",
-                responsible_id=reader.resolve(performers[0], f"{path}.performer[0]", *PARTY)
-                if performers
-                else None,
+                responsible_id=reader.resolve(performers[0], f"{path}.performer[0]", *PARTY) if performers else None,
                 due_date=parse_date((scheduled or {}).get("end")),
                 status=pick(status, ActionStepStatus, "planned"),
                 goal_id=reader.resolve(goals[0], f"{path}.goal[0]", "goal") if goals else None,
-                referral_id=reader.resolve(referrals[0], f"{path}.extension", "referral")
-                if referrals
-                else None,
+                referral_id=reader.resolve(referrals[0], f"{path}.extension", "referral") if referrals else None,
                 recorded_as="plan-activity",
             )
         )
@@ -325,7 +356,5 @@ def emergency_plan_from_fhir(resource: Resource, reader: Reader) -> EmergencyPla
             if reader.kind_of(ref) == "family member"
             and (found := reader.resolve(ref, f"supportingInfo[{index}]", "family member"))
         ],
-        preferred_hospital_id=reader.resolve(hospitals[0], "supportingInfo", "organization")
-        if hospitals
-        else None,
+        preferred_hospital_id=reader.resolve(hospitals[0], "supportingInfo", "organization") if hospitals else None,
     )

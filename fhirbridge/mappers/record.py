@@ -25,14 +25,16 @@ from fhirbridge.domain.referral import Referral, ReferralStatus, StatusChange
 from fhirbridge.domain.rules import problems
 from fhirbridge.domain.team import CareTeam
 from fhirbridge.mappers import assessment, careplan, consent, goal, people, referral, summary, task, team
-from fhirbridge.mappers._context import Links, Reader, ReportEntry
+from fhirbridge.mappers._context import Links, PartKind, Reader, ReportEntry, is_staff
 from fhirbridge.mappers._fhir import Resource, parse_instant, pick, reference_parts, resource_id, text_of
 from fhirbridge.mappers.provenance import provenance_for
 from fhirbridge.mappers.retention import ABSENT, differences, merge, retain, without_server_meta
 from fhirbridge.references import reference_holders, replace_references
 
 __all__ = [
+    "PARTS",
     "ImportResult",
+    "PartMapping",
     "StatusMove",
     "StatusMoves",
     "record_from_resources",
@@ -52,58 +54,226 @@ def record_to_resources(record: Record) -> list[Resource]:
     """Every resource the record is written as, partner data retained, in dependency order."""
     links = Links(record)
     out: list[Resource] = []
-
-    def emit(entity: Entity, resource: Resource) -> None:
-        key = f"{resource['resourceType']}/{resource['id']}"
-        out.append(merge(resource, (entity.fhir_retained or {}).get(key)))
-
-    if not record.child.known_only_by_reference:
-        emit(record.child, people.child_to_fhir(record.child, links))
-    for relative in record.family:
-        emit(relative, people.family_member_to_fhir(relative, links))
-    for organization in record.organizations:
-        emit(organization, team.organization_to_fhir(organization, links))
-    if not record.child.known_only_by_reference:
-        emit(record.child, team.organizations_list_to_fhir(record.organizations, links))
-    staff: set[str] = set()
-    for care_team in record.care_teams:
-        for member in care_team.members:
-            # The same person on several teams is one Practitioner, written once.
-            if (member.name or not (member.family_member_id or member.organization_id)) and (
-                resource_id(member) not in staff
-            ):
-                staff.add(resource_id(member))
-                emit(member, team.practitioner_to_fhir(member, links))
-    for care_team in record.care_teams:
-        emit(care_team, team.care_team_to_fhir(care_team, links))
-    for item in record.assessments:
-        emit(item, assessment.needs_assessment_to_fhir(item, links))
-    for need in record.needs:
-        emit(need, assessment.need_to_fhir(need, links))
-    for diagnosis in record.diagnoses:
-        emit(diagnosis, assessment.diagnosis_to_fhir(diagnosis, links))
-    for level in record.complexity:
-        emit(level, assessment.complexity_to_fhir(level, links))
-    for item_goal in record.goals:
-        emit(item_goal, goal.goal_to_fhir(item_goal, links))
-    for item_referral in record.referrals:
-        for resource in referral.referral_to_fhir(item_referral, links):
-            emit(item_referral, resource)
-    for step in record.action_steps:
-        if step.recorded_as == "task":
-            emit(step, task.action_step_to_fhir(step, links))
-    for plan in record.care_plans:
-        emit(plan, careplan.care_plan_to_fhir(plan, links))
-    for emergency in record.emergency_plans:
-        emit(emergency, careplan.emergency_plan_to_fhir(emergency, links))
-    if record.medical_summary:
-        emit(record.medical_summary, summary.medical_summary_to_fhir(record.medical_summary, links))
-    for review in record.reviews:
-        emit(review, task.review_to_fhir(review, links))
-    for item_consent in record.consents:
-        emit(item_consent, consent.consent_to_fhir(item_consent, links))
+    for part in PARTS:
+        for entity, resource in part.written(record, links):
+            key = f"{resource['resourceType']}/{resource['id']}"
+            out.append(merge(resource, (entity.fhir_retained or {}).get(key)))
     out.extend(copy.deepcopy(resource) for resource in record.fhir_other_resources)
     return out
+
+
+# --------------------------------------------------------------------------------------- the part table
+
+
+@dataclass(frozen=True)
+class PartMapping:
+    """One kind of part of the record and the FHIR resource it is written as and read from.
+
+    Writing, the references between parts (``Links``), placing resources and reading them all loop over
+    ``PARTS``; a part that is special says so through its hooks rather than through a branch elsewhere.
+    """
+
+    kind: PartKind
+    field: str
+    """The record field holding these parts (``care_teams`` for team members, which sit on the teams)."""
+    fhir_type: str
+    recognise: Callable[[Resource], bool]
+    """Whether a resource of ``fhir_type`` is this kind of part (two kinds share Condition, CarePlan, Task)."""
+    to_fhir: Callable[[Any, Links], Resource | list[Resource]]
+    from_fhir: Callable[[Resource, Reader], Any] | None
+    """None where reading needs more than the resource (a referral's Task, a plan's inline steps)."""
+    display: Callable[[Any], str | None] = lambda entity: None
+    entities: Callable[[Record], list[Any]] | None = None
+    """The parts in a record; by default those in ``field``."""
+    writes: Callable[[Any], bool] = lambda entity: True
+    """Whether a part is written as a resource of its own (an inline step is written inside its plan)."""
+    once_per_resource: bool = False
+    """The same person on several care teams is one Practitioner, written once."""
+    also_writes: Callable[[Record, Links], list[tuple[Entity, Resource]]] | None = None
+    """Resources written after these parts that belong to no one part (the child's organizations List)."""
+
+    def of(self, record: Record) -> list[Any]:
+        if self.entities is not None:
+            return self.entities(record)
+        value = getattr(record, self.field)
+        return value if isinstance(value, list) else [value] if value is not None else []
+
+    def written(self, record: Record, links: Links) -> list[tuple[Entity, Resource]]:
+        found: list[tuple[Entity, Resource]] = []
+        seen: set[str] = set()
+        for entity in self.of(record):
+            if not self.writes(entity) or (self.once_per_resource and resource_id(entity) in seen):
+                continue
+            seen.add(resource_id(entity))
+            made = self.to_fhir(entity, links)
+            found.extend((entity, resource) for resource in (made if isinstance(made, list) else [made]))
+        return found + (self.also_writes(record, links) if self.also_writes else [])
+
+
+def _every(resource: Resource) -> bool:
+    return True
+
+
+def _staff(record: Record) -> list[Any]:
+    """Team members who are people of their own (Practitioners), on every team they are on."""
+    return [member for care_team in record.care_teams for member in care_team.members if is_staff(member)]
+
+
+def _organizations_list(record: Record, links: Links) -> list[tuple[Entity, Resource]]:
+    # Written with the child (an Organization is in no child's compartment; the List brings them in).
+    if record.child.known_only_by_reference:
+        return []
+    return [(record.child, team.organizations_list_to_fhir(record.organizations, links))]
+
+
+PARTS: tuple[PartMapping, ...] = (
+    PartMapping(
+        "child",
+        "child",
+        "Patient",
+        _every,
+        people.child_to_fhir,
+        people.child_from_fhir,
+        display=lambda child: child.display_name,
+        writes=lambda child: not child.known_only_by_reference,
+    ),
+    PartMapping(
+        "family member",
+        "family",
+        "RelatedPerson",
+        _every,
+        people.family_member_to_fhir,
+        people.family_member_from_fhir,
+        display=lambda relative: relative.display_name,
+    ),
+    PartMapping(
+        "organization",
+        "organizations",
+        "Organization",
+        _every,
+        team.organization_to_fhir,
+        team.organization_from_fhir,
+        display=lambda organization: organization.name,
+        also_writes=_organizations_list,
+    ),
+    PartMapping(
+        "team member",
+        "care_teams",
+        "Practitioner",
+        _every,
+        team.practitioner_to_fhir,
+        None,
+        display=lambda member: member.name,
+        entities=_staff,
+        once_per_resource=True,
+    ),
+    PartMapping(
+        "care team",
+        "care_teams",
+        "CareTeam",
+        _every,
+        team.care_team_to_fhir,
+        None,
+        display=lambda care_team: care_team.name,
+    ),
+    PartMapping(
+        "needs assessment",
+        "assessments",
+        "QuestionnaireResponse",
+        assessment.is_needs_assessment,  # a screening assesses nothing: kept as it came
+        assessment.needs_assessment_to_fhir,
+        assessment.needs_assessment_from_fhir,
+    ),
+    PartMapping(
+        "need",
+        "needs",
+        "Condition",
+        assessment.is_health_concern,
+        assessment.need_to_fhir,
+        assessment.need_from_fhir,
+        display=lambda need: need.description,
+    ),
+    PartMapping(
+        "diagnosis",
+        "diagnoses",
+        "Condition",
+        lambda condition: not assessment.is_health_concern(condition),
+        assessment.diagnosis_to_fhir,
+        assessment.diagnosis_from_fhir,
+        display=lambda diagnosis: diagnosis.description,
+    ),
+    PartMapping(
+        "complexity assessment",
+        "complexity",
+        "RiskAssessment",
+        assessment.is_complexity,
+        assessment.complexity_to_fhir,
+        assessment.complexity_from_fhir,
+    ),
+    PartMapping(
+        "goal",
+        "goals",
+        "Goal",
+        _every,
+        goal.goal_to_fhir,
+        goal.goal_from_fhir,
+        display=lambda item: item.description,
+    ),
+    PartMapping(
+        "referral",
+        "referrals",
+        "ServiceRequest",  # with its tracking Task (and the Appointment, when read)
+        _every,
+        referral.referral_to_fhir,
+        None,
+        display=lambda item: item.service,
+    ),
+    PartMapping(
+        "action step",
+        "action_steps",
+        "Task",
+        lambda resource: not task.is_review(resource),  # nor a referral's tracking Task: see _place
+        task.action_step_to_fhir,
+        task.action_step_from_fhir,
+        display=lambda step: step.description,
+        writes=lambda step: step.recorded_as == "task",
+    ),
+    PartMapping(
+        "care plan",
+        "care_plans",
+        "CarePlan",
+        lambda plan: not careplan.is_emergency_plan(plan),
+        careplan.care_plan_to_fhir,
+        None,
+        display=lambda plan: plan.title,
+    ),
+    PartMapping(
+        "emergency plan",
+        "emergency_plans",
+        "CarePlan",
+        careplan.is_emergency_plan,
+        careplan.emergency_plan_to_fhir,
+        careplan.emergency_plan_from_fhir,
+    ),
+    PartMapping(
+        "medical summary",
+        "medical_summary",
+        "Composition",
+        summary.is_medical_summary,
+        summary.medical_summary_to_fhir,
+        summary.medical_summary_from_fhir,
+    ),
+    PartMapping("review", "reviews", "Task", task.is_review, task.review_to_fhir, task.review_from_fhir),
+    PartMapping(
+        "consent",
+        "consents",
+        "Consent",
+        _every,
+        consent.consent_to_fhir,
+        consent.consent_from_fhir,
+    ),
+)
+"""Every kind of part, in the order the record is written (what a part refers to comes before it)."""
 
 
 def record_to_bundle(record: Record, *, author_id: str | None = None, recorded: datetime | None = None) -> Resource:
