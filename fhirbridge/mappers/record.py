@@ -274,6 +274,13 @@ PARTS: tuple[PartMapping, ...] = (
     ),
 )
 """Every kind of part, in the order the record is written (what a part refers to comes before it)."""
+PART_TYPES = frozenset(part.fhir_type for part in PARTS)
+# Placed by the hooks of another kind (team members with their care teams, reviews with the other Tasks),
+# or not at all (nothing refers to the medical summary).
+PLACED_WITH_OTHERS: frozenset[PartKind] = frozenset({"team member", "review", "medical summary"})
+# Read with more than the resource: the child with its organizations List, care teams with their
+# Practitioners, a plan with its inline steps, steps from Tasks and plans, the one medical summary.
+READ_WITH_OTHERS: frozenset[PartKind] = frozenset({"child", "organization", "action step", "medical summary"})
 
 
 def record_to_bundle(record: Record, *, author_id: str | None = None, recorded: datetime | None = None) -> Resource:
@@ -524,15 +531,28 @@ class _Assembly:
 
     # -- placing: which resource becomes which part, so references resolve in any order
     def _place(self) -> None:
+        """Give every resource its kind of part, so references resolve whatever order they come in: the
+        parts the table recognises from the resource alone, in its order; the child, the care teams
+        (with who is on them) and the Tasks (steps, reviews, a referral's tracking Task) by hand."""
         place = self.reader.place
         self.tasks: dict[str, str] = {}
-        if self.child_key:
-            place(self.child_key, "child", self.did_of(self.child_key))
-        for kind, resource_type in (("family member", "RelatedPerson"), ("organization", "Organization")):
-            for resource in self.of(resource_type):
-                place(_key(resource), kind, self.did(resource))
-        practitioners = {_key(resource) for resource in self.of("Practitioner")}
         self.staff: set[str] = set()
+        for part in PARTS:
+            if part.kind == "child":
+                if self.child_key:
+                    place(self.child_key, "child", self.did_of(self.child_key))
+            elif part.kind == "care team":
+                self._place_care_teams()
+            elif part.kind == "action step":
+                self._place_tasks()
+            elif part.kind not in PLACED_WITH_OTHERS:
+                for resource in self.of(part.fhir_type):
+                    if part.recognise(resource):
+                        place(_key(resource), part.kind, self.did(resource))
+
+    def _place_care_teams(self) -> None:
+        place = self.reader.place
+        practitioners = {_key(resource) for resource in self.of("Practitioner")}
         for care_team in self.of("CareTeam"):
             place(_key(care_team), "care team", self.did(care_team))
             for index, participant in enumerate(care_team.get("participant", []) or []):
@@ -546,27 +566,10 @@ class _Assembly:
                     found = team.member_id(care_team, index, participant, self.reader)
                     if found and found[0] != "child":
                         place(key, "team member", found[1])
-        for resource in self.of("QuestionnaireResponse"):
-            if assessment.is_needs_assessment(resource):  # a screening assesses nothing: kept as it came
-                place(_key(resource), "needs assessment", self.did(resource))
-        for resource in self.of("Condition"):
-            place(
-                _key(resource),
-                "need" if assessment.is_health_concern(resource) else "diagnosis",
-                self.did(resource),
-            )
-        for resource in self.of("RiskAssessment"):
-            if assessment.is_complexity(resource):
-                place(_key(resource), "complexity assessment", self.did(resource))
-        for resource in self.of("CarePlan"):
-            kind = "emergency plan" if careplan.is_emergency_plan(resource) else "care plan"
-            place(_key(resource), kind, self.did(resource))
-        for resource in self.of("Goal"):
-            place(_key(resource), "goal", self.did(resource))
-        for resource in self.of("ServiceRequest"):
-            place(_key(resource), "referral", self.did(resource))
-        for resource in self.of("Consent"):
-            place(_key(resource), "consent", self.did(resource))
+
+    def _place_tasks(self) -> None:
+        """A Task is a review, the tracking Task of a referral (the first one focused on it), or a step."""
+        place = self.reader.place
         for resource in self.of("Task"):
             if task.is_review(resource):
                 place(_key(resource), "review", self.did(resource))
@@ -593,7 +596,6 @@ class _Assembly:
     def _map(self) -> Record:
         reader = self.reader
         child = self._child()
-        family = [self._read(r, people.family_member_from_fhir) for r in self.of("RelatedPerson")]
         organizations = self._organizations(child)
         practitioners = {_key(r): r for r in self.of("Practitioner")}
         care_teams: list[CareTeam] = []
@@ -609,8 +611,6 @@ class _Assembly:
                 reader.current = key
                 reader.note("", "a Practitioner on no care team has no place in the record; kept as it came")
                 self.others.append(resource)
-        conditions = self.of("Condition")
-        complexity = [r for r in self.of("RiskAssessment") if assessment.is_complexity(r)]
         plans = [r for r in self.of("CarePlan") if not careplan.is_emergency_plan(r)]
         inline: list[ActionStep] = []
         care_plans = []
@@ -623,48 +623,22 @@ class _Assembly:
             care_plans.append(plan)
         step_tasks = [r for r in self.of("Task") if reader.kind_of(reference_of(r)) == "action step"]
         summaries = [r for r in self.of("Composition") if summary.is_medical_summary(r)]
+        # The parts the table reads from the resource alone, in its order.
+        read_alone = {
+            part.field: [self._read(r, part.from_fhir) for r in self.of(part.fhir_type) if part.recognise(r)]
+            for part in PARTS
+            if part.from_fhir is not None and part.kind not in READ_WITH_OTHERS
+        }
         record = Record(
             child=child,
-            family=family,
             organizations=organizations,
             care_teams=care_teams,
-            assessments=[
-                self._read(r, assessment.needs_assessment_from_fhir)
-                for r in self.of("QuestionnaireResponse")
-                if assessment.is_needs_assessment(r)
-            ],
-            needs=[self._read(r, assessment.need_from_fhir) for r in conditions if assessment.is_health_concern(r)],
-            complexity=[self._read(r, assessment.complexity_from_fhir) for r in complexity],
-            diagnoses=[
-                self._read(r, assessment.diagnosis_from_fhir) for r in conditions if not assessment.is_health_concern(r)
-            ],
             medical_summary=self._read(summaries[0], summary.medical_summary_from_fhir) if summaries else None,
             care_plans=care_plans,
-            goals=[self._read(r, goal.goal_from_fhir) for r in self.of("Goal")],
             action_steps=[*(self._read(r, task.action_step_from_fhir) for r in step_tasks), *inline],
-            emergency_plans=[
-                self._read(r, careplan.emergency_plan_from_fhir)
-                for r in self.of("CarePlan")
-                if careplan.is_emergency_plan(r)
-            ],
             referrals=self._referrals(),
-            reviews=[self._read(r, task.review_from_fhir) for r in self.of("Task") if task.is_review(r)],
-            consents=[self._read(r, consent.consent_from_fhir) for r in self.of("Consent")],
+            **read_alone,
         )
-        placed_types = {
-            "Patient",
-            "RelatedPerson",
-            "Organization",
-            "Practitioner",
-            "CareTeam",
-            "QuestionnaireResponse",
-            "Condition",
-            "CarePlan",
-            "Goal",
-            "ServiceRequest",
-            "Task",
-            "Consent",
-        }
         read = {_key(source) for sources in self.sources.values() for source in sources}
         kept_unless_read = ("RiskAssessment", "Composition", "Appointment", "QuestionnaireResponse")
         for resource in [resource for kind in kept_unless_read for resource in self.of(kind)]:
@@ -673,11 +647,7 @@ class _Assembly:
                 reader.note("", f"this {resource['resourceType']} has no place in the record; kept as it came")
                 self.others.append(resource)
         for resource_type, resources in self.by_type.items():
-            if resource_type in placed_types or resource_type in (
-                "RiskAssessment",
-                "Composition",
-                "Appointment",
-            ):
+            if resource_type in PART_TYPES or resource_type in kept_unless_read:
                 continue
             for resource in resources:
                 if resource is self.organizations_list:
