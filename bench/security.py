@@ -7,12 +7,18 @@ access committed to the audit trail before it is answered, every write attribute
 drives both with the same closed-loop load: reads of one child's resources by that child's care
 coordinator, and updates of one of its goals. The report is the ratio of secured to unsecured throughput
 against the targets (reads >= 80%, writes >= 70%), written to docs/benchmarks-security.md.
+
+Both servers run throughout and are measured in alternating windows (unsecured, secured, unsecured, ...):
+each secured window is compared with the unsecured windows either side of it, and the ratio reported is
+the median of those pairs. On a shared machine whose speed drifts by tens of percent within a minute,
+two measurements taken a minute apart compared the drift, not the servers.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,9 +42,12 @@ class Pair:
     scenario: str
     unsecured: LoadSummary
     secured: LoadSummary
+    ratios: tuple[float, ...] = ()  # each secured window against the unsecured windows either side of it
 
     @property
     def ratio(self) -> float:
+        if self.ratios:
+            return statistics.median(self.ratios)
         return self.secured.throughput / self.unsecured.throughput if self.unsecured.throughput else 0.0
 
     @property
@@ -87,6 +96,9 @@ def goal_body(url: str) -> bytes:
         repository.dispose()
 
 
+KINDS = ("fhir", "fhir-secured")
+
+
 def measure(
     load: LoadGenerator, server: ServerProcess, requests: list[bytes], *, warmup: float, window: float, runs: int
 ) -> LoadSummary:
@@ -94,8 +106,51 @@ def measure(
     return summarize(results, window)
 
 
+def alternate(
+    load: LoadGenerator,
+    scenario: str,
+    servers: dict[str, ServerProcess],
+    secured_requests: list[bytes],
+    unsecured_requests: list[bytes],
+    warmup: float,
+    window: float,
+    runs: int,
+    say: Callable[[str], None],
+) -> Pair:
+    """Windows alternating unsecured, secured, ..., unsecured: ``runs`` secured windows, each with an
+    unsecured window before and after it."""
+    say(f"{scenario}: warming both servers up")
+    unsecured_server, secured_server = servers["fhir"], servers["fhir-secured"]
+    measure(load, unsecured_server, unsecured_requests, warmup=warmup, window=window, runs=1)
+    measure(load, secured_server, secured_requests, warmup=warmup, window=window, runs=1)
+    unsecured = [measure(load, unsecured_server, unsecured_requests, warmup=0.5, window=window, runs=1)]
+    secured: list[LoadSummary] = []
+    for _ in range(runs):
+        secured.append(measure(load, secured_server, secured_requests, warmup=0.5, window=window, runs=1))
+        unsecured.append(measure(load, unsecured_server, unsecured_requests, warmup=0.5, window=window, runs=1))
+    ratios = tuple(
+        done.throughput / ((before.throughput + after.throughput) / 2) if before.throughput + after.throughput else 0.0
+        for done, before, after in zip(secured, unsecured, unsecured[1:], strict=False)
+    )
+    say(f"{scenario}: secured/unsecured per pair " + ", ".join(f"{ratio:.0%}" for ratio in ratios))
+    return Pair(scenario, _median(unsecured), _median(secured), ratios)
+
+
+def _median(windows: list[LoadSummary]) -> LoadSummary:
+    """One summary of single windows: the median throughput and latencies, every request and error."""
+    return LoadSummary(
+        requests=sum(window.requests for window in windows),
+        throughput=statistics.median(window.throughput for window in windows),
+        p50=statistics.median(window.p50 for window in windows),
+        p99=statistics.median(window.p99 for window in windows),
+        errors=sum(window.errors for window in windows),
+        first_error=next((window.first_error for window in windows if window.first_error), None),
+        runs=len(windows),
+    )
+
+
 def run_security(
-    *, clients: int = 4, warmup: float = 2.0, window: float = 3.0, runs: int = 3, say: Callable[[str], None] = print
+    *, clients: int = 4, warmup: float = 2.0, window: float = 2.0, runs: int = 7, say: Callable[[str], None] = print
 ) -> list[Pair]:
     work = Path(tempfile.mkdtemp(prefix="fhirbridge-bench-security-"))
     try:
@@ -108,25 +163,21 @@ def run_security(
             shutil.copyfile(work / "demo.sqlite3", copy)
             copies[kind] = f"sqlite:///{copy}"
         auth = {"Authorization": f"Bearer {coordinator_token()}"}
-        scenarios = {
+        scenarios: dict[str, Callable[[dict[str, str]], list[bytes]]] = {
             "read": lambda headers: [encode_request("GET", f"/{path}", headers=headers) for path in READS],
             "write": lambda headers: [encode_request("PUT", f"/{UPDATED}", body, headers=headers)],
         }
         pairs: list[Pair] = []
         with LoadGenerator(clients) as load:
             for scenario, requests in scenarios.items():
-                measured: dict[str, LoadSummary] = {}
-                for kind in ("fhir", "fhir-secured"):
-                    server = ServerProcess(kind, "--database-url", copies[kind])
-                    try:
-                        headers = auth if kind == "fhir-secured" else {}
-                        say(f"{scenario}: {kind}")
-                        measured[kind] = measure(
-                            load, server, requests(headers), warmup=warmup, window=window, runs=runs
-                        )
-                    finally:
+                servers = {kind: ServerProcess(kind, "--database-url", copies[kind]) for kind in KINDS}
+                try:
+                    pairs.append(
+                        alternate(load, scenario, servers, requests(auth), requests({}), warmup, window, runs, say)
+                    )
+                finally:
+                    for server in servers.values():
                         server.stop()
-                pairs.append(Pair(scenario, measured["fhir"], measured["fhir-secured"]))
         return pairs
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -140,7 +191,9 @@ def report(pairs: list[Pair]) -> str:
         "with authentication off and as deployed (tokens verified, the access policy deciding from the data,",
         "every access committed to the audit trail before it is answered, every write attributed), under the",
         "same closed-loop load (4 clients). Reads are one child's resources read by its care coordinator;",
-        "writes are updates of one of its goals. Throughput is the median over the measurement windows.",
+        "writes are updates of one of its goals. The two servers are measured in alternating windows, and",
+        "secured / unsecured is the median over the secured windows of each against the unsecured windows",
+        "either side of it (the machine's speed drifts); throughputs are the medians of the windows.",
         "",
         "| scenario | unsecured (req/s) | secured (req/s) | secured / unsecured | target | verdict |",
         "|---|---|---|---|---|---|",
