@@ -63,6 +63,11 @@ class MedicalSummary(Entity):
     allergies: list[str] = Field(default_factory=list)
     equipment: list[str] = Field(default_factory=list, description="Equipment and supplies")
     hospitalizations: list[str] = Field(default_factory=list, description="Recent hospital stays")
+    fhir_entry_ids: dict[str, dict[str, Id]] = Field(
+        default_factory=dict,
+        description="List name -> entry text -> the id of the partner's resource it was read from, where "
+        "that is not the id fhirbridge derives from the summary's (it is written back under it)",
+    )
 
 
 class ProgressNote(BaseModel):

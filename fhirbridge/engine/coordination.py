@@ -33,6 +33,7 @@ from fhirbridge.formats import json as fhir_json
 from fhirbridge.mappers import ImportResult, record_from_resources, record_to_resources
 from fhirbridge.mappers.record import BUNDLE_NAMESPACE, StatusMove, StatusMoves
 from fhirbridge.mappers.retention import without_server_meta
+from fhirbridge.mappers.summary import own_entries
 from fhirbridge.security.access import Access
 from fhirbridge.storage.contract import Resource, StoredVersion
 
@@ -253,8 +254,10 @@ class CoordinationService:
     def _write_changes(self, access: Access, record: Record, current: RecordView | None, base_url: str) -> None:
         """Send the resources whose content changes, each conditional on the version it was read at."""
         entries = []
+        written: set[str] = set()
         for resource in record_to_resources(record):
             key = f"{resource['resourceType']}/{resource['id']}"
+            written.add(key)
             version = (current.read.get(key) if current else None) or self._outside_record(access, key)
             request: dict[str, str] = {"method": "PUT", "url": key}
             if version is not None and version.content is not None:
@@ -264,6 +267,7 @@ class CoordinationService:
             entries.append(
                 {"fullUrl": f"urn:uuid:{uuid.uuid5(BUNDLE_NAMESPACE, key)}", "resource": resource, "request": request}
             )
+        entries += _retired_summary_entries(current, written)
         if not entries:
             return
         bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
@@ -283,6 +287,21 @@ class CoordinationService:
             return self.engine.read(access, resource_type, id)
         except FhirError:
             return None  # new, or not the caller's to see: the write itself decides
+
+
+def _retired_summary_entries(current: RecordView | None, written: set[str]) -> list[dict[str, Any]]:
+    """Deletions of the resources fhirbridge wrote for entries of the medical summary that the record no
+    longer has: left in place, a medication taken off the list would be read back into it (every current
+    medication of the child belongs on the list), and shown to an emergency department as current."""
+    before = current.result.record.medical_summary if current is not None else None
+    if current is None or before is None:
+        return []
+    retired = own_entries(before.fhir_id or before.id, current.read) - written
+    return [
+        {"request": {"method": "DELETE", "url": key, "ifMatch": f'W/"{current.read[key].version_id}"'}}
+        for key in sorted(retired)
+        if current.read[key].content is not None
+    ]
 
 
 def _exists(version: StoredVersion | None) -> bool:

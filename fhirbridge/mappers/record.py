@@ -91,6 +91,8 @@ class PartMapping:
     """The same person on several care teams is one Practitioner, written once."""
     also_writes: Callable[[Record, Links], list[tuple[Entity, Resource]]] | None = None
     """Resources written after these parts that belong to no one part (the child's organizations List)."""
+    also_reads: tuple[str, ...] = ()
+    """Other FHIR types ``to_fhir`` writes and the part is read from (the medical summary's entries)."""
 
     def of(self, record: Record) -> list[Any]:
         if self.entities is not None:
@@ -260,8 +262,9 @@ PARTS: tuple[PartMapping, ...] = (
         "medical_summary",
         "Composition",
         summary.is_medical_summary,
-        summary.medical_summary_to_fhir,
+        summary.medical_summary_to_fhir,  # the Composition, then a resource for each entry of its lists
         summary.medical_summary_from_fhir,
+        also_reads=tuple(summary.ENTRY_TYPES.values()),
     ),
     PartMapping("review", "reviews", "Task", task.is_review, task.review_to_fhir, task.review_from_fhir),
     PartMapping(
@@ -274,7 +277,7 @@ PARTS: tuple[PartMapping, ...] = (
     ),
 )
 """Every kind of part, in the order the record is written (what a part refers to comes before it)."""
-PART_TYPES = frozenset(part.fhir_type for part in PARTS)
+PART_TYPES = frozenset(kind for part in PARTS for kind in (part.fhir_type, *part.also_reads))
 # Placed by the hooks of another kind (team members with their care teams, reviews with the other Tasks),
 # or not at all (nothing refers to the medical summary).
 PLACED_WITH_OTHERS: frozenset[PartKind] = frozenset({"team member", "review", "medical summary"})
@@ -633,14 +636,20 @@ class _Assembly:
             child=child,
             organizations=organizations,
             care_teams=care_teams,
-            medical_summary=self._read(summaries[0], summary.medical_summary_from_fhir) if summaries else None,
+            medical_summary=self._summary(summaries[0]) if summaries else None,
             care_plans=care_plans,
             action_steps=[*(self._read(r, task.action_step_from_fhir) for r in step_tasks), *inline],
             referrals=self._referrals(),
             **read_alone,
         )
         read = {_key(source) for sources in self.sources.values() for source in sources}
-        kept_unless_read = ("RiskAssessment", "Composition", "Appointment", "QuestionnaireResponse")
+        kept_unless_read = (
+            "RiskAssessment",
+            "Composition",
+            "Appointment",
+            "QuestionnaireResponse",
+            *summary.ENTRY_TYPES.values(),
+        )
         for resource in [resource for kind in kept_unless_read for resource in self.of(kind)]:
             if _key(resource) not in read:
                 reader.current = _key(resource)
@@ -657,6 +666,21 @@ class _Assembly:
                 self.others.append(resource)
         record.fhir_other_resources = [without_server_meta(r) for r in self.others]
         return record
+
+    def _summary(self, composition: Resource) -> Any:
+        """The medical summary: its Composition, and the medications, allergies, equipment and hospital
+        stays about the child, whether its sections refer to them or not."""
+        entries = {
+            _key(resource): resource
+            for resource_type in summary.ENTRY_TYPES.values()
+            for resource in self.of(resource_type)
+            if _subject_key(resource) == self.child_key
+        }
+        self.reader.current = _key(composition)
+        found = summary.summary_entries(composition, self.reader, entries, composition["id"])
+        entity = self._read(composition, partial(summary.medical_summary_from_fhir, entries=found))
+        self.sources[entity.id].extend(found.read)
+        return entity
 
     def _organizations(self, child: Child) -> list[Any]:
         """The organizations, in the order of the child's organizations List when there is one."""

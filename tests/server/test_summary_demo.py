@@ -64,7 +64,9 @@ def test_jordans_medications_and_allergies_come_from_his_medical_summary(demo: h
         assert medicine in medications["text"]["div"]
     assert "Latex (hives)" in allergies["text"]["div"]
     assert "emptyReason" not in medications and "emptyReason" not in allergies
-    assert medications["entry"] == [{"reference": "Composition/jordan-summary"}]
+    # The medical summary's entries are resources of their own (mappers/summary.py), each a section entry.
+    assert medications["entry"] == [{"reference": f"MedicationRequest/jordan-summary-med-{n}"} for n in (1, 2, 3)]
+    assert allergies["entry"] == [{"reference": "AllergyIntolerance/jordan-summary-allergy-1"}]
     assert "Enteral feeding pump and bags" in by_code["46264-8"]["text"]["div"]
     assert "aspiration pneumonia" in by_code["46240-8"]["text"]["div"]
 
@@ -147,7 +149,8 @@ def test_recorded_resources_are_read_before_the_summary_text(demo: httpx.Client)
     assert response.status_code in (200, 201), response.text
     document = demo.get("/Patient/jordan/$summary").json()
     medications = sections(document)["10160-0"]
-    assert medications["entry"] == [{"reference": "MedicationRequest/jordan-keppra"}]
+    references = [entry["reference"] for entry in medications["entry"]]
+    assert "MedicationRequest/jordan-keppra" in references and len(references) == 4
     assert "Levetiracetam oral solution: 250 mg twice daily" in sections(document)["emergency-plan"]["text"]["div"]
     assert "Levetiracetam oral solution: 250 mg twice daily" in medications["text"]["div"]
 
