@@ -114,6 +114,23 @@ def server(live_server: LiveServer) -> LiveServer:
     return live_server
 
 
+@pytest.fixture(scope="session")
+def secure_live_server(repository: SqlRepository) -> Iterator[LiveServer]:
+    """A server as deployed: authentication on, care-team mode, audit and Provenance on."""
+    from tests.security.conftest import secure_settings
+
+    server = LiveServer(repository, secure_settings())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def secure_server(secure_live_server: LiveServer) -> LiveServer:
+    secure_live_server.reset()
+    return secure_live_server
+
+
 @pytest.fixture
 def client(server: LiveServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=30) as http:

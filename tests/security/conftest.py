@@ -15,7 +15,6 @@ from fhirbridge.security.audit import stored_event
 from fhirbridge.security.roles import role_claims
 from fhirbridge.security.tokens import mint_token
 from fhirbridge.storage.audit_log import AuditLog
-from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
 
 SECRET = "test-secret-for-fhirbridge-security-suite-0123456789"
@@ -60,20 +59,6 @@ def token_for(role: str, *, patient: str | None = None, org: str | None = None, 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture(scope="session")
-def secure_live_server(repository: SqlRepository) -> Iterator[LiveServer]:
-    server = LiveServer(repository, secure_settings())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def secure_server(secure_live_server: LiveServer) -> LiveServer:
-    secure_live_server.reset()
-    return secure_live_server
 
 
 @pytest.fixture

@@ -7,16 +7,13 @@ whose history shows only what changed. No 422 lock-outs, no lost updates, no ide
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 
-from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
-from tests.security.conftest import client_as, secure_settings, token_for
+from tests.security.conftest import client_as, token_for
 from tests.server.test_assessment_api import answered, screened
 
 CHILD = "maya"
@@ -25,20 +22,6 @@ PRACTICE = "riverside-peds"
 AGENCY = "sunrise-ei"
 COORDINATOR = "Practitioner/coordinator-lee"
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def secure_live(repository: SqlRepository) -> Iterator[LiveServer]:
-    server = LiveServer(repository, secure_settings())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def secure(secure_live: LiveServer) -> LiveServer:
-    secure_live.reset()
-    return secure_live
 
 
 def ok(response: httpx.Response, *codes: int) -> Any:
@@ -64,10 +47,10 @@ def versions(http: httpx.Client, keys: list[str]) -> dict[str, int]:
     return {key: ok(http.get(f"/{key}/_history"))["total"] for key in keys}
 
 
-def test_one_child_through_the_whole_cycle(secure: LiveServer) -> None:
-    ehr = client_as(secure, token_for("ehr-system", org=PRACTICE))
-    coordinator = client_as(secure, token_for("care-coordinator", org=PRACTICE, user=COORDINATOR))
-    agency = client_as(secure, token_for("referral-partner", org=AGENCY))
+def test_one_child_through_the_whole_cycle(secure_server: LiveServer) -> None:
+    ehr = client_as(secure_server, token_for("ehr-system", org=PRACTICE))
+    coordinator = client_as(secure_server, token_for("care-coordinator", org=PRACTICE, user=COORDINATOR))
+    agency = client_as(secure_server, token_for("referral-partner", org=AGENCY))
     with ehr, coordinator, agency:
         # Intake: the practice's EHR registers Maya; the coordinator's tool writes her record.
         for resource in (

@@ -20,10 +20,9 @@ import pytest
 
 from fhirbridge.assessment.reviews import DISCHARGE_REVIEW_DAYS
 from fhirbridge.classification import SHARED_INFORMATION
-from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
 from tests.security import records
-from tests.security.conftest import CHILD, client_as, secure_settings, store, token_for
+from tests.security.conftest import CHILD, client_as, store, token_for
 
 TODAY = datetime.now(UTC).date()
 HOSPITAL = "lakeside-childrens"
@@ -146,20 +145,6 @@ def hospital_stays(http: httpx.Client) -> dict[str, Any]:
     composition = document["entry"][0]["resource"]
     section: dict[str, Any] = next(s for s in composition["section"] if s["title"] == "Recent hospital stays")
     return section
-
-
-@pytest.fixture(scope="module")
-def secure_live(repository: SqlRepository) -> Iterator[LiveServer]:
-    server = LiveServer(repository, secure_settings())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def secure_server(secure_live: LiveServer) -> LiveServer:
-    secure_live.reset()
-    return secure_live
 
 
 @pytest.fixture

@@ -9,15 +9,12 @@ record's history, by the agency, so the record read back writes back.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
-from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
-from tests.security.conftest import client_as, secure_settings, token_for
+from tests.security.conftest import client_as, token_for
 
 CHILD = "noor-secure"
 RECORD = f"/coordination/children/{CHILD}"
@@ -25,20 +22,6 @@ PRACTICE = "riverside-peds"
 AGENCY = "sunrise-ei"
 COORDINATOR = "Practitioner/coord-kim"
 JSON = {"Content-Type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def secure_live(repository: SqlRepository) -> Iterator[LiveServer]:
-    server = LiveServer(repository, secure_settings())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def secure(secure_live: LiveServer) -> LiveServer:
-    secure_live.reset()
-    return secure_live
 
 
 def ok(response: httpx.Response, *codes: int) -> Any:
@@ -93,10 +76,10 @@ def history_totals(http: httpx.Client, keys: list[str]) -> dict[str, int]:
     return {key: ok(http.get(f"/{key}/_history"))["total"] for key in keys}
 
 
-def test_coordinator_ehr_and_agency_keep_one_record(secure: LiveServer) -> None:
-    ehr = client_as(secure, token_for("ehr-system", org=PRACTICE))
-    coordinator = client_as(secure, token_for("care-coordinator", org=PRACTICE, user=COORDINATOR))
-    agency = client_as(secure, token_for("referral-partner", org=AGENCY))
+def test_coordinator_ehr_and_agency_keep_one_record(secure_server: LiveServer) -> None:
+    ehr = client_as(secure_server, token_for("ehr-system", org=PRACTICE))
+    coordinator = client_as(secure_server, token_for("care-coordinator", org=PRACTICE, user=COORDINATOR))
+    agency = client_as(secure_server, token_for("referral-partner", org=AGENCY))
     with ehr, coordinator, agency:
         # The practice registers the child (its EHR names itself the managing organization).
         ok(
