@@ -29,7 +29,7 @@ from typing import Any
 
 from fhirbridge.classification import TASK_CODE as TASK_CODE_SYSTEM
 from fhirbridge.classification import is_referral_task
-from fhirbridge.compartment import PROVENANCE_PATIENT, compartment_patients
+from fhirbridge.compartment import compartment_patients
 from fhirbridge.errors import Forbidden, Unprocessable
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.mappers.referral import REQUEST_STATUS
@@ -37,9 +37,9 @@ from fhirbridge.search.engine import match_ids
 from fhirbridge.security.access import Access
 from fhirbridge.security.policy import caller_references, reports_referral_result
 from fhirbridge.security.principal import Actor
-from fhirbridge.security.provenance import DATA_OPERATION, PARTICIPANT_TYPE
+from fhirbridge.security.provenance import server_provenance
 from fhirbridge.security.scopes import granting_contexts
-from fhirbridge.storage.clock import instant, time_ordered_id
+from fhirbridge.storage.clock import time_ordered_id
 from fhirbridge.storage.contract import StoredVersion, WriteTransaction
 
 Resource = dict[str, Any]
@@ -70,7 +70,6 @@ PERFORMING = frozenset({"accepted", "in-progress", "on-hold"})
 # stays as it is), and where a closing Task moves them: as the record mapper writes them.
 MOVABLE_REQUEST_STATUSES = frozenset({"draft", "active", "on-hold"})
 CLOSING_REQUEST_STATUS = {status: REQUEST_STATUS[status] for status in ("completed", "rejected", "cancelled", "failed")}
-SERVER_AGENT = {"identifier": {"system": "urn:fhirbridge:server", "value": "fhirbridge"}, "display": "fhirbridge"}
 
 
 def worklist_criteria(kind: str, older_than_days: int, now: datetime) -> list[tuple[str, str]]:
@@ -199,26 +198,6 @@ def keep_request_in_step(
         tx.put("Provenance", time_ordered_id(), provenance, method="POST", fresh=True)  # as guard.attribute
 
 
-def server_provenance(version: StoredVersion, *, cause: StoredVersion, children: frozenset[str]) -> Resource:
-    """The Provenance of a version the server wrote itself because of another write (``cause``)."""
-    provenance: Resource = {"resourceType": "Provenance"}
-    if children:
-        provenance["extension"] = [
-            {"url": PROVENANCE_PATIENT, "valueReference": {"reference": f"Patient/{child}"}}
-            for child in sorted(children)
-        ]
-    return {
-        **provenance,
-        "target": [{"reference": f"{version.resource_type}/{version.id}/_history/{version.version_id}"}],
-        "recorded": instant(version.last_updated),
-        "activity": {"coding": [{"system": DATA_OPERATION, "code": "UPDATE"}]},
-        "agent": [{"type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "author"}]}, "who": SERVER_AGENT}],
-        "entity": [
-            {"role": "source", "what": {"reference": f"{cause.resource_type}/{cause.id}/_history/{cause.version_id}"}}
-        ],
-    }
-
-
 def check_referral_result(access: Access, tx: WriteTransaction, procedure: Resource, written: StoredVersion) -> None:
     """Refuse a Procedure reported as a referral's result by a caller outside the care team that does not
     perform that referral (the access policy let it through on its shape alone)."""
@@ -286,6 +265,5 @@ __all__ = [
     "follow_up",
     "is_referral_task",
     "keep_request_in_step",
-    "server_provenance",
     "worklist_criteria",
 ]

@@ -43,6 +43,26 @@ def provenance_for(
         "type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "transmitter"}]},
         "who": client_reference(principal),
     }
+    return _provenance(version, operation, [author, transmitter], children)
+
+
+# The server itself, as the author of what it writes because of another write.
+SERVER_AGENT = {"identifier": {"system": "urn:fhirbridge:server", "value": "fhirbridge"}, "display": "fhirbridge"}
+
+
+def server_provenance(version: StoredVersion, *, cause: StoredVersion, children: Iterable[str]) -> dict[str, Any]:
+    """The Provenance of a version the server wrote itself because of another write (``cause``)."""
+    author = {"type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "author"}]}, "who": SERVER_AGENT}
+    provenance = _provenance(version, "UPDATE", [author], children)
+    provenance["entity"] = [{"role": "source", "what": {"reference": _version_reference(cause)}}]
+    return provenance
+
+
+def _provenance(
+    version: StoredVersion, operation: str, agents: list[dict[str, Any]], children: Iterable[str]
+) -> dict[str, Any]:
+    """A Provenance targeting exactly ``version``, naming the children it is about (which puts it in their
+    compartment: it is shared as their record is)."""
     provenance: dict[str, Any] = {"resourceType": "Provenance"}
     if children:
         provenance["extension"] = [
@@ -51,11 +71,22 @@ def provenance_for(
         ]
     return {
         **provenance,
-        "target": [{"reference": f"{version.resource_type}/{version.id}/_history/{version.version_id}"}],
+        "target": [{"reference": _version_reference(version)}],
         "recorded": instant(version.last_updated),
         "activity": {"coding": [{"system": DATA_OPERATION, "code": operation}]},
-        "agent": [author, transmitter],
+        "agent": agents,
     }
 
 
-__all__ = ["CLIENT_SYSTEM", "agent_reference", "client_reference", "provenance_for"]
+def _version_reference(version: StoredVersion) -> str:
+    return f"{version.resource_type}/{version.id}/_history/{version.version_id}"
+
+
+__all__ = [
+    "CLIENT_SYSTEM",
+    "SERVER_AGENT",
+    "agent_reference",
+    "client_reference",
+    "provenance_for",
+    "server_provenance",
+]
