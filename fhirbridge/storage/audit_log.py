@@ -16,8 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import BigInteger, Column, Engine, Index, Integer, LargeBinary, MetaData, String, Table
 from sqlalchemy.engine import make_url
@@ -129,18 +131,8 @@ class AuditLog:
         """
         if not rows:
             return
-        events = [
-            (row.id, row.recorded, row.agent, row.entity_type, row.outcome, len(row.children), row.content)
-            for row in rows
-        ]
-        children = [(row.id, child) for row in rows for child in row.children]
         with self.engine.begin() as conn:
-            for table, columns, values in (
-                (audit_log.name, EVENT_COLUMNS, events),
-                (audit_child.name, CHILD_COLUMNS, children),
-            ):
-                for start in range(0, len(values), MULTI_ROW):
-                    insert_values(conn, table, columns, values[start : start + MULTI_ROW])
+            _insert(conn, rows)
 
     def append_missing(self, rows: Sequence[AuditRow]) -> None:
         """Commit those of ``rows`` not already in the log (a journal replayed after a crash may hold
@@ -199,6 +191,73 @@ class AuditLog:
             self.engine.dispose()
 
 
+def _insert(conn: sa.Connection, rows: Sequence[AuditRow]) -> None:
+    events = [
+        (row.id, row.recorded, row.agent, row.entity_type, row.outcome, len(row.children), row.content) for row in rows
+    ]
+    children = [(row.id, child) for row in rows for child in row.children]
+    for table, columns, values in (
+        (audit_log.name, EVENT_COLUMNS, events),
+        (audit_child.name, CHILD_COLUMNS, children),
+    ):
+        for start in range(0, len(values), MULTI_ROW):
+            insert_values(conn, table, columns, values[start : start + MULTI_ROW])
+
+
+def move_events_kept_as_resources(conn: sa.Connection) -> int:
+    """AuditEvents a store kept as ordinary resources (before the audit log) into its audit log, each once,
+    so a privacy officer searching the trail finds them too; the resources stay where they are (nothing of
+    an audit trail is deleted). Returns how many there were. Migration 6."""
+    from fhirbridge.storage.schema import resources
+
+    query = sa.select(resources.c.content).where(
+        resources.c.resource_type == "AuditEvent", resources.c.deleted.is_(False)
+    )
+    rows = [event_row(bytes(content)) for content in conn.execute(query).scalars() if content is not None]
+    if not rows:
+        return 0
+    url = conn.engine.url.render_as_string(hide_password=False)
+    if audit_log_url(url) == url:  # the same database: in the migration's own transaction
+        metadata.create_all(conn, checkfirst=True)
+        stored = set(conn.execute(sa.select(audit_log.c.id)).scalars())
+        _insert(conn, [row for row in rows if row.id not in stored])
+    else:
+        log = AuditLog.open(url)
+        try:
+            log.append_missing(rows)
+        finally:
+            log.dispose()
+    return len(rows)
+
+
+def event_row(content: bytes) -> AuditRow:
+    """The audit log's row of an AuditEvent kept whole (the columns from the event itself)."""
+    event = orjson.loads(content)
+    agents = event.get("agent") or [{}]
+    who = agents[0].get("who") or {}
+    agent = who.get("reference") or (who.get("identifier") or {}).get("value")
+    named = [(entity.get("what") or {}) for entity in event.get("entity") or []]
+    first = named[0] if named else {}
+    entity_type = (first.get("reference") or first.get("display") or "").split("/", 1)[0] or None
+    children = sorted(
+        {
+            what["reference"].split("/", 1)[1]
+            for what in named
+            if str(what.get("reference", "")).startswith("Patient/") and what["reference"].count("/") == 1
+        }
+    )
+    recorded = datetime.fromisoformat(str(event.get("recorded", "1970-01-01T00:00:00+00:00")).replace("Z", "+00:00"))
+    return AuditRow(
+        id=str(event["id"]),
+        recorded=int(recorded.timestamp() * 1_000_000),
+        agent=str(agent)[:255] if agent else None,
+        entity_type=entity_type[:64] if entity_type else None,
+        outcome=str(event.get("outcome", "0"))[:2],
+        children=tuple(child[:64] for child in children),
+        content=content,
+    )
+
+
 def _move_earlier_children(conn: sa.Connection) -> None:
     """An audit log written before the children were kept by event id: move its rows, once."""
     if not sa.inspect(conn).has_table(EARLIER_CHILD_TABLE):
@@ -221,4 +280,13 @@ def _row(found: sa.Row[tuple[object, ...]], children: tuple[str, ...]) -> AuditR
     )
 
 
-__all__ = ["AuditLog", "AuditQuery", "AuditRow", "audit_child", "audit_log", "audit_log_url"]
+__all__ = [
+    "AuditLog",
+    "AuditQuery",
+    "AuditRow",
+    "audit_child",
+    "audit_log",
+    "audit_log_url",
+    "event_row",
+    "move_events_kept_as_resources",
+]

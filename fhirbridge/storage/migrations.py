@@ -50,12 +50,19 @@ def _create_type_epochs(conn: Connection) -> None:
     schema.type_epochs.create(conn)
 
 
+def _move_audit_events(conn: Connection) -> None:
+    from fhirbridge.storage.audit_log import move_events_kept_as_resources
+
+    move_events_kept_as_resources(conn)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "resources and their versions", _create_core_tables),
     Migration(2, "search index tables", _create_search_tables),
     Migration(3, "subscription notification queue", _create_notification_queue),
     Migration(4, "sensitivity labels and information classes in the search index", _index_access_attributes),
     Migration(5, "epochs of watched resource types", _create_type_epochs),
+    Migration(6, "AuditEvents kept as resources into the audit log", _move_audit_events),
 ]
 
 

@@ -203,3 +203,43 @@ def test_an_audit_log_from_before_keeps_its_events_and_their_children(store: str
             assert not sa.inspect(conn).has_table("audit_log_child")
     finally:
         upgraded.dispose()
+
+
+def test_audit_events_kept_as_resources_move_into_the_audit_log(store: str) -> None:
+    """A store from before the audit log kept AuditEvents as resources: migration 6 puts them in the log,
+    searchable by child, each once; the resources stay."""
+    from fhirbridge.storage.audit_log import move_events_kept_as_resources
+    from fhirbridge.storage.migrations import MIGRATIONS
+    from fhirbridge.storage.sql import open_repository
+
+    assert any(migration.apply.__name__ == "_move_audit_events" for migration in MIGRATIONS)
+    event = {
+        "resourceType": "AuditEvent",
+        "id": "earlier-1",
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest"},
+        "recorded": "2026-10-01T08:00:00.000Z",
+        "outcome": "0",
+        "agent": [{"who": {"reference": "Practitioner/ana"}, "requestor": True}],
+        "source": {"observer": {"display": "fhirbridge"}},
+        "entity": [{"what": {"reference": "Patient/jordan"}}, {"what": {"reference": "Goal/jordan-goal"}}],
+    }
+    repository = open_repository(store)
+    try:
+        repository.run_write(lambda tx: tx.put("AuditEvent", "earlier-1", dict(event), method="PUT"))
+        for _ in range(2):  # again: nothing twice
+            with repository.engine.begin() as conn:
+                assert move_events_kept_as_resources(conn) == 1
+        assert repository.read("AuditEvent", "earlier-1") is not None
+    finally:
+        repository.dispose()
+    log = AuditLog.open(store)
+    try:
+        row = log.read("earlier-1")
+        assert row is not None
+        assert (row.agent, row.entity_type, row.children) == ("Practitioner/ana", "Patient", ("jordan",))
+        kept = stored_event(row.content)
+        assert (kept["id"], kept["entity"]) == ("earlier-1", event["entity"])
+        contents, _ = log.search(AuditQuery(visible_children=frozenset({"jordan"}), patient="jordan"))
+        assert [stored_event(content)["id"] for content in contents] == ["earlier-1"]
+    finally:
+        log.dispose()
