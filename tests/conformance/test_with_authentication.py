@@ -10,9 +10,7 @@ import pytest
 
 from fhirbridge.conformance.cli import EXIT_PASSED, run_conformance_command
 from tests.conftest import LiveServer
-from tests.security.conftest import secure_live_server, secure_server, secure_settings, store, token_for
-
-__all__ = ["secure_live_server", "secure_server"]  # the fixtures, shared with the security suite
+from tests.security.conftest import secure_settings, store, token_for
 
 EHR = "Organization/riverside-ehr"
 

@@ -16,10 +16,7 @@ from fhirbridge.config import Settings
 from fhirbridge.server.hosts import AllowedHosts
 from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
-from tests.security.conftest import secure_live_server, secure_server
 from tests.server.test_crud import create, new_patient
-
-__all__ = ["secure_live_server", "secure_server"]  # the fixtures, shared with the security suite
 
 EVIL = {"Host": "evil.example"}
 PUBLIC_BASE = "https://fhir.example.org/r4"
