@@ -10,12 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from fhirbridge.domain.common import Entity, Id, Instant
 from fhirbridge.domain.plan import ProgressNote
 
-__all__ = ["Appointment", "Referral", "ReferralPriority", "ReferralStatus", "StatusChange"]
+__all__ = ["NEEDS_REASON", "Appointment", "Referral", "ReferralPriority", "ReferralStatus", "StatusChange"]
 
 ReferralStatus = Literal[
     "draft", "requested", "accepted", "rejected", "in-progress", "completed", "failed", "cancelled"
 ]
 ReferralPriority = Literal["routine", "urgent", "asap", "stat"]
+
+
+# A referral moving to one of these says why (the note of that status change; Task.statusReason in FHIR).
+NEEDS_REASON: frozenset[str] = frozenset({"rejected", "cancelled"})
 
 
 class StatusChange(BaseModel):

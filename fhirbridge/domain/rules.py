@@ -15,12 +15,11 @@ from datetime import date, datetime
 
 from fhirbridge.domain.errors import Problem, ValidationError
 from fhirbridge.domain.record import Record
+from fhirbridge.domain.referral import NEEDS_REASON
 from fhirbridge.domain.team import TeamMember
 
-__all__ = ["NEEDS_REASON", "all_ids", "check_record", "problems", "unexplained_closures"]
+__all__ = ["all_ids", "check_record", "problems", "unexplained_closures"]
 
-# A referral moving to one of these says why, in the note of that status change.
-NEEDS_REASON = frozenset({"rejected", "cancelled"})
 
 
 def unexplained_closures(record: Record, before: Record | None) -> list[Problem]:

@@ -30,6 +30,7 @@ from typing import Any
 from fhirbridge.classification import TASK_CODE as TASK_CODE_SYSTEM
 from fhirbridge.classification import is_referral_task
 from fhirbridge.compartment import compartment_patients
+from fhirbridge.domain.referral import NEEDS_REASON
 from fhirbridge.errors import Forbidden, Unprocessable
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.mappers.referral import REQUEST_STATUS
@@ -63,7 +64,6 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 OPEN_STATUSES = {"draft", "requested", "accepted", "in-progress", "on-hold"}
 UNANSWERED_STATUSES = {"requested"}
 # A Task entering one of these says why (Gravity SDOH: Task.statusReason for a rejection or cancellation).
-NEEDS_REASON = frozenset({"rejected", "cancelled"})
 # The performer is working on the referral: what it does for it may be reported (a Procedure).
 PERFORMING = frozenset({"accepted", "in-progress", "on-hold"})
 # The ServiceRequest statuses a closing Task moves on (a request completed, revoked or entered in error
@@ -255,7 +255,6 @@ def _list(value: Any) -> list[Any]:
 
 __all__ = [
     "CLOSING_REQUEST_STATUS",
-    "NEEDS_REASON",
     "OPEN_STATUSES",
     "PERFORMING",
     "TRANSITIONS",

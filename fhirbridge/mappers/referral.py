@@ -12,7 +12,14 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from fhirbridge.domain.plan import ProgressNote
-from fhirbridge.domain.referral import Appointment, Referral, ReferralPriority, ReferralStatus, StatusChange
+from fhirbridge.domain.referral import (
+    NEEDS_REASON,
+    Appointment,
+    Referral,
+    ReferralPriority,
+    ReferralStatus,
+    StatusChange,
+)
 from fhirbridge.mappers._context import Links, Reader
 from fhirbridge.mappers._fhir import (
     US_CORE,
@@ -55,7 +62,6 @@ REQUEST_STATUS = {
     "cancelled": "revoked",
 }
 # Statuses whose change says why (Task.statusReason): the note of that status change.
-_WITH_REASON = ("rejected", "cancelled")
 # Who may have written a note on a referral.
 _NOTE_AUTHORS = ("child", "family member", "team member", "organization")
 _FROM_REQUEST = {
@@ -171,7 +177,7 @@ def _recipient(referral: Referral, links: Links) -> dict[str, Any] | None:
 def _status_reason(referral: Referral) -> dict[str, Any] | None:
     """Why the referral was rejected or cancelled: the note of the change to that status."""
     last = referral.history[-1] if referral.history else None
-    if referral.status not in _WITH_REASON or last is None or last.status != referral.status or not last.note:
+    if referral.status not in NEEDS_REASON or last is None or last.status != referral.status or not last.note:
         return None
     return {"text": last.note}
 
@@ -285,7 +291,7 @@ def _history(task: Resource) -> list[StatusChange]:
 
 def _with_reason(history: list[StatusChange], status: str, reason: str | None) -> list[StatusChange]:
     """The reason of a rejection or cancellation kept as the note of that status change, when it has none."""
-    if status not in _WITH_REASON or reason is None or not history:
+    if status not in NEEDS_REASON or reason is None or not history:
         return history
     last = history[-1]
     if last.status != status or last.note:
