@@ -24,6 +24,7 @@ from fhirbridge.assessment.definitions import (
     default_rules,
     display_of,
 )
+from fhirbridge.assessment.values import codings, exact_date
 
 Resource = dict[str, Any]
 
@@ -62,7 +63,7 @@ def complexity_risk(
     status: str = "final",
 ) -> Resource:
     """The RiskAssessment recording ``level``, set at ``occurrence`` (a FHIR dateTime) for ``subject``."""
-    assessed = _day(occurrence)
+    assessed = exact_date(occurrence)
     next_review = (
         assessed + timedelta(days=review_interval_days)
         if assessed is not None and review_interval_days is not None
@@ -104,11 +105,11 @@ def complexity_level(resource: Resource) -> str | None:
     low, moderate or high (how some partners say it); None when it records no complexity level."""
     predictions = [p for p in resource.get("prediction") or [] if isinstance(p, dict)]
     for prediction in predictions:
-        for coding in _codings(prediction.get("outcome")):
+        for coding in codings(prediction.get("outcome")):
             if coding.get("system") == COMPLEXITY_CODE_SYSTEM and isinstance(coding.get("code"), str):
                 return str(coding["code"])
     for prediction in predictions:
-        for coding in _codings(prediction.get("qualitativeRisk")):
+        for coding in codings(prediction.get("qualitativeRisk")):
             if coding.get("system") == RISK_PROBABILITY and coding.get("code") in QUALITATIVE_LEVELS:
                 return str(coding["code"])
     return None
@@ -125,17 +126,8 @@ def complexity_rationale(resource: Resource) -> str | None:
     return None
 
 
-def _codings(concept: Any) -> list[Resource]:
-    if not isinstance(concept, dict):
-        return []
-    return [coding for coding in concept.get("coding") or [] if isinstance(coding, dict)]
 
 
-def _day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value[:10]) if value and len(value) >= 10 else None
-    except ValueError:
-        return None
 
 
 def _narrative(display: str, assessed: date | None, next_review: date | None, rationale: str | None) -> str:

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from fhirbridge.assessment.complexity import complexity_level
 from fhirbridge.assessment.definitions import BASE, default_rules
+from fhirbridge.assessment.values import codings, day_of, exact_date, reference_to
 
 Resource = dict[str, Any]
 LAST_REVIEW_EXTENSION = f"{BASE}/StructureDefinition/careplan-last-review"
@@ -90,20 +91,20 @@ def plan_review(task: Resource) -> PlanReview | None:
         return None
     if not any(
         coding.get("system") == TASK_KIND and coding.get("code") == REVIEW_TASK_CODE
-        for coding in _codings(task.get("code"))
+        for coding in codings(task.get("code"))
     ):
         return None
     period = task.get("executionPeriod")
-    reviewed = _date(period.get("end") if isinstance(period, dict) else None) or _date(task.get("authoredOn"))
+    reviewed = exact_date(period.get("end") if isinstance(period, dict) else None) or exact_date(task.get("authoredOn"))
     if reviewed is None:
         return None
     next_due = None
     for output in task.get("output") or []:
         if not isinstance(output, dict):
             continue
-        kinds = {coding.get("code") for coding in _codings(output.get("type")) if coding.get("system") == REVIEW_OUTPUT}
+        kinds = {coding.get("code") for coding in codings(output.get("type")) if coding.get("system") == REVIEW_OUTPUT}
         if NEXT_REVIEW_DUE_OUTPUT in kinds:
-            next_due = _date(output.get("valueDate") or output.get("valueDateTime"))
+            next_due = exact_date(output.get("valueDate") or output.get("valueDateTime"))
     return PlanReview(
         reviewed=reviewed,
         next_review_due=next_due,
@@ -123,7 +124,7 @@ def discharge(encounter: Resource, hospital_names: Mapping[str, str] | None = No
         return None
     subject = _reference(encounter.get("subject"))
     period = encounter.get("period")
-    discharged = _date(period.get("end") if isinstance(period, dict) else None)
+    discharged = exact_date(period.get("end") if isinstance(period, dict) else None)
     if subject is None or discharged is None:
         return None
     provider = encounter.get("serviceProvider")
@@ -135,7 +136,7 @@ def discharge(encounter: Resource, hospital_names: Mapping[str, str] | None = No
         or reference
         or "hospital"
     )
-    return Discharge(subject, discharged, hospital, _reference_to(encounter))
+    return Discharge(subject, discharged, hospital, reference_to(encounter))
 
 
 def overdue_reviews(
@@ -156,7 +157,7 @@ def overdue_reviews(
         if subject is None or complexity_level(assessment) is None or assessment.get("status") == "entered-in-error":
             continue
         current = latest.get(subject)
-        if current is None or _day(current.get("occurrenceDateTime")) < _day(assessment.get("occurrenceDateTime")):
+        if current is None or day_of(current.get("occurrenceDateTime")) < day_of(assessment.get("occurrenceDateTime")):
             latest[subject] = assessment
     plans: dict[str, list[Resource]] = {}
     for plan in care_plans:
@@ -175,7 +176,7 @@ def overdue_reviews(
         interval = intervals.get(level)
         if interval is None:
             continue
-        assessed = _day(assessment.get("occurrenceDateTime"))
+        assessed = day_of(assessment.get("occurrenceDateTime"))
         subject_plans: list[Resource | None] = list(plans.get(subject, [])) or [None]
         for open_plan in subject_plans:
             line = _due(subject, open_plan, level, interval, assessment, assessed, recorded)
@@ -201,12 +202,12 @@ def _due(
     def line(due: date, rule: DueRule, basis: str, review: PlanReview | None = None) -> OverdueReview:
         return OverdueReview(
             subject=subject,
-            care_plan=_reference_to(plan),
+            care_plan=reference_to(plan),
             level=level,
             last_review=review.reviewed if review else None,
             due=due,
             days_overdue=0,
-            risk_assessment=_reference_to(assessment),
+            risk_assessment=reference_to(assessment),
             rule=rule,
             basis=basis,
             review=review.task if review else None,
@@ -265,7 +266,7 @@ def _after_discharge(
 
 
 def _latest_review(plan: Resource, subject: str, recorded: list[PlanReview]) -> PlanReview | None:
-    plan_reference = _reference_to(plan)
+    plan_reference = reference_to(plan)
     found = [
         review
         for review in recorded
@@ -273,7 +274,7 @@ def _latest_review(plan: Resource, subject: str, recorded: list[PlanReview]) -> 
     ]
     for extension in plan.get("extension") or []:
         if isinstance(extension, dict) and extension.get("url") == LAST_REVIEW_EXTENSION:
-            reviewed = _date(extension.get("valueDateTime") or extension.get("valueDate"))
+            reviewed = exact_date(extension.get("valueDateTime") or extension.get("valueDate"))
             if reviewed is not None:
                 found.append(PlanReview(reviewed, None, subject, plan_reference, None))
     # The latest review; of two on one day, one that set the next date.
@@ -282,34 +283,13 @@ def _latest_review(plan: Resource, subject: str, recorded: list[PlanReview]) -> 
 
 def _plan_start(plan: Resource) -> date | None:
     period = plan.get("period")
-    return _date(period.get("start") if isinstance(period, dict) else None) or _date(plan.get("created"))
+    return exact_date(period.get("start") if isinstance(period, dict) else None) or exact_date(plan.get("created"))
 
 
-def _day(value: Any) -> date:
-    """A date for ordering assessments: a partial date counts from its first day."""
-    text = str(value or "")
-    if len(text) >= 10:
-        return date.fromisoformat(text[:10])
-    if len(text) == 7:
-        return date.fromisoformat(text + "-01")
-    if len(text) == 4:
-        return date(int(text), 1, 1)
-    return date.min
 
 
-def _date(value: Any) -> date | None:
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        return date.fromisoformat(value[:10])
-    except ValueError:
-        return None
 
 
-def _codings(concept: Any) -> list[Resource]:
-    if not isinstance(concept, dict):
-        return []
-    return [coding for coding in concept.get("coding") or [] if isinstance(coding, dict)]
 
 
 def _reference(value: Any) -> str | None:
@@ -317,10 +297,6 @@ def _reference(value: Any) -> str | None:
     return str(reference) if reference else None
 
 
-def _reference_to(resource: Resource | None) -> str | None:
-    if resource is None or not resource.get("id"):
-        return None
-    return f"{resource['resourceType']}/{resource['id']}"
 
 
 __all__ = [

@@ -19,6 +19,7 @@ from fhirbridge.assessment.answers import enabled_answers
 from fhirbridge.assessment.complexity import complexity_risk
 from fhirbridge.assessment.definitions import default_rules
 from fhirbridge.assessment.rules import RuleError, holds
+from fhirbridge.assessment.values import day_of, reference_to
 from fhirbridge.errors import Unprocessable
 
 Resource = dict[str, Any]
@@ -95,7 +96,7 @@ def complexity_risk_assessment(
     response: Resource, stratification: Stratification, *, response_reference: str | None = None
 ) -> Resource:
     """The RiskAssessment recording a complexity level, based on the assessment it came from."""
-    basis = response_reference or _reference_to(response)
+    basis = response_reference or reference_to(response)
     if basis is None:
         raise Unprocessable(
             "The QuestionnaireResponse needs an id to be the basis of a RiskAssessment",
@@ -149,24 +150,11 @@ def _assessed_on(response: Resource) -> date:
         raise Unprocessable(
             "The QuestionnaireResponse has no authored date", expression="QuestionnaireResponse.authored"
         )
-    return _day(authored)
+    return day_of(authored)
 
 
-def _day(value: Any) -> date:
-    text = str(value or "")
-    if len(text) >= 10:
-        return date.fromisoformat(text[:10])
-    if len(text) == 7:
-        return date.fromisoformat(text + "-01")
-    if len(text) == 4:
-        return date(int(text), 1, 1)
-    return date.min
 
 
-def _reference_to(resource: Resource | None) -> str | None:
-    if resource is None or not resource.get("id"):
-        return None
-    return f"{resource['resourceType']}/{resource['id']}"
 
 
 __all__ = [
