@@ -23,10 +23,9 @@ from fhirbridge.domain.plan import ProgressNote
 from fhirbridge.errors import Forbidden
 from fhirbridge.mappers import record_from_resources, record_to_resources
 from fhirbridge.security.write_rules import WriteCaller, check_write
-from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
 from tests.security import records
-from tests.security.conftest import CHILD, OTHER_CHILD, client_as, secure_settings, store, token_for
+from tests.security.conftest import CHILD, OTHER_CHILD, client_as, store, token_for
 
 Resource = dict[str, Any]
 
@@ -233,21 +232,6 @@ def test_a_task_moves_only_its_own_childs_request(client: httpx.Client) -> None:
 
 
 # -- (a) an Organization or a PractitionerRole as a party, (c) the performer's Procedure: authentication on ----
-
-
-@pytest.fixture(scope="module")
-def secured_live_server(repository: SqlRepository) -> Iterator[LiveServer]:
-    """A server with authentication on (as tests/security has it), on each backend's store."""
-    server = LiveServer(repository, secure_settings())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def secure_server(secured_live_server: LiveServer) -> LiveServer:
-    secured_live_server.reset()
-    return secured_live_server
 
 
 @pytest.fixture

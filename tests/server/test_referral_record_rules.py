@@ -8,16 +8,14 @@ record's own field rather than at the FHIR element it would become.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
 from tests.security import records
-from tests.security.conftest import CHILD, client_as, secure_settings, signed, store, token_for
+from tests.security.conftest import CHILD, client_as, signed, store, token_for
 
 Resource = dict[str, Any]
 AGENCY = "noor-audiology"
@@ -193,25 +191,17 @@ def test_a_whole_record_with_a_rejection_that_does_not_say_why_is_refused(client
 # -- under the caller's access ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def secured_live_server(repository: SqlRepository) -> Iterator[LiveServer]:
-    server = LiveServer(repository, secure_settings())
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def practice(secured_live_server: LiveServer) -> LiveServer:
+def practice(secure_live_server: LiveServer) -> LiveServer:
     """Ana, treated by the medical home; the audiology agency in the directory, not in her record."""
-    secured_live_server.reset()
+    secure_live_server.reset()
     store(
-        secured_live_server,
+        secure_live_server,
         records.patient(CHILD),
         records.organization(records.PRACTICE),
         records.organization(AGENCY),
     )
-    return secured_live_server
+    return secure_live_server
 
 
 def anas_referral() -> Resource:

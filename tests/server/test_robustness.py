@@ -28,7 +28,7 @@ from fhirbridge.security.middleware import NO_STORE, SECURITY_HEADERS
 from fhirbridge.storage.driver import QueryCancellation
 from fhirbridge.storage.sql import SqlRepository, open_repository
 from tests.conftest import BACKENDS, LiveServer
-from tests.security.conftest import bearer, logged_events, secure_settings, token_for
+from tests.security.conftest import bearer, logged_events, token_for
 from tests.support import backend_url
 
 FHIR_JSON = {"Content-Type": "application/fhir+json"}
@@ -217,19 +217,11 @@ def test_too_many_parameters_are_refused_at_once(client: httpx.Client) -> None:
 # --- error responses look like every other response ---------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def secure_live(repository: SqlRepository) -> Iterator[LiveServer]:
-    live = LiveServer(repository, secure_settings())
-    live.start()
-    yield live
-    live.stop()
-
-
 @pytest.fixture
-def coordinator(secure_live: LiveServer) -> Iterator[httpx.Client]:
-    secure_live.reset()
+def coordinator(secure_live_server: LiveServer) -> Iterator[httpx.Client]:
+    secure_live_server.reset()
     token = token_for("care-coordinator", org="medical-home")
-    with httpx.Client(base_url=secure_live.url, timeout=30, headers=bearer(token)) as http:
+    with httpx.Client(base_url=secure_live_server.url, timeout=30, headers=bearer(token)) as http:
         yield http
 
 
@@ -254,14 +246,14 @@ def test_an_internal_error_is_an_outcome_with_security_headers_on_a_usable_conne
     coordinator: httpx.Client,
     client: httpx.Client,
     server: LiveServer,
-    secure_live: LiveServer,
+    secure_live_server: LiveServer,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("forced internal error in Patient/secret-child")
 
-    for live in (secure_live, server):  # authentication on, and off (each may have a store of its own)
+    for live in (secure_live_server, server):  # authentication on, and off (each may have a store of its own)
         monkeypatch.setattr(live.repository, "history", broken)
     for http in (coordinator, client):  # authentication on, and off
         response = http.get("/Patient/_history")
@@ -271,7 +263,7 @@ def test_an_internal_error_is_an_outcome_with_security_headers_on_a_usable_conne
         assert_security_headers(response)
         still_usable(http, response)
     # Answered inside the security layer: on record, as a server error.
-    audited = [event for event in logged_events(secure_live) if event["outcome"] == "8"]
+    audited = [event for event in logged_events(secure_live_server) if event["outcome"] == "8"]
     assert len(audited) == 1, audited
     # The server's log has what the client was not told.
     logged = [record for record in caplog.records if record.getMessage() == "unexpected error on GET /Patient/_history"]

@@ -11,9 +11,8 @@ import pytest
 
 from fhirbridge.assessment import assessment_questionnaire, screening_questionnaire
 from fhirbridge.engine.terminology import published_terminology
-from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
-from tests.security.conftest import CHILD, client_as, secure_settings, token_for
+from tests.security.conftest import CHILD, client_as, token_for
 
 Resource = dict[str, Any]
 
@@ -275,19 +274,11 @@ def test_a_value_set_stored_here_is_found_before_the_published_one(terminology: 
 # -- under authentication: directory data, read as the scopes allow --------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def secured_live_server(repository: SqlRepository) -> Iterator[LiveServer]:
-    server = LiveServer(repository, secure_settings())
-    server.start()
-    yield server
-    server.stop()
-
-
-def test_terminology_is_directory_data_read_as_the_scopes_allow(secured_live_server: LiveServer) -> None:
-    secured_live_server.reset()
-    secured_live_server.app.state.terminology.publish()
-    family = client_as(secured_live_server, token_for("family", patient=CHILD))
-    partner = client_as(secured_live_server, token_for("referral-partner", org="school-1"))
+def test_terminology_is_directory_data_read_as_the_scopes_allow(secure_live_server: LiveServer) -> None:
+    secure_live_server.reset()
+    secure_live_server.app.state.terminology.publish()
+    family = client_as(secure_live_server, token_for("family", patient=CHILD))
+    partner = client_as(secure_live_server, token_for("referral-partner", org="school-1"))
     with family, partner:
         # A family's token is confined to its child, and still reads the shared definitions.
         assert family.get("/ValueSet/cc-frequency").status_code == 200

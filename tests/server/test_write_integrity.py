@@ -19,7 +19,7 @@ from fhirbridge.config import Settings
 from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
 from tests.security import records
-from tests.security.conftest import CHILD, OTHER_CHILD, client_as, secure_settings, store, token_for
+from tests.security.conftest import CHILD, OTHER_CHILD, client_as, store, token_for
 
 Resource = dict[str, Any]
 XHTML = 'xmlns="http://www.w3.org/1999/xhtml"'
@@ -315,15 +315,6 @@ def test_a_transaction_entry_pointing_nowhere_fails_the_transaction(mia: httpx.C
     assert response.status_code == 422, response.text
     assert expressions(response) == ["Bundle.entry[1].resource.focus"]
     assert mia.get("/Goal/goal").status_code == 404
-
-
-@pytest.fixture(scope="module")
-def secure_server(repository: SqlRepository) -> Iterator[LiveServer]:
-    """Authentication on, the treating relationship from the data (as deployed by default)."""
-    server = LiveServer(repository, secure_settings())
-    server.start()
-    yield server
-    server.stop()
 
 
 def test_a_reference_to_a_resource_the_caller_may_not_see_is_accepted(secure_server: LiveServer) -> None:
