@@ -137,10 +137,8 @@ class AuditLog:
     def append_missing(self, rows: Sequence[AuditRow]) -> None:
         """Commit those of ``rows`` not already in the log (a journal replayed after a crash may hold
         rows its writer had stored before it died)."""
-        ids = [row.id for row in rows]
-        with self.engine.connect() as conn:
-            stored = set(conn.execute(sa.select(audit_log.c.id).where(audit_log.c.id.in_(ids))).scalars())
-        self.append([row for row in rows if row.id not in stored])
+        with self.engine.begin() as conn:
+            _insert_missing(conn, rows)
 
     def read(self, id: str) -> AuditRow | None:
         with self.engine.connect() as conn:
@@ -204,6 +202,15 @@ def _insert(conn: sa.Connection, rows: Sequence[AuditRow]) -> None:
             insert_values(conn, table, columns, values[start : start + MULTI_ROW])
 
 
+def _insert_missing(conn: sa.Connection, rows: Sequence[AuditRow]) -> None:
+    """``_insert`` those of ``rows`` the log does not hold yet (looked up by id, MULTI_ROW at a time)."""
+    for start in range(0, len(rows), MULTI_ROW):
+        chunk = rows[start : start + MULTI_ROW]
+        ids = [row.id for row in chunk]
+        stored = set(conn.execute(sa.select(audit_log.c.id).where(audit_log.c.id.in_(ids))).scalars())
+        _insert(conn, [row for row in chunk if row.id not in stored])
+
+
 def move_events_kept_as_resources(conn: sa.Connection) -> int:
     """AuditEvents a store kept as ordinary resources (before the audit log) into its audit log, each once,
     so a privacy officer searching the trail finds them too; the resources stay where they are (nothing of
@@ -219,8 +226,7 @@ def move_events_kept_as_resources(conn: sa.Connection) -> int:
     url = conn.engine.url.render_as_string(hide_password=False)
     if audit_log_url(url) == url:  # the same database: in the migration's own transaction
         metadata.create_all(conn, checkfirst=True)
-        stored = set(conn.execute(sa.select(audit_log.c.id)).scalars())
-        _insert(conn, [row for row in rows if row.id not in stored])
+        _insert_missing(conn, rows)
     else:
         log = AuditLog.open(url)
         try:
