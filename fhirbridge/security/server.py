@@ -95,35 +95,40 @@ class RepositoryRelations:
 
     def relations(self, principal: Principal, now: datetime, conn: Connection | None = None) -> Relations:
         if conn is None:
-            epoch = self.repository.epoch(RELATION_SOURCES)
-            key = (principal.fhir_user, principal.organization, principal.treating)
-            remembered = self._remembered.get(key)
-            if epoch is not None and remembered is not None:
-                seen_at, known, relations = remembered
-                if known == epoch and time.monotonic() - seen_at < RELATIONS_FOR:
-                    return relations
-            with self.repository.connect() as own:
-                relations = self._relations(own, principal, now)
-            if epoch is not None:
-                if len(self._remembered) >= REMEMBERED_CALLERS:
-                    self._remembered.clear()
-                self._remembered[key] = (time.monotonic(), epoch, relations)
-            return relations
+            return self._kept_or_read(principal, now, self.repository.epoch(RELATION_SOURCES))
         # Inside a write transaction, what it wrote so far counts: relations are read again after it has
         # written a resource they come from, and otherwise kept for the transaction (a write checks the
         # caller's access several times: the version before, the version after, its Provenance).
         written = written_types(conn)
         marker = tuple(written[resource_type] for resource_type in RELATION_SOURCES)
-        if not any(marker) and self.repository.epoch(RELATION_SOURCES) is not None:
-            # Nothing of them written yet, and the store says when anyone commits one (SQLite, whose
-            # writers take turns: this transaction sees what was last committed): as outside it.
-            return self.relations(principal, now)
+        if not any(marker):
+            epoch = self.repository.epoch(RELATION_SOURCES)
+            if epoch is not None:
+                # Nothing of them written yet, and the store says when anyone commits one (SQLite, whose
+                # writers take turns: this transaction sees what was last committed): as outside it.
+                return self._kept_or_read(principal, now, epoch)
         kept: dict[Hashable, Relations] = transaction_state(conn, RELATIONS_KEY, dict)
         caller = (principal.fhir_user, principal.organization, principal.treating, marker)
         if caller not in kept:
             flush_index(conn)
             kept[caller] = self._relations(conn, principal, now)
         return kept[caller]
+
+    def _kept_or_read(self, principal: Principal, now: datetime, epoch: int | None) -> Relations:
+        """The relations kept for this caller at ``epoch`` (None: the store cannot say), else read now."""
+        key = (principal.fhir_user, principal.organization, principal.treating)
+        remembered = self._remembered.get(key)
+        if epoch is not None and remembered is not None:
+            seen_at, known, relations = remembered
+            if known == epoch and time.monotonic() - seen_at < RELATIONS_FOR:
+                return relations
+        with self.repository.connect() as own:
+            relations = self._relations(own, principal, now)
+        if epoch is not None:
+            if len(self._remembered) >= REMEMBERED_CALLERS:
+                self._remembered.clear()
+            self._remembered[key] = (time.monotonic(), epoch, relations)
+        return relations
 
     def _relations(self, conn: Connection, principal: Principal, now: datetime) -> Relations:
         if self.treating_relationship == CLAIM and principal.treating:
