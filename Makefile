@@ -18,8 +18,11 @@ export FHIRBRIDGE_JWT_SECRET FHIRBRIDGE_JWT_ISSUER FHIRBRIDGE_JWT_AUDIENCE
 FHIRBRIDGE_TREATING_RELATIONSHIP ?= claim
 ROLE ?= care-coordinator
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# The interpreter is a prerequisite too: a virtualenv left without one (copied, half-deleted) is made again.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.installed-*

@@ -57,13 +57,17 @@ class Pair:
 
 def demo_store(path: Path) -> str:
     """A SQLite store holding the demo children, loaded through the engine as the server itself does."""
+    return load_demo_store(f"sqlite:///{path}")
+
+
+def load_demo_store(url: str) -> str:
+    """The demo children loaded into the (empty) store at ``url``; returns ``url``."""
     from fhirbridge.engine.interactions import FhirEngine
     from fhirbridge.engine.searching import SearchService
     from fhirbridge.engine.transaction import BundleProcessor
     from fhirbridge.server.cli import load_demo_data
     from fhirbridge.storage.sql import open_repository
 
-    url = f"sqlite:///{path}"
     repository = open_repository(url)
     try:
         search = SearchService(repository)

@@ -25,16 +25,20 @@ def free_port() -> int:
 class ServerProcess:
     """``python -m bench.serve KIND ...`` in a child process, from this checkout of fhirbridge."""
 
-    def __init__(self, kind: str, *options: str) -> None:
+    def __init__(
+        self, kind: str, *options: str, command: list[str] | None = None, env: dict[str, str] | None = None
+    ) -> None:
+        """``command``: run this instead of ``bench.serve`` (given the port after it); ``env``: more
+        environment for it."""
         self.kind = kind
         self.port = free_port()
         self.host = "127.0.0.1"
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (kept open for the process's whole life)
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        environment = dict(os.environ, PYTHONPATH=str(REPO_ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.serve", kind, "--port", str(self.port), *options],
+            [*(command or [sys.executable, "-m", "bench.serve", kind]), "--port", str(self.port), *options],
             cwd=REPO_ROOT,
-            env=env,
+            env={**environment, **(env or {})},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fhirbridge.mappers.cli",
     "fhirbridge.security.cli",
     "fhirbridge.conformance.cli",
+    "fhirbridge.storage.cli",
 )
 
 

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     jwt_issuer: str = ""
     jwt_audience: str = ""
     jwt_leeway_seconds: int = 30
+    # A token that lives longer than this (exp - iat) is refused (401); 0: no limit. A day by default: an
+    # identity provider issues access tokens for minutes, and a stolen long-lived one opens records for long.
+    max_token_lifetime_seconds: int = 86_400
     # Advertised in /.well-known/smart-configuration and the CapabilityStatement.
     oauth_authorize_url: str = ""
     oauth_token_url: str = ""
@@ -66,6 +69,9 @@ class Settings(BaseSettings):
     # is on the child's CareTeam or is its general practitioner or managing organization), or "claim"
     # (the token's fhirbridge_team claim; only for a server that holds one practice's children).
     treating_relationship: str = "care-team"
+    # From this age the youth's own Consents govern what a parent's token (confined to the child, not the
+    # youth's own) sees of the youth's sensitive data (security/policy.py).
+    age_of_majority: int = 18
     audit_max_pending: int = 10_000
     # Every access is appended to the audit journal before it is answered, and moved to the audit log
     # behind (docs/security.md). A SQLite store keeps its journal beside its file; any other store in
@@ -95,6 +101,29 @@ class Settings(BaseSettings):
     # _include specs count one each); more is 400 naming the parameter that went over.
     max_search_parameters: int = 50
     max_search_values: int = 200
+
+    # -- observability (docs/observability.md) -------------------------------------------------------
+    # GET /metrics in Prometheus text format. Off by default. With metrics_port, served there (on
+    # metrics_host) without a token, and not on the API port; otherwise on the API port, to a back-end
+    # service's token (a system/ scope).
+    metrics: bool = False
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
+    # Names this process in metrics and log lines; empty: its process id.
+    worker_id: str = ""
+    # Log lines of `fhirbridge serve`: "text" or "json" (one object a line, for a log collector).
+    log_format: str = "text"
+
+    # -- processes and connections (docs/deployment.md) ----------------------------------------------
+    # Worker processes `fhirbridge serve` starts, each a whole server on the same store and port.
+    workers: int = 1
+    # Database connections each worker keeps open, and how many more it may open under load: size
+    # them so that workers x (pool + overflow) stays under PostgreSQL's max_connections.
+    database_pool_size: int = 10
+    database_max_overflow: int = 20
+    # Apply pending schema migrations when the server starts (workers take turns). Off: upgrades are run
+    # with `fhirbridge db upgrade`, and /readyz answers 503 until the schema is current.
+    migrate_on_start: bool = True
 
     @property
     def read_cache_bytes(self) -> int:

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import transition_readiness  # beside this script: the transition-readiness questionnaire
+
 ROOT = Path(__file__).resolve().parents[1]
 PROFILES = ROOT / "profiles" / "questionnaires"
 PACKAGE_DATA = ROOT / "fhirbridge" / "assessment" / "data" / "definitions.json"
@@ -1066,7 +1068,14 @@ def build() -> dict[str, str]:
         screening_items(),
     )
     need_concepts(rules)
-    resources = [assessment, screening, code_system_assessment(), code_system_complexity(rules), *value_set_resources()]
+    resources = [
+        assessment,
+        screening,
+        code_system_assessment(),
+        code_system_complexity(rules),
+        *value_set_resources(),
+        *transition_readiness.resources(VERSION, DATE),
+    ]
     files = {f"{resource['resourceType']}-{resource['id']}.json": _dump(resource) for resource in resources}
     package = {"resources": resources, "rules": rules}
     files["__package__"] = json.dumps(package, ensure_ascii=False, separators=(",", ":"), sort_keys=True) + "\n"

@@ -17,6 +17,10 @@ Resource = dict[str, Any]
 BASE = "http://fhirbridge.org/fhir"
 ASSESSMENT_URL = f"{BASE}/Questionnaire/pediatric-care-coordination-needs-assessment"
 SCREENING_URL = f"{BASE}/Questionnaire/pediatric-care-coordination-screening"
+# The youth's readiness to move to adult care (tools/transition_readiness.py); its answers are not a
+# needs assessment of the record, they inform the transition plan.
+TRANSITION_READINESS_URL = f"{BASE}/Questionnaire/transition-readiness"
+TRANSITION_READINESS_CODE_SYSTEM = f"{BASE}/CodeSystem/transition-readiness"
 ASSESSMENT_CODE_SYSTEM = f"{BASE}/CodeSystem/care-coordination-assessment"
 COMPLEXITY_CODE_SYSTEM = f"{BASE}/CodeSystem/complexity-level"
 COMPLEXITY_PROFILE = f"{BASE}/StructureDefinition/fhirbridge-complexity-riskassessment"
@@ -49,6 +53,16 @@ def assessment_questionnaire() -> Resource:
 def screening_questionnaire() -> Resource:
     """The short screening form that decides whether the full assessment is needed."""
     return _required(SCREENING_URL)
+
+
+def transition_readiness_questionnaire() -> Resource:
+    """The youth's transition-readiness questionnaire (pediatric to adult care)."""
+    return _required(TRANSITION_READINESS_URL)
+
+
+def published_questionnaires() -> list[Resource]:
+    """Every Questionnaire the package publishes."""
+    return [copy.deepcopy(r) for r in _package()["resources"] if r["resourceType"] == "Questionnaire"]
 
 
 def default_rules() -> dict[str, Any]:
@@ -98,10 +112,14 @@ __all__ = [
     "COMPLEXITY_PROFILE",
     "DOMAIN_EXTENSION",
     "SCREENING_URL",
+    "TRANSITION_READINESS_CODE_SYSTEM",
+    "TRANSITION_READINESS_URL",
     "assessment_questionnaire",
     "default_rules",
     "definition",
     "display_of",
+    "published_questionnaires",
     "screening_questionnaire",
+    "transition_readiness_questionnaire",
     "value_set_codes",
 ]

@@ -58,8 +58,10 @@ def declares_operation(statement: dict[str, Any], resource_type: str, name: str)
             if resource.get("type") == resource_type:
                 operations.extend(resource.get("operation") or [])
         for operation in operations:
-            definition = str(operation.get("definition", ""))
-            if operation.get("name") == name or definition.rstrip("/").endswith((f"-{name}", f"/{name}")):
+            # ``.../Patient-everything`` or ``.../summary``: the segment after the type, whole
+            # (``Patient-transfer-summary`` is another operation than ``summary``).
+            segment = str(operation.get("definition", "")).rstrip("/").rsplit("/", 1)[-1]
+            if operation.get("name") == name or name in (segment, segment.split("-", 1)[-1]):
                 return True
     return False
 

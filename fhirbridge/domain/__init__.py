@@ -25,6 +25,7 @@ from fhirbridge.domain.referral import Appointment, Referral, StatusChange
 from fhirbridge.domain.review import Review
 from fhirbridge.domain.rules import check_record, problems
 from fhirbridge.domain.team import CareTeam, Organization, TeamMember
+from fhirbridge.domain.transition import ReceivingProvider, TransitionPlan
 
 __all__ = [
     "NEED_DOMAINS",
@@ -48,11 +49,13 @@ __all__ = [
     "Organization",
     "Problem",
     "ProgressNote",
+    "ReceivingProvider",
     "Record",
     "Referral",
     "Review",
     "StatusChange",
     "TeamMember",
+    "TransitionPlan",
     "ValidationError",
     "check_record",
     "problems",

@@ -13,6 +13,7 @@ from fhirbridge.domain.plan import ActionStep, CarePlan, Diagnosis, EmergencyPla
 from fhirbridge.domain.referral import Referral
 from fhirbridge.domain.review import Review
 from fhirbridge.domain.team import CareTeam, Organization
+from fhirbridge.domain.transition import TransitionPlan
 
 __all__ = ["Record"]
 
@@ -42,6 +43,9 @@ class Record(BaseModel):
     referrals: list[Referral] = Field(default_factory=list)
     reviews: list[Review] = Field(default_factory=list)
     consents: list[ConsentToShare] = Field(default_factory=list)
+    transition_plans: list[TransitionPlan] = Field(
+        default_factory=list, description="The plan for the move to adult care (one, from early adolescence)"
+    )
     fhir_other_resources: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Partner resources about the child that have no place in the record, kept as they came",

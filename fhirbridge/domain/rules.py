@@ -21,7 +21,6 @@ from fhirbridge.domain.team import TeamMember
 __all__ = ["all_ids", "check_record", "problems", "unexplained_closures"]
 
 
-
 def unexplained_closures(record: Record, before: Record | None) -> list[Problem]:
     """A referral rejected or cancelled by this write must say why, in the note of that status change.
 
@@ -69,6 +68,7 @@ def problems(record: Record, *, outside_organizations: Set[str] = frozenset()) -
         *_action_steps(record),
         *_referrals(record),
         *_plans(record),
+        *_transition_goals(record),
         *_others(record),
         *_references(record, outside_organizations),
     ]
@@ -104,6 +104,7 @@ def _collections(record: Record) -> list[tuple[str, list]]:  # type: ignore[type
         ("referral", record.referrals),
         ("review", record.reviews),
         ("consent", record.consents),
+        ("transition plan", record.transition_plans),
     ]
 
 
@@ -138,9 +139,7 @@ def _unique_ids(record: Record) -> Iterable[Problem]:
         )
     for value, count in Counter(ids).items():
         if count > 1:
-            yield Problem(
-                "", f"the id {value!r} is used {count} times; every part of a record needs its own id"
-            )
+            yield Problem("", f"the id {value!r} is used {count} times; every part of a record needs its own id")
 
 
 def _person(member: TeamMember) -> tuple[object, ...]:
@@ -222,20 +221,27 @@ def _referrals(record: Record) -> Iterable[Problem]:
 
 def _plans(record: Record) -> Iterable[Problem]:
     for i, plan in enumerate(record.care_plans):
-        yield from _in_order(
-            f"care_plans[{i}]", "period_start", plan.period_start, "period_end", plan.period_end
-        )
+        yield from _in_order(f"care_plans[{i}]", "period_start", plan.period_start, "period_end", plan.period_end)
+
+
+def _transition_goals(record: Record) -> Iterable[Problem]:
+    """A transition plan's goals are the youth's own, in the youth's words: goals the child expressed."""
+    goals = {goal.id: goal for goal in record.goals}
+    for i, transition in enumerate(record.transition_plans):
+        for n, value in enumerate(transition.goal_ids):
+            goal = goals.get(value)
+            if goal is not None and goal.expressed_by_id != record.child.id:
+                yield Problem(
+                    f"transition_plans[{i}].goal_ids[{n}]",
+                    f"goal {value!r} is not expressed by the child; a transition plan holds the youth's own goals",
+                )
 
 
 def _others(record: Record) -> Iterable[Problem]:
     for i, consent in enumerate(record.consents):
-        yield from _in_order(
-            f"consents[{i}]", "valid_from", consent.valid_from, "valid_until", consent.valid_until
-        )
+        yield from _in_order(f"consents[{i}]", "valid_from", consent.valid_from, "valid_until", consent.valid_until)
         if consent.recipient_id is None:
-            yield Problem(
-                f"consents[{i}].recipient_id", "a consent needs the organization it allows to receive"
-            )
+            yield Problem(f"consents[{i}].recipient_id", "a consent needs the organization it allows to receive")
     for i, review in enumerate(record.reviews):
         if review.reviewed_on is None:
             yield Problem(f"reviews[{i}].reviewed_on", "a review needs the date it took place")
@@ -289,9 +295,7 @@ def _references(record: Record, outside_organizations: Set[str]) -> Iterable[Pro
     for i, need in enumerate(record.needs):
         yield from check(f"needs[{i}].assessment_id", need.assessment_id, "needs assessment")
     for i, level in enumerate(record.complexity):
-        yield from check(
-            f"complexity[{i}].basis_assessment_id", level.basis_assessment_id, "needs assessment"
-        )
+        yield from check(f"complexity[{i}].basis_assessment_id", level.basis_assessment_id, "needs assessment")
         yield from check(f"complexity[{i}].assessor_id", level.assessor_id, "team member")
     if record.medical_summary:
         yield from check("medical_summary.author_id", record.medical_summary.author_id, "team member")
@@ -307,9 +311,7 @@ def _references(record: Record, outside_organizations: Set[str]) -> Iterable[Pro
         for n, value in enumerate(plan.activities):
             yield from check(f"{path}.activities[{n}]", value, "action step", "referral")
     for i, goal in enumerate(record.goals):
-        yield from check(
-            f"goals[{i}].expressed_by_id", goal.expressed_by_id, "child", "family member", "team member"
-        )
+        yield from check(f"goals[{i}].expressed_by_id", goal.expressed_by_id, "child", "family member", "team member")
         for n, agreement in enumerate(goal.agreements):
             yield from check(f"goals[{i}].agreements[{n}].party_id", agreement.party_id, *party)
         for n, value in enumerate(goal.addresses):
@@ -322,9 +324,7 @@ def _references(record: Record, outside_organizations: Set[str]) -> Iterable[Pro
         yield from check(f"action_steps[{i}].referral_id", step.referral_id, "referral")
     for i, emergency in enumerate(record.emergency_plans):
         yield from check(f"emergency_plans[{i}].part_of_id", emergency.part_of_id, "care plan")
-        yield from check(
-            f"emergency_plans[{i}].preferred_hospital_id", emergency.preferred_hospital_id, "organization"
-        )
+        yield from check(f"emergency_plans[{i}].preferred_hospital_id", emergency.preferred_hospital_id, "organization")
         for n, value in enumerate(emergency.emergency_contact_ids):
             yield from check(f"emergency_plans[{i}].emergency_contact_ids[{n}]", value, "family member")
     for i, referral in enumerate(record.referrals):
@@ -341,3 +341,7 @@ def _references(record: Record, outside_organizations: Set[str]) -> Iterable[Pro
     for i, consent in enumerate(record.consents):
         yield from check(f"consents[{i}].granted_by_id", consent.granted_by_id, "family member", "child")
         yield from check(f"consents[{i}].recipient_id", consent.recipient_id, "organization")
+    for i, transition in enumerate(record.transition_plans):
+        yield from check(f"transition_plans[{i}].author_id", transition.author_id, "team member")
+        for n, value in enumerate(transition.goal_ids):
+            yield from check(f"transition_plans[{i}].goal_ids[{n}]", value, "goal")

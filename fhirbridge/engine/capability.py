@@ -22,6 +22,7 @@ OWN = "http://fhirbridge.org/fhir/OperationDefinition"
 OPERATIONS: tuple[tuple[str | None, str, str], ...] = (
     ("Patient", "everything", f"{HL7}/OperationDefinition/Patient-everything"),
     ("Patient", "summary", f"{HL7}/uv/ips/OperationDefinition/summary"),
+    ("Patient", "transfer-summary", f"{OWN}/Patient-transfer-summary"),
     ("Composition", "document", f"{HL7}/OperationDefinition/Composition-document"),
     (None, "validate", f"{HL7}/OperationDefinition/Resource-validate"),
     ("Questionnaire", "populate", f"{HL7}/uv/sdc/OperationDefinition/Questionnaire-populate"),

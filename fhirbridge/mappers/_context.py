@@ -30,6 +30,7 @@ PartKind = Literal[
     "medical summary",
     "review",
     "consent",
+    "transition plan",
 ]
 """What a part of the record is, as references name it (``"a need or diagnosis"``)."""
 

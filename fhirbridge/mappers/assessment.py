@@ -62,6 +62,7 @@ from fhirbridge.mappers._needs_response import (
     option,
     question,
 )
+from fhirbridge.mappers.transition import is_readiness_response
 
 __all__ = [
     "NEEDS_QUESTIONNAIRE",
@@ -219,8 +220,13 @@ def needs_assessment_from_fhir(resource: Resource, reader: Reader) -> NeedsAsses
 
 def is_needs_assessment(resource: Resource) -> bool:
     """Whether a QuestionnaireResponse is a needs assessment for the record (``assessments``): any but a
-    screening, which only says whether the full assessment is needed and assesses nothing."""
-    return resource.get("resourceType") == "QuestionnaireResponse" and not is_screening(resource)
+    screening, which only says whether the full assessment is needed and assesses nothing, and the youth's
+    transition-readiness answers, which inform the transition plan (kept as they came)."""
+    return (
+        resource.get("resourceType") == "QuestionnaireResponse"
+        and not is_screening(resource)
+        and not is_readiness_response(resource)
+    )
 
 
 def _respondent(informant_id: str | None, links: Links) -> str | None:

@@ -24,7 +24,18 @@ from fhirbridge.domain.record import Record
 from fhirbridge.domain.referral import Referral, ReferralStatus, StatusChange
 from fhirbridge.domain.rules import problems
 from fhirbridge.domain.team import CareTeam
-from fhirbridge.mappers import assessment, careplan, consent, goal, people, referral, summary, task, team
+from fhirbridge.mappers import (
+    assessment,
+    careplan,
+    consent,
+    goal,
+    people,
+    referral,
+    summary,
+    task,
+    team,
+    transition,
+)
 from fhirbridge.mappers._context import Links, PartKind, Reader, ReportEntry, is_staff
 from fhirbridge.mappers._fhir import Resource, parse_instant, pick, reference_parts, resource_id, text_of
 from fhirbridge.mappers.provenance import provenance_for
@@ -244,7 +255,7 @@ PARTS: tuple[PartMapping, ...] = (
         "care plan",
         "care_plans",
         "CarePlan",
-        lambda plan: not careplan.is_emergency_plan(plan),
+        lambda plan: not careplan.is_emergency_plan(plan) and not transition.is_transition_plan(plan),
         careplan.care_plan_to_fhir,
         None,
         display=lambda plan: plan.title,
@@ -256,6 +267,15 @@ PARTS: tuple[PartMapping, ...] = (
         careplan.is_emergency_plan,
         careplan.emergency_plan_to_fhir,
         careplan.emergency_plan_from_fhir,
+    ),
+    PartMapping(
+        "transition plan",
+        "transition_plans",
+        "CarePlan",
+        transition.is_transition_plan,
+        transition.transition_plan_to_fhir,
+        transition.transition_plan_from_fhir,
+        display=lambda plan: plan.title,
     ),
     PartMapping(
         "medical summary",
@@ -277,6 +297,7 @@ PARTS: tuple[PartMapping, ...] = (
     ),
 )
 """Every kind of part, in the order the record is written (what a part refers to comes before it)."""
+PARTS_BY_KIND = {part.kind: part for part in PARTS}
 PART_TYPES = frozenset(kind for part in PARTS for kind in (part.fhir_type, *part.also_reads))
 # Placed by the hooks of another kind (team members with their care teams, reviews with the other Tasks),
 # or not at all (nothing refers to the medical summary).
@@ -614,7 +635,7 @@ class _Assembly:
                 reader.current = key
                 reader.note("", "a Practitioner on no care team has no place in the record; kept as it came")
                 self.others.append(resource)
-        plans = [r for r in self.of("CarePlan") if not careplan.is_emergency_plan(r)]
+        plans = [r for r in self.of("CarePlan") if PARTS_BY_KIND["care plan"].recognise(r)]
         inline: list[ActionStep] = []
         care_plans = []
         for resource in plans:
@@ -650,10 +671,13 @@ class _Assembly:
             "QuestionnaireResponse",
             *summary.ENTRY_TYPES.values(),
         )
+        # The youth's readiness answers a transition plan names are kept as they came, as the plan expects.
+        named = {f"QuestionnaireResponse/{plan.readiness_response_id}" for plan in record.transition_plans}
         for resource in [resource for kind in kept_unless_read for resource in self.of(kind)]:
             if _key(resource) not in read:
-                reader.current = _key(resource)
-                reader.note("", f"this {resource['resourceType']} has no place in the record; kept as it came")
+                if _key(resource) not in named or not transition.is_readiness_response(resource):
+                    reader.current = _key(resource)
+                    reader.note("", f"this {resource['resourceType']} has no place in the record; kept as it came")
                 self.others.append(resource)
         for resource_type, resources in self.by_type.items():
             if resource_type in PART_TYPES or resource_type in kept_unless_read:
@@ -881,6 +905,7 @@ def _entities(record: Record) -> list[Entity]:
         record.referrals,
         record.reviews,
         record.consents,
+        record.transition_plans,
     ):
         found.extend(items)
     for care_team in record.care_teams:

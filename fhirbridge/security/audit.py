@@ -307,6 +307,11 @@ class AuditTrail:
         # are kept for the next start-up to replay instead of being deleted.
         self._unstored = False
 
+    @property
+    def pending(self) -> int:
+        """Accesses journaled and not yet handed to the audit log (a gauge for /metrics)."""
+        return len(self._pending)
+
     def start(self) -> None:
         """Replay what dead processes left in the journal, then take accesses."""
         self.replay()

@@ -22,8 +22,9 @@ from fhirbridge.server.negotiation import MEDIA_TYPES, Format, response_format
 log = logging.getLogger("fhirbridge.audit")
 
 ASGIApp = Callable[..., Any]
-# Served to anyone: they describe the server and how to authenticate, and hold no one's data.
-PUBLIC_PATHS = frozenset({"/metadata", "/.well-known/smart-configuration"})
+# Served to anyone: they describe the server and how to authenticate, or say whether it is up (for load
+# balancers and orchestrators, server/health.py), and hold no one's data.
+PUBLIC_PATHS = frozenset({"/metadata", "/.well-known/smart-configuration", "/healthz", "/readyz"})
 DEFAULT_CSP = b"default-src 'none'; frame-ancestors 'none'"
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -100,7 +101,7 @@ class SecurityMiddleware:
             return
         if self.verifier is not None and not public:
             try:
-                principal = self._authenticate(scope)
+                principal = await self._authenticate(scope)
             except Unauthorized as error:
                 await self._refuse(scope, error, send_with_headers)
                 return
@@ -112,12 +113,13 @@ class SecurityMiddleware:
             if not public and not audited:  # the handler ended without answering at all
                 await self._audit(scope, 500, principal, access)
 
-    def _authenticate(self, scope: dict[str, Any]) -> Principal:
+    async def _authenticate(self, scope: dict[str, Any]) -> Principal:
         assert self.verifier is not None
         token = bearer_token(_header(scope, b"authorization"))
         if token is None:
             raise Unauthorized("This server requires an OAuth 2.0 bearer token (Authorization: Bearer ...)")
-        return self.verifier.verify(token)
+        # Awaited: a token whose key set must first be fetched waits in a thread, not on the event loop.
+        return await self.verifier.verify_async(token)
 
     async def _refuse(self, scope: dict[str, Any], error: FhirError, send: Any) -> None:
         fmt = _error_format(scope)

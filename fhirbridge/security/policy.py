@@ -18,6 +18,13 @@ open to the caller, by one of:
   only when listed.
 - **none**: nothing, not even whether a resource exists.
 
+**Age of majority.** Once the child has come of age (``FHIRBRIDGE_AGE_OF_MAJORITY``, 18 by default) the
+own-child relation of anyone but the youth (a parent's token confined to the child) no longer opens the
+youth's sensitive data: a resource with a sensitivity label is seen only when a Consent the youth gave
+(``performer`` the youth's Patient) names the caller (its ``fhirUser``, e.g. ``RelatedPerson/x``) and one of
+its permit provisions covers the labels and the resource's class. What is not sensitive stays open.
+``of_age_shares`` reads those facts; ``denial`` and ``row_filter`` both apply them.
+
 Shared directory data (organizations, practitioners, questionnaires, value sets and code systems) is
 open to whoever has the scope. Scopes come first: a relation never opens a type the token's scopes do not
 grant.
@@ -36,6 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import cache
 from typing import Any
 
@@ -53,9 +61,16 @@ from fhirbridge.classification import (
     parties,
     sensitivity_labels,
 )
-from fhirbridge.compartment import SHARED_REFERENCE_TYPES, compartment_patients, in_patient_compartment_types
+from fhirbridge.compartment import (
+    SHARED_REFERENCE_TYPES,
+    compartment_patients,
+    in_patient_compartment_types,
+    patient_id_of,
+)
+from fhirbridge.formats import json as fhir_json
 from fhirbridge.search.predicates import RowFilter
 from fhirbridge.search.tables import search_reference, search_token
+from fhirbridge.security.consent import consent_grants
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.scopes import granting_contexts
 from fhirbridge.storage.schema import resources
@@ -105,6 +120,9 @@ class Relations:
     treated: frozenset[str] = frozenset()
     # child -> what each permit provision naming the caller's organization shares (any one may open)
     shares: Mapping[str, tuple[Share, ...]] = field(default_factory=dict)
+    # Children come of age whose own-child relation with this caller (who is not the youth) no longer
+    # opens their sensitive data: child -> what the youth's own Consents naming the caller share.
+    of_age: Mapping[str, tuple[Share, ...]] = field(default_factory=dict)
     # Read decisions made under these relations, by caller and resource version (Access.check_read_version):
     # a version never changes, and these relations are kept only while the store does not, so a decision
     # holds as long as they are in use.
@@ -163,6 +181,9 @@ def denial(
     if confined:
         if not children or children != {principal.patient}:
             return f"{resource_type} is outside the compartment of the patient in the access token"
+        youth = relations.of_age.get(principal.patient or "")
+        if youth is not None and not _youth_shares(youth, resource):
+            return f"This {resource_type} is sensitive and the youth, now of age, has not consented to share it"
         return None
     if relations.treats_every_child:
         return None
@@ -180,6 +201,15 @@ def denial(
         if not any(share.opens(kind, labels, party) for share in relations.shares.get(child, ())):
             return f"The caller has no treating relationship or consent that opens this {resource_type}"
     return None
+
+
+def _youth_shares(shares: tuple[Share, ...], resource: Resource) -> bool:
+    """Whether a youth come of age lets the caller see this resource: always when it is not sensitive."""
+    labels = sensitivity_labels(resource)
+    if not labels:
+        return True
+    # Only the youth's consent limits the class here; a referral is not only its parties' business.
+    return any(share.opens(information_class(resource), labels, party=True) for share in shares)
 
 
 def reports_referral_result(resource: Resource, references: frozenset[str]) -> bool:
@@ -227,10 +257,15 @@ def row_filter(principal: Principal, relations: Relations) -> RowFilter:
         if not in_patient_compartment_types(resource_type):
             return sa.false() if confined and resource_type not in SHARED_REFERENCE_TYPES else sa.true()
         if confined:
-            return sa.and_(
+            own_child = sa.and_(
                 _child_rows(r, lambda child: child == principal.patient),
                 ~_child_rows(r, lambda child: child != principal.patient),
             )
+            youth = relations.of_age.get(principal.patient or "")
+            if youth is None:
+                return own_child
+            opened = (_share_opens(share, r, references, any_party=True) for share in youth)
+            return sa.and_(own_child, sa.or_(~_labelled(r), *opened))
         if relations.treats_every_child:
             return sa.true()
         # The resource is about a child, and no child of it is one the caller cannot see it for.
@@ -266,7 +301,13 @@ def _opens(child: Any, r: Any, relations: Relations, references: frozenset[str])
     return sa.or_(*alternatives) if alternatives else sa.false()
 
 
-def _share_opens(share: Share, r: Any, references: frozenset[str]) -> Any:
+def _labelled(r: Any) -> Any:
+    """EXISTS a sensitivity label of ``r`` (an ``@label`` index row)."""
+    token = search_token.alias()
+    return sa.exists().where(token.c.resource_pk == r.c.pk, token.c.param == LABEL_PARAM).correlate(r)
+
+
+def _share_opens(share: Share, r: Any, references: frozenset[str], *, any_party: bool = False) -> Any:
     # Every subquery names the row it is about (``correlate``): nested two levels down, SQLAlchemy would
     # otherwise add the resources table to its FROM and ask about every row of the store instead.
     token = search_token.alias()
@@ -279,7 +320,7 @@ def _share_opens(share: Share, r: Any, references: frozenset[str]) -> Any:
     kind = sa.func.coalesce(kinds.correlate(r).scalar_subquery(), "")  # never NULL: a NULL would open the row
     patient = kind == PATIENT_CLASS
     in_classes = sa.true() if share.classes is None else kind.in_(sorted(share.classes))
-    referral = sa.or_(kind != REFERRALS, _party_rows(r, references))
+    referral = sa.true() if any_party else sa.or_(kind != REFERRALS, _party_rows(r, references))
     return sa.and_(labels_covered, sa.or_(patient, sa.and_(kind.is_not(None), in_classes, referral)))
 
 
@@ -388,6 +429,54 @@ def consents_naming(conn: Connection, organization: str) -> list[bytes]:
     return [bytes(content) for content in rows]
 
 
+def of_age_shares(
+    conn: Connection, principal: Principal, now: datetime, age_of_majority: int
+) -> dict[str, tuple[Share, ...]]:
+    """``Relations.of_age`` for a caller confined to one child: empty unless the child has come of age and
+    the caller is not the youth; then what the youth's own Consents naming the caller's user share."""
+    child = principal.patient
+    if child is None or principal.fhir_user == f"Patient/{child}":
+        return {}
+    patient = conn.execute(_patient_query(), {"id": child}).scalar()
+    birth_date = _birth_date(fhir_json.loads_stored(bytes(patient))) if patient is not None else None
+    if birth_date is None or not _of_age(birth_date, now.date(), age_of_majority):
+        return {}
+    user = principal.fhir_user
+    shares: tuple[Share, ...] = ()
+    for content in consents_naming(conn, user) if user else []:
+        consent = fhir_json.loads_stored(content)
+        if patient_id_of(consent.get("patient")) != child or not _given_by_youth(consent, child):
+            continue
+        shares += tuple(Share(g.classes, g.labels) for g in consent_grants(consent, str(user), child, now))
+    return {child: shares}
+
+
+@cache
+def _patient_query() -> Any:
+    return sa.select(resources.c.content).where(
+        resources.c.resource_type == "Patient", resources.c.id == sa.bindparam("id"), resources.c.deleted.is_(False)
+    )
+
+
+def _birth_date(patient: Resource) -> date | None:
+    value = patient.get("birthDate")
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
+    except ValueError:
+        return None  # a partial birth date (a year) says too little: the parents keep what they had
+
+
+def _of_age(birth_date: date, today: date, age_of_majority: int) -> bool:
+    years = today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
+    return years >= age_of_majority
+
+
+def _given_by_youth(consent: Resource, child: str) -> bool:
+    """A Consent the youth gave: one of its performers is the youth's own Patient."""
+    performers = consent.get("performer")
+    return any(patient_id_of(ref) == child for ref in (performers if isinstance(performers, list) else []))
+
+
 __all__ = [
     "CARE_TEAM",
     "CLAIM",
@@ -399,6 +488,7 @@ __all__ = [
     "caller_references",
     "consents_naming",
     "denial",
+    "of_age_shares",
     "reports_referral_result",
     "row_filter",
     "treated_children",

@@ -92,6 +92,28 @@ ROLES: dict[str, Role] = {
             needs_org=True,
         ),
         Role(
+            "adult-practice",
+            "The adult practice a youth moves to: reads the transfer summary the youth consented to share.",
+            _user(
+                "Patient.rs",
+                "CarePlan.rs",
+                "Goal.rs",
+                "CareTeam.rs",
+                "Condition.rs",
+                "AllergyIntolerance.rs",
+                "MedicationRequest.rs",
+                "MedicationStatement.rs",
+                "Device.rs",
+                "DeviceUseStatement.rs",
+                "Encounter.rs",
+                "QuestionnaireResponse.rs",
+                "Questionnaire.rs",
+                "RelatedPerson.rs",
+            ),
+            treating=False,
+            needs_org=True,
+        ),
+        Role(
             "family",
             "The child's family: sees the child's whole plan, records its agreement and its own answers.",
             (

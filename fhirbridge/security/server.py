@@ -18,6 +18,7 @@ from fhirbridge.compartment import patient_id_of
 from fhirbridge.config import Settings
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.search.indexer import flush_index
+from fhirbridge.security import policy
 from fhirbridge.security.access import Access
 from fhirbridge.security.audit import AuditTrail
 from fhirbridge.security.consent import consent_grants
@@ -83,17 +84,21 @@ class RepositoryRelations:
     Consents whose provision names the caller's organization, found through the index.
     """
 
-    def __init__(self, repository: SqlRepository, treating_relationship: str) -> None:
+    def __init__(self, repository: SqlRepository, treating_relationship: str, age_of_majority: int = 18) -> None:
         if treating_relationship not in TREATING_MODES:
             raise ValueError(f"treating_relationship must be one of {', '.join(TREATING_MODES)}")
         self.repository = repository
         self.treating_relationship = treating_relationship
-        # (user, organization, treating claim) -> (when, the epoch of their sources, relations): a caller's
+        self.age_of_majority = age_of_majority
+        # (user, organization, treating claim, child of the token) -> (when, the epoch of their sources,
+        # relations): a caller's
         # relations change only when someone commits a care team, Patient or Consent, or a Consent's
         # period passes, so while none of those is committed they are kept, for RELATIONS_FOR at the most.
-        self._remembered: dict[tuple[str | None, str | None, bool], tuple[float, int, Relations]] = {}
+        self._remembered: dict[tuple[str | None, str | None, bool, str | None], tuple[float, int, Relations]] = {}
 
     def relations(self, principal: Principal, now: datetime, conn: Connection | None = None) -> Relations:
+        if self.treating_relationship == CLAIM and principal.treating:
+            return Relations(treats_every_child=True)  # from the token alone: nothing to read
         if conn is None:
             return self._kept_or_read(principal, now, self.repository.epoch(RELATION_SOURCES))
         # Inside a write transaction, what it wrote so far counts: relations are read again after it has
@@ -104,11 +109,11 @@ class RepositoryRelations:
         if not any(marker):
             epoch = self.repository.epoch(RELATION_SOURCES)
             if epoch is not None:
-                # Nothing of them written yet, and the store says when anyone commits one (SQLite, whose
-                # writers take turns: this transaction sees what was last committed): as outside it.
+                # Nothing of them written yet, and the store says when anyone commits one: as outside it
+                # (what was last committed, which is what this transaction's next statement sees too).
                 return self._kept_or_read(principal, now, epoch)
         kept: dict[Hashable, Relations] = transaction_state(conn, RELATIONS_KEY, dict)
-        caller = (principal.fhir_user, principal.organization, principal.treating, marker)
+        caller = (principal.fhir_user, principal.organization, principal.treating, principal.patient, marker)
         if caller not in kept:
             flush_index(conn)
             kept[caller] = self._relations(conn, principal, now)
@@ -116,7 +121,7 @@ class RepositoryRelations:
 
     def _kept_or_read(self, principal: Principal, now: datetime, epoch: int | None) -> Relations:
         """The relations kept for this caller at ``epoch`` (None: the store cannot say), else read now."""
-        key = (principal.fhir_user, principal.organization, principal.treating)
+        key = (principal.fhir_user, principal.organization, principal.treating, principal.patient)
         remembered = self._remembered.get(key)
         if epoch is not None and remembered is not None:
             seen_at, known, relations = remembered
@@ -143,12 +148,15 @@ class RepositoryRelations:
                     continue
                 for grant in consent_grants(consent, principal.organization, child, now):
                     shares[child] = (*shares.get(child, ()), Share(grant.classes, grant.labels))
-        return Relations(treated=treated, shares=shares)
+        # A token confined to a child who has come of age: what the youth's own Consents share with it.
+        of_age = policy.of_age_shares(conn, principal, now, self.age_of_majority)
+        return Relations(treated=treated, shares=shares, of_age=of_age)
 
 
 def access_for(repository: SqlRepository, principal: Principal | None, settings: Settings) -> Access:
     """The access of a caller, as the server establishes it for each request."""
-    return Access(principal=principal, store=RepositoryRelations(repository, settings.treating_relationship))
+    relations = RepositoryRelations(repository, settings.treating_relationship, settings.age_of_majority)
+    return Access(principal=principal, store=relations)
 
 
 def install_security(app: FastAPI, settings: Settings, repository: SqlRepository) -> InstalledSecurity:
@@ -168,6 +176,7 @@ def install_security(app: FastAPI, settings: Settings, repository: SqlRepository
             secret=settings.jwt_secret or None,
             jwks=settings.jwks or None,
             leeway=settings.jwt_leeway_seconds,
+            max_lifetime=settings.max_token_lifetime_seconds,
         )
         store = repository.engine.url.render_as_string(hide_password=False)
         journal = AuditJournal(
@@ -178,7 +187,7 @@ def install_security(app: FastAPI, settings: Settings, repository: SqlRepository
         audit = AuditTrail(audit_log, journal, max_pending=settings.audit_max_pending)
         audit.start()
     app.state.audit_trail = audit
-    relations = RepositoryRelations(repository, settings.treating_relationship)
+    relations = RepositoryRelations(repository, settings.treating_relationship, settings.age_of_majority)
     layers: list[tuple[Callable[..., Any], dict[str, Any]]] = [
         (SecurityMiddleware, {"verifier": verifier, "relations": relations, "audit": audit})
     ]

@@ -1,14 +1,16 @@
 """Verifying OAuth 2.0 bearer tokens (JWTs) against the keys fhirbridge is configured with.
 
-Keys come from a JWKS (a file, or an https URL fetched and cached) and, for development, an HS256
-shared secret. Each key only verifies the algorithms of its own kind: the secret only HS256, an RSA key
-only RS*/PS*, an EC key only ES*, an OKP key only EdDSA; ``alg: none`` never. A token must carry
-``iss``, ``aud``, ``sub`` and ``exp``; ``nbf`` is honoured when present; clocks may disagree by
-``leeway`` seconds.
+Keys come from a JWKS (a file, or an https URL fetched and kept: security/jwks.py) and, for
+development, an HS256 shared secret. Each key only verifies the algorithms of its own kind: the secret
+only HS256, an RSA key only RS*/PS*, an EC key only ES*, an OKP key only EdDSA; ``alg: none`` never. A
+token must carry ``iss``, ``aud``, ``sub`` and ``exp``; ``nbf`` is honoured when present; clocks may
+disagree by ``leeway`` seconds. With ``max_lifetime``, a token that lives longer (``exp`` - ``iat``) is refused: a
+stolen long-lived token is a standing key to children's records.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import OrderedDict
@@ -16,9 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import jwt
 
 from fhirbridge.errors import Unauthorized
+from fhirbridge.security.jwks import KeySetUnavailable, RemoteKeySet
 from fhirbridge.security.principal import Principal
 
 HMAC_ALGORITHMS = frozenset({"HS256"})
@@ -50,6 +54,8 @@ class TokenVerifier:
     secret: str | None = None
     jwks: str | None = None
     leeway: int = 30
+    # Seconds a token may live (exp - iat, or exp - now without iat); 0: no limit.
+    max_lifetime: int = 0
 
     def __post_init__(self) -> None:
         if not self.issuer or not self.audience:
@@ -59,38 +65,66 @@ class TokenVerifier:
         if self.secret and len(self.secret.encode()) < MIN_SECRET_BYTES:
             raise ConfigurationError(f"FHIRBRIDGE_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
         self._key_set: jwt.PyJWKSet | None = None
-        self._client: jwt.PyJWKClient | None = None
+        # The identity provider's keys, when they come from a URL (refetched on rotation, kept in outages).
+        self.remote: RemoteKeySet | None = None
         # token -> (its caller, accepted from, accepted until): see ``verify``.
         self._verified: OrderedDict[str, tuple[Principal, float, float]] = OrderedDict()
         if self.jwks and self.jwks.startswith(("https://", "http://")):
-            self._client = jwt.PyJWKClient(self.jwks, cache_jwk_set=True, lifespan=300, timeout=5)
+            self.remote = RemoteKeySet(self.jwks, lifespan=VERIFIED_FOR)
         elif self.jwks:
             self._key_set = jwt.PyJWKSet.from_dict(json.loads(Path(self.jwks).read_text()))
 
-    def verify(self, token: str) -> Principal:
+    async def verify_async(self, token: str) -> Principal:
+        """``verify`` for the event loop. A token verified before, or whose key is at hand, is verified
+        right here (the hot path: no hop to a thread); one that has to wait for the key set to be fetched
+        waits in a worker thread, so a slow identity provider delays only the requests that need it."""
+        if self.remote is not None and self._remembered(token) is None and self._needs_fetch(token):
+            return await anyio.to_thread.run_sync(self.verify, token)
+        return self.verify(token, may_fetch=False)
+
+    def verify(self, token: str, *, may_fetch: bool = True) -> Principal:
         """The caller a token names, once its signature and claims verify.
 
         A token verified before is answered from memory until it expires (or, at the most, for as long as
         a key set is kept: VERIFIED_FOR seconds): clients send the same token with every request, and
-        verifying it again each time is a large share of a plain read's cost."""
+        verifying it again each time is a large share of a plain read's cost. ``may_fetch`` False: never
+        wait for the key set to be fetched (a token that would need it is refused)."""
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
         now = time.time()
-        known = self._verified.get(token)
-        if known is not None:
-            principal, not_before, until = known
-            if not_before <= now <= until:
-                self._verified.move_to_end(token)
-                return principal
-            del self._verified[token]
-        principal, claims = self._verify(token)
+        principal, claims = self._verify(token, may_fetch)
         exp, nbf = claims.get("exp"), claims.get("nbf")
         until = min(float(exp) + self.leeway if isinstance(exp, int | float) else now, now + VERIFIED_FOR)
         not_before = float(nbf) - self.leeway if isinstance(nbf, int | float) else now - self.leeway
         self._verified[token] = (principal, not_before, until)
         if len(self._verified) > VERIFIED_TOKENS:
-            self._verified.popitem(last=False)
+            with contextlib.suppress(KeyError):  # emptied by another thread meanwhile (fetches run in threads)
+                self._verified.popitem(last=False)
         return principal
 
-    def _verify(self, token: str) -> tuple[Principal, dict[str, Any]]:
+    def _remembered(self, token: str) -> Principal | None:
+        known = self._verified.get(token)
+        if known is None:
+            return None
+        principal, not_before, until = known
+        if not_before <= time.time() <= until:
+            with contextlib.suppress(KeyError):  # dropped by another thread meanwhile: verified a moment ago
+                self._verified.move_to_end(token)
+            return principal
+        self._verified.pop(token, None)
+        return None
+
+    def _needs_fetch(self, token: str) -> bool:
+        """Whether verifying this token first has to wait for the key set to be fetched."""
+        assert self.remote is not None
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            return False  # refused without any key
+        return header.get("alg") not in HMAC_ALGORITHMS and self.remote.must_fetch(header.get("kid"))
+
+    def _verify(self, token: str, may_fetch: bool = True) -> tuple[Principal, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.InvalidTokenError:
@@ -98,7 +132,7 @@ class TokenVerifier:
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm.lower() == "none":
             raise InvalidToken("Unsigned tokens are not accepted")
-        key = self._key_for(algorithm, header.get("kid"))
+        key = self._key_for(algorithm, header.get("kid"), may_fetch)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -121,32 +155,39 @@ class TokenVerifier:
             raise InvalidToken(f"The bearer token lacks the '{exc.claim}' claim") from None
         except jwt.InvalidTokenError:
             raise InvalidToken("The bearer token's signature does not verify") from None
+        self._check_lifetime(claims)
         return Principal.from_claims(claims), claims
 
-    def _key_for(self, algorithm: str, kid: Any) -> Any:
+    def _check_lifetime(self, claims: dict[str, Any]) -> None:
+        if self.max_lifetime <= 0:
+            return
+        issued = claims.get("iat")
+        start = float(issued) if isinstance(issued, int | float) else time.time()
+        if float(claims["exp"]) - start > self.max_lifetime:
+            raise InvalidToken(f"The bearer token lives longer than this server accepts ({self.max_lifetime} s)")
+
+    def _key_for(self, algorithm: str, kid: Any, may_fetch: bool = True) -> Any:
         if algorithm in HMAC_ALGORITHMS:
             if not self.secret:
                 raise InvalidToken(f"Tokens signed with {algorithm} are not accepted")
             return self.secret
-        candidates = [key for key in self._jwks_keys(kid) if algorithm in _algorithms_of(key)]
+        candidates = [key for key in self._jwks_keys(kid, may_fetch) if algorithm in _algorithms_of(key)]
         if not candidates:
             raise InvalidToken(f"No configured key verifies {algorithm} tokens" + (f" with kid '{kid}'" if kid else ""))
         if len(candidates) > 1 and kid is None:
             raise InvalidToken("The token names no key (kid) and several keys could verify it")
         return candidates[0].key
 
-    def _jwks_keys(self, kid: Any) -> list[jwt.PyJWK]:
+    def _jwks_keys(self, kid: Any, may_fetch: bool = True) -> list[jwt.PyJWK]:
         if not self.jwks:
             return []
-        if self._client is not None:
+        if self.remote is not None:
             try:
-                keys = self._client.get_signing_keys()
-            except jwt.PyJWKClientError:
+                return self.remote.keys(kid, may_fetch=may_fetch)
+            except KeySetUnavailable:
                 raise InvalidToken("The key set could not be fetched to verify the token") from None
-        else:
-            assert self._key_set is not None
-            keys = list(self._key_set.keys)
-        return [key for key in keys if kid is None or key.key_id == kid]
+        assert self._key_set is not None
+        return [key for key in self._key_set.keys if kid is None or key.key_id == kid]
 
 
 def _algorithms_of(key: jwt.PyJWK) -> frozenset[str]:

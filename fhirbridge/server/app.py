@@ -36,6 +36,7 @@ from fhirbridge.server.coordination import router as coordination_router
 from fhirbridge.server.fastread import PlainReadPath, PlainReads
 from fhirbridge.server.hosts import AllowedHosts, HostCheck
 from fhirbridge.server.negotiation import Format, response_format
+from fhirbridge.server.observability import install_observability
 from fhirbridge.server.operations import router as operations_router
 from fhirbridge.server.render import error_response
 from fhirbridge.server.routes import router
@@ -104,12 +105,27 @@ class InternalErrors:
             await response(scope, receive, send)
 
 
+class SchemaNotCurrent(RuntimeError):
+    """The store's schema is older than this release and the server is not to migrate it."""
+
+    def __init__(self, pending: list[int]) -> None:
+        super().__init__(
+            f"The database schema is not current (migrations {', '.join(map(str, pending))} pending) and "
+            "FHIRBRIDGE_MIGRATE_ON_START is off: run `fhirbridge db upgrade` first"
+        )
+
+
 class FhirbridgeApp(FastAPI):
     """The FastAPI application, with plain reads answered before the framework (server/fastread.py)."""
 
     plain_reads: PlainReadPath | None = None
+    # Request ids, access log and metrics around both paths (server/observability.py).
+    observed: ASGIApp | None = None
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        await (self.observed or self.serve)(scope, receive, send)
+
+    async def serve(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if self.plain_reads is not None and self.plain_reads.takes(scope):
             await self.plain_reads(scope, receive, send)
         else:
@@ -135,7 +151,9 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
         if settings.subscription_delivery:
             worker.start()
         _settle_start_up_heap()
+        observability.start()
         yield
+        observability.stop()
         worker.stop()
         security.close()
         if owns_repository:
@@ -146,7 +164,14 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
         settings.effective_database_url(),
         read_cache_bytes=settings.read_cache_bytes,
         query_timeout_seconds=settings.query_timeout_seconds,
+        migrate_schema=settings.migrate_on_start,
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
     )
+
+    if not settings.migrate_on_start and (pending := store.pending_migrations()):
+        store.dispose()
+        raise SchemaNotCurrent(pending)
 
     def subscription_owner(owner: Principal | None) -> Access | None:
         """The access a Subscription's notifications are delivered under: its owner's, as a request of the
@@ -188,6 +213,8 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app.add_middleware(HostCheck, hosts=hosts)
     app.plain_reads = PlainReadPath(HostCheck(security.wrap(PlainReads(app.state.engine)), hosts=hosts))
     app.state.audit_events = AuditEvents(security.audit_log)
+    observability = install_observability(app, settings)  # its routes before the FHIR routes' /{type}
+    app.observed = observability.around(app.serve)
     # The internal-format API first: its paths would otherwise be read as FHIR type/id paths.
     app.include_router(coordination_router)
     app.include_router(audit_events_router)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.config
+import os
 from typing import Any
 
 from fhirbridge.config import Settings
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.security.access import SYSTEM_ACCESS
+from fhirbridge.server.logs import WithoutQueryStrings, log_config
 from fhirbridge.storage.contract import Repository
 
 log = logging.getLogger("fhirbridge")
@@ -23,6 +26,9 @@ def register(subparsers: Any) -> None:
         help="SQLAlchemy URL, e.g. postgresql://user@host/db (default: SQLite file data/fhirbridge.sqlite3)",
     )
     parser.add_argument("--demo-data", action="store_true", help="load the synthetic demo children at start-up")
+    parser.add_argument(
+        "--workers", type=int, help="worker processes serving the same store (default 1, env FHIRBRIDGE_WORKERS)"
+    )
     parser.set_defaults(handler=serve)
 
 
@@ -48,28 +54,74 @@ def serve(args: argparse.Namespace) -> int:
 
     overrides = {
         name: value
-        for name, value in (("host", args.host), ("port", args.port), ("database_url", args.database_url))
+        for name, value in (
+            ("host", args.host),
+            ("port", args.port),
+            ("database_url", args.database_url),
+            ("workers", args.workers),
+        )
         if value is not None
     }
     settings = Settings(**overrides)
+    if settings.workers < 1:
+        raise SystemExit("fhirbridge serve: --workers must be 1 or more")
+    # Text or JSON lines, each with its request id; the access line is the observability layer's
+    # (server/logs.py), so uvicorn's own is off. Each worker names itself by its process id.
+    logging_config = log_config(settings.log_format, settings.worker_id)
+    if settings.workers > 1:
+        return _serve_workers(settings, logging_config, demo_data=args.demo_data)
+    logging.config.dictConfig(logging_config)
     app = create_app(settings)
     if args.demo_data:
-        loaded = load_demo_data(app.state.bundles, app.state.repository, f"http://{settings.host}:{settings.port}")
-        log.info("demo data: %d children loaded, %d already there", loaded[0], loaded[1])
-    logging.getLogger("uvicorn.access").addFilter(WithoutQueryStrings())
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        _load_demo(app, settings)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0
 
 
-class WithoutQueryStrings(logging.Filter):
-    """Access log lines name the path only: a query string holds names, birth dates and identifiers of
-    children, which have no place in a log file."""
+def _serve_workers(settings: Settings, logging_config: dict[str, Any], *, demo_data: bool) -> int:
+    """``settings.workers`` processes sharing the listening socket, each a whole server on the same store.
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], args[2].split("?", 1)[0], *args[3:])
-        return True
+    Each worker builds its application from the environment (``create_app`` as a factory), so options
+    given on the command line travel there. The demo data is loaded once, here, before any worker starts:
+    loaded by each, the workers would race to create the same children."""
+    import asyncio
+
+    import uvicorn
+
+    from fhirbridge.server.app import create_app
+
+    os.environ.update(
+        {
+            "FHIRBRIDGE_HOST": settings.host,
+            "FHIRBRIDGE_PORT": str(settings.port),
+            "FHIRBRIDGE_DATABASE_URL": settings.effective_database_url(),
+            "FHIRBRIDGE_WORKERS": str(settings.workers),
+        }
+    )
+    logging.config.dictConfig(logging_config)
+    if demo_data:
+        app = create_app(settings)
+
+        async def load() -> None:
+            async with app.router.lifespan_context(app):  # started and stopped as a worker would be
+                _load_demo(app, settings)
+
+        asyncio.run(load())
+    uvicorn.run(
+        "fhirbridge.server.app:create_app",
+        factory=True,
+        workers=settings.workers,
+        host=settings.host,
+        port=settings.port,
+        log_config=logging_config,
+        access_log=False,
+    )
+    return 0
+
+
+def _load_demo(app: Any, settings: Settings) -> None:
+    loaded = load_demo_data(app.state.bundles, app.state.repository, f"http://{settings.host}:{settings.port}")
+    log.info("demo data: %d children loaded, %d already there", loaded[0], loaded[1])
 
 
 __all__ = ["WithoutQueryStrings", "load_demo_data", "register"]

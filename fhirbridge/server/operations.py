@@ -70,6 +70,18 @@ async def patient_summary(id: str, ctx: FhirRequestDep) -> Response:
     return body_response(ctx, document)
 
 
+@router.get("/Patient/{id}/$transfer-summary")
+async def patient_transfer_summary(id: str, ctx: FhirRequestDep) -> Response:
+    document = await run_in_threadpool(
+        ctx.request.app.state.patient_operations.transfer_summary,
+        ctx.access,
+        require_id(id),
+        base_url=ctx.base_url,
+        accept_language=ctx.header("accept-language"),
+    )
+    return body_response(ctx, document)
+
+
 @router.get("/Composition/{id}/$document")
 async def composition_document(id: str, ctx: FhirRequestDep) -> Response:
     document = await run_in_threadpool(

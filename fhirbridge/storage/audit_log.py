@@ -14,7 +14,8 @@ database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +26,7 @@ from sqlalchemy import BigInteger, Column, Engine, Index, Integer, LargeBinary, 
 from sqlalchemy.engine import make_url
 
 from fhirbridge.storage.driver import insert_values
-from fhirbridge.storage.sql import create_sql_engine
+from fhirbridge.storage.sql import WRITE_OPTION, advisory_key, create_sql_engine
 
 metadata = MetaData()
 Serial = BigInteger().with_variant(Integer(), "sqlite")
@@ -62,6 +63,7 @@ CHILD_COLUMNS = ("event", "patient")
 MULTI_ROW = 500  # rows per INSERT: 3,500 parameters, within SQLite's and PostgreSQL's limits
 # Where the first audit logs kept the children, by the log's sequence number (moved at open).
 EARLIER_CHILD_TABLE = "audit_log_child"
+SCHEMA_LOCK = "audit-log-schema"
 
 
 @dataclass(frozen=True)
@@ -105,9 +107,20 @@ class AuditLog:
     def __init__(self, engine: Engine, *, owns_engine: bool = True) -> None:
         self.engine = engine
         self._owns_engine = owns_engine
-        with engine.begin() as conn:
+        with self._writing() as conn:
+            if conn.dialect.name == "postgresql":  # workers starting together create the tables once
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(key)s)", {"key": advisory_key(SCHEMA_LOCK)})
             metadata.create_all(conn, checkfirst=True)
             _move_earlier_children(conn)
+
+    @contextmanager
+    def _writing(self) -> Iterator[sa.Connection]:
+        """A write transaction; on SQLite it takes the write lock at its start (BEGIN IMMEDIATE), so the
+        workers of one store sharing the file wait their turn instead of failing on a stale read."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                yield conn
 
     @classmethod
     def open(cls, database_url: str) -> AuditLog:
@@ -131,13 +144,13 @@ class AuditLog:
         """
         if not rows:
             return
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             _insert(conn, rows)
 
     def append_missing(self, rows: Sequence[AuditRow]) -> None:
         """Commit those of ``rows`` not already in the log (a journal replayed after a crash may hold
         rows its writer had stored before it died)."""
-        with self.engine.begin() as conn:
+        with self._writing() as conn:
             _insert_missing(conn, rows)
 
     def read(self, id: str) -> AuditRow | None:

@@ -28,8 +28,9 @@ ASYNC_CONNECTIONS = 4
 
 
 class PostgresPointReads:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, epoch_types: frozenset[str]) -> None:
         self._engine = engine
+        self._epoch_types = epoch_types
         self._lock = threading.Lock()
         self._connection: Any = None
         self._broken: type[Exception] = engine.dialect.loaded_dbapi.OperationalError
@@ -48,14 +49,15 @@ class PostgresPointReads:
                         raise
         raise AssertionError("unreachable")
 
-    async def read_current(self, resource_type: str, id: str) -> tuple[Any, ...] | None:
-        """The current row (``resource_type, id, version_id, last_updated, deleted, content``), awaited."""
+    async def read_current(self, resource_type: str, id: str) -> tuple[tuple[Any, ...] | None, int]:
+        """The current row (``resource_type, id, version_id, last_updated, deleted, content``; None when
+        there is none) and the epoch of the epoch types as of the same snapshot, awaited."""
         loop = asyncio.get_running_loop()
         reads = self._async
         if reads is None or reads.loop is not loop:  # connections belong to the loop that made them
             if reads is not None:
                 reads.abandon()
-            reads = self._async = _AsyncReads(self._engine, loop)
+            reads = self._async = _AsyncReads(self._engine, loop, self._epoch_types)
         return await reads.read_current(resource_type, id)
 
     def _connect(self) -> Any:
@@ -88,14 +90,15 @@ class _AsyncReads:
     results: psycopg's cursor machinery around it costs more than the question does.
     """
 
-    def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop, epoch_types: frozenset[str]) -> None:
         self.loop = loop
+        self._prepare = _prepare_read(epoch_types)
         _, self._options = engine.dialect.create_connect_args(engine.url)
         self._idle: list[_Channel] = []
         self._opened = 0
         self._waiting: list[asyncio.Future[None]] = []
 
-    async def read_current(self, resource_type: str, id: str) -> tuple[Any, ...] | None:
+    async def read_current(self, resource_type: str, id: str) -> tuple[tuple[Any, ...] | None, int]:
         for attempt in range(2):
             channel = await self._checkout()
             reusable = False
@@ -121,7 +124,7 @@ class _AsyncReads:
         self._opened += 1
         try:
             connection = await psycopg.AsyncConnection.connect(autocommit=True, **self._options)
-            await connection.execute(_PREPARE_READ)
+            await connection.execute(self._prepare)
         except BaseException:
             self._opened -= 1
             raise
@@ -163,7 +166,7 @@ class _Channel:
     def backend_pid(self) -> int:
         return int(self._pgconn.backend_pid)
 
-    async def read(self, resource_type: str, id: str) -> tuple[Any, ...] | None:
+    async def read(self, resource_type: str, id: str) -> tuple[tuple[Any, ...] | None, int]:
         pgconn = self._pgconn
         pgconn.send_query_prepared(_READ_NAME, [resource_type.encode(), id.encode()], result_format=1)
         if pgconn.flush():  # a few dozen bytes always fit the socket buffer; treat the rest as broken
@@ -178,10 +181,11 @@ class _Channel:
                 self.broken = True
                 raise psycopg.OperationalError(f"point read failed: {message}")
             raise psycopg.DatabaseError(f"point read failed: {message}")
-        if not result.ntuples:
-            return None
-        version_id, last_updated, deleted, content = (result.get_value(0, i) for i in range(4))
-        return (resource_type, id, _int8(version_id), _int8(last_updated), deleted == b"\x01", content)
+        version_id, last_updated, deleted, content, epoch = (result.get_value(0, i) for i in range(5))
+        if version_id is None:
+            return None, _int8(epoch)
+        row = (resource_type, id, _int8(version_id), _int8(last_updated), deleted == b"\x01", content)
+        return row, _int8(epoch)
 
     def _readable(self) -> None:
         answer = self._answer
@@ -211,10 +215,17 @@ class _Channel:
 
 
 _READ_NAME = b"fhirbridge_point_read"
-_PREPARE_READ = (
-    "PREPARE fhirbridge_point_read (text, text) AS SELECT version_id::int8, last_updated, deleted, content "
-    "FROM resources WHERE resource_type = $1 AND id = $2"
-)
+
+
+def _prepare_read(epoch_types: frozenset[str]) -> str:
+    """The point read, and in the same snapshot the epoch of ``epoch_types`` (sql.py epoch): one row,
+    whose version columns are null when there is no such resource."""
+    types = ", ".join(f"'{resource_type}'" for resource_type in sorted(epoch_types))  # our own constants
+    return (
+        "PREPARE fhirbridge_point_read (text, text) AS SELECT r.version_id::int8, r.last_updated, r.deleted, "
+        f"r.content, e.epoch FROM (SELECT coalesce(sum(epoch), 0)::int8 AS epoch FROM type_epochs "
+        f"WHERE resource_type IN ({types})) e LEFT JOIN resources r ON r.resource_type = $1 AND r.id = $2"
+    )
 
 
 def _int8(value: bytes) -> int:

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar
@@ -37,7 +38,7 @@ from fhirbridge.storage.driver import (
     install_statement_budget,
     refusal,
 )
-from fhirbridge.storage.migrations import MIGRATIONS, Migration, migrate
+from fhirbridge.storage.migrations import MIGRATIONS, Migration, applied_versions, migrate
 from fhirbridge.storage.postgres_reads import PostgresPointReads
 from fhirbridge.storage.sqlite_reads import SqliteCurrentReads
 from fhirbridge.storage.transaction_state import note_written, written_types
@@ -124,6 +125,16 @@ _BUMP_EPOCH_SQL = (
 )
 # Released by PostgreSQL itself when the transaction ends, committed, rolled back or cut off.
 _ADVISORY_LOCK_SQL = "SELECT pg_advisory_xact_lock(?)"
+MIGRATION_LOCK = "schema-migrations"
+# The types whose commits PostgreSQL counts in type_epochs: those a caller's relations are read from
+# (security/server.py RELATION_SOURCES), so a server keeps each caller's relations until one of them
+# changes instead of reading them for every request. These are written rarely; counting every type would
+# make all the writers of a type take turns. A test holds the two lists together.
+POSTGRES_EPOCH_TYPES = frozenset({"CareTeam", "Consent", "Patient"})
+# The epoch a request's point read brought back with it (read_async), for the rest of that request (each
+# request runs in a task of its own, with its own context); a write transaction forgets it on commit.
+_READ_EPOCH: ContextVar[int | None] = ContextVar("fhirbridge_read_epoch", default=None)
+_EPOCH_SQL = "SELECT coalesce(sum(epoch), 0) FROM type_epochs WHERE resource_type IN ({marks})"
 
 
 class _CurrentRow(NamedTuple):
@@ -146,9 +157,10 @@ class SqlWriteTransaction:
     def __init__(self, conn: Connection, indexer: Indexer | None) -> None:
         self._conn = conn
         self._indexer = indexer
-        # SQLite only: its writers take turns anyway, where on PostgreSQL the epoch rows would make every
-        # writer of a type wait for the last one to commit (and nothing reads them there yet).
-        self._keeps_epochs = conn.dialect.name == "sqlite"
+        # Every written type on SQLite, whose writers take turns anyway; on PostgreSQL only the few types
+        # a caller's access is derived from, as an epoch row makes each writer of its type wait for the
+        # last one to commit.
+        self._epoch_types = None if conn.dialect.name == "sqlite" else POSTGRES_EPOCH_TYPES
         self._bumped: set[str] = set()
         self._versions: list[tuple[Any, ...]] = []
         postgres = conn.dialect.name == "postgresql"
@@ -168,7 +180,7 @@ class SqlWriteTransaction:
             return  # SQLite: BEGIN IMMEDIATE gave this transaction the database's only write lock
         # Transactions run READ COMMITTED (PostgreSQL's default, never changed here), so each statement
         # after this one sees what the previous holder committed while this one waited.
-        execute(self._conn, self._lock_sql, (_advisory_key(name),)).close()
+        execute(self._conn, self._lock_sql, (advisory_key(name),)).close()
 
     def _current_row(self, resource_type: str, id: str) -> _CurrentRow | None:
         cursor = execute(self._conn, self._current_sql, (resource_type, id))
@@ -251,16 +263,18 @@ class SqlWriteTransaction:
         if self._versions:
             insert_rows(self._conn, "resource_versions", _VERSION_COLUMNS, self._versions)
             self._versions = []
-        if self._keeps_epochs:
-            bumped = set(written_types(self._conn)) - self._bumped
+        bumped = set(written_types(self._conn)) - self._bumped
+        if self._epoch_types is not None:
+            bumped &= self._epoch_types
+        if bumped:
             for resource_type in sorted(bumped):
-                execute(self._conn, _BUMP_EPOCH_SQL, (resource_type,)).close()
+                execute(self._conn, driver_sql(_BUMP_EPOCH_SQL, self._conn.dialect), (resource_type,)).close()
             self._bumped |= bumped
         if self._indexer is not None:
             self._indexer.flush(self._conn)
 
 
-def _advisory_key(name: str) -> int:
+def advisory_key(name: str) -> int:
     """The signed 64-bit key PostgreSQL's advisory locks take, the same in every process (``hash`` is not).
     Two names sharing a key only make their writers take turns needlessly."""
     digest = hashlib.blake2b(name.encode(), digest_size=8, person=b"fhirbridge-lock").digest()
@@ -296,7 +310,9 @@ class SqlRepository:
         )
         self._read_sql = driver_sql(_READ_SQL, engine.dialect)
         self._vread_sql = driver_sql(_VREAD_SQL, engine.dialect)
-        self._postgres_reads = PostgresPointReads(engine) if self.dialect == "postgresql" else None
+        self._postgres_reads = (
+            PostgresPointReads(engine, POSTGRES_EPOCH_TYPES) if self.dialect == "postgresql" else None
+        )
         # Only a database file can be watched for other connections' commits (sqlite_reads.py).
         self._current_reads = (
             SqliteCurrentReads(engine, _READ_SQL, _point_version, max_bytes=read_cache_bytes)
@@ -311,10 +327,18 @@ class SqlRepository:
     def epoch(self, resource_types: tuple[str, ...]) -> int | None:
         """Changes whenever a transaction that wrote one of ``resource_types`` commits, in any process
         (SQLite files with the read cache on, where asking costs a query only after someone committed);
-        None: not known."""
-        if self._current_reads is None:
-            return None
-        return self._current_reads.epoch(resource_types)
+        None: not known. On PostgreSQL, for the POSTGRES_EPOCH_TYPES, at a round trip on a connection kept
+        for it."""
+        if self._current_reads is not None:
+            return self._current_reads.epoch(resource_types)
+        if self._postgres_reads is not None and POSTGRES_EPOCH_TYPES.issuperset(resource_types):
+            read_with = _READ_EPOCH.get()
+            if read_with is not None and frozenset(resource_types) == POSTGRES_EPOCH_TYPES:
+                return read_with  # as of this request's read (read_async), asked in the same round trip
+            sql = driver_sql(_EPOCH_SQL.format(marks=", ".join("?" for _ in resource_types)), self.engine.dialect)
+            row = self._postgres_reads.fetch_one(sql, resource_types)
+            return int(row[0]) if row is not None else 0
+        return None
 
     def migrate(self) -> list[int]:
         with self._write_connection() as conn:
@@ -322,7 +346,18 @@ class SqlRepository:
             conn = conn.execution_options(**{UNBOUNDED_OPTION: True})
             if self.dialect == "postgresql":
                 conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                # Workers starting together migrate one at a time: the next one finds the versions
+                # applied (SQLite: BEGIN IMMEDIATE has made this the only writer already).
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(key)s)", {"key": advisory_key(MIGRATION_LOCK)})
             return migrate(conn, self.migrations)
+
+    def pending_migrations(self) -> list[int]:
+        """The versions of this release's migrations the store has not applied (raises when the
+        database cannot be reached)."""
+        with self.engine.connect() as conn:
+            has_table = sa.inspect(conn).has_table(schema.schema_migrations.name)
+            applied = applied_versions(conn) if has_table else set()
+        return sorted({migration.version for migration in self.migrations} - applied)
 
     @contextmanager
     def _write_connection(self) -> Iterator[Connection]:
@@ -340,6 +375,7 @@ class SqlRepository:
             tx = SqlWriteTransaction(conn, self.indexer)
             yield tx
             tx.flush()  # not reached when the work failed: then it all rolls back
+        _READ_EPOCH.set(None)  # it may have moved the epoch past what the request's read saw
 
     def run_write(self, work: Callable[[SqlWriteTransaction], T]) -> T:
         """Run ``work(tx)`` in a write transaction, retrying when a concurrent writer won a race."""
@@ -391,7 +427,9 @@ class SqlRepository:
         """``read`` for the server's event loop: on PostgreSQL the loop serves others while it waits."""
         if self._postgres_reads is None:
             return self.read(resource_type, id)
-        row = await self._postgres_reads.read_current(resource_type, id)
+        row, epoch = await self._postgres_reads.read_current(resource_type, id)
+        # What the request asks of the epoch next (its caller's relations) is answered from this read.
+        _READ_EPOCH.set(epoch)
         return _point_version(row) if row is not None else None
 
     def vread(self, resource_type: str, id: str, version_id: int) -> StoredVersion | None:
@@ -476,8 +514,17 @@ def _is_sqlite_file(engine: Engine) -> bool:
     return url.get_backend_name() == "sqlite" and not in_memory
 
 
-def create_sql_engine(database_url: str, *, query_timeout_seconds: float = 0.0, bounded: bool = True) -> Engine:
-    """``query_timeout_seconds``: how long one statement may run (0: no limit); see driver.py. ``bounded``
+def create_sql_engine(
+    database_url: str,
+    *,
+    query_timeout_seconds: float = 0.0,
+    bounded: bool = True,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+) -> Engine:
+    """``query_timeout_seconds``: how long one statement may run (0: no limit); see driver.py. ``pool_size``
+    and ``max_overflow``: PostgreSQL connections kept open and opened beyond them under load, per process
+    (Settings.database_pool_size, database_max_overflow). ``bounded``
     False: no statement budget nor cancellation at all, for the server's own background writers (on SQLite
     the budget is a progress handler that calls back into Python every few thousand steps of a statement,
     taking the interpreter lock from the requests each time)."""
@@ -489,7 +536,7 @@ def create_sql_engine(database_url: str, *, query_timeout_seconds: float = 0.0, 
             url = url.set(drivername="postgresql+psycopg")
         if url.get_backend_name() == "postgresql" and query_timeout_seconds > 0:
             url = _with_statement_timeout(url, query_timeout_seconds)
-        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        engine = sa.create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
     if bounded:
         install_statement_budget(engine, query_timeout_seconds)
     return engine
@@ -540,8 +587,11 @@ def open_repository(
     migrate_schema: bool = True,
     read_cache_bytes: int = 0,
     query_timeout_seconds: float = 30.0,
+    pool_size: int = 10,
+    max_overflow: int = 20,
 ) -> SqlRepository:
     """``read_cache_bytes``: memory for recently read current versions (SQLite files only; 0 turns it off).
+    ``pool_size``, ``max_overflow``: see ``create_sql_engine``.
 
     ``query_timeout_seconds``: how long one statement may run (Settings.query_timeout_seconds; 0: no
     limit). Past it a read answers 422 too-costly (docs/search.md)."""
@@ -553,7 +603,9 @@ def open_repository(
 
         indexer = IndexChain(SearchIndexer(), SubscriptionTrigger())
     repository = SqlRepository(
-        create_sql_engine(database_url, query_timeout_seconds=query_timeout_seconds),
+        create_sql_engine(
+            database_url, query_timeout_seconds=query_timeout_seconds, pool_size=pool_size, max_overflow=max_overflow
+        ),
         indexer=indexer,
         read_cache_bytes=read_cache_bytes,
         query_timeout_seconds=query_timeout_seconds,
@@ -564,6 +616,7 @@ def open_repository(
 
 
 __all__ = [
+    "POSTGRES_EPOCH_TYPES",
     "IndexChain",
     "Indexer",
     "RetryableWrite",

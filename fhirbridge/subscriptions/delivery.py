@@ -128,12 +128,17 @@ class DeliveryWorker:
         now = now_micros()
         with self.engine.repository.write() as tx:
             conn = tx.connection()
-            rows = conn.execute(
+            due = (
                 sa.select(n)
                 .where(n.c.state == PENDING, n.c.next_attempt_at <= now)
                 .order_by(n.c.next_attempt_at, n.c.pk)
                 .limit(BATCH)
-            ).all()
+            )
+            # Several workers claim at once on PostgreSQL: each takes rows no other has locked, so a
+            # notification goes out once. (SQLite's BEGIN IMMEDIATE lets one claim at a time anyway.)
+            if conn.dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            rows = conn.execute(due).all()
             if rows:
                 # A lease: another worker (or this one after a restart) takes them only if we vanish.
                 conn.execute(

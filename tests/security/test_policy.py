@@ -135,6 +135,7 @@ def test_roles_mint_the_documented_claims() -> None:
         "discharge-planner",
         "payer-case-manager",
         "referral-partner",
+        "adult-practice",
         "family",
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,23 +12,24 @@ import pytest
 
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.server import RELATION_SOURCES, RepositoryRelations
-from fhirbridge.storage.sql import SqlRepository, open_repository
+from fhirbridge.storage.sql import POSTGRES_EPOCH_TYPES, SqlRepository, open_repository
 from tests.security import records
+from tests.support import backend_url
 
 COORDINATOR = Principal(
     subject="ana", client_id="portal", scopes=(), fhir_user="Practitioner/ana", organization="Organization/home"
 )
 
 
-@pytest.fixture
-def stores(tmp_path: Path) -> Iterator[tuple[SqlRepository, SqlRepository]]:
-    """The server's store, and the same file opened by another process's repository."""
-    url = f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    server = open_repository(url, read_cache_bytes=1 << 20)
-    other = open_repository(url, read_cache_bytes=1 << 20)
-    yield server, other
-    other.dispose()
-    server.dispose()
+@pytest.fixture(params=["sqlite", "postgresql"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[SqlRepository, SqlRepository]]:
+    """The server's store, and the same database opened by another process's (or worker's) repository."""
+    with backend_url(request.param, tmp_path) as url:
+        server = open_repository(url, read_cache_bytes=1 << 20)
+        other = open_repository(url, read_cache_bytes=1 << 20)
+        yield server, other
+        other.dispose()
+        server.dispose()
 
 
 def put(repository: SqlRepository, *resources: dict[str, Any]) -> None:
@@ -91,3 +93,39 @@ def test_only_the_sources_of_relations_move_their_epoch(stores: tuple[SqlReposit
     assert before is not None and after_patient is not None
     assert after_patient > before
     assert server.epoch(RELATION_SOURCES) == after_patient
+
+
+def test_postgresql_counts_the_commits_of_every_source_of_relations() -> None:
+    assert set(RELATION_SOURCES) <= POSTGRES_EPOCH_TYPES
+
+
+def test_a_request_decides_with_relations_as_of_its_own_read(
+    stores: tuple[SqlRepository, SqlRepository], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain read (read_async) brings the epoch back with the resource on PostgreSQL: the caller's
+    relations are those of that moment, neither older nor read again for nothing."""
+    server, other = stores
+    put(other, records.patient("jordan"), records.patient("aisha"))
+    put(other, records.care_team("jordan-team", "jordan", "Practitioner/ana"))
+    relations = RepositoryRelations(server, "care-team")
+    now = datetime.now(UTC)
+    reads = 0
+    looked_up = relations._relations
+
+    def counted(*args: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return looked_up(*args)
+
+    monkeypatch.setattr(relations, "_relations", counted)
+
+    async def request(id: str) -> frozenset[str]:  # each request runs in a task of its own
+        assert await server.read_async("Patient", id) is not None
+        return frozenset(relations.relations(COORDINATOR, now).treated)
+
+    assert asyncio.run(request("jordan")) == {"jordan"}
+    assert asyncio.run(request("aisha")) == {"jordan"}
+    assert reads == 1
+    put(other, records.care_team("aisha-team", "aisha", "Practitioner/ana"))
+    assert asyncio.run(request("aisha")) == {"jordan", "aisha"}
+    assert reads == 2

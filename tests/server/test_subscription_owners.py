@@ -21,9 +21,9 @@ from fhirbridge.subscriptions.delivery import PAYLOAD_CONTENT
 from fhirbridge.subscriptions.owner import OWNER, owner_of
 from fhirbridge.subscriptions.schema import PENDING, notifications
 from tests.conftest import LiveServer
+from tests.receiver import TO_LOCAL_RECEIVER, Receiver
 from tests.security.conftest import CHILD, OTHER_CHILD, PAYER, bearer, secure_settings, signed, store, token_for
 from tests.security.records import COORDINATOR, PRACTICE, behavioral_condition, consent, goal, patient
-from tests.server.test_subscriptions import TO_LOCAL_RECEIVER, Receiver
 
 OTHER_PRACTICE = "other-practice"
 FULL = "full-resource"

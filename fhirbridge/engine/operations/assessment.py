@@ -21,7 +21,6 @@ from fhirbridge.assessment import (
     SCREENING_URL,
     OverdueReview,
     assess_complexity,
-    assessment_questionnaire,
     check_response,
     definition,
     extract,
@@ -30,8 +29,8 @@ from fhirbridge.assessment import (
     populate,
     require_valid_response,
     screening_outcome,
-    screening_questionnaire,
 )
+from fhirbridge.assessment.definitions import published_questionnaires
 from fhirbridge.assessment.reviews import REVIEW_TASK_CODE, TASK_KIND, discharge
 from fhirbridge.engine.bundles import new_bundle
 from fhirbridge.engine.interactions import FhirEngine, resource_of
@@ -53,7 +52,7 @@ class AssessmentOperations:
 
     def publish_instruments(self) -> None:
         """Make the published Questionnaires readable and searchable on this server (once)."""
-        for questionnaire in (assessment_questionnaire(), screening_questionnaire()):
+        for questionnaire in published_questionnaires():
             if self.engine.repository.read("Questionnaire", questionnaire["id"]) is None:
                 self.engine.update(SYSTEM_ACCESS, "Questionnaire", questionnaire["id"], questionnaire)
 

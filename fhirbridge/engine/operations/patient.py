@@ -9,7 +9,13 @@ from fhirbridge.engine.bundles import new_bundle, page_links
 from fhirbridge.engine.interactions import FhirEngine, resource_of
 from fhirbridge.engine.operations.compartment import compartment_members, resources_of
 from fhirbridge.engine.operations.labels import choose_language
-from fhirbridge.engine.operations.summary import document_bundle, patient_summary
+from fhirbridge.engine.operations.summary import (
+    PATIENT_SUMMARY_DOCUMENT,
+    DocumentKind,
+    document_bundle,
+    patient_summary,
+)
+from fhirbridge.engine.operations.transfer import TRANSFER_SUMMARY_DOCUMENT
 from fhirbridge.errors import FhirError
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.references import reference_holders
@@ -56,8 +62,15 @@ class PatientOperations:
         return bundle
 
     def summary(
-        self, access: Access, patient_id: str, *, base_url: str, accept_language: str | None = None
+        self,
+        access: Access,
+        patient_id: str,
+        *,
+        base_url: str,
+        accept_language: str | None = None,
+        kind: DocumentKind = PATIENT_SUMMARY_DOCUMENT,
     ) -> dict[str, Any]:
+        """The child's record as one document, read under the caller's access (``$summary``)."""
         patient = resource_of(self.engine.read(access, "Patient", patient_id))
         with self.engine.repository.connect() as conn:
             members = compartment_members(conn, patient_id, access=access, with_referenced=False)
@@ -68,6 +81,16 @@ class PatientOperations:
             base_url,
             resolve=lambda reference: self._readable(access, reference),
             language=choose_language(patient, accept_language),
+            kind=kind,
+        )
+
+    def transfer_summary(
+        self, access: Access, patient_id: str, *, base_url: str, accept_language: str | None = None
+    ) -> dict[str, Any]:
+        """The transition-of-care document for the youth's adult practice (``$transfer-summary``): the
+        same reading as ``$summary``, so the receiving practice gets what the youth's Consent shares."""
+        return self.summary(
+            access, patient_id, base_url=base_url, accept_language=accept_language, kind=TRANSFER_SUMMARY_DOCUMENT
         )
 
     def _readable(self, access: Access, reference: str) -> dict[str, Any] | None:

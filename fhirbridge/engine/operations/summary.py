@@ -593,6 +593,19 @@ SECTIONS = (
 # --- the document ----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DocumentKind:
+    """Which document a child's record is summarised as: its LOINC type, title and sections."""
+
+    code: str
+    display: str
+    title_key: str
+    sections: tuple[Section, ...]
+
+
+PATIENT_SUMMARY_DOCUMENT = DocumentKind(PATIENT_SUMMARY, "Patient summary Document", "summary.title", SECTIONS)
+
+
 def narrative_of(blocks: list[Block]) -> dict[str, str]:
     parts = []
     for block in blocks:
@@ -613,8 +626,9 @@ def patient_summary(
     *,
     resolve: Resolver | None = None,
     language: str = "en",
+    kind: DocumentKind = PATIENT_SUMMARY_DOCUMENT,
 ) -> dict[str, Any]:
-    """The ``document`` Bundle summarising one child's record.
+    """The ``document`` Bundle summarising one child's record (a patient summary, or another ``kind``).
 
     ``resolve`` reads a referenced resource ("Practitioner/x") under the caller's access, or None when
     it may not be read; only what it returns (and the compartment) goes into the document.
@@ -625,7 +639,7 @@ def patient_summary(
     now = instant(datetime.now(UTC))
     sections = []
     included: dict[str, Resource] = {patient_ref: patient}
-    for spec in SECTIONS:
+    for spec in kind.sections:
         built = spec.build(record)
         if spec.optional and not built.blocks:
             continue
@@ -645,13 +659,13 @@ def patient_summary(
         sections.append(section)
     included.update(record.referenced)
     name = patient_name(patient)
-    title = labels.format("summary.title", name=name)
+    title = labels.format(kind.title_key, name=name)
     composition = {
         "resourceType": "Composition",
         "id": str(uuid.uuid4()),
         "language": labels.language,
         "status": "final",
-        "type": {"coding": [{"system": LOINC, "code": PATIENT_SUMMARY, "display": "Patient summary Document"}]},
+        "type": {"coding": [{"system": LOINC, "code": kind.code, "display": kind.display}]},
         "subject": {"reference": patient_ref, "display": name},
         "date": now,
         "author": [{"display": "fhirbridge shared care plan"}],
@@ -680,7 +694,12 @@ def patient_name(patient: Resource) -> str:
 
 
 __all__ = [
+    "PATIENT_SUMMARY_DOCUMENT",
     "SECTIONS",
+    "Built",
+    "ChildRecord",
+    "DocumentKind",
+    "Section",
     "document_bundle",
     "is_emergency_plan",
     "narrative",
