@@ -47,3 +47,28 @@ def test_the_demo_stays_current_whatever_the_day() -> None:
         assert now.child.birth_date == then.child.birth_date + shift
         assert all(consent.valid_until is None or consent.valid_until >= today for consent in now.consents)
     assert demo_bundles(today) == demo_bundles(today)
+
+
+# What a record says already happened: never after the day the files describe as today.
+HAPPENED = ("at", "written_at", "reviewed_on", "signed_on", "created_at", "updated_at", "assessed_at", "identified_on")
+
+
+def test_nothing_the_demo_says_happened_lies_in_its_future() -> None:
+    import json
+    from pathlib import Path
+
+    import fhirbridge.demo
+
+    def happened(value: object, path: str = "") -> list[tuple[str, str]]:
+        if isinstance(value, dict):
+            found = [(f"{path}.{key}", str(item)) for key, item in value.items() if key in HAPPENED and item]
+            return found + [pair for key, item in value.items() for pair in happened(item, f"{path}.{key}")]
+        if isinstance(value, list):
+            return [pair for index, item in enumerate(value) for pair in happened(item, f"{path}[{index}]")]
+        return []
+
+    for file in sorted((Path(fhirbridge.demo.__file__).parent / "data").glob("*.json")):
+        late = [
+            (where, when) for where, when in happened(json.loads(file.read_text())) if when[:10] > str(WRITTEN_AS_OF)
+        ]
+        assert not late, f"{file.name}: {late}"

@@ -155,3 +155,35 @@ def test_document_of_a_stored_composition(client: httpx.Client, record: None) ->
     document = client.get(f"/Composition/{composition['id']}/$document").json()
     assert document["type"] == "document"
     assert {"Patient/child-1", "Condition/cp", "CarePlan/emergency"} <= ids(document)
+
+
+def test_functional_status_is_summarised_where_known(client: httpx.Client, record: None) -> None:
+    before = client.get("/Patient/child-1/$summary").json()["entry"][0]["resource"]
+    # Nothing recorded: no section at all (IPS makes it optional), rather than one saying "none".
+    assert not [s for s in before["section"] if s["code"]["coding"][0]["code"] == "47420-5"]
+    category = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey"}]}
+    functional = {
+        "coding": [
+            {
+                "system": "http://hl7.org/fhir/us/core/CodeSystem/us-core-category",
+                "code": "functional-status",
+            }
+        ]
+    }
+    mobility = {
+        "resourceType": "Observation",
+        "id": "mobility",
+        "status": "final",
+        "category": [category, functional],
+        "code": {"text": "Mobility"},
+        "subject": {"reference": CHILD},
+        "effectiveDateTime": "2026-11-02",
+        "valueString": "Walks with a posterior walker indoors; wheelchair for distances",
+    }
+    put(client, mobility)
+    put(client, {**mobility, "id": "old-mobility", "status": "entered-in-error", "valueString": "Crawls"})
+    composition = client.get("/Patient/child-1/$summary").json()["entry"][0]["resource"]
+    section = next(s for s in composition["section"] if s["code"]["coding"][0]["code"] == "47420-5")
+    assert [entry["reference"] for entry in section["entry"]] == ["Observation/mobility"]
+    assert "Mobility: Walks with a posterior walker indoors; wheelchair for distances" in section["text"]["div"]
+    assert "Crawls" not in section["text"]["div"]
