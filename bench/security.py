@@ -1,8 +1,8 @@
 """What security costs: the same store served with and without authentication, measured in one run.
 
-``python -m bench.security`` (part of ``make bench``) loads the demo children into a SQLite store, serves
-two identical copies of it, one with authentication off (``bench.serve fhir``) and one as deployed
-(``bench.serve fhir-secured``: bearer tokens verified, the access policy deciding from the data, every
+``python -m bench.security`` (part of ``make bench``) loads the demo children into two identical stores,
+on SQLite and then on PostgreSQL, and serves them, one with authentication off (``bench.serve fhir``) and
+one as deployed (``bench.serve fhir-secured``: bearer tokens verified, the access policy deciding from the data, every
 access committed to the audit trail before it is answered, every write attributed by a Provenance), and
 drives both with the same closed-loop load: reads of one child's resources by that child's care
 coordinator, and updates of one of its goals. The report is the ratio of secured to unsecured throughput
@@ -20,14 +20,17 @@ import argparse
 import shutil
 import statistics
 import tempfile
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 from bench.loadgen import LoadGenerator, encode_request
 from bench.serve import BENCH_AUDIENCE, BENCH_ISSUER, BENCH_SECRET
 from bench.servers import REPO_ROOT, ServerProcess
 from bench.stats import LoadSummary, summarize
+from bench.stores import POSTGRES_URL
 
 CHILD = "jordan"
 COORDINATOR = "Practitioner/jordan-coordinator"
@@ -43,6 +46,7 @@ class Pair:
     unsecured: LoadSummary
     secured: LoadSummary
     ratios: tuple[float, ...] = ()  # each secured window against the unsecured windows either side of it
+    backend: str = "sqlite"
 
     @property
     def ratio(self) -> float:
@@ -58,6 +62,29 @@ class Pair:
 def demo_store(path: Path) -> str:
     """A SQLite store holding the demo children, loaded through the engine as the server itself does."""
     return load_demo_store(f"sqlite:///{path}")
+
+
+@contextmanager
+def demo_store_in(backend: str, work: Path, postgres_url: str, name: str = "demo") -> Iterator[str]:
+    """The demo children in a fresh store of ``backend``."""
+    if backend == "sqlite":
+        yield demo_store(work / f"{name}.sqlite3")
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"fhirbridge_bench_{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in postgres_url else "?"
+    try:
+        yield load_demo_store(f"{postgres_url}{separator}options=-csearch_path%3D{schema}")
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
 
 def load_demo_store(url: str) -> str:
@@ -153,35 +180,51 @@ def _median(windows: list[LoadSummary]) -> LoadSummary:
     )
 
 
+def read_requests(headers: dict[str, str]) -> list[bytes]:
+    return [encode_request("GET", f"/{path}", headers=headers) for path in READS]
+
+
+def write_requests(body: bytes, headers: dict[str, str]) -> list[bytes]:
+    return [encode_request("PUT", f"/{UPDATED}", body, headers=headers)]
+
+
 def run_security(
-    *, clients: int = 4, warmup: float = 2.0, window: float = 2.0, runs: int = 7, say: Callable[[str], None] = print
+    *,
+    backends: tuple[str, ...] = ("sqlite", "postgresql"),
+    clients: int = 4,
+    warmup: float = 2.0,
+    window: float = 2.0,
+    runs: int = 7,
+    postgres_url: str = POSTGRES_URL,
+    say: Callable[[str], None] = print,
 ) -> list[Pair]:
     work = Path(tempfile.mkdtemp(prefix="fhirbridge-bench-security-"))
+    auth = {"Authorization": f"Bearer {coordinator_token()}"}
+    pairs: list[Pair] = []
     try:
-        say("loading the demo children")
-        url = demo_store(work / "demo.sqlite3")
-        body = goal_body(url)
-        copies = {}
-        for kind in ("fhir", "fhir-secured"):
-            copy = work / f"{kind}.sqlite3"
-            shutil.copyfile(work / "demo.sqlite3", copy)
-            copies[kind] = f"sqlite:///{copy}"
-        auth = {"Authorization": f"Bearer {coordinator_token()}"}
-        scenarios: dict[str, Callable[[dict[str, str]], list[bytes]]] = {
-            "read": lambda headers: [encode_request("GET", f"/{path}", headers=headers) for path in READS],
-            "write": lambda headers: [encode_request("PUT", f"/{UPDATED}", body, headers=headers)],
-        }
-        pairs: list[Pair] = []
         with LoadGenerator(clients) as load:
-            for scenario, requests in scenarios.items():
-                servers = {kind: ServerProcess(kind, "--database-url", copies[kind]) for kind in KINDS}
-                try:
-                    pairs.append(
-                        alternate(load, scenario, servers, requests(auth), requests({}), warmup, window, runs, say)
-                    )
-                finally:
-                    for server in servers.values():
-                        server.stop()
+            for backend in backends:
+                say(f"{backend}: loading the demo children, twice")
+                with (
+                    demo_store_in(backend, work, postgres_url, "fhir") as unsecured_url,
+                    demo_store_in(backend, work, postgres_url, "fhir-secured") as secured_url,
+                ):
+                    body = goal_body(unsecured_url)
+                    urls = {"fhir": unsecured_url, "fhir-secured": secured_url}
+                    scenarios: dict[str, Callable[[dict[str, str]], list[bytes]]] = {
+                        "read": read_requests,
+                        "write": partial(write_requests, body),
+                    }
+                    for scenario, requests in scenarios.items():
+                        servers = {kind: ServerProcess(kind, "--database-url", urls[kind]) for kind in KINDS}
+                        try:
+                            pair = alternate(
+                                load, scenario, servers, requests(auth), requests({}), warmup, window, runs, say
+                            )
+                            pairs.append(replace(pair, backend=backend))
+                        finally:
+                            for server in servers.values():
+                                server.stop()
         return pairs
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -192,6 +235,7 @@ def report(pairs: list[Pair]) -> str:
         "# What security costs",
         "",
         "Generated by `python -m bench.security` (part of `make bench`): the demo store served twice in one run,",
+        "on SQLite and on PostgreSQL,",
         "with authentication off and as deployed (tokens verified, the access policy deciding from the data,",
         "every access committed to the audit trail before it is answered, every write attributed), under the",
         "same closed-loop load (4 clients). Reads are one child's resources read by its care coordinator;",
@@ -199,15 +243,15 @@ def report(pairs: list[Pair]) -> str:
         "secured / unsecured is the median over the secured windows of each against the unsecured windows",
         "either side of it (the machine's speed drifts); throughputs are the medians of the windows.",
         "",
-        "| scenario | unsecured (req/s) | secured (req/s) | secured / unsecured | target | verdict |",
-        "|---|---|---|---|---|---|",
+        "| backend | scenario | unsecured (req/s) | secured (req/s) | secured / unsecured | target | verdict |",
+        "|---|---|---|---|---|---|---|",
     ]
     for pair in pairs:
         verdict = "PASS" if pair.met else "FAIL"
         if not (pair.unsecured.ok and pair.secured.ok):
             verdict += f" (errors: {pair.unsecured.first_error or pair.secured.first_error})"
         lines.append(
-            f"| {pair.scenario} | {pair.unsecured.throughput:,.0f} | {pair.secured.throughput:,.0f} | "
+            f"| {pair.backend} | {pair.scenario} | {pair.unsecured.throughput:,.0f} | {pair.secured.throughput:,.0f} | "
             f"{pair.ratio:.0%} | >= {TARGETS[pair.scenario]:.0%} | {verdict} |"
         )
     return "\n".join(lines) + "\n"
@@ -216,10 +260,13 @@ def report(pairs: list[Pair]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="secured against unsecured throughput")
     parser.add_argument("--quick", action="store_true", help="short windows (a smoke test of the benchmark)")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated (default both)")
+    parser.add_argument("--postgres-url", default=POSTGRES_URL)
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
     timing = {"warmup": 0.5, "window": 1.0, "runs": 1} if args.quick else {}
-    pairs = run_security(**timing)  # type: ignore[arg-type]
+    backends = tuple(backend for backend in args.backends.split(",") if backend)
+    pairs = run_security(backends=backends, postgres_url=args.postgres_url, **timing)  # type: ignore[arg-type]
     text = report(pairs)
     args.output.write_text(text)
     print(text)

@@ -19,13 +19,11 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from bench.loadgen import LoadGenerator, encode_request
 from bench.machine import describe
-from bench.security import READS, UPDATED, coordinator_token, demo_store, goal_body, load_demo_store
+from bench.security import READS, UPDATED, coordinator_token, demo_store_in, goal_body
 from bench.serve import BENCH_AUDIENCE, BENCH_ISSUER, BENCH_SECRET
 from bench.servers import REPO_ROOT, ServerProcess
 from bench.stats import summarize
@@ -34,29 +32,6 @@ from bench.stores import POSTGRES_URL
 OUTPUT = REPO_ROOT / "docs" / "benchmarks-workers.md"
 FHIRBRIDGE = str(Path(sys.executable).with_name("fhirbridge"))
 STARTED = "Application startup complete"
-
-
-@contextmanager
-def store(backend: str, work: Path, postgres_url: str) -> Iterator[str]:
-    """The demo children in a fresh store of ``backend``."""
-    if backend == "sqlite":
-        yield demo_store(work / "workers.sqlite3")
-        return
-    import uuid
-
-    import sqlalchemy as sa
-
-    name = f"fhirbridge_bench_workers_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-    separator = "&" if "?" in postgres_url else "?"
-    try:
-        yield load_demo_store(f"{postgres_url}{separator}options=-csearch_path%3D{name}")
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
 
 
 def serve(url: str, workers: int, journal: Path) -> ServerProcess:
@@ -104,7 +79,7 @@ def run_workers(
     try:
         with LoadGenerator(clients) as load:
             for backend in backends:
-                with store(backend, work, postgres_url) as url:
+                with demo_store_in(backend, work, postgres_url) as url:
                     body = goal_body(url)
                     scenarios = {
                         "read": [encode_request("GET", f"/{path}", headers=auth) for path in READS],
@@ -154,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     counts = tuple(int(count) for count in args.workers.split(","))
     backends = tuple(backend for backend in args.backends.split(",") if backend)
-    timing = {"window": 1.0, "runs": 1} if args.quick else {"window": 3.0, "runs": 3}
-    results = run_workers(backends, counts, clients=args.clients, postgres_url=args.postgres_url, **timing)
+    window, runs = (1.0, 1) if args.quick else (3.0, 3)
+    results = run_workers(
+        backends, counts, clients=args.clients, window=window, runs=runs, postgres_url=args.postgres_url
+    )
     text = report(results, args.clients)
     args.output.write_text(text)
     print(text)

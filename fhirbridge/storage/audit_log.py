@@ -14,11 +14,13 @@ database.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import sqlalchemy as sa
@@ -107,6 +109,8 @@ class AuditLog:
     def __init__(self, engine: Engine, *, owns_engine: bool = True) -> None:
         self.engine = engine
         self._owns_engine = owns_engine
+        self._write_lock = threading.Lock()
+        self._writer: sa.Connection | None = None
         with self._writing() as conn:
             if conn.dialect.name == "postgresql":  # workers starting together create the tables once
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(key)s)", {"key": advisory_key(SCHEMA_LOCK)})
@@ -116,11 +120,23 @@ class AuditLog:
     @contextmanager
     def _writing(self) -> Iterator[sa.Connection]:
         """A write transaction; on SQLite it takes the write lock at its start (BEGIN IMMEDIATE), so the
-        workers of one store sharing the file wait their turn instead of failing on a stale read."""
-        with self.engine.connect() as conn:
-            conn = conn.execution_options(**{WRITE_OPTION: True})
-            with conn.begin():
-                yield conn
+        workers of one store sharing the file wait their turn instead of failing on a stale read.
+
+        On a connection the log keeps between batches: checking one out of the pool for every batch cost a
+        round trip (the pool's liveness ping) each time. One that failed is let go, and the next batch
+        takes a new one."""
+        with self._write_lock:
+            conn = self._writer
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._writer = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                self._writer = None
+                with suppress(Exception):
+                    conn.close()
+                raise
 
     @classmethod
     def open(cls, database_url: str) -> AuditLog:
@@ -198,6 +214,10 @@ class AuditLog:
             yield from conn.execute(sa.select(audit_log.c.id).order_by(audit_log.c.seq)).scalars()
 
     def dispose(self) -> None:
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         if self._owns_engine:
             self.engine.dispose()
 
@@ -211,8 +231,25 @@ def _insert(conn: sa.Connection, rows: Sequence[AuditRow]) -> None:
         (audit_log.name, EVENT_COLUMNS, events),
         (audit_child.name, CHILD_COLUMNS, children),
     ):
+        if conn.dialect.name == "postgresql":
+            _copy(conn, table, columns, values)
+            continue
         for start in range(0, len(values), MULTI_ROW):
             insert_values(conn, table, columns, values[start : start + MULTI_ROW])
+
+
+def _copy(conn: sa.Connection, table: str, columns: tuple[str, ...], values: Sequence[tuple[Any, ...]]) -> None:
+    """PostgreSQL: ``values`` through COPY. A multi-row INSERT's text differs with every batch size, so the
+    driver parsed its thousands of placeholders for every batch: most of what the audit writer cost."""
+    if not values:
+        return
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in values:
+                copy.write_row(row)
+    finally:
+        cursor.close()
 
 
 def _insert_missing(conn: sa.Connection, rows: Sequence[AuditRow]) -> None:
