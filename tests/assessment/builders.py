@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhirbridge.assessment import assessment_questionnaire
+import httpx
+
+from fhirbridge.assessment import LAST_REVIEW_EXTENSION, assessment_questionnaire, screening_questionnaire
+from fhirbridge.assessment.screening import STEMS
 
 CS = "http://fhirbridge.org/fhir/CodeSystem/care-coordination-assessment"
 LOINC = "http://loinc.org"
@@ -147,3 +150,90 @@ def maya_response(**overrides: Any) -> dict[str, Any]:
     questionnaire = assessment_questionnaire()
     answers = {**MAYA, **overrides}
     return response_to(questionnaire, answers, repetitions={"family-goal": MAYA_GOALS})
+
+
+def answered(subject: str = "Patient/maya") -> dict[str, object]:
+    response = response_to(assessment_questionnaire(), MAYA, repetitions={"family-goal": MAYA_GOALS})
+    response["subject"] = {"reference": subject}
+    return response
+
+
+def register_maya(client: httpx.Client, patient: dict[str, object]) -> None:
+    """Maya, her mother who answers and the coordinator who records the answers (the response names them)."""
+    for resource in (
+        patient,
+        {"resourceType": "RelatedPerson", "id": "maya-mother", "patient": {"reference": "Patient/maya"}},
+        {"resourceType": "Practitioner", "id": "coordinator-lee", "name": [{"family": "Lee"}]},
+    ):
+        response = client.put(f"/{resource['resourceType']}/{resource['id']}", json=resource)
+        assert response.status_code == 201, response.text
+
+
+def screened(**answers: object) -> dict[str, object]:
+    """A screening of Maya: no to every stem unless ``answers`` say otherwise."""
+    given: dict[str, object] = {f"screen-{stem}": False for stem in STEMS}
+    given["screen-family-request"] = False
+    given.update({name.replace("_", "-"): value for name, value in answers.items()})
+    return response_to(screening_questionnaire(), given)
+
+
+# The answers of a child whose needs are all met: no scoring rule holds.
+QUIET: dict[str, Any] = {
+    "hospitalizations-12m": 0,
+    "ed-visits-12m": 0,
+    "specialist-count": 1,
+    "uses-equipment": False,
+    "overall-health": code("health-good"),
+    "medical-needs-met": code("met-fully"),
+    "behavioral-concern": False,
+    "dental-home": True,
+    "developmental-concern": False,
+    "education-setting": code("setting-school"),
+    "school-performance": code("performance-at"),
+    "school-days-missed": 0,
+    "has-support-person": True,
+    "isolation": code("never"),
+    "insurance-coverage": code("coverage-private"),
+    "coverage-gaps": False,
+    "financial-strain": code("strain-not-hard"),
+    "food-worry": loinc("LA28398-8"),
+    "food-ran-out": loinc("LA28398-8"),
+    "housing": code("housing-steady"),
+    "transportation": loinc("LA32-8"),
+    "caregiver-strain": code("strain-none"),
+    "work-impact": False,
+    "other-dependents": False,
+    "family-functioning": code("functioning-well"),
+    "interpreter-needed": False,
+}
+
+# One set of answers per rule of the published rules file that makes exactly that rule hold.
+
+
+def assessment(changes: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    answers = {key: value for key, value in {**QUIET, **changes}.items() if value is not None}
+    return response_to(assessment_questionnaire(), answers, **kwargs)
+
+
+def risk(subject: str, level: str, when: str, id: str) -> dict[str, Any]:
+    return {
+        "resourceType": "RiskAssessment", "id": id, "status": "final", "subject": {"reference": subject},
+        "occurrenceDateTime": when,
+        "prediction": [{"outcome": {"coding": [
+            {"system": "http://fhirbridge.org/fhir/CodeSystem/complexity-level", "code": level}]}}],
+    }  # fmt: skip
+
+
+def plan(subject: str, id: str, created: str, last_review: str | None = None, **extra: Any) -> dict[str, Any]:
+    resource: dict[str, Any] = {
+        "resourceType": "CarePlan",
+        "id": id,
+        "status": "active",
+        "intent": "plan",
+        "subject": {"reference": subject},
+        "created": created,
+        **extra,
+    }
+    if last_review:
+        resource["extension"] = [{"url": LAST_REVIEW_EXTENSION, "valueDateTime": last_review}]
+    return resource

@@ -10,7 +10,7 @@ import pytest
 
 from fhirbridge.assessment import cli
 from tests.assessment.builders import maya_response
-from tests.assessment.test_population import RECORD
+from tests.assessment.records import RECORD
 
 
 def run(argv: list[str]) -> int:

@@ -18,7 +18,7 @@ from fhirbridge.assessment import (
 from fhirbridge.assessment.answers import answers_by_link_id
 from tests.assessment.builders import MAYA, MAYA_GOALS, response_to
 from tests.assessment.r4b import assert_valid_r4
-from tests.assessment.test_population import RECORD
+from tests.assessment.records import RECORD
 
 
 def test_a_school_age_child_with_cerebral_palsy_from_screening_to_worklist() -> None:

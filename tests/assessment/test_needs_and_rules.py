@@ -8,8 +8,7 @@ import pytest
 
 from fhirbridge.assessment import assessment_questionnaire, default_rules, identified_needs
 from fhirbridge.assessment.rules import RuleError, holds
-from tests.assessment.builders import code, loinc
-from tests.assessment.test_stratification import assessment
+from tests.assessment.builders import assessment, code, loinc
 
 NEED_TRIGGERS: dict[str, dict[str, Any]] = {
     "need-medical-care": {"medical-needs-met": code("met-partly")},

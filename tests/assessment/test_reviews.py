@@ -8,7 +8,7 @@ from typing import Any
 
 from fhirbridge.assessment import overdue_reviews, plan_review
 from fhirbridge.assessment.reviews import DISCHARGE_REVIEW_DAYS, discharge
-from tests.assessment.test_stratification import plan, risk
+from tests.assessment.builders import plan, risk
 
 TASK_KIND = "http://fhirbridge.org/fhir/CodeSystem/task-kind"
 REVIEW_OUTPUT = "http://fhirbridge.org/fhir/CodeSystem/review-output"

@@ -9,7 +9,6 @@ import pytest
 
 from fhirbridge.assessment import (
     COMPLEXITY_RISK_CODE,
-    LAST_REVIEW_EXTENSION,
     assess_complexity,
     assessment_questionnaire,
     default_rules,
@@ -18,40 +17,9 @@ from fhirbridge.assessment import (
 )
 from fhirbridge.errors import Unprocessable
 from fhirbridge.mappers import record_from_resources, record_to_resources
-from tests.assessment.builders import code, loinc, response_to
+from tests.assessment.builders import assessment, code, loinc, plan, risk
 from tests.assessment.r4b import assert_valid_r4
 
-# The answers of a child whose needs are all met: no scoring rule holds.
-QUIET: dict[str, Any] = {
-    "hospitalizations-12m": 0,
-    "ed-visits-12m": 0,
-    "specialist-count": 1,
-    "uses-equipment": False,
-    "overall-health": code("health-good"),
-    "medical-needs-met": code("met-fully"),
-    "behavioral-concern": False,
-    "dental-home": True,
-    "developmental-concern": False,
-    "education-setting": code("setting-school"),
-    "school-performance": code("performance-at"),
-    "school-days-missed": 0,
-    "has-support-person": True,
-    "isolation": code("never"),
-    "insurance-coverage": code("coverage-private"),
-    "coverage-gaps": False,
-    "financial-strain": code("strain-not-hard"),
-    "food-worry": loinc("LA28398-8"),
-    "food-ran-out": loinc("LA28398-8"),
-    "housing": code("housing-steady"),
-    "transportation": loinc("LA32-8"),
-    "caregiver-strain": code("strain-none"),
-    "work-impact": False,
-    "other-dependents": False,
-    "family-functioning": code("functioning-well"),
-    "interpreter-needed": False,
-}
-
-# One set of answers per rule of the published rules file that makes exactly that rule hold.
 RULE_TRIGGERS: dict[str, dict[str, Any]] = {
     "hospital-stay": {"hospitalizations-12m": 1},
     "frequent-emergency-visits": {"ed-visits-12m": 3},
@@ -90,11 +58,6 @@ IMPLIED = {
     "frequent-hospital-stays": {"hospital-stay", "repeated-hospital-stays"},
     "many-specialists": {"several-specialists"},
 }
-
-
-def assessment(changes: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    answers = {key: value for key, value in {**QUIET, **changes}.items() if value is not None}
-    return response_to(assessment_questionnaire(), answers, **kwargs)
 
 
 def hits(changes: dict[str, Any]) -> set[str]:
@@ -198,30 +161,6 @@ def test_a_response_without_an_authored_date_cannot_be_stratified() -> None:
     del response["authored"]
     with pytest.raises(Unprocessable):
         stratify(assessment_questionnaire(), response)
-
-
-def risk(subject: str, level: str, when: str, id: str) -> dict[str, Any]:
-    return {
-        "resourceType": "RiskAssessment", "id": id, "status": "final", "subject": {"reference": subject},
-        "occurrenceDateTime": when,
-        "prediction": [{"outcome": {"coding": [
-            {"system": "http://fhirbridge.org/fhir/CodeSystem/complexity-level", "code": level}]}}],
-    }  # fmt: skip
-
-
-def plan(subject: str, id: str, created: str, last_review: str | None = None, **extra: Any) -> dict[str, Any]:
-    resource: dict[str, Any] = {
-        "resourceType": "CarePlan",
-        "id": id,
-        "status": "active",
-        "intent": "plan",
-        "subject": {"reference": subject},
-        "created": created,
-        **extra,
-    }
-    if last_review:
-        resource["extension"] = [{"url": LAST_REVIEW_EXTENSION, "valueDateTime": last_review}]
-    return resource
 
 
 def test_the_worklist_lists_overdue_plans_most_overdue_first() -> None:

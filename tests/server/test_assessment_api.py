@@ -10,27 +10,8 @@ from fhirbridge.assessment import (
     ASSESSMENT_URL,
     COMPLEXITY_RISK_CODE,
     assessment_questionnaire,
-    screening_questionnaire,
 )
-from fhirbridge.assessment.screening import STEMS
-from tests.assessment.builders import MAYA, MAYA_GOALS, response_to
-
-
-def answered(subject: str = "Patient/maya") -> dict[str, object]:
-    response = response_to(assessment_questionnaire(), MAYA, repetitions={"family-goal": MAYA_GOALS})
-    response["subject"] = {"reference": subject}
-    return response
-
-
-def register_maya(client: httpx.Client, patient: dict[str, object]) -> None:
-    """Maya, her mother who answers and the coordinator who records the answers (the response names them)."""
-    for resource in (
-        patient,
-        {"resourceType": "RelatedPerson", "id": "maya-mother", "patient": {"reference": "Patient/maya"}},
-        {"resourceType": "Practitioner", "id": "coordinator-lee", "name": [{"family": "Lee"}]},
-    ):
-        response = client.put(f"/{resource['resourceType']}/{resource['id']}", json=resource)
-        assert response.status_code == 201, response.text
+from tests.assessment.builders import answered, register_maya, screened
 
 
 def test_answering_the_assessment_yields_findings_level_and_review_date(client: httpx.Client) -> None:
@@ -112,14 +93,6 @@ def test_worklist_lists_overdue_reviews(client: httpx.Client) -> None:
         if p["name"] == "subject"
     ]
     assert subjects == ["Patient/maya"]
-
-
-def screened(**answers: object) -> dict[str, object]:
-    """A screening of Maya: no to every stem unless ``answers`` say otherwise."""
-    given: dict[str, object] = {f"screen-{stem}": False for stem in STEMS}
-    given["screen-family-request"] = False
-    given.update({name.replace("_", "-"): value for name, value in answers.items()})
-    return response_to(screening_questionnaire(), given)
 
 
 def parameters_of(result: httpx.Response) -> dict[str, list[dict[str, object]]]:

@@ -12,9 +12,9 @@ from typing import Any
 
 import httpx
 
+from tests.assessment.builders import answered, screened
 from tests.conftest import LiveServer
 from tests.security.conftest import client_as, token_for
-from tests.server.test_assessment_api import answered, screened
 
 CHILD = "maya"
 RECORD = f"/coordination/children/{CHILD}"

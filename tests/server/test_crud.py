@@ -5,23 +5,9 @@ from __future__ import annotations
 import httpx
 
 from fhirbridge.engine.validation import check_resource
+from tests.factories import create, new_patient
 
 FHIR_JSON = "application/fhir+json"
-
-
-def new_patient(family: str = "Rivera") -> dict[str, object]:
-    return {
-        "resourceType": "Patient",
-        "name": [{"family": family, "given": ["Mateo"]}],
-        "birthDate": "2019-04-02",
-        "gender": "male",
-    }
-
-
-def create(client: httpx.Client, resource: dict[str, object]) -> httpx.Response:
-    response = client.post(f"/{resource['resourceType']}", json=resource, headers={"Content-Type": FHIR_JSON})
-    assert response.status_code == 201, response.text
-    return response
 
 
 def test_create_assigns_id_version_and_location(client: httpx.Client) -> None:

@@ -16,7 +16,7 @@ from fhirbridge.config import Settings
 from fhirbridge.server.hosts import AllowedHosts
 from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
-from tests.server.test_crud import create, new_patient
+from tests.factories import create, new_patient
 
 EVIL = {"Host": "evil.example"}
 PUBLIC_BASE = "https://fhir.example.org/r4"

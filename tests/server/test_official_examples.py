@@ -9,23 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fhirbridge.config import Settings
 from fhirbridge.engine.resource_types import ID_PATTERN
-from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
 from tests.support import EXAMPLES_JSON
 
 EXAMPLES = sorted(EXAMPLES_JSON.glob("*.json"))
-
-
-@pytest.fixture(scope="module")
-def migration_server(repository: SqlRepository) -> Iterator[LiveServer]:
-    """The examples refer to patients, practitioners and encounters of HL7's example server, not this one:
-    they are loaded as a migration loads records, without the reference check (FHIRBRIDGE_CHECK_REFERENCES)."""
-    server = LiveServer(repository, Settings(auth_disabled=True, subscription_delivery=False, check_references=False))
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

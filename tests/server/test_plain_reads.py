@@ -13,7 +13,7 @@ import pytest
 
 from fhirbridge.engine.resource_types import resource_types
 from fhirbridge.server.fastread import TARGET, PlainReadPath
-from tests.server.test_crud import create, new_patient
+from tests.factories import create, new_patient
 
 # Headers that describe the resource or protect it; Date and Server are uvicorn's, equal by construction.
 COMPARED_HEADERS = (

@@ -20,8 +20,7 @@ import pytest
 
 from fhirbridge.engine.operations.printable import summary_html
 from tests.conftest import LiveServer
-from tests.server.test_summaries import record  # noqa: F401  (the child's record, loaded per test)
-from tests.server.test_summary_demo import JORDAN_EMERGENCY, JORDAN_TEAM, demo  # noqa: F401
+from tests.server.demo_sheets import JORDAN_EMERGENCY, JORDAN_TEAM
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
@@ -118,7 +117,7 @@ def test_the_page_style_applies_under_the_servers_policy(server: LiveServer, tmp
 
 
 def test_jordans_sheet_shows_what_the_emergency_department_needs(
-    demo: httpx.Client,  # noqa: F811
+    demo: httpx.Client,
     server: LiveServer,
     tmp_path: Path,
 ) -> None:
@@ -139,7 +138,7 @@ def test_jordans_sheet_shows_what_the_emergency_department_needs(
     ],
 )
 def test_every_demo_childs_sheet_in_the_familys_language(
-    demo: httpx.Client,  # noqa: F811
+    demo: httpx.Client,
     server: LiveServer,
     tmp_path: Path,
     child: str,
@@ -160,7 +159,7 @@ def test_every_demo_childs_sheet_in_the_familys_language(
 
 @pytest.mark.parametrize("child", ["mateo", "jordan", "aisha"])
 def test_the_emergency_part_prints_on_one_page(
-    demo: httpx.Client,  # noqa: F811
+    demo: httpx.Client,
     tmp_path: Path,
     child: str,
 ) -> None:

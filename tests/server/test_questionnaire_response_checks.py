@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server.test_assessment_api import answered, register_maya
+from tests.assessment.builders import answered, register_maya
 
 CS = "http://fhirbridge.org/fhir/CodeSystem/care-coordination-assessment"
 PARTNER_QUESTIONNAIRE = "http://example.org/fhir/Questionnaire/school-nurse-intake"

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.server.test_assessment_api import answered
+from tests.assessment.builders import answered
 
 TASK_KIND = "http://fhirbridge.org/fhir/CodeSystem/task-kind"
 REVIEW_OUTPUT = "http://fhirbridge.org/fhir/CodeSystem/review-output"

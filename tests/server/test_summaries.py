@@ -5,93 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
 from fhirbridge.formats.xml import parse_xml
+from tests.factories import put
 
 CHILD = "Patient/child-1"
-
-
-def put(client: httpx.Client, resource: dict[str, Any]) -> None:
-    response = client.put(f"/{resource['resourceType']}/{resource['id']}", json=resource)
-    assert response.status_code in (200, 201), response.text
-
-
-@pytest.fixture
-def record(client: httpx.Client) -> None:
-    put(client, {"resourceType": "Patient", "id": "child-1", "name": [{"given": ["Lena"], "family": "Haddad"}]})
-    put(client, {"resourceType": "Patient", "id": "child-2", "name": [{"family": "Other"}]})
-    put(client, {"resourceType": "Practitioner", "id": "dr-pcp", "name": [{"family": "Nguyen"}]})
-    put(
-        client,
-        {
-            "resourceType": "Condition",
-            "id": "cp",
-            "code": {"text": "Cerebral palsy"},
-            "subject": {"reference": CHILD},
-            "recorder": {"reference": "Practitioner/dr-pcp"},
-        },
-    )
-    goal = {"lifecycleStatus": "active", "subject": {"reference": CHILD}}
-    put(client, {"resourceType": "Goal", "id": "g1", **goal, "description": {"text": "Walks with a walker at school"}})
-    put(
-        client,
-        {
-            "resourceType": "CarePlan",
-            "id": "plan",
-            "status": "active",
-            "intent": "plan",
-            "title": "Shared plan of care",
-            "subject": {"reference": CHILD},
-            "goal": [{"reference": "Goal/g1"}],
-        },
-    )
-    put(
-        client,
-        {
-            "resourceType": "CarePlan",
-            "id": "emergency",
-            "status": "active",
-            "intent": "plan",
-            "title": "Emergency plan: seizures",
-            "partOf": [{"reference": "CarePlan/plan"}],
-            "subject": {"reference": CHILD},
-        },
-    )
-    put(
-        client,
-        {
-            "resourceType": "ServiceRequest",
-            "id": "ortho",
-            "status": "active",
-            "intent": "order",
-            "code": {"text": "Orthopedics consult"},
-            "subject": {"reference": CHILD},
-        },
-    )
-    put(
-        client,
-        {
-            "resourceType": "Task",
-            "id": "referral",
-            "status": "requested",
-            "intent": "order",
-            "description": "Orthopedics referral",
-            "code": {"coding": [{"system": "http://hl7.org/fhir/CodeSystem/task-code", "code": "fulfill"}]},
-            "focus": {"reference": "ServiceRequest/ortho"},
-            "for": {"reference": CHILD},
-        },
-    )
-    put(
-        client,
-        {
-            "resourceType": "Goal",
-            "id": "other",
-            **goal,
-            "subject": {"reference": "Patient/child-2"},
-            "description": {"text": "not this child"},
-        },
-    )
 
 
 def ids(bundle: dict[str, Any]) -> set[str]:

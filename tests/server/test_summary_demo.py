@@ -6,50 +6,13 @@ emergencies, what to avoid and whom to call; Mateo's family reads Spanish.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from fhirbridge.engine.interactions import FhirEngine
-from fhirbridge.engine.searching import SearchService
-from fhirbridge.engine.transaction import BundleProcessor
-from fhirbridge.server.cli import load_demo_data
 from fhirbridge.validation import validate_resource
-from tests.conftest import LiveServer
-
-# What an emergency department must find on Jordan's sheet, each as recorded.
-JORDAN_EMERGENCY = (
-    "Nonverbal, uses eye gaze; spastic quadriplegia; baseline saturation 95%; fed only by G-tube",
-    "Seizure longer than 5 minutes: Rectal diazepam 10 mg; call 911 if not stopped in 5 minutes",
-    "G-tube button comes out: Cover the stoma; come to the ED within 1 hour, the stoma closes quickly",
-    "Fever with fast breathing: Suspect aspiration pneumonia; chest X-ray",
-    "Latex gloves and catheters",
-    "Nothing by mouth",
-    "Latex (hives)",
-    "Levetiracetam 250 mg via G-tube twice daily",
-    "Baclofen 10 mg via G-tube three times daily",
-    "Diazepam rectal gel 10 mg for seizures over 5 minutes",
-    "Karen Lee (mother): 555-0210",
-    "Grace Lee (grandmother): 555-0211",
-    "Children&#x27;s Hospital, 555-0300",
-)
-JORDAN_TEAM = (
-    "Dana Whitfield — Nurse care coordinator, Riverside Pediatrics, phone 555-0101",
-    "Priya Raman — Pediatrician, Riverside Pediatrics, phone 555-0100",
-    "Tom Becker — School nurse, Lincoln Elementary School, phone 555-0500",
-)
-
-
-@pytest.fixture
-def demo(server: LiveServer) -> Iterator[httpx.Client]:
-    search = SearchService(server.repository)
-    engine = FhirEngine(server.repository, matcher=search)
-    processor = BundleProcessor(engine, max_entries=1000, searcher=search.search_in)
-    load_demo_data(processor, server.repository, server.url)
-    with httpx.Client(base_url=server.url, timeout=30) as http:
-        yield http
+from tests.server.demo_sheets import JORDAN_EMERGENCY, JORDAN_TEAM
 
 
 def sections(document: dict[str, Any]) -> dict[str, dict[str, Any]]:

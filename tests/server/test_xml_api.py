@@ -13,13 +13,12 @@ from fhirbridge.formats.json import loads
 from fhirbridge.formats.xml import parse_xml
 from tests.conftest import LiveServer
 from tests.formats.fhir_examples import differences, json_twin, without_meta_and_narrative, xml_examples
-from tests.server.test_official_examples import migration_server  # noqa: F401  (a fixture)
 
 XML = "application/fhir+xml"
 
 
 @pytest.fixture
-def examples_client(migration_server: LiveServer) -> Iterator[httpx.Client]:  # noqa: F811
+def examples_client(migration_server: LiveServer) -> Iterator[httpx.Client]:
     """The examples refer to resources of HL7's example server, not this one: loaded as a migration would."""
     migration_server.reset()
     with httpx.Client(base_url=migration_server.url, timeout=30) as http:

@@ -1,0 +1,105 @@
+"""The layers depend inward: an import (at the top of a module or inside a function) from an inner part of
+fhirbridge to an outer one fails here.
+
+``LAYERS`` lists the parts from the innermost; a part may import its own layer and those before it. The
+imports that point outward today are listed in ``KNOWN_OUTWARD`` with the reason each is still there: the
+list only shrinks (an entry whose import is gone fails too, so it is taken off), and a new outward import
+is refused.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.support import REPO_ROOT
+
+PACKAGE = REPO_ROOT / "fhirbridge"
+
+LAYERS: tuple[frozenset[str], ...] = (
+    # the shared kernel: errors, settings, what a reference and a compartment are
+    frozenset({"fhirbridge", "errors", "config", "references", "compartment", "classification"}),
+    frozenset({"domain"}),  # the care-coordination record: nothing of FHIR, HTTP or SQL
+    frozenset({"formats"}),  # FHIR JSON and XML
+    frozenset({"validation", "assessment"}),
+    frozenset({"mappers"}),  # the record to FHIR and back
+    frozenset({"storage"}),
+    frozenset({"search"}),
+    frozenset({"security"}),
+    frozenset({"engine"}),  # interactions, bundles, operations
+    frozenset({"subscriptions", "bulk"}),
+    frozenset({"demo", "client", "conformance"}),
+    frozenset({"server"}),  # HTTP, and the composition of everything below
+    frozenset({"cli", "__main__"}),
+)
+
+# (importing module, imported module): outward imports not yet turned around, each with its reason.
+KNOWN_OUTWARD: dict[tuple[str, str], str] = {
+    ("fhirbridge.storage.sql", "fhirbridge.search.indexer"): "open_repository wires the search indexer",
+    ("fhirbridge.storage.sql", "fhirbridge.subscriptions.trigger"): "open_repository wires the trigger",
+    ("fhirbridge.storage.migrations", "fhirbridge.search.tables"): "migration 2 creates the search tables",
+    ("fhirbridge.storage.migrations", "fhirbridge.search.indexer"): "migration 4 re-indexes access attributes",
+    ("fhirbridge.storage.migrations", "fhirbridge.subscriptions.schema"): "migration 3 creates the queue",
+    ("fhirbridge.security.middleware", "fhirbridge.server.negotiation"): "error responses choose a format",
+}
+
+
+def layer_of(module: str) -> int:
+    part = module.split(".")[1] if module.count(".") else module
+    for index, layer in enumerate(LAYERS):
+        if part in layer:
+            return index
+    raise AssertionError(f"{module}: its part {part!r} is in no layer of tests/test_layers.py")
+
+
+def modules() -> Iterator[tuple[str, Path]]:
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(REPO_ROOT).with_suffix("").parts
+        yield ".".join(parts[:-1] if parts[-1] == "__init__" else parts), path
+
+
+def imports(path: Path) -> Iterator[str]:
+    """Every fhirbridge module ``path`` imports, wherever the import statement is."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names if alias.name.split(".")[0] == "fhirbridge")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "fhirbridge":
+            for alias in node.names:  # from fhirbridge import demo (a part) or __version__ (the kernel's)
+                submodule = (PACKAGE / alias.name).is_dir() or (PACKAGE / f"{alias.name}.py").exists()
+                yield f"fhirbridge.{alias.name}" if submodule else "fhirbridge"
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("fhirbridge."):
+            yield str(node.module)
+
+
+def outward_imports() -> set[tuple[str, str]]:
+    found = set()
+    for module, path in modules():
+        for imported in imports(path):
+            if layer_of(imported) > layer_of(module):
+                found.add((module, imported))
+    return found
+
+
+def test_every_part_is_in_a_layer() -> None:
+    for module, _ in modules():
+        layer_of(module)
+
+
+def test_no_import_points_outward() -> None:
+    found = outward_imports()
+    new = sorted(found - KNOWN_OUTWARD.keys())
+    assert not new, f"imports pointing outward (move the code inward, or wire it in server/): {new}"
+    gone = sorted(KNOWN_OUTWARD.keys() - found)
+    assert not gone, f"take these off KNOWN_OUTWARD, they are gone: {gone}"
+
+
+def test_no_test_module_imports_another() -> None:
+    """What tests share lives in support modules (tests/factories.py, conftest fixtures, tests/*/builders.py),
+    so running or changing one test module never depends on another's."""
+    borrowed = []
+    for path in sorted((REPO_ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1].startswith("test_"):
+                borrowed.append(f"{path.relative_to(REPO_ROOT)} imports {node.module}")
+    assert not borrowed, borrowed
