@@ -1,38 +1,22 @@
-"""The resource types fhirbridge serves: every resource the ``fhir.resources`` R4B models know."""
+"""The resource types fhirbridge serves: R4's (4.0.1), as the official definitions list them.
+
+The ``fhir.resources`` models are R4B, which adds types R4 does not have (Citation, SubscriptionTopic...)
+and drops some it has (MedicinalProduct...); a server that claims R4 serves R4's 146 types, from the table
+``tools/gen_fhir_types.py`` generated from ``hl7.fhir.r4.core`` (fhirbridge/formats).
+"""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
-from functools import lru_cache
-
-import fhir.resources.R4B as r4b_models
-from fhir.resources.R4B.domainresource import DomainResource
-from fhir.resources.R4B.resource import Resource as ResourceModel
 
 from fhirbridge.errors import BadRequest, NotFound
+from fhirbridge.formats.structure import resource_types as r4_resource_types
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-# Abstract bases are models too but can never be instantiated as a resource.
-_ABSTRACT = {"Resource", "DomainResource"}
 
 
-@lru_cache(maxsize=1)
 def resource_types() -> frozenset[str]:
-    names: set[str] = set()
-    for module_info in pkgutil.iter_modules(r4b_models.__path__):
-        module = importlib.import_module(f"{r4b_models.__name__}.{module_info.name}")
-        for value in vars(module).values():
-            if (
-                isinstance(value, type)
-                and issubclass(value, ResourceModel)
-                and value.__module__ == module.__name__
-                and value.__name__ not in _ABSTRACT
-                and (issubclass(value, DomainResource) or value.__name__ in {"Bundle", "Binary", "Parameters"})
-            ):
-                names.add(value.__name__)
-    return frozenset(names)
+    return r4_resource_types()
 
 
 def require_type(resource_type: str) -> str:

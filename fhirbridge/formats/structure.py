@@ -24,7 +24,7 @@ from enum import Enum
 from functools import cache
 from typing import Any
 
-from fhirbridge.formats._fhir_types import ElementInfo, Form, is_resource_type, type_info
+from fhirbridge.formats._fhir_types import ElementInfo, Form, is_resource_type, resource_types, type_info
 
 
 class Fault(Enum):
@@ -306,4 +306,4 @@ def _step(path: str, key: str, index: int | None) -> str:
     return f"{path}.{key}" if index is None else f"{path}.{key}[{index}]"
 
 
-__all__ = ["PRIMITIVE_PATTERNS", "Fault", "Problem", "structure_problems"]
+__all__ = ["PRIMITIVE_PATTERNS", "Fault", "Problem", "resource_types", "structure_problems"]

@@ -1,4 +1,5 @@
-"""Structural validation with the R4B models of ``fhir.resources``, errors named by FHIRPath.
+"""Structural validation with the R4B models of ``fhir.resources`` (R4's own definitions for the types R4B
+dropped), errors named by FHIRPath.
 
 Missing required elements are left to the cardinality check of the validator, which knows the
 profile in force; everything else the models reject (unknown elements, wrong shapes, malformed
@@ -14,6 +15,7 @@ import pydantic
 from fhir.resources.R4B import get_fhir_model_class
 
 from fhirbridge.errors import Issue
+from fhirbridge.formats.structure import Fault, resource_types, structure_problems
 
 _SKIPPED_ERRORS = frozenset({"missing", "model_field_validation.missing"})
 
@@ -41,7 +43,7 @@ def structure_issues(resource: dict[str, Any]) -> list[Issue]:
     resource_type = str(resource.get("resourceType"))
     model = _model(resource_type)
     if model is None:
-        return [Issue(f"Unknown resource type '{resource_type}'", "structure", "fatal", (resource_type,))]
+        return _r4_only_issues(resource, resource_type)
     try:
         model.model_validate(resource)
     except pydantic.ValidationError as exc:
@@ -53,6 +55,23 @@ def structure_issues(resource: dict[str, Any]) -> list[Issue]:
     except (TypeError, ValueError) as exc:
         return [Issue(f"The resource cannot be read: {exc}", "structure", "error", (resource_type,))]
     return []
+
+
+def _r4_only_issues(resource: dict[str, Any], resource_type: str) -> list[Issue]:
+    """A type R4 has and the R4B models do not (MedicinalProduct...): checked against R4's own definitions
+    by the compiled structure check the write path uses."""
+    if resource_type not in resource_types():
+        return [Issue(f"Unknown resource type '{resource_type}'", "structure", "fatal", (resource_type,))]
+    return [
+        Issue(
+            f"Unrecognized property '{problem.path}'" if problem.fault is Fault.UNKNOWN else problem.message,
+            "structure",
+            "error",
+            (problem.path,),
+        )
+        for problem in structure_problems(resource) or ()
+        if problem.fault is not Fault.REQUIRED  # cardinality is the validator's, against the profile in force
+    ]
 
 
 def _choice_companion(resource: dict[str, Any], error: Any) -> bool:
