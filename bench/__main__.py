@@ -48,21 +48,34 @@ def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description="fhirbridge benchmarks (issue 9)")
     parser.add_argument("--only", type=_parts, default=PARTS, help="run a subset: serialization,http,soak")
     parser.add_argument("--quick", action="store_true", help="a tiny version of every scenario (under a minute)")
-    parser.add_argument("--full", action="store_true",
-                        help="add the 1,000,000-resource growth point on SQLite (with --quick: 3,000)")
-    parser.add_argument("--soak", type=float, metavar="SECONDS",
-                        help=f"length of the memory soak (default {DEFAULT_SOAK_SECONDS:g}, quick "
-                             f"{QUICK_SOAK_SECONDS:g}; the issue's soak is 600)")
+    parser.add_argument(
+        "--full", action="store_true", help="add the 1,000,000-resource growth point on SQLite (with --quick: 3,000)"
+    )
+    parser.add_argument(
+        "--soak",
+        type=float,
+        metavar="SECONDS",
+        help=f"length of the memory soak (default {DEFAULT_SOAK_SECONDS:g}, quick "
+        f"{QUICK_SOAK_SECONDS:g}; the issue's soak is 600)",
+    )
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated: sqlite,postgresql")
-    parser.add_argument("--postgres-url", default=POSTGRES_URL, help="a PostgreSQL database the run may use; "
-                        "a fresh schema is created in it and dropped afterwards")
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE,
-                        help="where bulk-loaded SQLite stores are kept between runs (keyed by a fingerprint of the "
-                             "data generator and the storage and search code)")
+    parser.add_argument(
+        "--postgres-url",
+        default=POSTGRES_URL,
+        help="a PostgreSQL database the run may use; a fresh schema is created in it and dropped afterwards",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=DEFAULT_CACHE,
+        help="where bulk-loaded SQLite stores are kept between runs (keyed by a fingerprint of the "
+        "data generator and the storage and search code)",
+    )
     parser.add_argument("--no-cache", action="store_true", help="build every store afresh (--quick never caches)")
     parser.add_argument("--repeat", type=int, help="timed runs per serialization measurement (default 5, quick 1)")
-    parser.add_argument("--output", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md",
-                        help="where to write the report")
+    parser.add_argument(
+        "--output", type=Path, default=REPO_ROOT / "docs" / "benchmarks.md", help="where to write the report"
+    )
     return parser
 
 
@@ -75,12 +88,20 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] | None = None
     backends = tuple(name.strip() for name in args.backends.split(",") if name.strip())
     soak_seconds = args.soak if args.soak is not None else (QUICK_SOAK_SECONDS if args.quick else DEFAULT_SOAK_SECONDS)
     repeat = args.repeat or (1 if args.quick else 5)
-    command = "python -m bench" + ("" if argv is None and len(sys.argv) <= 1 else
-                                   " " + shlex.join(sys.argv[1:] if argv is None else argv))
+    command = "python -m bench" + (
+        "" if argv is None and len(sys.argv) <= 1 else " " + shlex.join(sys.argv[1:] if argv is None else argv)
+    )
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    run = Run(command=command, started=started, seconds=0.0, quick=args.quick, profile=profile,
-              machine=describe(), verdicts=[])
+    run = Run(
+        command=command,
+        started=started,
+        seconds=0.0,
+        quick=args.quick,
+        profile=profile,
+        machine=describe(),
+        verdicts=[],
+    )
     for part in PARTS:
         if part not in args.only:
             run.not_run[part] = f"not selected (`--only {','.join(args.only)}`)"
@@ -106,8 +127,9 @@ def main(argv: list[str] | None = None, log: Callable[[str], None] | None = None
     run.verdicts = [
         *serialization_verdicts(run.serialization),
         *rest_verdicts(run.rest, backends, largest),
-        *growth_verdicts(run.rest if args.full else None, profile.growth_backend, profile.sizes[0],
-                         profile.growth_size),
+        *growth_verdicts(
+            run.rest if args.full else None, profile.growth_backend, profile.sizes[0], profile.growth_size
+        ),
         soak_verdict(run.soak),
     ]
     run.seconds = time.perf_counter() - clock

@@ -119,9 +119,7 @@ def report(comparisons: list[Comparison]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--shared", type=Path, default=DEFAULT_SHARED, help="the shared/ folder with the examples"
-    )
+    parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="the shared/ folder with the examples")
     parser.add_argument("--repeat", type=int, default=5, help="timed runs per measurement (median reported)")
     args = parser.parse_args(argv)
     examples_dir = args.shared / "fhir" / "r4-core-examples"

@@ -61,18 +61,54 @@ CONDITIONS = (
 )
 # (need domain, goal description, measure LOINC, measure display, referral service, referral display)
 NEEDS = (
-    ("development", "Walk ten steps with a walker at home", "89243-0", "Mobility score", "91251008",
-     "Physical therapy procedure"),
-    ("communication", "Use twenty signs or words to ask for things", "89286-9", "Communication score", "5154007",
-     "Speech therapy"),
-    ("school", "Attend school four days a week with the agreed IEP supports", "89262-0", "School attendance",
-     "410410006", "Screening for educational needs"),
-    ("nutrition", "Gain weight along the 10th percentile curve", "29463-7", "Body weight", "386373004",
-     "Nutrition therapy"),
-    ("behavior", "Fewer than two meltdowns a week at home", "89204-2", "Behavior score", "228557008",
-     "Cognitive and behavioral therapy"),
-    ("transition", "Book own appointments with the adult clinic", "81338-6", "Self-management score", "410606002",
-     "Social service procedure"),
+    (
+        "development",
+        "Walk ten steps with a walker at home",
+        "89243-0",
+        "Mobility score",
+        "91251008",
+        "Physical therapy procedure",
+    ),
+    (
+        "communication",
+        "Use twenty signs or words to ask for things",
+        "89286-9",
+        "Communication score",
+        "5154007",
+        "Speech therapy",
+    ),
+    (
+        "school",
+        "Attend school four days a week with the agreed IEP supports",
+        "89262-0",
+        "School attendance",
+        "410410006",
+        "Screening for educational needs",
+    ),
+    (
+        "nutrition",
+        "Gain weight along the 10th percentile curve",
+        "29463-7",
+        "Body weight",
+        "386373004",
+        "Nutrition therapy",
+    ),
+    (
+        "behavior",
+        "Fewer than two meltdowns a week at home",
+        "89204-2",
+        "Behavior score",
+        "228557008",
+        "Cognitive and behavioral therapy",
+    ),
+    (
+        "transition",
+        "Book own appointments with the adult clinic",
+        "81338-6",
+        "Self-management score",
+        "410606002",
+        "Social service procedure",
+    ),
 )
 PERFORMERS = (
     "Children's Regional Therapy Services",
@@ -180,17 +216,28 @@ class ChildRecord:
             "telecom": [{"system": "phone", "value": f"555-01{self.ids.number % 100:02d}", "use": "home"}],
             "gender": self.rng.choice(("female", "male")),
             "birthDate": self.birth.isoformat(),
-            "address": [{"use": "home", "line": [f"{10 + self.ids.number % 900} Maple Street"],
-                         "city": "Springfield", "state": "IL", "postalCode": "62704"}],
-            "contact": [{
-                "relationship": [_concept("http://terminology.hl7.org/CodeSystem/v2-0131", "N", "Next-of-Kin")],
-                "name": {"text": self.parent},
-                "telecom": [{"system": "phone", "value": "555-0199", "use": "mobile"}],
-            }],
-            "communication": [{
-                "language": _concept("urn:ietf:bcp:47", language, language_name),
-                "preferred": True,
-            }],
+            "address": [
+                {
+                    "use": "home",
+                    "line": [f"{10 + self.ids.number % 900} Maple Street"],
+                    "city": "Springfield",
+                    "state": "IL",
+                    "postalCode": "62704",
+                }
+            ],
+            "contact": [
+                {
+                    "relationship": [_concept("http://terminology.hl7.org/CodeSystem/v2-0131", "N", "Next-of-Kin")],
+                    "name": {"text": self.parent},
+                    "telecom": [{"system": "phone", "value": "555-0199", "use": "mobile"}],
+                }
+            ],
+            "communication": [
+                {
+                    "language": _concept("urn:ietf:bcp:47", language, language_name),
+                    "preferred": True,
+                }
+            ],
         }
 
     def condition(self, index: int) -> Resource:
@@ -219,16 +266,18 @@ class ChildRecord:
             {"reference": _ref("ServiceRequest", self.ids.of("sr", i))} for i in range(2)
         ]
         activities += [{"reference": _ref("Task", self.ids.of("task", i))} for i in range(3)]
-        activities.append({
-            "detail": {
-                "kind": "Appointment",
-                "code": _concept(SNOMED, "390906007", "Follow-up encounter"),
-                "status": "scheduled",
-                "scheduledString": "Every three months at the medical home",
-                "performer": [{"display": "Springfield Pediatric Medical Home"}],
-                "description": "Review the plan with the family and update goals",
+        activities.append(
+            {
+                "detail": {
+                    "kind": "Appointment",
+                    "code": _concept(SNOMED, "390906007", "Follow-up encounter"),
+                    "status": "scheduled",
+                    "scheduledString": "Every three months at the medical home",
+                    "performer": [{"display": "Springfield Pediatric Medical Home"}],
+                    "description": "Review the plan with the family and update goals",
+                }
             }
-        })
+        )
         return {
             "resourceType": "CarePlan",
             "id": self.ids.of("plan"),
@@ -260,8 +309,9 @@ class ChildRecord:
             "resourceType": "Goal",
             "id": self.ids.of("goal", index),
             "lifecycleStatus": "active",
-            "achievementStatus": _concept(GOAL_ACHIEVEMENT, self.rng.choice(("in-progress", "improving")),
-                                          "In Progress"),
+            "achievementStatus": _concept(
+                GOAL_ACHIEVEMENT, self.rng.choice(("in-progress", "improving")), "In Progress"
+            ),
             "category": [{"text": domain}],
             "description": {"text": description},
             "subject": _ref("Patient", self.ids.patient, self.name),
@@ -367,18 +417,21 @@ def transaction_bundle(record: list[Resource], rng: random.Random) -> Resource:
     entries = []
     for resource in record:
         body = _rewrite_references({k: v for k, v in resource.items() if k != "id"}, full_urls)
-        entries.append({
-            "fullUrl": full_urls[f"{resource['resourceType']}/{resource['id']}"],
-            "resource": body,
-            "request": {"method": "POST", "url": resource["resourceType"]},
-        })
+        entries.append(
+            {
+                "fullUrl": full_urls[f"{resource['resourceType']}/{resource['id']}"],
+                "resource": body,
+                "request": {"method": "POST", "url": resource["resourceType"]},
+            }
+        )
     return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
 
 
 def _rewrite_references(node: Any, full_urls: dict[str, str]) -> Any:
     if isinstance(node, dict):
         return {
-            key: full_urls.get(value, value) if key == "reference" and isinstance(value, str)
+            key: full_urls.get(value, value)
+            if key == "reference" and isinstance(value, str)
             else _rewrite_references(value, full_urls)
             for key, value in node.items()
         }

@@ -230,5 +230,13 @@ class LoadGenerator:
         self.close()
 
 
-__all__ = ["ClientPlan", "ClientResult", "Connection", "Exchange", "LoadGenerator", "encode_request", "read_response",
-           "run_client"]
+__all__ = [
+    "ClientPlan",
+    "ClientResult",
+    "Connection",
+    "Exchange",
+    "LoadGenerator",
+    "encode_request",
+    "read_response",
+    "run_client",
+]

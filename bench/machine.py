@@ -11,8 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-LIBRARIES = ("fastapi", "starlette", "uvicorn", "h11", "httptools", "uvloop", "pydantic", "fhir.resources",
-             "sqlalchemy", "psycopg", "orjson", "lxml")
+LIBRARIES = (
+    "fastapi",
+    "starlette",
+    "uvicorn",
+    "h11",
+    "httptools",
+    "uvloop",
+    "pydantic",
+    "fhir.resources",
+    "sqlalchemy",
+    "psycopg",
+    "orjson",
+    "lxml",
+)
 
 
 @dataclass
@@ -79,8 +91,13 @@ def _commit() -> str:
         result = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
         )
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return result.stdout.strip() + (" (with uncommitted changes)" if dirty else "")

@@ -73,18 +73,42 @@ def main(argv: list[str] | None = None) -> int:
         work_dir = Path(tmp)
         builder = SqliteBuilder(DEFAULT_CACHE, work_dir, print)
         prepared = builder.prepare(args.size)
-        with point_store(args.backend, prepared, args.size, work_dir, args.postgres_url) as (store, _), \
-            ServerProcess("fhir", "--database-url", store.url) as server:
+        with (
+            point_store(args.backend, prepared, args.size, work_dir, args.postgres_url) as (store, _),
+            ServerProcess("fhir", "--database-url", store.url) as server,
+        ):
             requests = scenario.build(store, profile, random.Random(f"{SEED}-{scenario.name}"))
             folded = work_dir / "stacks.txt"
             sampler = subprocess.Popen(
-                [py_spy, "record", "--pid", str(server.process.pid), "--duration", str(int(args.seconds)),
-                 "--rate", "250", "--format", "raw", "--output", str(folded), "--nonblocking", "--gil"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                [
+                    py_spy,
+                    "record",
+                    "--pid",
+                    str(server.process.pid),
+                    "--duration",
+                    str(int(args.seconds)),
+                    "--rate",
+                    "250",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(folded),
+                    "--nonblocking",
+                    "--gil",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
             time.sleep(0.5)
-            load.run(server.host, server.port, requests, warmup=0.0, window=args.seconds, runs=1,
-                     ok_statuses=scenario.ok_statuses)
+            load.run(
+                server.host,
+                server.port,
+                requests,
+                warmup=0.0,
+                window=args.seconds,
+                runs=1,
+                ok_statuses=scenario.ok_statuses,
+            )
             _, errors = sampler.communicate(timeout=args.seconds + 60)
             if not folded.exists():
                 print(errors.decode("utf-8", "replace"), file=sys.stderr)

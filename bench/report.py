@@ -55,8 +55,11 @@ def _header(run: Run) -> list[str]:
         "",
     ]
     if run.quick:
-        lines += ["**Quick run** (`--quick`): tiny stores and sub-second windows, to check that every scenario "
-                  "works. Its numbers mean nothing; run `make bench` for real ones.", ""]
+        lines += [
+            "**Quick run** (`--quick`): tiny stores and sub-second windows, to check that every scenario "
+            "works. Its numbers mean nothing; run `make bench` for real ones.",
+            "",
+        ]
     lines += [
         "Options: `python -m bench --only serialization,http,soak` runs a subset, `--quick` a tiny version of "
         "everything, `--full` adds the 1,000,000-resource growth point on SQLite, `--soak SECONDS` sets the "
@@ -88,20 +91,23 @@ def _serialization(run: Run) -> list[str]:
         return [*lines, f"Not run: {run.not_run.get('serialization', 'not selected')}.", ""]
     lines += [
         "Each operation timed on the same resource with fhirbridge and with fhir.resources (R4B models) in "
-        "this run: auto-ranged calls after a warm-up, median of the runs. \"JSON parse + validate\" is what the "
+        'this run: auto-ranged calls after a warm-up, median of the runs. "JSON parse + validate" is what the '
         "server does with a body (fhirbridge's exact-decimal `loads` and `check_resource`, the structure "
-        "check compiled from the R4 definitions) against `model_validate_json`; \"JSON write\" is `dumps` against "
-        "`model_dump_json`; \"XML write\" is `to_xml` against `model_dump_xml`; the conversions go bytes to "
-        "bytes; \"XML parse + validate\" is `parse_xml` + `check_resource` against `model_validate_xml`.",
+        'check compiled from the R4 definitions) against `model_validate_json`; "JSON write" is `dumps` against '
+        '`model_dump_json`; "XML write" is `to_xml` against `model_dump_xml`; the conversions go bytes to '
+        'bytes; "XML parse + validate" is `parse_xml` + `check_resource` against `model_validate_xml`.',
         "",
         "| resource | operation | bytes | fhirbridge | fhir.resources | fhirbridge is |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for row in results.comparisons:
-        lines.append(f"| {row.example} | {row.operation} | {row.size:,} | {_us(row.ours)} | {_us(row.theirs)} "
-                     f"| {row.speedup:.1f}x faster |" if row.speedup >= 1 else
-                     f"| {row.example} | {row.operation} | {row.size:,} | {_us(row.ours)} | {_us(row.theirs)} "
-                     f"| {1 / row.speedup:.1f}x slower |")
+        lines.append(
+            f"| {row.example} | {row.operation} | {row.size:,} | {_us(row.ours)} | {_us(row.theirs)} "
+            f"| {row.speedup:.1f}x faster |"
+            if row.speedup >= 1
+            else f"| {row.example} | {row.operation} | {row.size:,} | {_us(row.ours)} | {_us(row.theirs)} "
+            f"| {1 / row.speedup:.1f}x slower |"
+        )
     lines.append("")
     if results.domain_note:
         lines += [f"- domain -> FHIR Bundle: {results.domain_note}.", ""]
@@ -157,8 +163,10 @@ def _http(run: Run) -> list[str]:
             if measurement.scenario in ("read", UNCACHED_READ) and summary and ceiling and ceiling.summary:
                 share = f"{summary.throughput / ceiling.summary.throughput:.0%}"
             if summary is None:
-                lines.append(f"| {measurement.size:,} | {measurement.stored:,} | {measurement.scenario} "
-                             f"| - | - | - | - | | {measurement.note} |")
+                lines.append(
+                    f"| {measurement.size:,} | {measurement.stored:,} | {measurement.scenario} "
+                    f"| - | - | - | - | | {measurement.note} |"
+                )
                 continue
             lines.append(
                 f"| {measurement.size:,} | {measurement.stored:,} | {measurement.scenario} | {summary.throughput:,.0f} "
@@ -173,12 +181,19 @@ def _growth(run: Run) -> list[str]:
     lines = ["## Growth", ""]
     profile = run.profile
     if run.rest is None or profile.growth_size is None or profile.growth_backend is None:
-        return [*lines, "Not run: the 1,000,000-resource point needs `--full` (its bulk load alone takes tens of "
-                        "minutes on this machine).", ""]
-    lines += [f"p50 latency on {BACKEND_TITLES[profile.growth_backend]} as the store grows; logarithmic growth "
-              f"from {profile.sizes[0]:,} allows a factor of log(n)/log({profile.sizes[0]:,}).", "",
-              "| scenario | " + " | ".join(f"{size:,}" for size in (*profile.sizes, profile.growth_size)) + " |",
-              "|---|" + "---:|" * (len(profile.sizes) + 1)]
+        return [
+            *lines,
+            "Not run: the 1,000,000-resource point needs `--full` (its bulk load alone takes tens of "
+            "minutes on this machine).",
+            "",
+        ]
+    lines += [
+        f"p50 latency on {BACKEND_TITLES[profile.growth_backend]} as the store grows; logarithmic growth "
+        f"from {profile.sizes[0]:,} allows a factor of log(n)/log({profile.sizes[0]:,}).",
+        "",
+        "| scenario | " + " | ".join(f"{size:,}" for size in (*profile.sizes, profile.growth_size)) + " |",
+        "|---|" + "---:|" * (len(profile.sizes) + 1),
+    ]
     for scenario in ("read", "search patient+category", "$everything", "update", "create"):
         cells = []
         for size in (*profile.sizes, profile.growth_size):

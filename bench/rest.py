@@ -43,8 +43,9 @@ class Profile:
     growth_size: int | None = None
 
 
-DEFAULT_PROFILE = Profile(sizes=(10_000, 100_000), clients=4, warmup=1.0, window=3.0, runs=3,
-                          read_sample=2_000, write_pool=200)
+DEFAULT_PROFILE = Profile(
+    sizes=(10_000, 100_000), clients=4, warmup=1.0, window=3.0, runs=3, read_sample=2_000, write_pool=200
+)
 # One small store and one window per scenario, long enough for a 100-entry transaction to complete.
 QUICK_PROFILE = Profile(sizes=(300,), clients=2, warmup=0.3, window=1.0, runs=1, read_sample=50, write_pool=10)
 
@@ -83,11 +84,17 @@ def read_paths(store: Store, profile: Profile) -> list[str]:
     rng = random.Random(SEED)
     paths = []
     for ids in _sample_children(store, rng, profile.read_sample):
-        resource_type, id = rng.choice((
-            ("Patient", ids.patient), ("CarePlan", ids.of("plan")), ("Condition", ids.of("cond", rng.randrange(2))),
-            ("Goal", ids.of("goal", rng.randrange(3))), ("ServiceRequest", ids.of("sr", rng.randrange(2))),
-            ("Observation", ids.of("obs", rng.randrange(8))), ("Observation", ids.of("obs", rng.randrange(8))),
-        ))
+        resource_type, id = rng.choice(
+            (
+                ("Patient", ids.patient),
+                ("CarePlan", ids.of("plan")),
+                ("Condition", ids.of("cond", rng.randrange(2))),
+                ("Goal", ids.of("goal", rng.randrange(3))),
+                ("ServiceRequest", ids.of("sr", rng.randrange(2))),
+                ("Observation", ids.of("obs", rng.randrange(8))),
+                ("Observation", ids.of("obs", rng.randrange(8))),
+            )
+        )
         paths.append(f"{resource_type}/{id}")
     return paths
 
@@ -175,14 +182,27 @@ def _bundle_probe(path: str, module: str) -> Callable[[ServerProcess, Store], st
 SEARCH_PATH = "/Observation?patient=Patient/{patient}&category=vital-signs"
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("read", "GET [type]/[id] of random stored resources", _reads),
-    Scenario("search patient+category", "GET Observation?patient=...&category=vital-signs", _searches,
-             available=_bundle_probe(SEARCH_PATH, "fhirbridge.search")),
-    Scenario("$everything", "GET Patient/[id]/$everything (a child's whole record, 20 resources)", _everything,
-             available=_bundle_probe("/Patient/{patient}/$everything", "fhirbridge.search")),
+    Scenario(
+        "search patient+category",
+        "GET Observation?patient=...&category=vital-signs",
+        _searches,
+        available=_bundle_probe(SEARCH_PATH, "fhirbridge.search"),
+    ),
+    Scenario(
+        "$everything",
+        "GET Patient/[id]/$everything (a child's whole record, 20 resources)",
+        _everything,
+        available=_bundle_probe("/Patient/{patient}/$everything", "fhirbridge.search"),
+    ),
     Scenario("update", "PUT Task/[id] (an action step's status and note change)", _updates),
     Scenario("create", "POST [type] (resources of a new child's record)", _creates),
-    Scenario("transaction (100 entries)", "POST / transaction Bundle creating 5 children's records",
-             _transactions, resources_per_request=RESOURCES_PER_CHILD * TRANSACTION_CHILDREN, min_window=2.5),
+    Scenario(
+        "transaction (100 entries)",
+        "POST / transaction Bundle creating 5 children's records",
+        _transactions,
+        resources_per_request=RESOURCES_PER_CHILD * TRANSACTION_CHILDREN,
+        min_window=2.5,
+    ),
 )
 BASELINE = "read, bare Starlette ceiling"
 # SQLite only: the read scenario again against a server with FHIRBRIDGE_READ_CACHE_MB=0, i.e. what a
@@ -221,12 +241,17 @@ class RestResults:
 
 
 def _measure(
-    load: LoadGenerator, server: ServerProcess, requests: list[bytes], profile: Profile, ok: tuple[int, ...],
+    load: LoadGenerator,
+    server: ServerProcess,
+    requests: list[bytes],
+    profile: Profile,
+    ok: tuple[int, ...],
     min_window: float = 0.0,
 ) -> LoadSummary:
     window = max(profile.window, min_window)
-    results = load.run(server.host, server.port, requests, warmup=profile.warmup, window=window,
-                       runs=profile.runs, ok_statuses=ok)
+    results = load.run(
+        server.host, server.port, requests, warmup=profile.warmup, window=window, runs=profile.runs, ok_statuses=ok
+    )
     return summarize(results, window)
 
 
@@ -238,8 +263,9 @@ def _trouble(summary: LoadSummary, window: float) -> str | None:
     return None
 
 
-def run_point(store: Store, size: int, profile: Profile, load: LoadGenerator, work_dir: Path,
-              log: Callable[[str], None]) -> list[Measurement]:
+def run_point(
+    store: Store, size: int, profile: Profile, load: LoadGenerator, work_dir: Path, log: Callable[[str], None]
+) -> list[Measurement]:
     measurements = []
     stored = store.count()
     bodies = {}
@@ -250,8 +276,10 @@ def run_point(store: Store, size: int, profile: Profile, load: LoadGenerator, wo
     bodies_file = work_dir / "baseline-bodies.json"
     bodies_file.write_text(json.dumps(bodies))
     reads = _reads(store, profile, random.Random(SEED))
-    with ServerProcess("baseline", "--bodies", str(bodies_file)) as baseline, \
-            ServerProcess("fhir", "--database-url", store.url) as server:
+    with (
+        ServerProcess("baseline", "--bodies", str(bodies_file)) as baseline,
+        ServerProcess("fhir", "--database-url", store.url) as server,
+    ):
         log(f"  {store.backend} {size:,}: {BASELINE}")
         ceiling_before = _measure(load, baseline, reads, profile, (200,))
         for scenario in SCENARIOS:
@@ -259,15 +287,19 @@ def run_point(store: Store, size: int, profile: Profile, load: LoadGenerator, wo
             reason = scenario.available(server, store) if scenario.available else None
             if reason is not None:
                 log(f"  {store.backend} {size:,}: {scenario.name}: {reason}")
-                measurements.append(Measurement(store.backend, size, stored, scenario.name, None, reason,
-                                                scenario.resources_per_request))
+                measurements.append(
+                    Measurement(
+                        store.backend, size, stored, scenario.name, None, reason, scenario.resources_per_request
+                    )
+                )
                 continue
             log(f"  {store.backend} {size:,}: {scenario.name}")
             requests = scenario.build(store, profile, random.Random(f"{SEED}-{scenario.name}"))
             summary = _measure(load, server, requests, profile, scenario.ok_statuses, scenario.min_window)
             note = _trouble(summary, max(profile.window, scenario.min_window))
-            measurements.append(Measurement(store.backend, size, stored, scenario.name, summary, note,
-                                            scenario.resources_per_request))
+            measurements.append(
+                Measurement(store.backend, size, stored, scenario.name, summary, note, scenario.resources_per_request)
+            )
             if scenario.name == "read":
                 log(f"  {store.backend} {size:,}: {BASELINE} (again, after fhirbridge's read)")
                 ceiling = averaged(ceiling_before, _measure(load, baseline, reads, profile, (200,)))
@@ -277,8 +309,15 @@ def run_point(store: Store, size: int, profile: Profile, load: LoadGenerator, wo
     return measurements
 
 
-def _uncached_read(store: Store, size: int, stored: int, profile: Profile, load: LoadGenerator,
-                   reads: list[bytes], log: Callable[[str], None]) -> Measurement:
+def _uncached_read(
+    store: Store,
+    size: int,
+    stored: int,
+    profile: Profile,
+    load: LoadGenerator,
+    reads: list[bytes],
+    log: Callable[[str], None],
+) -> Measurement:
     log(f"  {store.backend} {size:,}: {UNCACHED_READ}")
     with ServerProcess("fhir", "--database-url", store.url, "--read-cache-mb", "0") as uncached:
         summary = _measure(load, uncached, reads, profile, (200,))
@@ -299,8 +338,15 @@ def _preparation(backend: str, prepared: Prepared, copy_seconds: float) -> str:
     return f"reused from the cache, {built}" if prepared.cached else built
 
 
-def run_rest(profile: Profile, backends: tuple[str, ...], load: LoadGenerator, builder: SqliteBuilder,
-             work_dir: Path, log: Callable[[str], None], postgres_url: str = POSTGRES_URL) -> RestResults:
+def run_rest(
+    profile: Profile,
+    backends: tuple[str, ...],
+    load: LoadGenerator,
+    builder: SqliteBuilder,
+    work_dir: Path,
+    log: Callable[[str], None],
+    postgres_url: str = POSTGRES_URL,
+) -> RestResults:
     results = RestResults()
     for backend in backends:
         if backend == "postgresql" and (reason := postgres_available(postgres_url)):

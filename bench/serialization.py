@@ -71,16 +71,32 @@ def operations(subject: Subject) -> list[Operation]:
     xml = to_xml(resource)
     their_xml = model.model_dump_xml()
     return [
-        ("JSON parse + validate", lambda: check_resource(loads(raw)), lambda: model_class.model_validate_json(raw),
-         len(raw)),
+        (
+            "JSON parse + validate",
+            lambda: check_resource(loads(raw)),
+            lambda: model_class.model_validate_json(raw),
+            len(raw),
+        ),
         ("JSON write", lambda: dumps(resource), model.model_dump_json, len(raw)),
         ("XML write", lambda: to_xml(resource), model.model_dump_xml, len(xml)),
-        ("JSON -> XML", lambda: encode_stored(raw, "xml"),
-         lambda: model_class.model_validate_json(raw).model_dump_xml(), len(raw)),
-        ("XML -> JSON", lambda: dumps(parse_xml(xml)),
-         lambda: model_class.model_validate_xml(their_xml).model_dump_json(), len(xml)),
-        ("XML parse + validate", lambda: check_resource(parse_xml(xml)),
-         lambda: model_class.model_validate_xml(their_xml), len(xml)),
+        (
+            "JSON -> XML",
+            lambda: encode_stored(raw, "xml"),
+            lambda: model_class.model_validate_json(raw).model_dump_xml(),
+            len(raw),
+        ),
+        (
+            "XML -> JSON",
+            lambda: dumps(parse_xml(xml)),
+            lambda: model_class.model_validate_xml(their_xml).model_dump_json(),
+            len(xml),
+        ),
+        (
+            "XML parse + validate",
+            lambda: check_resource(parse_xml(xml)),
+            lambda: model_class.model_validate_xml(their_xml),
+            len(xml),
+        ),
     ]
 
 
@@ -151,10 +167,18 @@ def domain_operations() -> tuple[list[Operation], str | None]:
     bundle = record_to_bundle(record)
     size = len(dumps(bundle))
     return [
-        ("domain -> Bundle JSON", lambda: dumps(record_to_bundle(record)),
-         lambda: bundle_model.model_validate(record_to_bundle(record)).model_dump_json(), size),
-        ("domain -> Bundle XML", lambda: to_xml(record_to_bundle(record)),
-         lambda: bundle_model.model_validate(record_to_bundle(record)).model_dump_xml(), len(to_xml(bundle))),
+        (
+            "domain -> Bundle JSON",
+            lambda: dumps(record_to_bundle(record)),
+            lambda: bundle_model.model_validate(record_to_bundle(record)).model_dump_json(),
+            size,
+        ),
+        (
+            "domain -> Bundle XML",
+            lambda: to_xml(record_to_bundle(record)),
+            lambda: bundle_model.model_validate(record_to_bundle(record)).model_dump_xml(),
+            len(to_xml(bundle)),
+        ),
     ], None
 
 

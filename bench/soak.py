@@ -74,8 +74,15 @@ def _mix(server: ServerProcess, store: Store, profile: Profile) -> tuple[list[by
     return requests, [scenario.name for scenario in chosen]
 
 
-def run_soak(seconds: float, size: int, profile: Profile, load: LoadGenerator, builder: SqliteBuilder,
-             work_dir: Path, log: Callable[[str], None]) -> SoakResult:
+def run_soak(
+    seconds: float,
+    size: int,
+    profile: Profile,
+    load: LoadGenerator,
+    builder: SqliteBuilder,
+    work_dir: Path,
+    log: Callable[[str], None],
+) -> SoakResult:
     with point_store("sqlite", builder.prepare(size), size, work_dir) as (store, _):
         stored = store.count()
         with ServerProcess("fhir", "--database-url", store.url) as server:

@@ -91,8 +91,9 @@ def fingerprint() -> str:
     sources = [Path(__file__).with_name("data.py")]
     for folder in ("storage", "search"):
         if (package / folder).is_dir():
-            sources += sorted(path for path in (package / folder).rglob("*") if path.is_file()
-                              and "__pycache__" not in path.parts)
+            sources += sorted(
+                path for path in (package / folder).rglob("*") if path.is_file() and "__pycache__" not in path.parts
+            )
     for path in sources:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
@@ -122,16 +123,21 @@ class SqliteBuilder:
         meta = path.with_suffix(".json")
         if path.exists() and meta.exists():
             return Prepared(path, float(json.loads(meta.read_text())["seconds"]), cached=True)
-        smaller = sorted(int(p.stem.split("-")[1]) for p in self.folder.glob("store-*.sqlite3")
-                         if p.with_suffix(".json").exists() and int(p.stem.split("-")[1]) < size)
+        smaller = sorted(
+            int(p.stem.split("-")[1])
+            for p in self.folder.glob("store-*.sqlite3")
+            if p.with_suffix(".json").exists() and int(p.stem.split("-")[1]) < size
+        )
         building = path.with_name(f"building-{uuid.uuid4().hex[:8]}.sqlite3")
         start_children, seconds = 0, 0.0
         if smaller:
             shutil.copyfile(self._path(smaller[-1]), building)
             start_children = children_for(smaller[-1])
             seconds = float(json.loads(self._path(smaller[-1]).with_suffix(".json").read_text())["seconds"])
-        self.log(f"sqlite: building a {size:,}-resource store through the repository"
-                 + (f" from the {smaller[-1]:,} one" if smaller else ""))
+        self.log(
+            f"sqlite: building a {size:,}-resource store through the repository"
+            + (f" from the {smaller[-1]:,} one" if smaller else "")
+        )
         started = time.perf_counter()
         repository = open_repository(f"sqlite:///{building}")
         try:
@@ -182,16 +188,22 @@ def copy_rows(source_url: str, target: SqlRepository) -> None:
 def _advance_sequences(conn: sa.Connection, table: sa.Table) -> None:
     """Copied rows carry their keys; move each serial sequence past them so new rows do not collide."""
     for column in table.primary_key.columns:
-        sequence = conn.execute(sa.text("select pg_get_serial_sequence(:t, :c)"),
-                                {"t": table.name, "c": column.name}).scalar()
+        sequence = conn.execute(
+            sa.text("select pg_get_serial_sequence(:t, :c)"), {"t": table.name, "c": column.name}
+        ).scalar()
         if sequence:
-            conn.execute(sa.text(f'select setval(:s, coalesce((select max("{column.name}") from "{table.name}"), 0) '
-                                 "+ 1, false)"), {"s": sequence})
+            conn.execute(
+                sa.text(
+                    f'select setval(:s, coalesce((select max("{column.name}") from "{table.name}"), 0) + 1, false)'
+                ),
+                {"s": sequence},
+            )
 
 
 @contextlib.contextmanager
-def point_store(backend: str, prepared: Prepared, size: int, work_dir: Path,
-                postgres_url: str = POSTGRES_URL) -> Iterator[tuple[Store, float]]:
+def point_store(
+    backend: str, prepared: Prepared, size: int, work_dir: Path, postgres_url: str = POSTGRES_URL
+) -> Iterator[tuple[Store, float]]:
     """A fresh store of the size point, and the seconds it took to copy it into place."""
     started = time.perf_counter()
     if backend == "sqlite":

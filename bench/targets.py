@@ -33,8 +33,11 @@ def _judge(ok: bool) -> str:
 
 def serialization_verdicts(results: SerializationResults | None) -> list[Verdict]:
     targets = (
-        ("XML write", TARGET_XML_WRITE_SPEEDUP, f"XML write at least {TARGET_XML_WRITE_SPEEDUP:.0f}x faster than "
-                                                f"fhir.resources on a {YARDSTICK}"),
+        (
+            "XML write",
+            TARGET_XML_WRITE_SPEEDUP,
+            f"XML write at least {TARGET_XML_WRITE_SPEEDUP:.0f}x faster than fhir.resources on a {YARDSTICK}",
+        ),
         ("JSON write", 1.0, f"JSON write no slower than fhir.resources ({YARDSTICK})"),
         ("JSON parse + validate", 1.0, f"JSON parse + validate no slower than fhir.resources ({YARDSTICK})"),
     )
@@ -56,6 +59,7 @@ def rest_verdicts(results: RestResults | None, backends: tuple[str, ...], size: 
     verdicts: list[Verdict] = []
     at = f"{size:,} resources"
     for backend in backends:
+
         def measured(scenario: str, backend: str = backend) -> tuple[Measurement | None, str | None]:
             if results is None:
                 return None, "not measured in this run"

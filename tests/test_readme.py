@@ -66,7 +66,7 @@ def test_readme_examples_run(secured_server: LiveServer) -> None:
         check=True,
     ).stdout.strip()
     for example in curl_examples():
-        script = "set -euo pipefail\ncurl() { command curl --show-error --fail-with-body \"$@\"; }\n" + example
+        script = 'set -euo pipefail\ncurl() { command curl --show-error --fail-with-body "$@"; }\n' + example
         script = script.replace("http://127.0.0.1:8080", secured_server.url)
         result = subprocess.run(
             ["bash", "-c", script], env={**env, "TOKEN": token}, capture_output=True, text=True, timeout=120

@@ -121,15 +121,11 @@ def branch_root(branch: str) -> str:
 def expression_for(expression: str | None, resource_type: str) -> str | None:
     if not expression:
         return None
-    branches = [
-        b for b in split_union(expression) if branch_root(b) in (resource_type, "Resource", "DomainResource")
-    ]
+    branches = [b for b in split_union(expression) if branch_root(b) in (resource_type, "Resource", "DomainResource")]
     return " | ".join(branches) if branches else None
 
 
-def parameter_entry(
-    sp: dict[str, Any], resource_type: str, by_url: dict[str, dict[str, Any]]
-) -> dict[str, Any] | None:
+def parameter_entry(sp: dict[str, Any], resource_type: str, by_url: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
     kind = sp["type"]
     if kind == "special":
         return None
@@ -166,8 +162,7 @@ def load_parameters(shared: Path) -> dict[str, dict[str, Any]]:
     bundle = json.loads((shared / "fhir/definitions/r4-search-parameters.json").read_text())
     core = [e["resource"] for e in bundle["entry"]]
     us_core = [
-        json.loads(p.read_text())
-        for p in sorted((shared / "fhir/us-core-7.0.0").glob("searchparameter-*.json"))
+        json.loads(p.read_text()) for p in sorted((shared / "fhir/us-core-7.0.0").glob("searchparameter-*.json"))
     ]
     by_url = {sp["url"]: sp for sp in core + us_core}
     result: dict[str, dict[str, Any]] = {}
@@ -204,9 +199,7 @@ def read_package(shared: Path) -> dict[str, Any]:
 def patient_compartment(package: dict[str, Any]) -> dict[str, list[str]]:
     definition = package["package/CompartmentDefinition-patient.json"]
     return {
-        r["code"]: sorted(r["param"])
-        for r in definition["resource"]
-        if r.get("param") and r["code"] in RESOURCE_TYPES
+        r["code"]: sorted(r["param"]) for r in definition["resource"] if r.get("param") and r["code"] in RESOURCE_TYPES
     }
 
 

@@ -132,9 +132,7 @@ def backend(name: str) -> Iterator[SqlRepository]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--resources", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=300)

@@ -126,10 +126,6 @@ def complexity_rationale(resource: Resource) -> str | None:
     return None
 
 
-
-
-
-
 def _narrative(display: str, assessed: date | None, next_review: date | None, rationale: str | None) -> str:
     when = f" (assessed {assessed.isoformat()})" if assessed else ""
     parts = [f"<p>Care-coordination complexity: <b>{html.escape(display)}</b>{when}.</p>"]

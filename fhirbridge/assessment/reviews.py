@@ -286,17 +286,9 @@ def _plan_start(plan: Resource) -> date | None:
     return exact_date(period.get("start") if isinstance(period, dict) else None) or exact_date(plan.get("created"))
 
 
-
-
-
-
-
-
 def _reference(value: Any) -> str | None:
     reference = value.get("reference") if isinstance(value, dict) else None
     return str(reference) if reference else None
-
-
 
 
 __all__ = [

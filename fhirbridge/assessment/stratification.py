@@ -153,10 +153,6 @@ def _assessed_on(response: Resource) -> date:
     return day_of(authored)
 
 
-
-
-
-
 __all__ = [
     "RuleHit",
     "Stratification",

@@ -37,9 +37,7 @@ class NeedsAssessment(Entity):
     informant_id: Id | None = Field(default=None, description="The family member who answered")
     domains_reviewed: list[NeedDomain] = Field(default_factory=list)
     strengths: list[str] = Field(default_factory=list)
-    family_goals: list[str] = Field(
-        default_factory=list, description="The family's own goals, in their words"
-    )
+    family_goals: list[str] = Field(default_factory=list, description="The family's own goals, in their words")
     readiness: Readiness | None = Field(default=None, description="The family's readiness for information")
 
 

@@ -33,9 +33,7 @@ class StatusChange(BaseModel):
 class Appointment(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: Id | None = Field(
-        default=None, description="Id of the Appointment resource; default <referral id>-appt"
-    )
+    id: Id | None = Field(default=None, description="Id of the Appointment resource; default <referral id>-appt")
     starts_at: Instant
     ends_at: Instant | None = None
     status: Literal["proposed", "booked", "fulfilled", "cancelled", "noshow"] = "booked"
@@ -59,9 +57,7 @@ class Referral(Entity):
         description="What either party wrote about the referral (the performer's report, a coordinator's "
         "follow-up), oldest first",
     )
-    task_id: Id | None = Field(
-        default=None, description="Id of the Task tracking the referral; default <id>-task"
-    )
+    task_id: Id | None = Field(default=None, description="Id of the Task tracking the referral; default <id>-task")
 
     @property
     def tracking_task_id(self) -> str:

@@ -53,9 +53,7 @@ class TeamMember(Entity):
     """
 
     role: MemberRole = "other"
-    role_text: str | None = Field(
-        default=None, description="The role as the team calls it, e.g. pediatric neurologist"
-    )
+    role_text: str | None = Field(default=None, description="The role as the team calls it, e.g. pediatric neurologist")
     name: str | None = None
     family_member_id: Id | None = None
     organization_id: Id | None = None

@@ -18,6 +18,7 @@ SYSTEM_INTERACTIONS = ("history-system", "transaction", "batch", "search-system"
 
 HL7 = "http://hl7.org/fhir"
 OWN = "http://fhirbridge.org/fhir/OperationDefinition"
+BULK_DATA = f"{HL7}/uv/bulkdata"
 # (resource type or None for every type, operation name, its definition)
 OPERATIONS: tuple[tuple[str | None, str, str], ...] = (
     ("Patient", "everything", f"{HL7}/OperationDefinition/Patient-everything"),
@@ -35,7 +36,13 @@ OPERATIONS: tuple[tuple[str | None, str, str], ...] = (
     ("ValueSet", "validate-code", f"{HL7}/OperationDefinition/ValueSet-validate-code"),
     ("CodeSystem", "validate-code", f"{HL7}/OperationDefinition/CodeSystem-validate-code"),
     ("CodeSystem", "lookup", f"{HL7}/OperationDefinition/CodeSystem-lookup"),
+    # Bulk Data Access 2.0 (fhirbridge/bulk, docs/bulk-export.md); the system-level one is in SYSTEM_OPERATIONS.
+    ("Patient", "export", f"{BULK_DATA}/OperationDefinition/patient-export"),
+    ("Group", "export", f"{BULK_DATA}/OperationDefinition/group-export"),
 )
+SYSTEM_OPERATIONS = ({"name": "export", "definition": f"{BULK_DATA}/OperationDefinition/export"},)
+# The conformance statements this one claims: Bulk Data's, for the export operations above.
+INSTANTIATES = (f"{BULK_DATA}/CapabilityStatement/bulk-data",)
 
 
 def _operations(resource_type: str) -> list[dict[str, str]]:
@@ -93,12 +100,14 @@ def capability_statement(base_url: str, *, security: dict[str, Any] | None = Non
         rest["security"] = security
     rest["resource"] = resources
     rest["interaction"] = [{"code": code} for code in SYSTEM_INTERACTIONS]
+    rest["operation"] = list(SYSTEM_OPERATIONS)
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
         "date": instant(datetime.now(UTC)),
         "publisher": "fhirbridge",
         "kind": "instance",
+        "instantiates": list(INSTANTIATES),
         "software": {"name": "fhirbridge", "version": __version__},
         "implementation": {"description": "fhirbridge shared care-plan exchange", "url": base_url},
         "fhirVersion": FHIR_VERSION,

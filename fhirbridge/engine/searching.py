@@ -37,6 +37,7 @@ class SearchService:
         base_url: str,
         compartment: tuple[str, str] | None = None,
         visible: RowFilter | None = None,
+        within: RowFilter | None = None,
     ) -> SearchResult:
         params = [(name, value) for name, value in params if name not in FORMAT_PARAMETERS]
         with self.repository.connect() as conn:
@@ -49,6 +50,7 @@ class SearchService:
                 compartment=compartment,
                 visible=visible,
                 limits=self.limits,
+                within=within,
             )
 
     def match_ids(

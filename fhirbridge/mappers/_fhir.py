@@ -123,9 +123,7 @@ def extension(url: str, **value: Any) -> dict[str, Any]:
 def extension_values(element: Any, url: str) -> list[dict[str, Any]]:
     if not isinstance(element, dict):
         return []
-    return [
-        ext for ext in element.get("extension", []) or [] if isinstance(ext, dict) and ext.get("url") == url
-    ]
+    return [ext for ext in element.get("extension", []) or [] if isinstance(ext, dict) and ext.get("url") == url]
 
 
 def instant_text(value: datetime) -> str:

@@ -39,9 +39,7 @@ def register(subparsers: Any) -> None:
         "or to standard error without FILE",
     )
     parser.add_argument("--format", choices=["json", "xml"], default="json", help="FHIR output format")
-    parser.add_argument(
-        "--no-check", action="store_true", help="write a record that breaks coordinator rules"
-    )
+    parser.add_argument("--no-check", action="store_true", help="write a record that breaks coordinator rules")
     parser.set_defaults(handler=convert)
 
 

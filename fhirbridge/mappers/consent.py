@@ -56,9 +56,7 @@ def consent_to_fhir(consent: ConsentToShare, links: Links) -> Resource:
                     "start": consent.valid_from.isoformat() if consent.valid_from else None,
                     "end": consent.valid_until.isoformat() if consent.valid_until else None,
                 },
-                "actor": [
-                    {"role": codeable(PARTICIPATION, "IRCP", "information recipient"), "reference": recipient}
-                ]
+                "actor": [{"role": codeable(PARTICIPATION, "IRCP", "information recipient"), "reference": recipient}]
                 if recipient
                 else [],
                 "class": [{"system": SHARED, "code": what} for what in consent.information],
@@ -76,20 +74,14 @@ def consent_from_fhir(resource: Resource, reader: Reader) -> ConsentToShare:
     return ConsentToShare(
         id=resource["id"],
         status=pick(status, ConsentStatus, "inactive"),
-        granted_by_id=reader.resolve(performers[0], "performer[0]", "family member", "child")
-        if performers
-        else None,
-        recipient_id=reader.resolve(
-            actors[0].get("reference"), "provision.actor[0].reference", "organization"
-        )
+        granted_by_id=reader.resolve(performers[0], "performer[0]", "family member", "child") if performers else None,
+        recipient_id=reader.resolve(actors[0].get("reference"), "provision.actor[0].reference", "organization")
         if actors
         else None,
         information=[
             entry["code"]
             for entry in provision.get("class", []) or []
-            if isinstance(entry, dict)
-            and entry.get("system") == SHARED
-            and entry.get("code") in SHARED_INFORMATION
+            if isinstance(entry, dict) and entry.get("system") == SHARED and entry.get("code") in SHARED_INFORMATION
         ],
         signed_on=parse_date(resource.get("dateTime")),
         valid_from=parse_date((period or {}).get("start")),

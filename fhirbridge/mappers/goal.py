@@ -119,9 +119,7 @@ def goal_from_fhir(resource: Resource, reader: Reader) -> Goal:
             ProgressNote(
                 text=note["text"],
                 written_at=parse_instant(note.get("time")),
-                author_id=reader.resolve(
-                    note.get("authorReference"), f"note[{index}].authorReference", *PARTY
-                ),
+                author_id=reader.resolve(note.get("authorReference"), f"note[{index}].authorReference", *PARTY),
             )
             for index, note in enumerate(resource.get("note", []) or [])
             if isinstance(note, dict) and isinstance(note.get("text"), str)

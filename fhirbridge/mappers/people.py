@@ -131,9 +131,7 @@ def family_member_to_fhir(relative: FamilyMember, links: Links) -> Resource:
 def family_member_from_fhir(related: Resource, reader: Reader) -> FamilyMember:
     name = _first_name(related)
     found = codes(related.get("relationship", []))
-    relationship = next(
-        (code for system, code in found if system == ROLE_CODE and code in FAMILY_RELATIONSHIPS), None
-    )
+    relationship = next((code for system, code in found if system == ROLE_CODE and code in FAMILY_RELATIONSHIPS), None)
     roles = [code for system, code in found if system == FAMILY_ROLE]
     return FamilyMember(
         id=related["id"],

@@ -15,9 +15,7 @@ PARTICIPANT_TYPE = "http://terminology.hl7.org/CodeSystem/provenance-participant
 PROVENANCE_NAMESPACE = uuid.UUID("0f7c9f3e-2b8d-5c61-a4e7-3d9b2f6a8c15")
 
 
-def provenance_for(
-    resources: list[Resource], links: Links, *, author_id: str, recorded: datetime
-) -> Resource:
+def provenance_for(resources: list[Resource], links: Links, *, author_id: str, recorded: datetime) -> Resource:
     """A Provenance naming ``author_id`` (a team member, family member or the child) as the author of a
     write of ``resources``; staff act on behalf of their organization, as US Core asks."""
     author = links.ref(author_id)

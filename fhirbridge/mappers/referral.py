@@ -227,9 +227,7 @@ def _appointment(
 
 
 def is_referral_task(task: Resource, reader: Reader) -> bool:
-    return (TASK_CODE, "fulfill") in codes(task.get("code")) and reader.kind_of(
-        task.get("focus")
-    ) == "referral"
+    return (TASK_CODE, "fulfill") in codes(task.get("code")) and reader.kind_of(task.get("focus")) == "referral"
 
 
 def referral_from_fhir(
@@ -283,9 +281,7 @@ def _history(task: Resource) -> list[StatusChange]:
         status = pick(parts.get("status", {}).get("valueCode"), ReferralStatus)
         at = parse_instant(parts.get("time", {}).get("valueDateTime"))
         if status is not None and at is not None:
-            history.append(
-                StatusChange(status=status, at=at, note=string(parts.get("note", {}).get("valueString")))
-            )
+            history.append(StatusChange(status=status, at=at, note=string(parts.get("note", {}).get("valueString"))))
     return history
 
 

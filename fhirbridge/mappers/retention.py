@@ -57,9 +57,7 @@ def merge(written: Resource, kept: dict[str, Any] | None) -> Resource:
         return written
     result = dict(written)
     for key, entry in kept.items():
-        value = _merge_value(
-            entry.get("original", _ABSENT), entry.get("as_read", _ABSENT), result.get(key, _ABSENT)
-        )
+        value = _merge_value(entry.get("original", _ABSENT), entry.get("as_read", _ABSENT), result.get(key, _ABSENT))
         if value is _ABSENT:
             result.pop(key, None)
         else:
@@ -73,9 +71,7 @@ def _merge_value(original: Any, as_read: Any, current: Any) -> Any:
     if isinstance(original, dict) and isinstance(as_read, dict) and isinstance(current, dict):
         merged = {}
         for key in list(current) + [k for k in original if k not in current]:
-            value = _merge_value(
-                original.get(key, _ABSENT), as_read.get(key, _ABSENT), current.get(key, _ABSENT)
-            )
+            value = _merge_value(original.get(key, _ABSENT), as_read.get(key, _ABSENT), current.get(key, _ABSENT))
             if value is not _ABSENT:
                 merged[key] = value
         return merged
@@ -124,9 +120,7 @@ def _align(left: list[Any], right: list[Any]) -> dict[int, int]:
         elif tag == "replace":
             start = j1
             for i in range(i1, i2):
-                scored = [
-                    (_likeness(left[i], right[j], left_keys[i], right_keys[j]), j) for j in range(start, j2)
-                ]
+                scored = [(_likeness(left[i], right[j], left_keys[i], right_keys[j]), j) for j in range(start, j2)]
                 best = max(scored, default=((0.0, 0.0), -1), key=lambda pair: pair[0])
                 if best[0][0] > 0:
                     pairs[i] = best[1]
@@ -156,9 +150,7 @@ def _loose(value: Any) -> str:
 
 
 def _same(left: Any, right: Any) -> bool:
-    return left is right or (
-        left is not _ABSENT and right is not _ABSENT and _canonical(left) == _canonical(right)
-    )
+    return left is right or (left is not _ABSENT and right is not _ABSENT and _canonical(left) == _canonical(right))
 
 
 def _canonical(value: Any) -> str:

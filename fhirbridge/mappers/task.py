@@ -108,9 +108,7 @@ def action_step_from_fhir(resource: Resource, reader: Reader) -> ActionStep:
         due_date=parse_date((period or {}).get("end")),
         status=status,  # type: ignore[arg-type]
         goal_id=reader.resolve(goal, "reasonReference", "goal") if reader.kind_of(goal) == "goal" else None,
-        referral_id=reader.resolve(focus, "focus", "referral")
-        if reader.kind_of(focus) == "referral"
-        else None,
+        referral_id=reader.resolve(focus, "focus", "referral") if reader.kind_of(focus) == "referral" else None,
         created_at=parse_instant(resource.get("authoredOn")),
     )
 

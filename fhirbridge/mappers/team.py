@@ -225,9 +225,7 @@ def care_team_from_fhir(resource: Resource, reader: Reader, practitioners: dict[
     )
 
 
-def member_id(
-    team: Resource, index: int, participant: dict[str, Any], reader: Reader
-) -> tuple[str, str] | None:
+def member_id(team: Resource, index: int, participant: dict[str, Any], reader: Reader) -> tuple[str, str] | None:
     """(kind of the member's resource, team member id), or None when the member is not in the record."""
     key = reader.key(participant.get("member"))
     if key is None:
@@ -266,9 +264,7 @@ def member_from_participant(
             if isinstance(ext.get("valueString"), str)
         ],
         "since": parse_date((period or {}).get("start")),
-        "organization_id": reader.resolve(
-            participant.get("onBehalfOf"), f"{path}.onBehalfOf", "organization"
-        ),
+        "organization_id": reader.resolve(participant.get("onBehalfOf"), f"{path}.onBehalfOf", "organization"),
     }
     if kind == "Practitioner":
         key = reader.key(participant.get("member"))
@@ -276,16 +272,10 @@ def member_from_participant(
         fhir_id = None if practitioner["id"] == identity else practitioner["id"]
         return TeamMember(**common, fhir_id=fhir_id, **staff_member_from_fhir(practitioner))
     if kind == "family member":
-        common["family_member_id"] = reader.resolve(
-            participant.get("member"), f"{path}.member", "family member"
-        )
+        common["family_member_id"] = reader.resolve(participant.get("member"), f"{path}.member", "family member")
     elif kind == "organization":
-        common["organization_id"] = reader.resolve(
-            participant.get("member"), f"{path}.member", "organization"
-        )
+        common["organization_id"] = reader.resolve(participant.get("member"), f"{path}.member", "organization")
     else:
-        reader.note(
-            f"{path}.member", "the child as a member of its own care team has no place in the record; kept"
-        )
+        reader.note(f"{path}.member", "the child as a member of its own care team has no place in the record; kept")
         return None
     return TeamMember(**common)

@@ -372,6 +372,7 @@ def search(
     compartment: tuple[str, str] | None = None,
     visible: predicates.RowFilter | None = None,
     limits: SearchLimits = DEFAULT_LIMITS,
+    within: predicates.RowFilter | None = None,
 ) -> SearchResult:
     """Search ``resource_type`` (None: all types) with ``params`` as sent (name, value), in order.
 
@@ -381,6 +382,8 @@ def search(
     unknown ``_include``, ``_revinclude`` or ``_sort``) and what goes beyond ``limits`` always raise it.
     ``visible`` is the caller's row filter: every row the search reads (matches, the targets of chains
     and ``_has``, included resources) must meet it, so counts and paging see only what the caller may.
+    ``within`` is a condition on the matches alone (not on chain targets or includes): the population a
+    bulk export is drawn from (fhirbridge/bulk), such as the children of a Group.
     """
     _check_request(params, limits)
     flush_index(conn)  # inside a write transaction, what it wrote so far is found too
@@ -396,6 +399,8 @@ def search(
     if len(types) > 1:
         conditions.append(r.c.resource_type.in_(types))
     conditions += _visible_rows(resource_type, types, r, visible)
+    if within is not None and resource_type is not None:
+        conditions.append(within(resource_type, r))
     request.applied = _in_request_order(request.applied, params)
     if compartment is not None and resource_type is not None:
         conditions.append(predicates.compartment_condition(compartment, resource_type, r))

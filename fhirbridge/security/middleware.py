@@ -22,9 +22,14 @@ from fhirbridge.server.negotiation import MEDIA_TYPES, Format, response_format
 log = logging.getLogger("fhirbridge.audit")
 
 ASGIApp = Callable[..., Any]
-# Served to anyone: they describe the server and how to authenticate, or say whether it is up (for load
-# balancers and orchestrators, server/health.py), and hold no one's data.
-PUBLIC_PATHS = frozenset({"/metadata", "/.well-known/smart-configuration", "/healthz", "/readyz"})
+# Served to anyone: they describe the server and how to authenticate (the API's description and its page
+# among them), or say whether it is up (for load balancers and orchestrators, server/health.py), and hold
+# no one's data.
+PUBLIC_PATHS = frozenset(
+    {"/metadata", "/.well-known/smart-configuration", "/healthz", "/readyz", "/openapi.json", "/docs"}
+)
+# The API's documentation page loads its files from here (server/docs.py): Swagger UI, no one's data.
+PUBLIC_PREFIXES = ("/docs/assets/",)
 DEFAULT_CSP = b"default-src 'none'; frame-ancestors 'none'"
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -68,7 +73,7 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "/")
-        public = path.rstrip("/") in PUBLIC_PATHS
+        public = path.rstrip("/") in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
         principal: Principal | None = None
         access = Access(principal=None)
         audited = False

@@ -6,11 +6,17 @@ what ``fhirbridge token`` mints for development). ``docs/security.md`` explains 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from fhirbridge.security.principal import ORG_CLAIM, ROLE_CLAIM, TEAM_CLAIM, TREATING_TEAM
 
+# What a token's fhirUser may name: a user resource (SMART App Launch), or the Organization acting (read
+# as fhirbridge_org), as Type/id or the absolute URL of one.
+USER_REFERENCE = re.compile(
+    r"(https?://[^\s]+/)?(Practitioner|PractitionerRole|RelatedPerson|Patient|Person|Organization)/[A-Za-z0-9\-.]{1,64}"
+)
 DIRECTORY_READ = ("Organization.rs", "Practitioner.rs", "PractitionerRole.rs", "Location.rs", "HealthcareService.rs")
 
 
@@ -141,6 +147,12 @@ def role_claims(
         raise ValueError(f"the {name} role needs --patient (the child the token is confined to)")
     if role.needs_org and not org:
         raise ValueError(f"the {name} role needs --org (the organization the caller acts for)")
+    if user and not USER_REFERENCE.fullmatch(user):
+        # Caught here rather than by the server: a login name (make's USER) would make a token that names
+        # nobody, whose every request is then refused for no visible reason.
+        raise ValueError(
+            f"--user must name the user as a reference, e.g. Practitioner/12 or RelatedPerson/4, not '{user}'"
+        )
     claims: dict[str, Any] = {"scope": " ".join(role.scopes), ROLE_CLAIM: name}
     if role.treating:
         claims[TEAM_CLAIM] = TREATING_TEAM
@@ -153,4 +165,4 @@ def role_claims(
     return claims
 
 
-__all__ = ["ROLES", "Role", "role_claims"]
+__all__ = ["ROLES", "USER_REFERENCE", "Role", "role_claims"]

@@ -47,6 +47,17 @@ class ConfigurationError(ValueError):
     """Authentication is on but the keys, issuer or audience to check tokens against are missing."""
 
 
+def _key_set_file(path: str) -> jwt.PyJWKSet:
+    """The key set of a JWKS file; one that cannot be read is the deployment's to fix, said as such."""
+    try:
+        return jwt.PyJWKSet.from_dict(json.loads(Path(path).read_text()))
+    except (OSError, ValueError, jwt.PyJWKSetError) as error:
+        raise ConfigurationError(
+            f"FHIRBRIDGE_JWKS: cannot read a key set from the file {path} ({error}); give a JWKS file "
+            "(or the https:// URL of your identity provider's keys)"
+        ) from error
+
+
 @dataclass
 class TokenVerifier:
     issuer: str
@@ -63,7 +74,12 @@ class TokenVerifier:
         if not self.secret and not self.jwks:
             raise ConfigurationError("Set FHIRBRIDGE_JWKS (file or https URL) or FHIRBRIDGE_JWT_SECRET")
         if self.secret and len(self.secret.encode()) < MIN_SECRET_BYTES:
-            raise ConfigurationError(f"FHIRBRIDGE_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+            raise ConfigurationError(
+                f"FHIRBRIDGE_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes "
+                f"(it has {len(self.secret.encode())}); "
+                "make one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))', or verify tokens "
+                "with an identity provider's keys (FHIRBRIDGE_JWKS)"
+            )
         self._key_set: jwt.PyJWKSet | None = None
         # The identity provider's keys, when they come from a URL (refetched on rotation, kept in outages).
         self.remote: RemoteKeySet | None = None
@@ -72,7 +88,7 @@ class TokenVerifier:
         if self.jwks and self.jwks.startswith(("https://", "http://")):
             self.remote = RemoteKeySet(self.jwks, lifespan=VERIFIED_FOR)
         elif self.jwks:
-            self._key_set = jwt.PyJWKSet.from_dict(json.loads(Path(self.jwks).read_text()))
+            self._key_set = _key_set_file(self.jwks)
 
     async def verify_async(self, token: str) -> Principal:
         """``verify`` for the event loop. A token verified before, or whose key is at hand, is verified

@@ -32,12 +32,15 @@ from fhirbridge.security.access import SYSTEM_ACCESS, Access
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.server import access_for, install_security
 from fhirbridge.server.audit_events import router as audit_events_router
+from fhirbridge.server.bulk import install_bulk_export
 from fhirbridge.server.coordination import router as coordination_router
+from fhirbridge.server.docs import install_docs
 from fhirbridge.server.fastread import PlainReadPath, PlainReads
 from fhirbridge.server.hosts import AllowedHosts, HostCheck
 from fhirbridge.server.negotiation import Format, response_format
 from fhirbridge.server.observability import install_observability
 from fhirbridge.server.operations import router as operations_router
+from fhirbridge.server.reading import ReadsForCaller
 from fhirbridge.server.render import error_response
 from fhirbridge.server.routes import router
 from fhirbridge.storage.sql import SqlRepository, open_repository
@@ -150,10 +153,12 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
         )
         if settings.subscription_delivery:
             worker.start()
+        bulk_export.start()
         _settle_start_up_heap()
         observability.start()
         yield
         observability.stop()
+        bulk_export.stop()
         worker.stop()
         security.close()
         if owns_repository:
@@ -167,7 +172,12 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
         migrate_schema=settings.migrate_on_start,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        replica_urls=settings.database_replica_urls,
+        replica_max_lag_seconds=settings.replica_max_lag_seconds,
     )
+    # What must be exact as of now for anyone (the callers' relations, kept by the primary's epochs; the
+    # owners' access of notifications) is read on the primary, whatever replicas serve the rest.
+    primary = store.primary()
 
     if not settings.migrate_on_start and (pending := store.pending_migrations()):
         store.dispose()
@@ -178,10 +188,11 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
         owner's would have it now (none, with authentication on, for a Subscription without an owner)."""
         if settings.auth_disabled:
             return SYSTEM_ACCESS  # no identities and no access control, for notifications as for requests
-        return access_for(store, owner, settings) if owner is not None else None
+        return access_for(primary, owner, settings) if owner is not None else None
 
     resource_types()  # load the R4B models now rather than on the first request
-    app = FhirbridgeApp(title="fhirbridge", version=__version__, lifespan=lifespan)
+    # /docs is ours (server/docs.py): FastAPI's pages load Swagger UI and ReDoc from a CDN our CSP blocks.
+    app = FhirbridgeApp(title="fhirbridge", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.repository = repository
     app.state.search = SearchService(
@@ -207,17 +218,24 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     app.state.engine.rules["QuestionnaireResponse"] = [app.state.assessment_operations.check_written_response]
     # Added before the security layers, so inside them: its 500 is answered (and audited) like any other.
     app.add_middleware(InternalErrors)
-    security = install_security(app, settings, repository)
+    if store.has_replicas:  # inside security, which names the caller; reads then go where it may read
+        app.add_middleware(ReadsForCaller)
+    security = install_security(app, settings, primary)
     # Outermost on both paths: a request for a host that is not ours gets no further (server/hosts.py).
     hosts = AllowedHosts.from_settings(settings)
     app.add_middleware(HostCheck, hosts=hosts)
-    app.plain_reads = PlainReadPath(HostCheck(security.wrap(PlainReads(app.state.engine)), hosts=hosts))
+    plain_reads: Any = PlainReads(app.state.engine)
+    if store.has_replicas:
+        plain_reads = ReadsForCaller(plain_reads)
+    app.plain_reads = PlainReadPath(HostCheck(security.wrap(plain_reads), hosts=hosts))
     app.state.audit_events = AuditEvents(security.audit_log)
     observability = install_observability(app, settings)  # its routes before the FHIR routes' /{type}
     app.observed = observability.around(app.serve)
+    install_docs(app, settings)  # /docs before the FHIR routes, whose /{type} would take it
     # The internal-format API first: its paths would otherwise be read as FHIR type/id paths.
     app.include_router(coordination_router)
     app.include_router(audit_events_router)
+    bulk_export = install_bulk_export(app, settings, repository)  # $export (server/bulk.py), before /{type}
     app.include_router(operations_router)
     app.include_router(router)
 

@@ -6,6 +6,9 @@ import argparse
 import logging
 import logging.config
 import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from fhirbridge.config import Settings
@@ -65,6 +68,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings(**overrides)
     if settings.workers < 1:
         raise SystemExit("fhirbridge serve: --workers must be 1 or more")
+    check_start_up(settings)
     # Text or JSON lines, each with its request id; the access line is the observability layer's
     # (server/logs.py), so uvicorn's own is off. Each worker names itself by its process id.
     logging_config = log_config(settings.log_format, settings.worker_id)
@@ -76,6 +80,30 @@ def serve(args: argparse.Namespace) -> int:
         _load_demo(app, settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
     return 0
+
+
+def check_start_up(settings: Settings) -> None:
+    """Fail here, in the process the deployer started, on what would stop every worker: the keys tokens
+    are verified with, and a database that does not answer. A worker's failure is only a traceback in the
+    log; this one ``fhirbridge`` reports in one line naming the setting (fhirbridge/cli.py)."""
+    from fhirbridge.security.tokens import TokenVerifier
+    from fhirbridge.storage.sql import create_sql_engine
+
+    if not settings.auth_disabled:  # as install_security makes it; a JWKS URL is not fetched here
+        TokenVerifier(
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            secret=settings.jwt_secret or None,
+            jwks=settings.jwks or None,
+        )
+    url = settings.effective_database_url()
+    if not url.startswith("sqlite"):  # a SQLite file is made when missing; a server must answer
+        engine = create_sql_engine(url, bounded=False, pool_size=1, max_overflow=0)
+        try:
+            with engine.connect():
+                pass
+        finally:
+            engine.dispose()
 
 
 def _serve_workers(settings: Settings, logging_config: dict[str, Any], *, demo_data: bool) -> int:
@@ -99,6 +127,7 @@ def _serve_workers(settings: Settings, logging_config: dict[str, Any], *, demo_d
         }
     )
     logging.config.dictConfig(logging_config)
+    made_metrics_dir = _share_metrics(settings)
     if demo_data:
         app = create_app(settings)
 
@@ -107,16 +136,40 @@ def _serve_workers(settings: Settings, logging_config: dict[str, Any], *, demo_d
                 _load_demo(app, settings)
 
         asyncio.run(load())
-    uvicorn.run(
-        "fhirbridge.server.app:create_app",
-        factory=True,
-        workers=settings.workers,
-        host=settings.host,
-        port=settings.port,
-        log_config=logging_config,
-        access_log=False,
-    )
+    try:
+        uvicorn.run(
+            "fhirbridge.server.app:create_app",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_config=logging_config,
+            access_log=False,
+        )
+    finally:
+        if made_metrics_dir is not None:
+            shutil.rmtree(made_metrics_dir, ignore_errors=True)
     return 0
+
+
+def _share_metrics(settings: Settings) -> str | None:
+    """With metrics on, the directory the workers keep their counts in (prometheus-client's multiprocess
+    mode), set in the environment before any worker starts and emptied of a previous run's files: one
+    scrape then answers with every worker's counts (server/metrics.py). ``PROMETHEUS_MULTIPROC_DIR`` given:
+    that directory; otherwise a new one, removed when the server stops (returned)."""
+    from fhirbridge.server.metrics import MULTIPROC_ENV
+
+    if not settings.metrics:
+        return None
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        return None
+    made = tempfile.mkdtemp(prefix="fhirbridge-metrics-")
+    os.environ[MULTIPROC_ENV] = made
+    return made
 
 
 def _load_demo(app: Any, settings: Settings) -> None:

@@ -7,17 +7,24 @@ path outside the FHIR API, to a fixed word. So the number of series stays bounde
 and the metrics say nothing about any child. Every series carries ``worker`` (Settings.worker_id or the
 process id), since each server process keeps its own counts.
 
-Each application has a registry of its own (a test process starts several).
+Each application has a registry of its own (a test process starts several). Under ``fhirbridge serve
+--workers N`` with metrics on, the workers share a directory (prometheus-client's multiprocess mode,
+``PROMETHEUS_MULTIPROC_DIR``, made by ``serve`` before they start): each writes its counts to its own files
+there, and whichever worker answers a scrape (the one that holds the metrics port, or any on the API port)
+reads every worker's.
 """
 
 from __future__ import annotations
 
+import glob
 import logging
+import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
@@ -49,7 +56,8 @@ INSTANCE_INTERACTIONS = {"GET": "read", "HEAD": "read", "PUT": "update", "PATCH"
 class RequestMetrics:
     """What the observability layer counts for each request (``observe``, on every request: cheap)."""
 
-    def __init__(self, registry: CollectorRegistry, worker: str, resource_types: frozenset[str]) -> None:
+    def __init__(self, registry: CollectorRegistry | None, worker: str, resource_types: frozenset[str]) -> None:
+        """``registry`` None: multiprocess mode, where the counts go to this process's files only."""
         self.worker = worker
         self.types = resource_types
         labels = ["worker", "interaction", "resource_type"]
@@ -64,7 +72,11 @@ class RequestMetrics:
             registry=registry,
         )
         self.in_progress = Gauge(
-            "fhirbridge_http_requests_in_progress", "Requests being served", ["worker"], registry=registry
+            "fhirbridge_http_requests_in_progress",
+            "Requests being served",
+            ["worker"],
+            registry=registry,
+            multiprocess_mode="livesum",  # the live workers' (a worker's own series, by its label)
         ).labels(worker)
         # (interaction, type, status) -> the two series it goes to: found with one dict lookup per request
         # instead of prometheus-client's labels() (which checks and joins its arguments each time).
@@ -164,17 +176,58 @@ def _audit_queue_depth(audit: AuditTrail | None) -> int | None:
     return audit.pending if audit is not None else None
 
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_LIVE_FILE = re.compile(r"gauge_live\w+?_(\d+)\.db$")
+
+
+def multiprocess_dir() -> str | None:
+    """The directory the workers of one ``serve`` share their counts in (multiprocess mode), if any."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
 def build_registry(
     worker: str, repository: SqlRepository, audit: AuditTrail | None, resource_types: frozenset[str]
 ) -> tuple[CollectorRegistry, RequestMetrics]:
     registry = CollectorRegistry()
-    metrics = RequestMetrics(registry, worker, resource_types)
+    shared = multiprocess_dir()
+    # Shared: this process's counts go to its files, and the registry served reads every worker's files
+    # (registering them here as well would count this process twice).
+    own = None if shared else registry
+    metrics = RequestMetrics(own, worker, resource_types)
     registry.register(ServerState(worker, repository, audit))
-    ProcessCollector(registry=registry)  # CPU, memory, open files of this process
-    Gauge("fhirbridge_info", "The running fhirbridge", ["worker", "version"], registry=registry).labels(
-        worker, __version__
-    ).set(1)
+    if shared:
+        multiprocess.MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
+    else:
+        # CPU, memory, open files of this process (in multiprocess mode they would be only the scraped one's).
+        ProcessCollector(registry=registry)
+    info = Gauge(
+        "fhirbridge_info", "The running fhirbridge", ["worker", "version"], registry=own, multiprocess_mode="liveall"
+    )
+    info.labels(worker, __version__).set(1)
     return registry, metrics
 
 
-__all__ = ["BUCKETS", "RequestMetrics", "ServerState", "build_registry"]
+def forget_dead_workers(directory: str) -> None:
+    """Drop the live gauges (requests in progress, info) of workers that are gone: a worker ended
+    gracefully drops its own (``mark_process_dead`` at shutdown); one killed outright is found here by the
+    next worker that starts. Counters of the dead are kept: a total never goes down."""
+    for path in glob.glob(os.path.join(directory, "gauge_live*.db")):
+        matched = _LIVE_FILE.search(os.path.basename(path))
+        if matched is None:
+            continue
+        pid = int(matched.group(1))
+        if pid != os.getpid() and not _alive(pid):
+            multiprocess.mark_process_dead(pid, directory)  # type: ignore[no-untyped-call]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+__all__ = ["BUCKETS", "MULTIPROC_ENV", "RequestMetrics", "ServerState", "build_registry", "forget_dead_workers"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess, start_http_server
 
 from fhirbridge.config import Settings
 from fhirbridge.engine.resource_types import resource_types
@@ -30,7 +30,7 @@ from fhirbridge.errors import Forbidden
 from fhirbridge.security.middleware import request_access
 from fhirbridge.server import health
 from fhirbridge.server.logs import ACCESS_LOGGER, REQUEST_ID
-from fhirbridge.server.metrics import RequestMetrics, build_registry
+from fhirbridge.server.metrics import RequestMetrics, build_registry, forget_dead_workers, multiprocess_dir
 
 log = logging.getLogger("fhirbridge")
 
@@ -111,6 +111,9 @@ class InstalledObservability:
 
     def start(self) -> None:
         """Open the metrics port, when one is configured (at start-up, not when the app is made)."""
+        shared = multiprocess_dir()
+        if self.registry is not None and shared:
+            forget_dead_workers(shared)
         if self.registry is None or not self.settings.metrics_port:
             return
         # prometheus-client's own HTTP server, in a thread: a scrape never waits for the event loop.
@@ -118,13 +121,21 @@ class InstalledObservability:
             server, _thread = start_http_server(
                 self.settings.metrics_port, self.settings.metrics_host, registry=self.registry
             )
-        except OSError as exc:  # taken (by another worker process?): the API is served all the same
-            log.error("metrics port %d could not be opened: %s", self.settings.metrics_port, exc)
+        except OSError as exc:  # taken: the API is served all the same
+            if multiprocess_dir():
+                # Another worker of this server holds it, and answers with every worker's counts.
+                log.info("metrics port %d is served by another worker", self.settings.metrics_port)
+            else:
+                log.error("metrics port %d could not be opened: %s", self.settings.metrics_port, exc)
             return
         self._port_server, self.port = server, server.server_port
         log.info("metrics served on http://%s:%d/metrics", self.settings.metrics_host, self.port)
 
     def stop(self) -> None:
+        shared = multiprocess_dir()
+        if self.registry is not None and shared:
+            # Its requests in progress are no more.
+            multiprocess.mark_process_dead(os.getpid(), shared)  # type: ignore[no-untyped-call]
         if self._port_server is not None:
             self._port_server.shutdown()
             self._port_server.server_close()
@@ -135,12 +146,13 @@ def install_observability(app: FastAPI, settings: Settings) -> InstalledObservab
     """Health routes, and metrics when turned on; call after security is installed (the audit trail), and
     before the FHIR routes, whose ``/{type}`` would take these paths."""
     worker = settings.worker_id or str(os.getpid())
-    app.state.readiness = health.Readiness(app.state.repository)
+    # Readiness and the queue count are the primary's to tell, whatever replicas serve reads.
+    app.state.readiness = health.Readiness(app.state.repository.primary())
     app.include_router(health.router)
     registry = metrics = None
     if settings.metrics:
         registry, metrics = build_registry(
-            worker, app.state.repository, app.state.audit_trail, frozenset(resource_types())
+            worker, app.state.repository.primary(), app.state.audit_trail, frozenset(resource_types())
         )
         if not settings.metrics_port:
             app.add_api_route("/metrics", _metrics_endpoint(registry, settings), include_in_schema=False)

@@ -116,6 +116,13 @@ class AuditLog:
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(key)s)", {"key": advisory_key(SCHEMA_LOCK)})
             metadata.create_all(conn, checkfirst=True)
             _move_earlier_children(conn)
+        self._let_go_of_writer()  # kept for the audit trail's batches only, not for a log opened to be read
+
+    def _let_go_of_writer(self) -> None:
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
     @contextmanager
     def _writing(self) -> Iterator[sa.Connection]:
@@ -214,10 +221,7 @@ class AuditLog:
             yield from conn.execute(sa.select(audit_log.c.id).order_by(audit_log.c.seq)).scalars()
 
     def dispose(self) -> None:
-        with self._write_lock:
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
+        self._let_go_of_writer()
         if self._owns_engine:
             self.engine.dispose()
 

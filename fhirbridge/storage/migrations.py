@@ -56,6 +56,12 @@ def _move_audit_events(conn: Connection) -> None:
     move_events_kept_as_resources(conn)
 
 
+def _create_export_jobs(conn: Connection) -> None:
+    from fhirbridge.storage.export_jobs import create_export_tables
+
+    create_export_tables(conn)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "resources and their versions", _create_core_tables),
     Migration(2, "search index tables", _create_search_tables),
@@ -63,6 +69,7 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "sensitivity labels and information classes in the search index", _index_access_attributes),
     Migration(5, "epochs of watched resource types", _create_type_epochs),
     Migration(6, "AuditEvents kept as resources into the audit log", _move_audit_events),
+    Migration(7, "bulk export jobs, and resources of a type in pk order", _create_export_jobs),
 ]
 
 

@@ -16,21 +16,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import pq
 from sqlalchemy import Engine
 
+T = TypeVar("T")
 # Enough for the reads one process has in flight at once; each is a PostgreSQL backend.
 ASYNC_CONNECTIONS = 4
 
 
 class PostgresPointReads:
-    def __init__(self, engine: Engine, epoch_types: frozenset[str]) -> None:
+    """``epoch_types`` empty: a replica's reads, which bring back no epoch (sql.py keeps epochs on the
+    primary). ``positions``: the name of the table of clients' read positions (replicas.py), on the primary
+    when it has replicas: its async connections then also answer ``read_position``."""
+
+    def __init__(self, engine: Engine, epoch_types: frozenset[str], *, positions: str | None = None) -> None:
         self._engine = engine
         self._epoch_types = epoch_types
+        self._positions = positions
         self._lock = threading.Lock()
         self._connection: Any = None
         self._broken: type[Exception] = engine.dialect.loaded_dbapi.OperationalError
@@ -49,16 +55,24 @@ class PostgresPointReads:
                         raise
         raise AssertionError("unreachable")
 
-    async def read_current(self, resource_type: str, id: str) -> tuple[tuple[Any, ...] | None, int]:
-        """The current row (``resource_type, id, version_id, last_updated, deleted, content``; None when
-        there is none) and the epoch of the epoch types as of the same snapshot, awaited."""
+    def _reads(self) -> _AsyncReads:
         loop = asyncio.get_running_loop()
         reads = self._async
         if reads is None or reads.loop is not loop:  # connections belong to the loop that made them
             if reads is not None:
                 reads.abandon()
-            reads = self._async = _AsyncReads(self._engine, loop, self._epoch_types)
-        return await reads.read_current(resource_type, id)
+            reads = self._async = _AsyncReads(self._engine, loop, self._epoch_types, self._positions)
+        return reads
+
+    async def read_current(self, resource_type: str, id: str) -> tuple[tuple[Any, ...] | None, int]:
+        """The current row (``resource_type, id, version_id, last_updated, deleted, content``; None when
+        there is none) and the epoch of the epoch types as of the same snapshot, awaited."""
+        return await self._reads().read_current(resource_type, id)
+
+    async def read_position(self, client: int) -> tuple[int, int]:
+        """The epoch of the epoch types and the read position of ``client`` (0: none recorded), in one
+        snapshot, awaited (the primary of a store with replicas)."""
+        return await self._reads().read_position(client)
 
     def _connect(self) -> Any:
         pooled = self._engine.raw_connection()
@@ -90,22 +104,32 @@ class _AsyncReads:
     results: psycopg's cursor machinery around it costs more than the question does.
     """
 
-    def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop, epoch_types: frozenset[str]) -> None:
+    def __init__(
+        self, engine: Engine, loop: asyncio.AbstractEventLoop, epoch_types: frozenset[str], positions: str | None
+    ) -> None:
         self.loop = loop
-        self._prepare = _prepare_read(epoch_types)
+        self._prepare = [_prepare_read(epoch_types)]
+        if positions is not None:
+            self._prepare.append(_prepare_position(epoch_types, positions))
         _, self._options = engine.dialect.create_connect_args(engine.url)
         self._idle: list[_Channel] = []
         self._opened = 0
         self._waiting: list[asyncio.Future[None]] = []
 
     async def read_current(self, resource_type: str, id: str) -> tuple[tuple[Any, ...] | None, int]:
+        return await self._on_channel(lambda channel: channel.read(resource_type, id))
+
+    async def read_position(self, client: int) -> tuple[int, int]:
+        return await self._on_channel(lambda channel: channel.position(client))
+
+    async def _on_channel(self, ask: Callable[[_Channel], Awaitable[T]]) -> T:
         for attempt in range(2):
             channel = await self._checkout()
             reusable = False
             try:
-                row = await channel.read(resource_type, id)
+                answer = await ask(channel)
                 reusable = True
-                return row
+                return answer
             except psycopg.OperationalError:  # the connection broke: a new one, once
                 if attempt:
                     raise
@@ -124,7 +148,8 @@ class _AsyncReads:
         self._opened += 1
         try:
             connection = await psycopg.AsyncConnection.connect(autocommit=True, **self._options)
-            await connection.execute(self._prepare)
+            for statement in self._prepare:
+                await connection.execute(statement)
         except BaseException:
             self._opened -= 1
             raise
@@ -167,8 +192,21 @@ class _Channel:
         return int(self._pgconn.backend_pid)
 
     async def read(self, resource_type: str, id: str) -> tuple[tuple[Any, ...] | None, int]:
+        result = await self._ask(_READ_NAME, [resource_type.encode(), id.encode()])
+        version_id, last_updated, deleted, content, epoch = (result.get_value(0, i) for i in range(5))
+        if version_id is None:
+            return None, _int8(epoch)
+        row = (resource_type, id, _int8(version_id), _int8(last_updated), deleted == b"\x01", content)
+        return row, _int8(epoch)
+
+    async def position(self, client: int) -> tuple[int, int]:
+        result = await self._ask(_POSITION_NAME, [str(client).encode()])
+        epoch, lsn = result.get_value(0, 0), result.get_value(0, 1)
+        return _int8(epoch), _int8(lsn) if lsn is not None else 0
+
+    async def _ask(self, name: bytes, params: list[bytes]) -> Any:
         pgconn = self._pgconn
-        pgconn.send_query_prepared(_READ_NAME, [resource_type.encode(), id.encode()], result_format=1)
+        pgconn.send_query_prepared(name, params, result_format=1)
         if pgconn.flush():  # a few dozen bytes always fit the socket buffer; treat the rest as broken
             self.broken = True
             raise psycopg.OperationalError("the point read could not be sent")
@@ -181,11 +219,7 @@ class _Channel:
                 self.broken = True
                 raise psycopg.OperationalError(f"point read failed: {message}")
             raise psycopg.DatabaseError(f"point read failed: {message}")
-        version_id, last_updated, deleted, content, epoch = (result.get_value(0, i) for i in range(5))
-        if version_id is None:
-            return None, _int8(epoch)
-        row = (resource_type, id, _int8(version_id), _int8(last_updated), deleted == b"\x01", content)
-        return row, _int8(epoch)
+        return result
 
     def _readable(self) -> None:
         answer = self._answer
@@ -215,16 +249,31 @@ class _Channel:
 
 
 _READ_NAME = b"fhirbridge_point_read"
+_POSITION_NAME = b"fhirbridge_read_position"
+
+
+def _epoch_sql(epoch_types: frozenset[str]) -> str:
+    if not epoch_types:  # a replica: the epoch is the primary's to tell
+        return "SELECT 0::int8 AS epoch"
+    types = ", ".join(f"'{resource_type}'" for resource_type in sorted(epoch_types))  # our own constants
+    return f"SELECT coalesce(sum(epoch), 0)::int8 AS epoch FROM type_epochs WHERE resource_type IN ({types})"
 
 
 def _prepare_read(epoch_types: frozenset[str]) -> str:
     """The point read, and in the same snapshot the epoch of ``epoch_types`` (sql.py epoch): one row,
     whose version columns are null when there is no such resource."""
-    types = ", ".join(f"'{resource_type}'" for resource_type in sorted(epoch_types))  # our own constants
     return (
         "PREPARE fhirbridge_point_read (text, text) AS SELECT r.version_id::int8, r.last_updated, r.deleted, "
-        f"r.content, e.epoch FROM (SELECT coalesce(sum(epoch), 0)::int8 AS epoch FROM type_epochs "
-        f"WHERE resource_type IN ({types})) e LEFT JOIN resources r ON r.resource_type = $1 AND r.id = $2"
+        f"r.content, e.epoch FROM ({_epoch_sql(epoch_types)}) e "
+        "LEFT JOIN resources r ON r.resource_type = $1 AND r.id = $2"
+    )
+
+
+def _prepare_position(epoch_types: frozenset[str], positions: str) -> str:
+    """The epoch and a client's read position (replicas.py), in one snapshot of the primary."""
+    return (
+        f"PREPARE fhirbridge_read_position (int8) AS SELECT e.epoch, p.lsn FROM ({_epoch_sql(epoch_types)}) e "
+        f"LEFT JOIN {positions} p ON p.client = $1"
     )
 
 

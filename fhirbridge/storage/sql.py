@@ -10,6 +10,8 @@ carry on meanwhile.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import hashlib
 import threading
 import time
@@ -20,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypeVar
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import URL, make_url
@@ -40,6 +43,20 @@ from fhirbridge.storage.driver import (
 )
 from fhirbridge.storage.migrations import MIGRATIONS, Migration, applied_versions, migrate
 from fhirbridge.storage.postgres_reads import PostgresPointReads
+from fhirbridge.storage.replicas import (
+    APPLICATION_NAME,
+    CREATE_POSITIONS_SQL,
+    POSITION_SQL,
+    POSITIONS_TABLE,
+    RECORD_POSITION_SQL,
+    REPLAYED_NOW_SQL,
+    ReadingClient,
+    Replica,
+    ReplicaSet,
+    current_client,
+    on_primary,
+    writing_client,
+)
 from fhirbridge.storage.sqlite_reads import SqliteCurrentReads
 from fhirbridge.storage.transaction_state import note_written, written_types
 
@@ -83,6 +100,12 @@ class IndexChain:
 
 class RetryableWrite(Exception):
     """A concurrent writer got there first; the whole transaction is retried."""
+
+
+class ReadPositionLost(RuntimeError):
+    """A write committed, but the client's read position could not be recorded (replicas.py). The write is
+    not acknowledged (the client gets an error, as when a commit's answer is lost): acknowledged, it could
+    be followed by a replica's read that does not see it. Never retried: the write is already stored."""
 
 
 def _row_version(row: Any) -> StoredVersion:
@@ -297,9 +320,11 @@ class SqlRepository:
         migrations: list[Migration] | None = None,
         read_cache_bytes: int = 0,
         query_timeout_seconds: float = 0.0,
+        replicas: ReplicaSet | None = None,
     ) -> None:
         """``query_timeout_seconds``: the bound ``engine`` puts on each statement (create_sql_engine), for
-        the message a client gets when a statement runs past it."""
+        the message a client gets when a statement runs past it. ``replicas``: PostgreSQL streaming
+        replicas of ``engine``'s database that clients' reads may go to (replicas.py); started here."""
         self.engine = engine
         self.query_timeout_seconds = query_timeout_seconds
         self.dialect = engine.dialect.name
@@ -310,15 +335,127 @@ class SqlRepository:
         )
         self._read_sql = driver_sql(_READ_SQL, engine.dialect)
         self._vread_sql = driver_sql(_VREAD_SQL, engine.dialect)
+        if replicas is not None and self.dialect != "postgresql":
+            raise ValueError("read replicas need a PostgreSQL primary")
+        self._replicas = replicas
+        # False in the view ``primary`` returns: every read there goes to the primary.
+        self._routing = replicas is not None
+        if replicas is not None:
+            with engine.begin() as conn:  # before the point-read connections prepare statements on it
+                conn.exec_driver_sql(CREATE_POSITIONS_SQL)
+            self._position_sql = driver_sql(POSITION_SQL, engine.dialect)
         self._postgres_reads = (
-            PostgresPointReads(engine, POSTGRES_EPOCH_TYPES) if self.dialect == "postgresql" else None
+            PostgresPointReads(engine, POSTGRES_EPOCH_TYPES, positions=POSITIONS_TABLE if replicas else None)
+            if self.dialect == "postgresql"
+            else None
         )
+        if replicas is not None:
+            replicas.start()
         # Only a database file can be watched for other connections' commits (sqlite_reads.py).
         self._current_reads = (
             SqliteCurrentReads(engine, _READ_SQL, _point_version, max_bytes=read_cache_bytes)
             if read_cache_bytes > 0 and _is_sqlite_file(engine)
             else None
         )
+
+    @property
+    def has_replicas(self) -> bool:
+        return self._replicas is not None
+
+    def primary(self) -> SqlRepository:
+        """This repository with every read on the primary, for what must be exact as of now whoever reads:
+        the callers' relations (kept by the primary's epochs, below), readiness, the metrics' queue count.
+        It shares this repository's connections: only this repository is disposed."""
+        view = copy.copy(self)
+        view._routing = False
+        return view
+
+    # -- where a read goes (replicas.py) -------------------------------------------------------------
+
+    def _reading_client(self) -> ReadingClient | None:
+        """The client whose read may go to a replica now (None: this read goes to the primary)."""
+        return current_client() if self._routing else None
+
+    def _position(self, client: ReadingClient) -> int:
+        """The LSN the client's reads must see, asked of the primary once per request."""
+        if client.position is None:
+            assert self._postgres_reads is not None
+            row = self._postgres_reads.fetch_one(self._position_sql, (client.key,))
+            client.position = int(row[0]) if row is not None else 0
+        return client.position
+
+    def _ready_replica(self, client: ReadingClient) -> tuple[Replica | None, list[Replica]]:
+        """(a replica that serves this client now, or None; the fresh replicas)."""
+        assert self._replicas is not None
+        if not self._replicas.fresh():
+            return None, []  # nothing to ask the primary about
+        self._position(client)
+        return self._replicas.choose(client)
+
+    def _replica_point_read(self, sql: str, params: tuple[Any, ...]) -> tuple[bool, tuple[Any, ...] | None]:
+        """(whether a replica answered, its row)."""
+        client = self._reading_client()
+        if client is None:
+            return False, None
+        replica, _ = self._ready_replica(client)
+        if replica is None:
+            return False, None
+        try:
+            row = replica.reads.fetch_one(sql, params)
+        except (psycopg.Error, sa.exc.DBAPIError) as exc:  # a new connection's failure comes wrapped
+            if not self._replica_failure(replica, exc):
+                raise
+            return False, None
+        client.replica = replica
+        return True, row
+
+    def _replica_failure(self, replica: Replica, exc: BaseException) -> bool:
+        """Whether ``exc`` is the replica's failure (then the read is asked of the primary), not the read's."""
+        exc = getattr(exc, "orig", None) or exc
+        if isinstance(exc, psycopg.errors.QueryCanceled):
+            return False  # the statement ran past its budget: too costly wherever it runs
+        if isinstance(exc, psycopg.errors.SerializationFailure):
+            return True  # cancelled by a conflict with replay: the replica is fine, this read goes elsewhere
+        if isinstance(exc, psycopg.OperationalError):
+            assert self._replicas is not None
+            self._replicas.mark_down(replica, exc)
+            return True
+        return False
+
+    @contextmanager
+    def _read_connection(self) -> Iterator[Connection]:
+        replica_connection = self._replica_connection()
+        if replica_connection is None:
+            with self.engine.connect() as conn:
+                yield conn
+        else:
+            with replica_connection as conn:
+                yield conn
+
+    def _replica_connection(self) -> Connection | None:
+        client = self._reading_client()
+        if client is None:
+            return None
+        replica, fresh = self._ready_replica(client)
+        candidate = replica or (fresh[0] if fresh else None)
+        if candidate is None:
+            return None
+        try:
+            conn = candidate.engine.connect()
+            if replica is None:
+                # Not known from the last poll to have replayed the client's position: asked now, in a
+                # statement before the search's own, whose snapshots then include what was replayed.
+                replayed = conn.exec_driver_sql(REPLAYED_NOW_SQL).scalar()
+                if replayed is None or int(replayed) < self._position(client):
+                    conn.close()
+                    return None
+                candidate.replayed = max(candidate.replayed, int(replayed))
+        except (OperationalError, psycopg.OperationalError) as exc:
+            assert self._replicas is not None
+            self._replicas.mark_down(candidate, exc)
+            return None
+        client.replica = candidate
+        return conn
 
     def generation(self) -> int | None:
         """Changes whenever anyone commits (SQLite files with the read cache on); None: not known."""
@@ -360,7 +497,7 @@ class SqlRepository:
         return sorted({migration.version for migration in self.migrations} - applied)
 
     @contextmanager
-    def _write_connection(self) -> Iterator[Connection]:
+    def _write_connection(self, after_commit: Callable[[Connection], None] | None = None) -> Iterator[Connection]:
         # SQLite has one writer at a time. Writers of this process queue here, and the next one starts
         # the moment the last commits; left to SQLite's busy handler they would poll with growing
         # sleeps and leave the database idle between transactions. Other processes still wait in it.
@@ -368,14 +505,33 @@ class SqlRepository:
             conn = conn.execution_options(**{WRITE_OPTION: True})
             with conn.begin():
                 yield conn
+            if after_commit is not None:
+                after_commit(conn)
 
     @contextmanager
     def write(self) -> Iterator[SqlWriteTransaction]:
-        with self._write_connection() as conn:
-            tx = SqlWriteTransaction(conn, self.indexer)
-            yield tx
-            tx.flush()  # not reached when the work failed: then it all rolls back
+        # Whatever is read while the transaction is open (reference checks, the version before) is read
+        # where it writes.
+        with on_primary() if self._replicas is not None else nullcontext():
+            after_commit = self._record_position if self._replicas is not None else None
+            with self._write_connection(after_commit) as conn:
+                tx = SqlWriteTransaction(conn, self.indexer)
+                yield tx
+                tx.flush()  # not reached when the work failed: then it all rolls back
         _READ_EPOCH.set(None)  # it may have moved the epoch past what the request's read saw
+
+    def _record_position(self, conn: Connection) -> None:
+        """After a client's write committed, before it is acknowledged: the client's reads from now on
+        must see it, on whichever worker they land (replicas.py)."""
+        client = writing_client()
+        if client is None:
+            return  # no client's request (notification delivery): nobody's reads to hold
+        try:
+            lsn = int(conn.exec_driver_sql(RECORD_POSITION_SQL, (client.key,)).scalar_one())
+            conn.commit()
+        except Exception as exc:
+            raise ReadPositionLost("the write is stored, but the client's read position could not be") from exc
+        client.position = max(client.position or 0, lsn)
 
     def run_write(self, work: Callable[[SqlWriteTransaction], T]) -> T:
         """Run ``work(tx)`` in a write transaction, retrying when a concurrent writer won a race."""
@@ -410,7 +566,7 @@ class SqlRepository:
         """A connection for reading. Its statements stop when the request's client goes away, if it
         runs under a ``QueryCancellation`` (storage/driver.py)."""
         cancellation = current_cancellation()
-        with self._refusing(), self.engine.connect() as conn:
+        with self._refusing(), self._read_connection() as conn:
             if cancellation is None:
                 yield conn
             else:
@@ -420,21 +576,62 @@ class SqlRepository:
     def read(self, resource_type: str, id: str) -> StoredVersion | None:
         if self._current_reads is not None:
             return self._current_reads.read(resource_type, id)
-        row = self._point_read(self._read_sql, (resource_type, id))
+        answered, row = self._replica_point_read(self._read_sql, (resource_type, id))
+        if not answered:
+            row = self._point_read(self._read_sql, (resource_type, id))
         return _point_version(row) if row is not None else None
 
     async def read_async(self, resource_type: str, id: str) -> StoredVersion | None:
         """``read`` for the server's event loop: on PostgreSQL the loop serves others while it waits."""
         if self._postgres_reads is None:
             return self.read(resource_type, id)
+        client = self._reading_client()
+        if client is not None:
+            answered, row = await self._replica_read_async(client, resource_type, id)
+            if answered:
+                return _point_version(row) if row is not None else None
         row, epoch = await self._postgres_reads.read_current(resource_type, id)
         # What the request asks of the epoch next (its caller's relations) is answered from this read.
         _READ_EPOCH.set(epoch)
         return _point_version(row) if row is not None else None
 
+    async def _replica_read_async(
+        self, client: ReadingClient, resource_type: str, id: str
+    ) -> tuple[bool, tuple[Any, ...] | None]:
+        """(whether a replica's answer serves the client, its row). The primary is asked the client's
+        position with the epoch (one round trip) while a fresh replica is asked the read; the replica's
+        row serves when the replica had replayed the position before it was asked (its last poll)."""
+        assert self._replicas is not None and self._postgres_reads is not None
+        fresh = self._replicas.fresh()
+        if not fresh:
+            return False, None
+        replica = client.replica if client.replica in fresh else fresh[hash(id) % len(fresh)]
+        replayed = replica.replayed  # before the replica's snapshot is taken: a lower bound of what it sees
+        position, answer = await asyncio.gather(
+            self._postgres_reads.read_position(client.key),
+            replica.reads.read_current(resource_type, id),
+            return_exceptions=True,
+        )
+        if isinstance(position, BaseException):
+            raise position  # the primary's failure is the read's, as without replicas
+        epoch, lsn = position
+        _READ_EPOCH.set(epoch)  # the caller's relations are kept by the primary's epoch
+        client.position = max(client.position or 0, lsn)
+        if isinstance(answer, BaseException):
+            if not isinstance(answer, psycopg.Error) or not self._replica_failure(replica, answer):
+                raise answer
+            return False, None
+        if replayed < client.position:
+            return False, None  # it may not show the client's last write: asked of the primary
+        client.replica = replica
+        return True, answer[0]
+
     def vread(self, resource_type: str, id: str, version_id: int) -> StoredVersion | None:
         if not 0 < version_id <= MAX_VERSION_ID:
             return None
+        answered, row = self._replica_point_read(self._vread_sql, (resource_type, id, version_id))
+        if answered:
+            return _point_version(row) if row is not None else None
         row = self._point_read(self._vread_sql, (resource_type, id, version_id))
         return _point_version(row) if row is not None else None
 
@@ -477,13 +674,26 @@ class SqlRepository:
         if at is not None:
             conditions.append(v.c.last_updated <= to_micros(at))
         with self.connect() as conn:
-            if till_seq is None:
-                till_seq = conn.execute(sa.select(sa.func.coalesce(sa.func.max(v.c.seq), 0))).scalar_one()
-            conditions.append(v.c.seq <= till_seq)
-            total = conn.execute(sa.select(sa.func.count()).select_from(v).where(*conditions)).scalar_one()
-            rows = conn.execute(
-                sa.select(v).where(*conditions).order_by(v.c.seq.desc()).limit(count).offset(offset)
-            ).all()
+            page = self._history_page(conn, conditions, count, offset, till_seq)
+        if page is None:
+            with on_primary(), self.connect() as conn:
+                page = self._history_page(conn, conditions, count, offset, till_seq)
+        assert page is not None
+        return page
+
+    def _history_page(
+        self, conn: Connection, conditions: list[Any], count: int, offset: int, till_seq: int | None
+    ) -> HistoryPage | None:
+        """None: ``conn`` is a replica's that has not replayed the snapshot a client is paging through."""
+        v = schema.resource_versions
+        last_seq = sa.select(sa.func.coalesce(sa.func.max(v.c.seq), 0))
+        if till_seq is None:
+            till_seq = conn.execute(last_seq).scalar_one()
+        elif conn.engine is not self.engine and conn.execute(last_seq).scalar_one() < till_seq:
+            return None
+        conditions = [*conditions, v.c.seq <= till_seq]
+        total = conn.execute(sa.select(sa.func.count()).select_from(v).where(*conditions)).scalar_one()
+        rows = conn.execute(sa.select(v).where(*conditions).order_by(v.c.seq.desc()).limit(count).offset(offset)).all()
         return HistoryPage([_row_version(row) for row in rows], int(total), int(till_seq))
 
     def iter_current(self, resource_type: str | None = None) -> Iterator[StoredVersion]:
@@ -500,6 +710,8 @@ class SqlRepository:
             self._current_reads.close()
         if self._postgres_reads is not None:
             self._postgres_reads.close()
+        if self._replicas is not None:
+            self._replicas.stop()
         self.engine.dispose()
 
 
@@ -589,9 +801,13 @@ def open_repository(
     query_timeout_seconds: float = 30.0,
     pool_size: int = 10,
     max_overflow: int = 20,
+    replica_urls: list[str] | tuple[str, ...] = (),
+    replica_max_lag_seconds: float = 5.0,
 ) -> SqlRepository:
     """``read_cache_bytes``: memory for recently read current versions (SQLite files only; 0 turns it off).
-    ``pool_size``, ``max_overflow``: see ``create_sql_engine``.
+    ``pool_size``, ``max_overflow``: see ``create_sql_engine``, for the primary and each replica.
+    ``replica_urls``: PostgreSQL streaming replicas of the primary that clients' reads may go to while they
+    lag by ``replica_max_lag_seconds`` at most (storage/replicas.py).
 
     ``query_timeout_seconds``: how long one statement may run (Settings.query_timeout_seconds; 0: no
     limit). Past it a read answers 422 too-costly (docs/search.md)."""
@@ -602,23 +818,55 @@ def open_repository(
         from fhirbridge.subscriptions.trigger import SubscriptionTrigger
 
         indexer = IndexChain(SearchIndexer(), SubscriptionTrigger())
-    repository = SqlRepository(
-        create_sql_engine(
-            database_url, query_timeout_seconds=query_timeout_seconds, pool_size=pool_size, max_overflow=max_overflow
-        ),
+    engine = create_sql_engine(
+        database_url, query_timeout_seconds=query_timeout_seconds, pool_size=pool_size, max_overflow=max_overflow
+    )
+    if migrate_schema:
+        # Before the repository prepares its statements (and before any replica could serve a read).
+        SqlRepository(engine, indexer=indexer).migrate()
+    replicas = None
+    if replica_urls:
+        replicas = ReplicaSet(
+            engine,
+            [
+                _replica(
+                    url, query_timeout_seconds=query_timeout_seconds, pool_size=pool_size, max_overflow=max_overflow
+                )
+                for url in replica_urls
+            ],
+            max_lag_seconds=replica_max_lag_seconds,
+        )
+    return SqlRepository(
+        engine,
         indexer=indexer,
         read_cache_bytes=read_cache_bytes,
         query_timeout_seconds=query_timeout_seconds,
+        replicas=replicas,
     )
-    if migrate_schema:
-        repository.migrate()
-    return repository
+
+
+def _replica(url: str, *, query_timeout_seconds: float, pool_size: int, max_overflow: int) -> Replica:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError("a read replica must be a PostgreSQL URL")
+    # Named in pg_stat_activity, so a replica's reads can be told from the monitor's and anyone else's.
+    # A replica that does not answer must not hold a read for long: the primary answers it instead.
+    marked = parsed.update_query_dict({"application_name": APPLICATION_NAME, "connect_timeout": "2"})
+    engine = create_sql_engine(
+        marked.render_as_string(hide_password=False),
+        query_timeout_seconds=query_timeout_seconds,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+    )
+    name = f"{parsed.host or ''}:{parsed.port or 5432}/{parsed.database or ''}"
+    return Replica(name, engine, PostgresPointReads(engine, frozenset()))
 
 
 __all__ = [
     "POSTGRES_EPOCH_TYPES",
     "IndexChain",
     "Indexer",
+    "ReadPositionLost",
     "RetryableWrite",
     "SqlRepository",
     "SqlWriteTransaction",

@@ -45,9 +45,7 @@ _VALID_MODULE_CATEGORY = {
 }
 
 # Errors only a terminology server can find (display names, content of LOINC, SNOMED CT, CVX ...).
-_TERMINOLOGY_SERVER = re.compile(
-    r"Wrong Display Name|Unknown code .* in the CodeSystem|CodeSystem .* unknown"
-)
+_TERMINOLOGY_SERVER = re.compile(r"Wrong Display Name|Unknown code .* in the CodeSystem|CodeSystem .* unknown")
 _CARDINALITY = re.compile(r"minimum required|max allowed|a matching slice is required|does not match any")
 _STRUCTURE = re.compile(
     r"Unrecognized property|Undefined element|not a valid|could not be found so is not allowed|"
@@ -181,11 +179,7 @@ def run_case(case_dir: Path, case: dict[str, Any], base: Definitions) -> CaseRes
     try:
         resource = read_resource(case_dir / case["file"])
         extra = [read_resource(case_dir / f) for f in files if str(f) not in missing]
-        source = (
-            read_resource(case_dir / profile_source)
-            if profile_source and profile_source not in missing
-            else None
-        )
+        source = read_resource(case_dir / profile_source) if profile_source and profile_source not in missing else None
     except LookupError as exc:
         return CaseResult(name, category, expected_invalid, None, str(exc))
     except Exception as exc:  # a file the readers reject is a verdict of its own

@@ -24,9 +24,7 @@ def bundle_issues(bundle: dict[str, Any], path: str) -> list[Issue]:
             relations[link["relation"]] = relations.get(link["relation"], 0) + 1
     for relation, count in relations.items():
         if count > 1:
-            issues.append(
-                _error(f"{path}.link", f"The link relationship type '{relation}' can only occur once")
-            )
+            issues.append(_error(f"{path}.link", f"The link relationship type '{relation}' can only occur once"))
     entries = bundle.get("entry") or []
     for index, entry in enumerate(entries if isinstance(entries, list) else []):
         if not isinstance(entry, dict):
@@ -47,17 +45,11 @@ def bundle_issues(bundle: dict[str, Any], path: str) -> list[Issue]:
         if not isinstance(full_url, str):
             continue
         if ":" not in full_url:
-            issues.append(
-                _error(f"{where}.fullUrl", f"The fullUrl must be an absolute URL (not '{full_url}')")
-            )
+            issues.append(_error(f"{where}.fullUrl", f"The fullUrl must be an absolute URL (not '{full_url}')"))
             continue
         restful = _RESTFUL.match(full_url)
         identity = (restful.group(2), restful.group(3)) if restful and restful.group(1) else None
-        if (
-            identity
-            and isinstance(resource, dict)
-            and (resource.get("resourceType"), resource.get("id")) != identity
-        ):
+        if identity and isinstance(resource, dict) and (resource.get("resourceType"), resource.get("id")) != identity:
             issues.append(
                 _error(
                     f"{where}.fullUrl",

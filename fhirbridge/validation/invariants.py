@@ -88,9 +88,7 @@ SHORTCUTS: dict[str, Callable[[Any], bool | None]] = {
     "%resource.descendants().as(canonical) | %resource.descendants().as(uri) | "
     "%resource.descendants().as(url))) or descendants().where(reference = '#').exists() or "
     "descendants().where(as(canonical) = '#').exists() or "
-    "descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty()": (
-        _without_contained
-    ),
+    "descendants().where(as(canonical) = '#').exists()).not()).trace('unmatched', id).empty()": (_without_contained),
     "reference.startsWith('#').not() or (reference.substring(1).trace('url') in "
     "%rootResource.contained.id.trace('ids'))": _local_reference,
     "extension.exists() != value.exists()": _extension_or_value,

@@ -72,9 +72,7 @@ def parent_id(element_id_: str) -> str:
     return element_id_.rsplit(".", 1)[0]
 
 
-def generate_snapshot(
-    differential: list[Element], base: list[Element], resolve_type: Resolver
-) -> list[Element]:
+def generate_snapshot(differential: list[Element], base: list[Element], resolve_type: Resolver) -> list[Element]:
     """Apply ``differential`` over the ``base`` snapshot (both compact or full ElementDefinitions).
 
     ``resolve_type(url)`` gives the compact snapshot of a datatype or profile, used when the
@@ -112,9 +110,7 @@ def _path_of(element_id_: str) -> str:
     return ".".join(segment.split(":", 1)[0] for segment in element_id_.split("."))
 
 
-def _ensure(
-    snapshot: dict[str, Element], pristine: dict[str, Element], wanted: str, resolve_type: Resolver
-) -> None:
+def _ensure(snapshot: dict[str, Element], pristine: dict[str, Element], wanted: str, resolve_type: Resolver) -> None:
     if wanted in snapshot:
         return
     if "." not in wanted:

@@ -118,9 +118,7 @@ class Validator:
             self._against(resource, base, path, walk)
             if resource_type == "Bundle":
                 walk.issues.extend(bundle_issues(resource, path))
-            declared = (
-                resource.get("meta", {}).get("profile", []) if isinstance(resource.get("meta"), dict) else []
-            )
+            declared = resource.get("meta", {}).get("profile", []) if isinstance(resource.get("meta"), dict) else []
             for url, is_explicit in [
                 *((u, False) for u in declared if isinstance(u, str)),
                 *((u, explicit) for u in extra),
@@ -151,9 +149,7 @@ class Validator:
         if profile.url != CORE_PREFIX + profile.type:
             self._against(resource, profile, path, walk)
 
-    def _against(
-        self, resource: dict[str, Any], definition: StructureDefinition, path: str, walk: _Walk
-    ) -> None:
+    def _against(self, resource: dict[str, Any], definition: StructureDefinition, path: str, walk: _Walk) -> None:
         root = definition.root
         item = Item(resource, path, definition.type)
         self._constraints(item, root, definition.type, walk)
@@ -194,9 +190,7 @@ class Validator:
                 for item in items:
                     self._item(item, child, tree, walk)
 
-    def _collect(
-        self, value: dict[str, Any], child: ElementNode, name: str, path: str, walk: _Walk
-    ) -> list[Item]:
+    def _collect(self, value: dict[str, Any], child: ElementNode, name: str, path: str, walk: _Walk) -> list[Item]:
         for key in (name, "_" + name) if not child.is_choice else ():
             if key in value and (value[key] is None or value[key] == []):
                 walk.add(
@@ -282,9 +276,7 @@ class Validator:
         value = item.value
         if not isinstance(value, dict):
             if item.path not in walk.structure_paths:
-                walk.add(
-                    "error", "structure", item.path, f"The value of {node.path} must be an object ({code})"
-                )
+                walk.add("error", "structure", item.path, f"The value of {node.path} must be an object ({code})")
             return
         if not any(k != "id" for k in value):
             walk.add(
@@ -295,9 +287,7 @@ class Validator:
             )
         self._fixed_and_pattern(item, node, walk)
         if node.binding:
-            walk.issues.extend(
-                binding_issues(value, code, node.binding, node.path, item.path, self.definitions)
-            )
+            walk.issues.extend(binding_issues(value, code, node.binding, node.path, item.path, self.definitions))
         if code == "Reference":
             self._reference_target(item, node, walk)
         if code == "Coding":
@@ -380,11 +370,7 @@ class Validator:
             bound = outside_bounds(item.value, node)
             if bound:
                 walk.add("error", "value", item.path, bound)
-            if (
-                node.max_length is not None
-                and isinstance(item.value, str)
-                and len(item.value) > node.max_length
-            ):
+            if node.max_length is not None and isinstance(item.value, str) and len(item.value) > node.max_length:
                 walk.add(
                     "error",
                     "value",
@@ -474,9 +460,7 @@ class Validator:
         if self.definitions.base_type(target_type) is None:
             if "://" in reference:
                 return  # an absolute URL need not follow the RESTful [type]/[id] pattern
-            walk.add(
-                "error", "structure", item.path, f"The reference '{reference}' names no known resource type"
-            )
+            walk.add("error", "structure", item.path, f"The reference '{reference}' names no known resource type")
             return
         allowed = {
             self.definitions.type_of(p) or p.rsplit("/", 1)[-1]
@@ -526,9 +510,7 @@ class Validator:
         for constraint in node.constraints:
             if constraint.key in ("txt-1", "txt-2"):
                 continue  # checked natively on the div, where the narrative rules can name the problem
-            verdict = invariants.holds(
-                constraint.expression, item.value, type_path, walk.resource, walk.root_resource
-            )
+            verdict = invariants.holds(constraint.expression, item.value, type_path, walk.resource, walk.root_resource)
             if verdict is False:
                 severity = "error" if constraint.severity == "error" else "warning"
                 walk.add(
@@ -543,9 +525,7 @@ class Validator:
     def _sliced(self, items: list[Item], node: ElementNode, tree: StructureDefinition, walk: _Walk) -> None:
         counts = dict.fromkeys(node.slices, 0)
         for item in items:
-            matched = next(
-                (name for name, s in node.slices.items() if self._in_slice(item, node, s, walk)), None
-            )
+            matched = next((name for name, s in node.slices.items() if self._in_slice(item, node, s, walk)), None)
             if matched is not None:
                 counts[matched] += 1
                 self._item(item, node.slices[matched], tree, walk)
@@ -593,8 +573,7 @@ class Validator:
                 return False
             code = target.types[0].code
             return bool(values) and all(
-                not binding_issues(v, code, target.binding, target.path, item.path, self.definitions)
-                for v in values
+                not binding_issues(v, code, target.binding, target.path, item.path, self.definitions) for v in values
             )
         return True
 
@@ -603,9 +582,7 @@ class Validator:
             if path == "url" and item.type_code == "Extension":
                 expected_url = extension_url(slice_node)
                 return (
-                    expected_url is not None
-                    and isinstance(item.value, dict)
-                    and item.value.get("url") == expected_url
+                    expected_url is not None and isinstance(item.value, dict) and item.value.get("url") == expected_url
                 )
             target = slice_node if path == "$this" else descend(slice_node, path, self.definitions)
             if target is None:
@@ -685,9 +662,7 @@ class Validator:
                 f"The extension {definition.url} is not allowed to be used at this point "
                 f"(this element is {walk.host[0]} at {walk.host[1]})",
             )
-        self._children_in(
-            value, definition.root.children, item.path, definition, walk, ("Extension", "Extension")
-        )
+        self._children_in(value, definition.root.children, item.path, definition, walk, ("Extension", "Extension"))
 
     def _used_in_context(self, definition: StructureDefinition, walk: _Walk) -> bool:
         host_type, host_path = walk.host

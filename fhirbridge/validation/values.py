@@ -24,8 +24,7 @@ def outside_bounds(value: Any, node: ElementNode) -> str | None:
     """minValue/maxValue; dates compare as ISO strings of the same precision, numbers as numbers."""
     for bound, above in ((node.min_value, False), (node.max_value, True)):
         if bound is None or (
-            type(bound) is not type(value)
-            and not (isinstance(bound, int | float) and isinstance(value, int | float))
+            type(bound) is not type(value) and not (isinstance(bound, int | float) and isinstance(value, int | float))
         ):
             continue
         if isinstance(value, str) and len(value) != len(bound):

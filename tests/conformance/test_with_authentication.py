@@ -31,9 +31,7 @@ def test_every_scenario_passes_with_an_ehr_token(single_practice_server: LiveSer
     store(single_practice_server, {"resourceType": "Organization", "id": "riverside-ehr", "name": "Riverside EHR"})
     out = io.StringIO()
     token = token_for("ehr-system", org="riverside-ehr")
-    args = Namespace(
-        server=single_practice_server.url, token=token, actor=EHR, scenario=None, timeout=30.0, json=False
-    )
+    args = Namespace(server=single_practice_server.url, token=token, actor=EHR, scenario=None, timeout=30.0, json=False)
 
     code = run_conformance_command(args, out)
 

@@ -85,9 +85,7 @@ def records(draw: st.DrawFn) -> Record:
         family_name=draw(maybe(words)),
         birth_date=draw(maybe(days)),
         gender=draw(st.sampled_from(["male", "female", "other", "unknown"])),
-        identifiers=draw(
-            some(st.builds(Identifier, system=st.just("urn:oid:2.16.840.1.113883.4.3.25"), value=words))
-        ),
+        identifiers=draw(some(st.builds(Identifier, system=st.just("urn:oid:2.16.840.1.113883.4.3.25"), value=words))),
         language=draw(maybe(st.sampled_from(["en", "es", "vi", "so"]))),
         interpreter_needed=draw(maybe(st.booleans())),
     )
@@ -234,11 +232,7 @@ def records(draw: st.DrawFn) -> Record:
             achievement=draw(maybe(codes(GoalAchievement))),
             addresses=draw(ids_from(concerns)),
             progress_notes=draw(
-                some(
-                    st.builds(
-                        ProgressNote, text=texts, written_at=maybe(instants), author_id=one_of_ids(parties)
-                    )
-                )
+                some(st.builds(ProgressNote, text=texts, written_at=maybe(instants), author_id=one_of_ids(parties)))
             ),
         )
         for _ in range(draw(st.integers(0, 2)))
@@ -247,9 +241,7 @@ def records(draw: st.DrawFn) -> Record:
     referrals = []
     for _ in range(draw(st.integers(0, 2))):
         times = sorted(draw(st.lists(instants, max_size=3)))
-        history = [
-            StatusChange(status=draw(codes(ReferralStatus)), at=at, note=draw(maybe(texts))) for at in times
-        ]
+        history = [StatusChange(status=draw(codes(ReferralStatus)), at=at, note=draw(maybe(texts))) for at in times]
         status = history[-1].status if history else draw(codes(ReferralStatus))
         referrals.append(
             Referral(
@@ -268,9 +260,7 @@ def records(draw: st.DrawFn) -> Record:
                             Appointment,
                             starts_at=instants,
                             ends_at=maybe(instants),
-                            status=st.sampled_from(
-                                ["proposed", "booked", "fulfilled", "cancelled", "noshow"]
-                            ),
+                            status=st.sampled_from(["proposed", "booked", "fulfilled", "cancelled", "noshow"]),
                             description=maybe(texts),
                         )
                     )

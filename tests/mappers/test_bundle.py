@@ -92,9 +92,7 @@ def test_a_referral_is_a_service_request_tracked_by_a_fulfill_task() -> None:
     assert task["code"]["coding"][0]["code"] == "fulfill"
     assert task["focus"] == {"reference": "ServiceRequest/mateo-ref-ei"}
     assert [part["extension"][0]["valueCode"] for part in task["extension"]] == ["requested", "accepted"]
-    assert resources["Appointment/mateo-ref-ei-appt"]["basedOn"] == [
-        {"reference": "ServiceRequest/mateo-ref-ei"}
-    ]
+    assert resources["Appointment/mateo-ref-ei-appt"]["basedOn"] == [{"reference": "ServiceRequest/mateo-ref-ei"}]
 
 
 def test_a_write_can_say_who_made_it_with_a_provenance() -> None:
@@ -103,9 +101,7 @@ def test_a_write_can_say_who_made_it_with_a_provenance() -> None:
     from fhir.resources.R4B import get_fhir_model_class
 
     record = demo_records()[0]
-    bundle = record_to_bundle(
-        record, author_id="mateo-coordinator", recorded=datetime(2025, 8, 1, 15, tzinfo=UTC)
-    )
+    bundle = record_to_bundle(record, author_id="mateo-coordinator", recorded=datetime(2025, 8, 1, 15, tzinfo=UTC))
     last = bundle["entry"][-1]
     provenance = last["resource"]
     assert last["request"] == {"method": "POST", "url": "Provenance"}

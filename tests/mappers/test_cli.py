@@ -42,9 +42,7 @@ def test_internal_json_becomes_a_transaction_bundle_and_back(tmp_path: Path) -> 
     assert json.loads((tmp_path / "report.json").read_text()) == []
 
 
-def test_a_partner_resource_converts_with_its_report(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_partner_resource_converts_with_its_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(str(EXAMPLES / "goal-example.json"), "--report") == 0
     captured = capsys.readouterr()
     record = json.loads(captured.out)

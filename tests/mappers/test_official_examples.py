@@ -13,11 +13,7 @@ from fhirbridge.mappers import record_from_resources, record_to_resources
 from tests.mappers.shared import EXAMPLES, example
 
 FAMILIES = ("careplan", "goal", "servicerequest", "careteam", "task", "condition", "questionnaireresponse")
-NAMES = (
-    sorted(p.name for p in EXAMPLES.glob("*.json") if p.name.startswith(FAMILIES))
-    if EXAMPLES.is_dir()
-    else []
-)
+NAMES = sorted(p.name for p in EXAMPLES.glob("*.json") if p.name.startswith(FAMILIES)) if EXAMPLES.is_dir() else []
 
 
 def by_key(resources: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -66,9 +66,7 @@ def search_for(kind: str, row: dict[str, Any]) -> tuple[str, str] | None:
             if row["value2"] is not None:
                 second = repr(row["value2"])
         elif row["low2"] is not None:
-            second = (
-                f"ge{_instant(row['low2'])}" if row["low2"] != MIN_MICROS else f"le{_instant(row['high2'])}"
-            )
+            second = f"ge{_instant(row['low2'])}" if row["low2"] != MIN_MICROS else f"le{_instant(row['high2'])}"
         else:
             second = _escape(row["norm2"][:8])
         return ("", f"{first}${second}")

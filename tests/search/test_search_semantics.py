@@ -491,9 +491,7 @@ def test_composite_code_value_concept_and_date(store: Store) -> None:
 
 
 def test_reference_identifier_modifier(store: Store) -> None:
-    store.put(
-        observation("o1", "Patient/p", performer=[{"identifier": {"system": "urn:npi", "value": "123"}}])
-    )
+    store.put(observation("o1", "Patient/p", performer=[{"identifier": {"system": "urn:npi", "value": "123"}}]))
     store.put(observation("o2", "Patient/p", performer=[{"reference": "Practitioner/x"}]))
     assert store.ids("Observation", "performer:identifier=urn:npi|123") == ["o1"]
     assert store.ids("Observation", "performer:identifier=123") == ["o1"]

@@ -75,9 +75,7 @@ def resources_of(kind: str, subject: str, which: str) -> dict[str, Any]:
         return {
             "status": "completed" if t else "in-progress",
             "subject": ref,
-            "questionnaire": "http://example.org/Questionnaire/phq-9"
-            if t
-            else "http://example.org/Questionnaire/x",
+            "questionnaire": "http://example.org/Questionnaire/phq-9" if t else "http://example.org/Questionnaire/x",
             "authored": "2024-03-01T10:00:00Z" if t else "2015-03-01T10:00:00Z",
         }
     if kind == "ServiceRequest":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,6 +27,8 @@ PAYER = "payer-1"
 SCHOOL = "school-1"
 
 Mint = Callable[..., str]
+# Bulk export files of the test servers, away from the checkout's data/exports.
+EXPORT_DIR = tempfile.mkdtemp(prefix="fhirbridge-test-exports-")
 
 
 def secure_settings(**overrides: Any) -> Settings:
@@ -39,6 +42,7 @@ def secure_settings(**overrides: Any) -> Settings:
         "subscription_delivery": False,
         # As deployed by default, whatever the environment says (make serve's demo sets "claim").
         "treating_relationship": "care-team",
+        "export_dir": EXPORT_DIR,
         **overrides,
     }
     return Settings(**values)

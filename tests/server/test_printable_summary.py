@@ -5,12 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import os
 import re
-import shutil
 import struct
-import subprocess
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
@@ -20,34 +16,8 @@ import pytest
 
 from fhirbridge.engine.operations.printable import summary_html
 from tests.conftest import LiveServer
+from tests.server.browser import chromium
 from tests.server.demo_sheets import JORDAN_EMERGENCY, JORDAN_TEAM
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def chromium(*arguments: str) -> subprocess.CompletedProcess[str]:
-    if CHROMIUM is None:
-        if os.environ.get("FHIRBRIDGE_REQUIRE_BROWSER") == "1":
-            pytest.fail("Chromium is required (FHIRBRIDGE_REQUIRE_BROWSER=1) but is not installed")
-        pytest.skip("Chromium is not installed")
-    with tempfile.TemporaryDirectory() as profile:
-        return subprocess.run(
-            [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *arguments],
-            capture_output=True,
-            text=True,
-            timeout=90,
-            check=False,
-        )
 
 
 def screenshot_has_text(url: str, shot: Path) -> bool:

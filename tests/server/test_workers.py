@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
 from fhirbridge.storage.migrations import MIGRATIONS
 from tests.receiver import Receiver
@@ -229,3 +230,61 @@ def test_every_workers_accesses_reach_the_audit_log(workers: Workers) -> None:
                 break
             time.sleep(0.2)
     assert len(read) == reads, [event.get("subtype") for event in events]
+
+
+# `fhirbridge serve --workers 2` with metrics on one port: one scrape counts the requests of both workers.
+# Only one worker can hold FHIRBRIDGE_METRICS_PORT; the workers share their counts through
+# prometheus-client's multiprocess directory, which `serve` makes before they start (server/metrics.py).
+REQUESTS = 40
+
+
+@pytest.fixture(scope="module")
+def metered(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Workers, int]]:
+    tmp = tmp_path_factory.mktemp("workers-metrics")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    receiver = Receiver()
+    with backend_url("sqlite", tmp) as url, pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FHIRBRIDGE_METRICS", "true")
+        patch.setenv("FHIRBRIDGE_METRICS_PORT", str(port))
+        patch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+        server = Workers(url, tmp, receiver)
+        try:
+            server.wait_until_up()
+            yield server, port
+        finally:
+            server.stop()
+            receiver.server.shutdown()
+            receiver.server.server_close()
+
+
+def _requests_counted(port: int) -> tuple[float, set[str]]:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    total, workers = 0.0, set()
+    for family in text_string_to_metric_families(text):
+        if family.name == "fhirbridge_http_requests":
+            for sample in family.samples:
+                if sample.name == "fhirbridge_http_requests_total":
+                    total += sample.value
+                    workers.add(sample.labels["worker"])
+    return total, workers
+
+
+def test_one_scrape_counts_every_workers_requests(metered: tuple[Workers, int]) -> None:
+    workers, port = metered
+    with workers.client() as http:  # a new connection per request: they spread over the workers
+        assert http.put("/Patient/metered", json=patient("metered")).status_code in (200, 201)
+        for _ in range(REQUESTS - 1):
+            assert http.get("/Patient/metered").status_code == 200
+    answering = workers.workers_answering()
+    assert len(answering) == WORKERS, "the requests did not reach every worker"
+    deadline = time.monotonic() + 10
+    while True:  # a request is counted as its response ends: the last may be a moment behind
+        total, labelled = _requests_counted(port)
+        if total >= REQUESTS or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert total == REQUESTS
+    assert labelled == answering  # each worker's own series, by its process id
+    assert "could not be opened" not in workers.log()

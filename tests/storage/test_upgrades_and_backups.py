@@ -102,6 +102,7 @@ def test_a_postgresql_store_restored_from_pg_dump_serves_what_was_stored(tmp_pat
             engine.update(SYSTEM_ACCESS, "Goal", "maya-walk", _goal(text))
         audit = AuditLog.beside(repository.engine)
         audit.append([AuditRow("evt-1", 1, "Practitioner/7", "Goal", "0", ("maya",), b'{"kept":"as sent"}')])
+        audit.dispose()
         repository.dispose()
 
         dump = tmp_path / "fhirbridge.dump"
@@ -129,7 +130,9 @@ def test_a_postgresql_store_restored_from_pg_dump_serves_what_was_stored(tmp_pat
                 "Goal", [("subject", "Patient/maya")], strict=True, base_url="http://fhirbridge.test"
             )
             assert found.total == 1
-            row = AuditLog.beside(restored.engine).read("evt-1")
+            restored_log = AuditLog.beside(restored.engine)
+            row = restored_log.read("evt-1")
+            restored_log.dispose()
             assert row is not None and row.content == b'{"kept":"as sent"}'
             # Writing goes on where it stopped: the next version follows the restored ones.
             assert engine.update(SYSTEM_ACCESS, "Goal", "maya-walk", _goal("runs")).version.version_id == 4

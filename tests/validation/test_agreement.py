@@ -30,9 +30,7 @@ def test_overall_agreement_does_not_regress(report: Report) -> None:
 
 
 def test_enough_cases_run_for_the_rate_to_mean_something(report: Report) -> None:
-    run_cases = [
-        r for r in report.results if r.actual_invalid is not None and r.category in TARGET_CATEGORIES
-    ]
+    run_cases = [r for r in report.results if r.actual_invalid is not None and r.category in TARGET_CATEGORIES]
     assert len(run_cases) >= 40
 
 

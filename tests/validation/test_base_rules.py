@@ -181,9 +181,7 @@ def test_narrative_with_script_or_unknown_attribute_breaks_txt_1() -> None:
 
 
 def test_empty_narrative_breaks_txt_2() -> None:
-    found = errors(
-        goal(text={"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"> </div>'})
-    )
+    found = errors(goal(text={"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml"> </div>'}))
     assert any("txt-2" in i.diagnostics for i in found)
 
 

@@ -37,9 +37,7 @@ def test_valid_fixture_has_no_error(entry: dict[str, Any]) -> None:
 def test_invalid_fixture_fails_for_its_stated_rule(entry: dict[str, Any]) -> None:
     issues = validate_resource(load(entry), profiles=[entry["profile"]])
     errors = [i for i in issues if i.severity in ("error", "fatal")]
-    assert any(
-        entry["expression"] in i.expression and entry["diagnostics"] in i.diagnostics for i in errors
-    ), (
+    assert any(entry["expression"] in i.expression and entry["diagnostics"] in i.diagnostics for i in errors), (
         entry["rule"],
         errors,
     )

@@ -47,9 +47,7 @@ def test_differential_merges_over_the_base_and_adds_constraints() -> None:
         {"id": "Goal.target", "path": "Goal.target", "min": 1},
         {"id": "Goal.target.measure", "path": "Goal.target.measure", "min": 1},
     ]
-    snapshot = {
-        e["id"]: e for e in generate_snapshot(differential, base.elements, package_definitions().snapshot)
-    }
+    snapshot = {e["id"]: e for e in generate_snapshot(differential, base.elements, package_definitions().snapshot)}
     assert snapshot["Goal.target"]["min"] == 1
     assert snapshot["Goal.target.measure"]["min"] == 1
     assert [c["key"] for c in snapshot["Goal"]["constraint"]][-1] == "x-1"

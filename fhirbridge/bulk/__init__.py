@@ -1,0 +1,8 @@
+"""Bulk Data export (HL7 FHIR Bulk Data Access 2.0): ``$export`` at system, Patient and Group level.
+
+An export is a job (``jobs.py``, one row in ``export_jobs``) run in the background by a worker thread of
+any server process (``worker.py``); it pages through the search engine under the access of the caller
+who asked for it (``run.py``), writing one ndjson file per type (``files.py``). Its parameters are read
+from the kick-off request by ``request.py``; the HTTP side is ``fhirbridge/server/bulk.py``.
+See docs/bulk-export.md.
+"""
