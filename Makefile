@@ -39,11 +39,14 @@ serve: $(STAMP)
 	FHIRBRIDGE_TREATING_RELATIONSHIP=$(FHIRBRIDGE_TREATING_RELATIONSHIP) $(BIN)/fhirbridge serve --demo-data
 
 # A development token for the server `make serve` runs: make -s token ROLE=discharge-planner
+# (installs first on a fresh checkout, reporting on stderr; an installed one is not reinstalled: stdout is
+# the token alone, whatever changed since the install)
 # (ORG=, PATIENT= and USER= add the claims some roles need: make -s token ROLE=family PATIENT=jordan
 # USER=RelatedPerson/jordan-mother). USER is also the login name every shell exports, so it counts only
 # when given on make's command line or when it names a reference (Type/id); USER_REF= still works.
 TOKEN_USER = $(or $(USER_REF),$(if $(or $(filter command line,$(origin USER)),$(findstring /,$(USER))),$(USER)))
-token: $(STAMP)
+token:
+	@test -x $(BIN)/fhirbridge || $(MAKE) -s install >&2
 	@$(BIN)/fhirbridge token --role $(ROLE) $(if $(ORG),--org $(ORG)) $(if $(PATIENT),--patient $(PATIENT)) \
 		$(if $(TOKEN_USER),--user $(TOKEN_USER)) \
 		|| { echo "(with make: ORG=<organization id>, PATIENT=<child id>, USER=<Practitioner/id or RelatedPerson/id>)" >&2; exit 2; }

@@ -58,7 +58,8 @@ def signed(claims: dict[str, Any], *, key: Any = SECRET, algorithm: str = "HS256
 
 def token_for(role: str, *, patient: str | None = None, org: str | None = None, user: str | None = None) -> str:
     claims = role_claims(role, patient=patient, org=org, user=user)
-    return mint_token(claims, secret=SECRET, issuer=ISSUER, audience=AUDIENCE, ttl=300, subject=f"{role}-client")
+    # An hour: modules mint some tokens when they are imported, and the whole suite runs for minutes.
+    return mint_token(claims, secret=SECRET, issuer=ISSUER, audience=AUDIENCE, ttl=3600, subject=f"{role}-client")
 
 
 def bearer(token: str) -> dict[str, str]:
