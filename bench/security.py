@@ -30,7 +30,7 @@ from bench.loadgen import LoadGenerator, encode_request
 from bench.serve import BENCH_AUDIENCE, BENCH_ISSUER, BENCH_SECRET
 from bench.servers import REPO_ROOT, ServerProcess
 from bench.stats import LoadSummary, summarize
-from bench.stores import POSTGRES_URL
+from bench.stores import POSTGRES_URL, postgres_schema
 
 CHILD = "jordan"
 COORDINATOR = "Practitioner/jordan-coordinator"
@@ -70,21 +70,8 @@ def demo_store_in(backend: str, work: Path, postgres_url: str, name: str = "demo
     if backend == "sqlite":
         yield demo_store(work / f"{name}.sqlite3")
         return
-    import uuid
-
-    import sqlalchemy as sa
-
-    schema = f"fhirbridge_bench_{name.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in postgres_url else "?"
-    try:
-        yield load_demo_store(f"{postgres_url}{separator}options=-csearch_path%3D{schema}")
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema(postgres_url, f"fhirbridge_bench_{name.replace('-', '_')}") as url:
+        yield load_demo_store(url)
 
 
 def load_demo_store(url: str) -> str:

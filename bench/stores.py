@@ -218,22 +218,31 @@ def point_store(
                 leftover.unlink()
             path.unlink(missing_ok=True)
         return
-    name = f"fhirbridge_bench_{uuid.uuid4().hex[:12]}"
+    with postgres_schema(postgres_url) as url:
+        pg_store: Store | None = None
+        try:
+            pg_store = Store(backend, url, children_for(size))
+            copy_rows(f"sqlite:///{prepared.path}", pg_store.repository)
+            with pg_store.repository.engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")  # fresh statistics, as a loaded production database has
+                conn.commit()
+            yield pg_store, time.perf_counter() - started
+        finally:
+            if pg_store is not None:
+                pg_store.close()
+
+
+@contextlib.contextmanager
+def postgres_schema(postgres_url: str, prefix: str = "fhirbridge_bench") -> Iterator[str]:
+    """A URL whose connections work in a fresh schema of ``postgres_url``'s database, dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
     separator = "&" if "?" in postgres_url else "?"
-    pg_store: Store | None = None
     try:
-        pg_store = Store(backend, f"{postgres_url}{separator}options=-csearch_path%3D{name}", children_for(size))
-        copy_rows(f"sqlite:///{prepared.path}", pg_store.repository)
-        with pg_store.repository.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")  # fresh statistics, as a loaded production database has
-            conn.commit()
-        yield pg_store, time.perf_counter() - started
+        yield f"{postgres_url}{separator}options=-csearch_path%3D{name}"
     finally:
-        if pg_store is not None:
-            pg_store.close()
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
         admin.dispose()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,31 +41,45 @@ def put(repository: SqlRepository, *resources: dict[str, Any]) -> None:
     repository.run_write(write)
 
 
-def test_relations_outlive_unrelated_commits_and_follow_care_team_changes(
-    stores: tuple[SqlRepository, SqlRepository], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@dataclass
+class CountedReads:
+    """The server's relations, counting how often they are read from the store."""
+
+    relations: RepositoryRelations
+    reads: int = 0
+
+
+def counting_reads(stores: tuple[SqlRepository, SqlRepository], monkeypatch: pytest.MonkeyPatch) -> CountedReads:
+    """Jordan and Aisha, Ana on Jordan's care team (written by the other process), and the server's
+    relations with their reads counted."""
     server, other = stores
     put(other, records.patient("jordan"), records.patient("aisha"))
     put(other, records.care_team("jordan-team", "jordan", "Practitioner/ana"))
-    relations = RepositoryRelations(server, "care-team")
-    now = datetime.now(UTC)
-    reads = 0
-    looked_up = relations._relations
+    counted = CountedReads(RepositoryRelations(server, "care-team"))
+    looked_up = counted.relations._relations
 
-    def counted(*args: Any) -> Any:
-        nonlocal reads
-        reads += 1
+    def counting(*args: Any) -> Any:
+        counted.reads += 1
         return looked_up(*args)
 
-    monkeypatch.setattr(relations, "_relations", counted)
+    monkeypatch.setattr(counted.relations, "_relations", counting)
+    return counted
+
+
+def test_relations_outlive_unrelated_commits_and_follow_care_team_changes(
+    stores: tuple[SqlRepository, SqlRepository], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counted = counting_reads(stores, monkeypatch)
+    relations, now = counted.relations, datetime.now(UTC)
+    other = stores[1]
     assert relations.relations(COORDINATOR, now).treated == {"jordan"}
     put(other, records.goal("jordan-goal", "jordan"))  # a commit, of nothing relations come from
     assert relations.relations(COORDINATOR, now).treated == {"jordan"}
-    assert reads == 1
+    assert counted.reads == 1
     # Another process puts the caller on Aisha's care team: seen at the next request.
     put(other, records.care_team("aisha-team", "aisha", "Practitioner/ana"))
     assert relations.relations(COORDINATOR, now).treated == {"jordan", "aisha"}
-    assert reads == 2
+    assert counted.reads == 2
 
 
 def test_a_write_transaction_sees_the_care_teams_it_wrote(stores: tuple[SqlRepository, SqlRepository]) -> None:
@@ -104,20 +119,9 @@ def test_a_request_decides_with_relations_as_of_its_own_read(
 ) -> None:
     """A plain read (read_async) brings the epoch back with the resource on PostgreSQL: the caller's
     relations are those of that moment, neither older nor read again for nothing."""
+    counted = counting_reads(stores, monkeypatch)
+    relations, now = counted.relations, datetime.now(UTC)
     server, other = stores
-    put(other, records.patient("jordan"), records.patient("aisha"))
-    put(other, records.care_team("jordan-team", "jordan", "Practitioner/ana"))
-    relations = RepositoryRelations(server, "care-team")
-    now = datetime.now(UTC)
-    reads = 0
-    looked_up = relations._relations
-
-    def counted(*args: Any) -> Any:
-        nonlocal reads
-        reads += 1
-        return looked_up(*args)
-
-    monkeypatch.setattr(relations, "_relations", counted)
 
     async def request(id: str) -> frozenset[str]:  # each request runs in a task of its own
         assert await server.read_async("Patient", id) is not None
@@ -125,7 +129,7 @@ def test_a_request_decides_with_relations_as_of_its_own_read(
 
     assert asyncio.run(request("jordan")) == {"jordan"}
     assert asyncio.run(request("aisha")) == {"jordan"}
-    assert reads == 1
+    assert counted.reads == 1
     put(other, records.care_team("aisha-team", "aisha", "Practitioner/ana"))
     assert asyncio.run(request("aisha")) == {"jordan", "aisha"}
-    assert reads == 2
+    assert counted.reads == 2
