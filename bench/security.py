@@ -76,17 +76,12 @@ def demo_store_in(backend: str, work: Path, postgres_url: str, name: str = "demo
 
 def load_demo_store(url: str) -> str:
     """The demo children loaded into the (empty) store at ``url``; returns ``url``."""
-    from fhirbridge.engine.interactions import FhirEngine
-    from fhirbridge.engine.searching import SearchService
-    from fhirbridge.engine.transaction import BundleProcessor
-    from fhirbridge.server.cli import load_demo_data
+    from fhirbridge.server.cli import load_demo_into
     from fhirbridge.storage.sql import open_repository
 
     repository = open_repository(url)
     try:
-        search = SearchService(repository)
-        engine = FhirEngine(repository, matcher=search)
-        load_demo_data(BundleProcessor(engine, max_entries=1000, searcher=search.search_in), repository, "")
+        load_demo_into(repository)
     finally:
         repository.dispose()
     return url

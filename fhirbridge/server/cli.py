@@ -12,10 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from fhirbridge.config import Settings
+from fhirbridge.engine.interactions import FhirEngine
+from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.security.access import SYSTEM_ACCESS
 from fhirbridge.server.logs import WithoutQueryStrings, log_config
 from fhirbridge.storage.contract import Repository
+from fhirbridge.storage.sql import SqlRepository
 
 log = logging.getLogger("fhirbridge")
 
@@ -33,6 +36,14 @@ def register(subparsers: Any) -> None:
         "--workers", type=int, help="worker processes serving the same store (default 1, env FHIRBRIDGE_WORKERS)"
     )
     parser.set_defaults(handler=serve)
+
+
+def load_demo_into(repository: SqlRepository, base_url: str = "") -> tuple[int, int]:
+    """``load_demo_data`` for a store no server runs on yet (benchmarks, tests): through an engine of its
+    own, as a server's would load it."""
+    search = SearchService(repository)
+    engine = FhirEngine(repository, matcher=search)
+    return load_demo_data(BundleProcessor(engine, max_entries=1000, searcher=search.search_in), repository, base_url)
 
 
 def load_demo_data(bundles: BundleProcessor, repository: Repository, base_url: str) -> tuple[int, int]:
@@ -177,4 +188,4 @@ def _load_demo(app: Any, settings: Settings) -> None:
     log.info("demo data: %d children loaded, %d already there", loaded[0], loaded[1])
 
 
-__all__ = ["WithoutQueryStrings", "load_demo_data", "register"]
+__all__ = ["WithoutQueryStrings", "load_demo_data", "load_demo_into", "register"]

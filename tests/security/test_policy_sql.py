@@ -10,14 +10,11 @@ import pytest
 import sqlalchemy as sa
 
 from fhirbridge.config import Settings
-from fhirbridge.engine.interactions import FhirEngine
-from fhirbridge.engine.searching import SearchService
-from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.roles import ROLES, role_claims
 from fhirbridge.security.server import access_for
-from fhirbridge.server.cli import load_demo_data
+from fhirbridge.server.cli import load_demo_into
 from fhirbridge.storage.schema import resources
 from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
@@ -26,9 +23,7 @@ NOW = datetime(2026, 1, 15, tzinfo=UTC)  # inside most demo consents' periods; o
 
 
 def _load(server: LiveServer) -> None:
-    search = SearchService(server.repository)
-    engine = FhirEngine(server.repository, matcher=search)
-    load_demo_data(BundleProcessor(engine, max_entries=1000, searcher=search.search_in), server.repository, "")
+    load_demo_into(server.repository)
 
 
 def _stored(repository: SqlRepository) -> list[dict[str, object]]:

@@ -8,10 +8,7 @@ import httpx
 import pytest
 
 from fhirbridge.config import Settings
-from fhirbridge.engine.interactions import FhirEngine
-from fhirbridge.engine.searching import SearchService
-from fhirbridge.engine.transaction import BundleProcessor
-from fhirbridge.server.cli import load_demo_data
+from fhirbridge.server.cli import load_demo_into
 from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
 from tests.factories import put
@@ -31,10 +28,7 @@ def migration_server(repository: SqlRepository) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def demo(server: LiveServer) -> Iterator[httpx.Client]:
-    search = SearchService(server.repository)
-    engine = FhirEngine(server.repository, matcher=search)
-    processor = BundleProcessor(engine, max_entries=1000, searcher=search.search_in)
-    load_demo_data(processor, server.repository, server.url)
+    load_demo_into(server.repository, server.url)
     with httpx.Client(base_url=server.url, timeout=30) as http:
         yield http
 

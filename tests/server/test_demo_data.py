@@ -5,22 +5,16 @@ from __future__ import annotations
 import httpx
 
 from fhirbridge.demo import demo_bundles
-from fhirbridge.engine.interactions import FhirEngine
-from fhirbridge.engine.searching import SearchService
-from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.engine.validation import check_resource
-from fhirbridge.server.cli import load_demo_data
+from fhirbridge.server.cli import load_demo_into
 from fhirbridge.validation import validate_resource
 from tests.conftest import LiveServer
 
 
 def test_demo_children_load_once_and_read_back(server: LiveServer) -> None:
     # Loaded as `fhirbridge serve --demo-data` does, into the store the live server reads.
-    search = SearchService(server.repository)
-    engine = FhirEngine(server.repository, matcher=search)
-    processor = BundleProcessor(engine, max_entries=1000, searcher=search.search_in)
-    assert load_demo_data(processor, server.repository, server.url) == (3, 0)
-    assert load_demo_data(processor, server.repository, server.url) == (0, 3)
+    assert load_demo_into(server.repository, server.url) == (3, 0)
+    assert load_demo_into(server.repository, server.url) == (0, 3)
     with httpx.Client(base_url=server.url, timeout=30) as http:
         patients = http.get("/Patient", params={"_count": 50}).json()
         ids = [entry["resource"]["id"] for entry in patients["entry"]]

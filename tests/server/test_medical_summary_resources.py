@@ -2,27 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
-
-from fhirbridge.engine.interactions import FhirEngine
-from fhirbridge.engine.searching import SearchService
-from fhirbridge.engine.transaction import BundleProcessor
-from fhirbridge.server.cli import load_demo_data
-from tests.conftest import LiveServer
-
-
-@pytest.fixture
-def demo(server: LiveServer) -> Iterator[httpx.Client]:
-    search = SearchService(server.repository)
-    engine = FhirEngine(server.repository, matcher=search)
-    processor = BundleProcessor(engine, max_entries=1000, searcher=search.search_in)
-    load_demo_data(processor, server.repository, server.url)
-    with httpx.Client(base_url=server.url, timeout=30) as http:
-        yield http
 
 
 def _found(demo: httpx.Client, resource_type: str) -> list[dict[str, Any]]:

@@ -9,10 +9,7 @@ from typing import Any
 
 import httpx
 
-from fhirbridge.engine.interactions import FhirEngine
-from fhirbridge.engine.searching import SearchService
-from fhirbridge.engine.transaction import BundleProcessor
-from fhirbridge.server.cli import load_demo_data
+from fhirbridge.server.cli import load_demo_into
 from tests.conftest import LiveServer
 from tests.security.conftest import client_as, token_for
 
@@ -235,9 +232,7 @@ def test_the_transition_from_readiness_to_the_adult_practice(secure_server: Live
 def test_the_demo_youth_moving_to_adult_care(secure_server: LiveServer) -> None:
     """``make serve``'s Aisha: her adult practice reads her transfer summary with her consent; her
     sensitive diagnoses stay out of it (her consent lists no sensitivity label)."""
-    search = SearchService(secure_server.repository)
-    engine = FhirEngine(secure_server.repository, matcher=search)
-    load_demo_data(BundleProcessor(engine, max_entries=1000, searcher=search.search_in), secure_server.repository, "")
+    load_demo_into(secure_server.repository)
     with client_as(secure_server, token_for("adult-practice", org="aisha-adult-practice")) as adult:
         document = ok(adult.get("/Patient/aisha/$transfer-summary"))
     sections = {s["code"]["coding"][0]["code"]: s for s in document["entry"][0]["resource"]["section"]}
