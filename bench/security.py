@@ -76,8 +76,8 @@ def demo_store_in(backend: str, work: Path, postgres_url: str, name: str = "demo
 
 def load_demo_store(url: str) -> str:
     """The demo children loaded into the (empty) store at ``url``; returns ``url``."""
+    from fhirbridge.composition import open_repository
     from fhirbridge.server.cli import load_demo_into
-    from fhirbridge.storage.sql import open_repository
 
     repository = open_repository(url)
     try:
@@ -98,7 +98,7 @@ def coordinator_token() -> str:
 
 
 def goal_body(url: str) -> bytes:
-    from fhirbridge.storage.sql import open_repository
+    from fhirbridge.composition import open_repository
 
     repository = open_repository(url)
     try:
@@ -173,6 +173,7 @@ def write_requests(body: bytes, headers: dict[str, str]) -> list[bytes]:
 def run_security(
     *,
     backends: tuple[str, ...] = ("sqlite", "postgresql"),
+    scenarios: tuple[str, ...] = ("read", "write"),
     clients: int = 4,
     warmup: float = 2.0,
     window: float = 2.0,
@@ -193,11 +194,12 @@ def run_security(
                 ):
                     body = goal_body(unsecured_url)
                     urls = {"fhir": unsecured_url, "fhir-secured": secured_url}
-                    scenarios: dict[str, Callable[[dict[str, str]], list[bytes]]] = {
+                    loads: dict[str, Callable[[dict[str, str]], list[bytes]]] = {
                         "read": read_requests,
                         "write": partial(write_requests, body),
                     }
-                    for scenario, requests in scenarios.items():
+                    for scenario in scenarios:
+                        requests = loads[scenario]
                         servers = {kind: ServerProcess(kind, "--database-url", urls[kind]) for kind in KINDS}
                         try:
                             pair = alternate(
@@ -243,12 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="secured against unsecured throughput")
     parser.add_argument("--quick", action="store_true", help="short windows (a smoke test of the benchmark)")
     parser.add_argument("--backends", default="sqlite,postgresql", help="comma-separated (default both)")
+    parser.add_argument("--scenarios", default="read,write", help="comma-separated (default both)")
+    parser.add_argument("--runs", type=int, default=7, help="secured windows per scenario (default 7)")
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
     parser.add_argument("--output", type=Path, default=OUTPUT)
     args = parser.parse_args(argv)
-    timing = {"warmup": 0.5, "window": 1.0, "runs": 1} if args.quick else {}
+    timing = {"warmup": 0.5, "window": 1.0, "runs": 1} if args.quick else {"runs": args.runs}
     backends = tuple(backend for backend in args.backends.split(",") if backend)
-    pairs = run_security(backends=backends, postgres_url=args.postgres_url, **timing)  # type: ignore[arg-type]
+    scenarios = tuple(scenario for scenario in args.scenarios.split(",") if scenario in TARGETS)
+    pairs = run_security(
+        backends=backends,
+        scenarios=scenarios,
+        postgres_url=args.postgres_url,
+        **timing,  # type: ignore[arg-type]
+    )
     text = report(pairs)
     args.output.write_text(text)
     print(text)

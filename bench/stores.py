@@ -28,8 +28,9 @@ import sqlalchemy as sa
 
 import fhirbridge
 from bench.data import RESOURCES_PER_CHILD, SEED, children
+from fhirbridge.composition import open_repository
 from fhirbridge.storage import schema
-from fhirbridge.storage.sql import SqlRepository, open_repository
+from fhirbridge.storage.sql import SqlRepository
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 LOAD_BATCH = 500  # resources per repository transaction while bulk loading

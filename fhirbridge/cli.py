@@ -31,7 +31,7 @@ COMMANDS: dict[str, str] = {
     "convert": "fhirbridge.mappers.cli",
     "token": "fhirbridge.security.cli",
     "conformance": "fhirbridge.conformance.cli",
-    "db": "fhirbridge.storage.cli",
+    "db": "fhirbridge.composition",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 EXIT_START_UP = 2

@@ -13,11 +13,12 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
+from fhirbridge.composition import open_repository
 from fhirbridge.config import Settings
 from fhirbridge.server.app import create_app
 from fhirbridge.storage import schema
 from fhirbridge.storage.audit_log import AuditLog, audit_child, audit_log
-from fhirbridge.storage.sql import SqlRepository, open_repository
+from fhirbridge.storage.sql import SqlRepository
 from tests.support import backend_url
 
 BACKENDS = ["sqlite", "postgresql"]

@@ -29,6 +29,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"security"}),
     frozenset({"engine"}),  # interactions, bundles, operations
     frozenset({"subscriptions", "bulk"}),
+    frozenset({"composition"}),  # wires storage, the search index and the subscriptions together
     frozenset({"demo", "client", "conformance"}),
     frozenset({"server"}),  # HTTP, and the composition of everything below
     frozenset({"cli", "__main__"}),
@@ -36,11 +37,6 @@ LAYERS: tuple[frozenset[str], ...] = (
 
 # (importing module, imported module): outward imports not yet turned around, each with its reason.
 KNOWN_OUTWARD: dict[tuple[str, str], str] = {
-    ("fhirbridge.storage.sql", "fhirbridge.search.indexer"): "open_repository wires the search indexer",
-    ("fhirbridge.storage.sql", "fhirbridge.subscriptions.trigger"): "open_repository wires the trigger",
-    ("fhirbridge.storage.migrations", "fhirbridge.search.tables"): "migration 2 creates the search tables",
-    ("fhirbridge.storage.migrations", "fhirbridge.search.indexer"): "migration 4 re-indexes access attributes",
-    ("fhirbridge.storage.migrations", "fhirbridge.subscriptions.schema"): "migration 3 creates the queue",
     ("fhirbridge.security.middleware", "fhirbridge.server.negotiation"): "error responses choose a format",
 }
 

@@ -3,7 +3,8 @@
     python tools/record_released_schema.py          # after adding a migration: records the new version(s)
     python tools/record_released_schema.py --check  # what tests/storage/test_released_schema.py does
 
-A migration, once released, is never edited (fhirbridge/storage/migrations.py): stores in the field have
+A migration, once released, is never edited (fhirbridge/storage/migrations.py; the list of this release's is
+fhirbridge/composition.py schema_migrations): stores in the field have
 applied it as it was. Migrations build their tables from the same SQLAlchemy tables the code uses today
 (``search/tables.py``, ``storage/schema.py``), so a change to one of those would silently change what a
 released migration makes on a new store while old stores keep the old shape. This records, per version,
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fhirbridge.composition import schema_migrations  # noqa: E402
 from fhirbridge.storage import migrations  # noqa: E402
 
 RECORD = ROOT / "tests" / "storage" / "released_schema.json"
@@ -36,9 +38,10 @@ def schema_by_version() -> dict[str, list[str]]:
     with tempfile.TemporaryDirectory(prefix="fhirbridge-schema-") as tmp:
         engine = sa.create_engine(f"sqlite:///{Path(tmp) / 'store.sqlite3'}")
         try:
-            for migration in sorted(migrations.MIGRATIONS, key=lambda m: m.version):
+            released = schema_migrations()
+            for migration in released:
                 with engine.begin() as conn:
-                    migrations.migrate(conn, [m for m in migrations.MIGRATIONS if m.version <= migration.version])
+                    migrations.migrate(conn, [m for m in released if m.version <= migration.version])
                     rows = conn.exec_driver_sql(
                         "SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name != 'schema_migrations'"
                     ).all()

@@ -25,8 +25,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from fhirbridge.composition import open_repository
 from fhirbridge.search import search
-from fhirbridge.storage.sql import SqlRepository, open_repository
+from fhirbridge.storage.sql import SqlRepository
 
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 CATEGORIES = ["vital-signs", "laboratory", "social-history", "survey"]

@@ -28,8 +28,8 @@ from fhirbridge.engine.resource_types import resource_types
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.errors import FhirError, Issue, TooCostly, operation_outcome
 from fhirbridge.formats import json as fhir_json
-from fhirbridge.search.engine import MAX_COUNT
 from fhirbridge.search.predicates import RowFilter
+from fhirbridge.search.request import MAX_COUNT
 from fhirbridge.search.tables import search_reference
 from fhirbridge.security.access import Access
 from fhirbridge.security.search import checked_result, search_params_for

@@ -14,6 +14,8 @@ canonical URL (``url``, ``url|version``), and fall back on the published definit
   and ``property``s (``definition``, ``parent``, ``child`` and the ones it declares); an unknown code or
   code system is a 404 (``not-found``).
 
+What an operation is given (``OperationParameters``, ``Coding``) is read in ``terminology_parameters``.
+
 Terminology is shared directory data, not a child's: it is read under the caller's ``Access`` like any
 other resource. An operation needs the scope to read its type (ValueSet, or CodeSystem); the code systems
 a ValueSet draws on are looked up among those the caller may read, and else among the published ones.
@@ -34,6 +36,7 @@ from importlib import resources
 from typing import Any
 
 from fhirbridge.engine.interactions import FhirEngine, resource_of
+from fhirbridge.engine.terminology_parameters import Coding, OperationParameters, as_list
 from fhirbridge.errors import BadRequest, NotFound, Unprocessable
 from fhirbridge.search.engine import match_ids
 from fhirbridge.security.access import SYSTEM_ACCESS, Access
@@ -64,92 +67,6 @@ class Member:
         if self.display:
             entry["display"] = self.display
         return entry
-
-
-@dataclass(frozen=True)
-class Coding:
-    """What a ``$validate-code`` or ``$lookup`` asks about (from ``code``/``system``/``display`` or a
-    ``coding``)."""
-
-    code: str
-    system: str | None = None
-    display: str | None = None
-    version: str | None = None
-
-
-@dataclass(frozen=True)
-class OperationParameters:
-    """The inputs of a terminology operation, from the query string and a POSTed Parameters resource."""
-
-    values: dict[str, list[Any]]
-
-    @classmethod
-    def of(cls, query: Iterable[tuple[str, str]], body: Any = None) -> OperationParameters:
-        values: dict[str, list[Any]] = {}
-        for name, value in query:
-            if not name.startswith("_"):  # _format, _pretty: about the response, not the operation
-                values.setdefault(name, []).append(value)
-        if body is not None:
-            if not isinstance(body, dict) or body.get("resourceType") != "Parameters":
-                raise BadRequest("The operation takes a Parameters resource", expression="resourceType")
-            for parameter in _list(body.get("parameter")):
-                if not isinstance(parameter, dict) or not isinstance(parameter.get("name"), str):
-                    raise BadRequest("Each parameter needs a name", expression="Parameters.parameter")
-                given = [value for key, value in parameter.items() if key.startswith("value") or key == "resource"]
-                if given:
-                    values.setdefault(parameter["name"], []).append(given[0])
-        return cls(values)
-
-    def text(self, name: str) -> str | None:
-        found = self.values.get(name) or [None]
-        if found[0] is not None and not isinstance(found[0], str):
-            raise BadRequest(f"{name} must be a string, a uri or a code", expression=name)
-        return found[0]
-
-    def integer(self, name: str) -> int | None:
-        found = (self.values.get(name) or [None])[0]
-        if found is None:
-            return None
-        if isinstance(found, str) and found.isascii() and found.isdigit():
-            found = int(found)
-        if not isinstance(found, int) or isinstance(found, bool) or not 0 <= found <= 1_000_000_000:
-            raise BadRequest(f"{name} must be a whole number from 0", expression=name)
-        return found
-
-    def complex(self, name: str) -> Resource | None:
-        found = (self.values.get(name) or [None])[0]
-        if found is not None and not isinstance(found, dict):
-            raise BadRequest(f"{name} must be given in a POSTed Parameters resource", expression=name)
-        return found
-
-    def codings(self, *, system: str | None = "system", version: str = "systemVersion") -> list[Coding]:
-        """What to validate or look up: ``coding``, or ``codeableConcept``'s codings, or ``code`` with
-        ``display``, the system (parameter ``system``; None: the operation's own code system) and its version."""
-        coding = self.complex("coding")
-        concept = self.complex("codeableConcept")
-        if coding is not None:
-            return [_coding(coding, "coding")]
-        if concept is not None:
-            codings = [
-                _coding(c, "codeableConcept.coding") for c in _list(concept.get("coding")) if isinstance(c, dict)
-            ]
-            if not codings:
-                raise BadRequest("codeableConcept holds no coding", expression="codeableConcept")
-            return codings
-        code = self.text("code")
-        if not code:
-            raise BadRequest("The operation needs a code, a coding or a codeableConcept", expression="code")
-        return [Coding(code, self.text(system) if system else None, self.text("display"), self.text(version))]
-
-
-def _coding(value: Resource, path: str) -> Coding:
-    code = value.get("code")
-    if not isinstance(code, str) or not code:
-        raise BadRequest(f"{path} has no code", expression=f"{path}.code")
-    text = {
-        key: value.get(key) if isinstance(value.get(key), str) else None for key in ("system", "display", "version")
-    }
-    return Coding(code, text["system"], text["display"], text["version"])
 
 
 @cache
@@ -286,12 +203,12 @@ class Terminology:
             )
         excluded = {
             (member.system, member.code)
-            for rule in _list(compose.get("exclude"))
+            for rule in as_list(compose.get("exclude"))
             for member in self._rule(access, rule, "exclude", depth)
         }
         return _unique(
             member
-            for rule in _list(compose.get("include"))
+            for rule in as_list(compose.get("include"))
             for member in self._rule(access, rule, "include", depth)
             if (member.system, member.code) not in excluded
         )
@@ -307,7 +224,7 @@ class Terminology:
             )
         imported: list[list[Member]] = [
             self.members(access, self.find(access, "ValueSet", canonical, expression=f"{path}.valueSet"), depth + 1)
-            for canonical in _list(rule.get("valueSet"))
+            for canonical in as_list(rule.get("valueSet"))
             if isinstance(canonical, str)
         ]
         system = rule.get("system")
@@ -398,7 +315,7 @@ class Terminology:
             parameters.append({"name": "version", "valueString": str(code_system["version"])})
         parameters.append({"name": "display", "valueString": str(concept.get("display") or coding.code)})
         if not wanted or "designation" in wanted:
-            parameters.extend(_designation(designation) for designation in _list(concept.get("designation")))
+            parameters.extend(_designation(designation) for designation in as_list(concept.get("designation")))
         for code, value in _properties(code_system, concept):
             if not wanted or code in wanted:
                 parameters.append({"name": "property", "part": [{"name": "code", "valueCode": code}, value]})
@@ -410,7 +327,7 @@ class Terminology:
 
 def _concepts(code_system: Resource | None, parent: str | None = None) -> Iterator[Resource]:
     """Every concept of a CodeSystem, nested ones after their parent, each with ``_parent`` when nested."""
-    for concept in _list((code_system or {}).get("concept")):
+    for concept in as_list((code_system or {}).get("concept")):
         if isinstance(concept, dict) and isinstance(concept.get("code"), str):
             yield {**concept, "_parent": parent} if parent else concept
             yield from _concepts(concept, concept["code"])
@@ -426,7 +343,7 @@ def _concept(code_system: Resource, code: str) -> Resource | None:
 
 def _displays(concept: Resource) -> list[str]:
     names = [concept.get("display")] + [
-        d.get("value") for d in _list(concept.get("designation")) if isinstance(d, dict)
+        d.get("value") for d in as_list(concept.get("designation")) if isinstance(d, dict)
     ]
     return [name for name in names if isinstance(name, str)]
 
@@ -436,10 +353,10 @@ def _properties(code_system: Resource, concept: Resource) -> Iterator[tuple[str,
         yield "definition", {"name": "value", "valueString": concept["definition"]}
     if concept.get("_parent"):
         yield "parent", {"name": "value", "valueCode": concept["_parent"]}
-    for child in _list(concept.get("concept")):
+    for child in as_list(concept.get("concept")):
         if isinstance(child, dict) and isinstance(child.get("code"), str):
             yield "child", {"name": "value", "valueCode": child["code"]}
-    for prop in _list(concept.get("property")):
+    for prop in as_list(concept.get("property")):
         if not isinstance(prop, dict) or not isinstance(prop.get("code"), str):
             continue
         values = [(key, value) for key, value in prop.items() if key.startswith("value")]
@@ -464,7 +381,7 @@ def _contained(contains: list[Any]) -> Iterator[Member]:
             continue
         if isinstance(entry.get("system"), str) and isinstance(entry.get("code"), str):
             yield Member(entry["system"], entry["code"], entry.get("display"), entry.get("version"))
-        yield from _contained(_list(entry.get("contains")))
+        yield from _contained(as_list(entry.get("contains")))
 
 
 def _unique(members: Iterable[Member]) -> list[Member]:
@@ -515,8 +432,4 @@ def _validation(codings: list[Coding], judge: Callable[[Coding], tuple[str | Non
     return {"resourceType": "Parameters", "parameter": parameters}
 
 
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-__all__ = ["PUBLISHED", "Coding", "Member", "OperationParameters", "Terminology", "published_terminology"]
+__all__ = ["PUBLISHED", "Member", "Terminology", "published_terminology"]

@@ -6,13 +6,8 @@ from a Bundle or the resources a store hands over, with a report of what had no 
 """
 
 from fhirbridge.mappers._context import ReportEntry
-from fhirbridge.mappers.record import (
-    ImportResult,
-    record_from_resources,
-    record_to_bundle,
-    record_to_resources,
-    references_outside,
-)
+from fhirbridge.mappers.parts import record_to_resources
+from fhirbridge.mappers.record import ImportResult, record_from_resources, record_to_bundle, references_outside
 
 __all__ = [
     "ImportResult",

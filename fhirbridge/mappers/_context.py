@@ -45,7 +45,7 @@ class Links:
 
     def __init__(self, record: Record) -> None:
         # The table maps every part with the mapper modules, and they need Links: imported when used.
-        from fhirbridge.mappers.record import PARTS
+        from fhirbridge.mappers.parts import PARTS
 
         self.record = record
         self._targets: dict[str, tuple[str, str, str | None]] = {}

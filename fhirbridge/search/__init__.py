@@ -11,8 +11,9 @@ Wiring (see docs/search.md)::
 
 from fhirbridge.search.bundle import links, search_url, searchset_bytes, searchset_dict
 from fhirbridge.search.definitions import SearchParamInfo, searchable_types, supported_parameters
-from fhirbridge.search.engine import CURSOR_PARAM, SearchEntry, SearchResult, match_ids, search
+from fhirbridge.search.engine import SearchEntry, SearchResult, match_ids, search
 from fhirbridge.search.indexer import SearchIndexer
+from fhirbridge.search.request import CURSOR_PARAM
 from fhirbridge.search.tables import create_search_tables
 
 __all__ = [

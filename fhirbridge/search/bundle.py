@@ -13,7 +13,8 @@ import orjson
 
 from fhirbridge.errors import Issue, operation_outcome
 from fhirbridge.formats import json as fhir_json
-from fhirbridge.search.engine import CURSOR_PARAM, SearchResult
+from fhirbridge.search.engine import SearchResult
+from fhirbridge.search.request import CURSOR_PARAM
 
 
 def search_url(base_url: str, path: str, params: list[tuple[str, str]]) -> str:

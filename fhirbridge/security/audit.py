@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -52,9 +52,9 @@ REPLAY_BATCH = 1_000
 RETRY_SECONDS = (0.05, 5.0)  # the first wait after the audit log refused a batch, and the longest
 
 
-@dataclass(frozen=True)
-class AccessRecord:
-    """One request as the audit trail sees it."""
+class AccessRecord(NamedTuple):
+    """One request as the audit trail sees it (a named tuple: one is made for every request, and a frozen
+    dataclass took several times as long to make)."""
 
     method: str
     path: str
@@ -69,30 +69,35 @@ class AccessRecord:
     children: tuple[str, ...] = ()
 
 
+# The interaction a method is on a type (``Goal``) and on an instance (``Goal/1``); ``interaction_of`` runs
+# for every request a secured server answers, so these are made once.
+_ON_TYPE = {"POST": "create", "PUT": "update", "DELETE": "delete"}
+_ON_INSTANCE = {"GET": "read", "HEAD": "read", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+
+
 def interaction_of(method: str, path: str) -> tuple[str, str | None]:
     """The FHIR interaction a request is (restful-interaction code) and the reference it names."""
     parts = [part for part in path.split("/") if part]
     if not parts:
         return ("transaction" if method == "POST" else "capabilities"), None
-    if parts[0] == "_history":
+    first = parts[0]
+    if first == "_history":
         return "history-system", None
-    if parts[0] == "metadata":
+    if first == "metadata":
         return "capabilities", None
-    if any(part.startswith("$") for part in parts):
+    if "$" in path and any(part.startswith("$") for part in parts):
         return "operation", "/".join(parts[:2]) if len(parts) > 2 else None
-    resource_type = parts[0]
-    if len(parts) == 1 or parts[1] == "_search":
-        return {"POST": "search-type" if len(parts) > 1 else "create", "PUT": "update", "DELETE": "delete"}.get(
-            method, "search-type"
-        ), resource_type
-    if parts[1] == "_history":
-        return "history-type", resource_type
-    reference = f"{resource_type}/{parts[1]}"
+    if len(parts) == 1:
+        return _ON_TYPE.get(method, "search-type"), first
+    second = parts[1]
+    if second == "_search":
+        return ("search-type" if method == "POST" else _ON_TYPE.get(method, "search-type")), first
+    if second == "_history":
+        return "history-type", first
+    reference = f"{first}/{second}"
     if len(parts) >= 3 and parts[2] == "_history":
         return ("vread" if len(parts) > 3 else "history-instance"), reference
-    return {"GET": "read", "HEAD": "read", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
-        method, "operation"
-    ), reference
+    return _ON_INSTANCE.get(method, "operation"), reference
 
 
 def audit_event(record: AccessRecord) -> dict[str, Any]:
@@ -159,19 +164,22 @@ def audit_event(record: AccessRecord) -> dict[str, Any]:
 def children_of(record: AccessRecord, reference: str | None = None) -> tuple[str, ...]:
     """Every child the access concerned: read or written, named by its URL (``reference``, when the caller
     has it from ``interaction_of`` already), its token or a Bundle entry."""
-    found = set(record.children)
-    if record.principal is not None and record.principal.patient:
-        found.add(record.principal.patient)
     if reference is None:
         _, reference = interaction_of(record.method, record.path)
+    principal = record.principal
+    confined = principal is not None and principal.patient
+    if not record.entities and not confined and not (reference and reference.startswith("Patient/")):
+        return tuple(sorted(record.children))  # most accesses: what the request noted
+    found = set(record.children)
+    if principal is not None and principal.patient:
+        found.add(principal.patient)
     for named in (reference, *(entity.reference for entity in record.entities)):
         if named and named.startswith("Patient/") and named.count("/") == 1:
             found.add(named.split("/", 1)[1])
     return tuple(sorted(found))
 
 
-@dataclass(frozen=True)
-class Journaled:
+class Journaled(NamedTuple):
     """An access as the journal and the audit log keep it: its AuditEvent's id, the record, and ``line``,
     the compact JSON of both (made on the request's path, so it is small and quick to make; the
     AuditEvent is made from it when someone reads it: ``stored_event``)."""

@@ -207,14 +207,20 @@ def _with_security_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[byt
 
 def _audited_query(scope: dict[str, Any]) -> str:
     """The query as the audit trail keeps it: never with an access token someone put in the URL."""
-    query = bytes(scope.get("query_string", b"")).decode("latin-1")
+    raw = scope.get("query_string")
+    if not raw:
+        return ""
+    query = bytes(raw).decode("latin-1")
     if not _token_in_url(scope):
         return query
     return "&".join(part for part in query.split("&") if not part.lower().startswith("access_token="))
 
 
 def _token_in_url(scope: dict[str, Any]) -> bool:
-    query = bytes(scope.get("query_string", b"")).lower()
+    raw = scope.get("query_string")
+    if not raw:
+        return False
+    query = bytes(raw).lower()
     return query.startswith(b"access_token=") or b"&access_token=" in query
 
 

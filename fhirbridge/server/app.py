@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fhirbridge import __version__
+from fhirbridge.composition import open_repository
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.engine.audit_events import AuditEvents
 from fhirbridge.engine.coordination import CoordinationService
@@ -43,7 +44,7 @@ from fhirbridge.server.operations import router as operations_router
 from fhirbridge.server.reading import ReadsForCaller
 from fhirbridge.server.render import error_response
 from fhirbridge.server.routes import router
-from fhirbridge.storage.sql import SqlRepository, open_repository
+from fhirbridge.storage.sql import SqlRepository
 from fhirbridge.subscriptions.delivery import DeliveryPolicy, DeliveryWorker
 from fhirbridge.subscriptions.owner import record_owner
 from fhirbridge.subscriptions.rules import EndpointPolicy, subscription_rule

@@ -14,7 +14,8 @@ from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from fhirbridge.engine.resource_types import require_id
-from fhirbridge.engine.terminology import OperationParameters, Terminology
+from fhirbridge.engine.terminology import Terminology
+from fhirbridge.engine.terminology_parameters import OperationParameters
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
 from fhirbridge.server.render import body_response
 

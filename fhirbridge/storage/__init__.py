@@ -1,6 +1,6 @@
 """Versioned resource storage: one repository contract, SQLite and PostgreSQL behind it."""
 
 from fhirbridge.storage.contract import HistoryPage, Repository, StoredVersion, WriteTransaction
-from fhirbridge.storage.sql import SqlRepository, open_repository
+from fhirbridge.storage.sql import SqlRepository
 
-__all__ = ["HistoryPage", "Repository", "SqlRepository", "StoredVersion", "WriteTransaction", "open_repository"]
+__all__ = ["HistoryPage", "Repository", "SqlRepository", "StoredVersion", "WriteTransaction"]

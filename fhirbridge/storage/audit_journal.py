@@ -44,10 +44,11 @@ class Segment:
         self.lines = 0
 
     def append(self, line: bytes) -> None:
-        view = memoryview(line)
-        while view:  # a regular file takes the whole line in one write; the loop is for the rule
-            written = os.write(self.fd, view)
-            view = view[written:]
+        written = os.write(self.fd, line)
+        if written < len(line):  # a regular file takes the whole line in one write; this is for the rule
+            view = memoryview(line)[written:]
+            while view:
+                view = view[os.write(self.fd, view) :]
         self.lines += 1
 
     def discard(self) -> None:

@@ -20,7 +20,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import sqlalchemy as sa
@@ -68,8 +68,9 @@ EARLIER_CHILD_TABLE = "audit_log_child"
 SCHEMA_LOCK = "audit-log-schema"
 
 
-@dataclass(frozen=True)
-class AuditRow:
+class AuditRow(NamedTuple):
+    """One access as the log stores it (a named tuple: the audit trail makes one for every request)."""
+
     id: str
     recorded: int
     agent: str | None

@@ -2,13 +2,16 @@
 
 A server migrates its store when it starts (workers take turns: storage/sql.py), so these are for the
 upgrade a deployment runs on its own, before the new version's workers start (docs/deployment.md), and
-for checking a store without starting a server.
+for checking a store without starting a server. The migrations are this release's, which the composition
+root gives (fhirbridge/composition.py registers the command).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +20,12 @@ from sqlalchemy.engine import make_url
 
 from fhirbridge.config import Settings
 from fhirbridge.storage import schema
-from fhirbridge.storage.migrations import MIGRATIONS, applied_versions
-from fhirbridge.storage.sql import create_sql_engine, open_repository
+from fhirbridge.storage.engines import create_sql_engine
+from fhirbridge.storage.migrations import Migration, applied_versions
+from fhirbridge.storage.sql import SqlRepository
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: Any, migrations: Sequence[Migration]) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser("db", help="the store's schema: status and upgrade")
     commands = parser.add_subparsers(dest="db_command", required=True)
     for name, handler, text in (
@@ -30,14 +34,14 @@ def register(subparsers: Any) -> None:
     ):
         command = commands.add_parser(name, help=text)
         command.add_argument("--database-url", help="SQLAlchemy URL (default: FHIRBRIDGE_DATABASE_URL, else SQLite)")
-        command.set_defaults(handler=handler)
+        command.set_defaults(handler=partial(handler, migrations=migrations))
 
 
 def _url(args: argparse.Namespace) -> str:
     return str(args.database_url or Settings().effective_database_url())
 
 
-def status(args: argparse.Namespace) -> int:
+def status(args: argparse.Namespace, *, migrations: Sequence[Migration]) -> int:
     url = make_url(_url(args))
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
         print(f"no store at {url.database}", file=sys.stderr)  # asking must not make an empty one
@@ -49,12 +53,12 @@ def status(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     pending = 0
-    for migration in MIGRATIONS:
+    for migration in migrations:
         done = migration.version in applied
         pending += not done
         print(f"{migration.version:>4}  {'applied' if done else 'PENDING'}  {migration.description}")
     # Not pending_migrations(): that needs no table, where this also tells a store a newer release made.
-    unknown = sorted(applied - {migration.version for migration in MIGRATIONS})
+    unknown = sorted(applied - {migration.version for migration in migrations})
     if unknown:  # a newer fhirbridge has migrated this store: this one must not serve it
         print(f"applied by a newer fhirbridge: {', '.join(map(str, unknown))}", file=sys.stderr)
         return 2
@@ -62,8 +66,8 @@ def status(args: argparse.Namespace) -> int:
     return 1 if pending else 0
 
 
-def upgrade(args: argparse.Namespace) -> int:
-    repository = open_repository(_url(args), migrate_schema=False)
+def upgrade(args: argparse.Namespace, *, migrations: Sequence[Migration]) -> int:
+    repository = SqlRepository(create_sql_engine(_url(args), bounded=False), migrations=migrations)
     try:
         applied = repository.migrate()
     finally:

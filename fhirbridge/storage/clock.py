@@ -32,7 +32,9 @@ def time_ordered_id() -> str:
     """A new id for a record the server appends (AuditEvent, Provenance), in time order: nanoseconds,
     then 64 random bits against clashes. The indexes over such ids grow at their end, where random ids
     (UUIDs) land all over them: appending an audit row took half the time."""
-    return f"{time.time_ns():016x}{random.getrandbits(64):016x}"
+    # One integer made into hex once: formatting the two halves each took longer than the rest of the
+    # audit journal's line.
+    return (time.time_ns() << 64 | random.getrandbits(64)).to_bytes(16, "big").hex()
 
 
 __all__ = ["from_micros", "instant", "now_micros", "time_ordered_id", "to_micros"]

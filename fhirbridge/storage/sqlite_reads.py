@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import Engine
@@ -23,6 +24,17 @@ from sqlalchemy import Engine
 from fhirbridge.storage.contract import StoredVersion
 
 Row = tuple[Any, ...]
+
+# The cache a request's read brought up to date (each request runs in a task of its own, with its own
+# context): what the same request asks next (its caller's relations: ``epoch``) is answered as the cache
+# stands, without asking SQLite again; a check made after the request began is as fresh as the answer
+# needs. A write transaction forgets it (``forget_checked``): it may have committed since.
+_CHECKED: ContextVar[SqliteCurrentReads | None] = ContextVar("fhirbridge_sqlite_checked", default=None)
+
+
+def forget_checked() -> None:
+    """After a commit: the request's next question goes to SQLite again."""
+    _CHECKED.set(None)
 
 
 class SqliteCurrentReads:
@@ -44,6 +56,7 @@ class SqliteCurrentReads:
         key = (resource_type, id)
         with self._lock:
             self._drop_if_changed()
+            _CHECKED.set(self)
             cached = self._cache.get(key)
             if cached is not None:
                 return cached
@@ -66,7 +79,8 @@ class SqliteCurrentReads:
         """How many transactions that wrote one of ``resource_types`` have committed (schema.type_epochs),
         read again only when someone has committed."""
         with self._lock:
-            self._drop_if_changed()
+            if _CHECKED.get() is not self:
+                self._drop_if_changed()
             known = self._epochs.get(resource_types)
             if known is None:
                 marks = ", ".join("?" for _ in resource_types)
@@ -98,4 +112,4 @@ class SqliteCurrentReads:
             self._pooled.close()
 
 
-__all__ = ["SqliteCurrentReads"]
+__all__ = ["SqliteCurrentReads", "forget_checked"]

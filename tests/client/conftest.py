@@ -13,8 +13,8 @@ import pytest
 import responses
 
 from fhirbridge.client import cli as sync_cli
+from fhirbridge.composition import open_repository
 from fhirbridge.config import Settings
-from fhirbridge.storage.sql import open_repository
 from tests.client.fake_server import FakeFhirServer
 from tests.conftest import LiveServer
 from tests.support import backend_url

@@ -27,6 +27,7 @@ from fhirbridge.client import (
     Unauthorized,
     VersionConflict,
 )
+from tests.factories import care_plan
 
 BASE = "https://fhir.example.org/r4"
 NO_WAIT = RetryPolicy(total=3, backoff_factor=0)
@@ -36,15 +37,9 @@ def outcome(text: str, code: str = "invalid") -> dict[str, Any]:
     return {"resourceType": "OperationOutcome", "issue": [{"severity": "error", "code": code, "diagnostics": text}]}
 
 
-def care_plan(id: str = "plan-1", version: str = "1") -> dict[str, Any]:
-    return {
-        "resourceType": "CarePlan",
-        "id": id,
-        "meta": {"versionId": version, "lastUpdated": "2026-03-01T10:00:00.250Z"},
-        "status": "active",
-        "intent": "plan",
-        "subject": {"reference": "Patient/child-1"},
-    }
+def served_plan(version: str = "1") -> dict[str, Any]:
+    """plan-1 as the canned server holds it, at ``version``."""
+    return care_plan("plan-1", "child-1", meta={"versionId": version, "lastUpdated": "2026-03-01T10:00:00.250Z"})
 
 
 def searchset(resources: list[dict[str, Any]], next_url: str | None = None) -> dict[str, Any]:
@@ -88,7 +83,7 @@ def test_read_returns_a_dict_keeping_decimal_text(fhir: FhirClient, http: respon
 
 
 def test_read_with_a_model_class_returns_that_model(fhir: FhirClient, http: responses.RequestsMock) -> None:
-    http.get(f"{BASE}/CarePlan/plan-1", json=care_plan())
+    http.get(f"{BASE}/CarePlan/plan-1", json=served_plan())
     plan = fhir.read(CarePlan, "plan-1")
     assert_type(plan, CarePlan)
     assert isinstance(plan, CarePlan)
@@ -96,13 +91,13 @@ def test_read_with_a_model_class_returns_that_model(fhir: FhirClient, http: resp
 
 
 def test_read_refuses_a_resource_of_another_type(fhir: FhirClient, http: responses.RequestsMock) -> None:
-    http.get(f"{BASE}/Patient/plan-1", json=care_plan())
+    http.get(f"{BASE}/Patient/plan-1", json=served_plan())
     with pytest.raises(FhirClientError, match="expected a Patient"):
         fhir.read(Patient, "plan-1")
 
 
 def test_vread_asks_for_the_version(fhir: FhirClient, http: responses.RequestsMock) -> None:
-    http.get(f"{BASE}/CarePlan/plan-1/_history/2", json=care_plan(version="2"))
+    http.get(f"{BASE}/CarePlan/plan-1/_history/2", json=served_plan(version="2"))
     assert fhir.vread("CarePlan", "plan-1", 2)["meta"]["versionId"] == "2"
 
 
@@ -135,7 +130,7 @@ def test_search_follows_next_links_across_pages(fhir: FhirClient, http: response
 
 
 def test_search_leaves_out_included_resources_and_outcomes(fhir: FhirClient, http: responses.RequestsMock) -> None:
-    bundle = searchset([care_plan()])
+    bundle = searchset([served_plan()])
     bundle["entry"] += [
         {"resource": {"resourceType": "Patient", "id": "child-1"}, "search": {"mode": "include"}},
         {"resource": outcome("_sort ignored", "informational"), "search": {"mode": "outcome"}},
@@ -166,7 +161,7 @@ def test_history_pages_through_entries_since_a_moment(fhir: FhirClient, http: re
     page_one = {
         "resourceType": "Bundle",
         "type": "history",
-        "entry": [{"resource": care_plan(), "request": {"method": "POST", "url": "CarePlan"}}],
+        "entry": [{"resource": served_plan(), "request": {"method": "POST", "url": "CarePlan"}}],
         "link": [{"relation": "next", "url": f"{BASE}/CarePlan/plan-1/_history?_offset=1"}],
     }
     http.get(
@@ -186,9 +181,9 @@ def test_history_pages_through_entries_since_a_moment(fhir: FhirClient, http: re
 def test_create_posts_exact_json_and_asks_for_the_stored_resource(
     fhir: FhirClient, http: responses.RequestsMock
 ) -> None:
-    stored = {**care_plan(), "id": "new"}
+    stored = {**served_plan(), "id": "new"}
     http.post(f"{BASE}/CarePlan", json=stored, status=201, headers={"Location": f"{BASE}/CarePlan/new/_history/1"})
-    sent = care_plan()
+    sent = served_plan()
     del sent["id"]
     assert fhir.create(sent)["id"] == "new"
     request = http.calls[0].request
@@ -212,21 +207,21 @@ def test_create_of_a_model_returns_the_model(fhir: FhirClient, http: responses.R
 
 def test_write_without_a_body_reads_the_location(fhir: FhirClient, http: responses.RequestsMock) -> None:
     http.put(f"{BASE}/CarePlan/plan-1", status=200, headers={"Location": "CarePlan/plan-1/_history/2"})
-    http.get(f"{BASE}/CarePlan/plan-1/_history/2", json=care_plan(version="2"))
-    assert fhir.update(care_plan())["meta"]["versionId"] == "2"
+    http.get(f"{BASE}/CarePlan/plan-1/_history/2", json=served_plan(version="2"))
+    assert fhir.update(served_plan())["meta"]["versionId"] == "2"
 
 
 def test_update_sends_if_match_as_a_weak_etag(fhir: FhirClient, http: responses.RequestsMock) -> None:
     http.put(
-        f"{BASE}/CarePlan/plan-1", json=care_plan(version="4"), match=[matchers.header_matcher({"If-Match": 'W/"3"'})]
+        f"{BASE}/CarePlan/plan-1", json=served_plan(version="4"), match=[matchers.header_matcher({"If-Match": 'W/"3"'})]
     )
-    assert fhir.update(care_plan(version="3"), if_match=3)["meta"]["versionId"] == "4"
+    assert fhir.update(served_plan(version="3"), if_match=3)["meta"]["versionId"] == "4"
 
 
 def test_update_if_match_mismatch_is_a_version_conflict(fhir: FhirClient, http: responses.RequestsMock) -> None:
     http.put(f"{BASE}/CarePlan/plan-1", json=outcome("current version is 5", "conflict"), status=412)
     with pytest.raises(VersionConflict) as caught:
-        fhir.update(care_plan(), if_match='W/"3"')
+        fhir.update(served_plan(), if_match='W/"3"')
     assert caught.value.status == 412
     assert caught.value.diagnostics == ["current version is 5"]
     assert "current version is 5" in str(caught.value)
@@ -347,8 +342,8 @@ def test_posts_are_not_retried(fhir: FhirClient, http: responses.RequestsMock) -
 
 def test_puts_are_retried(fhir: FhirClient, http: responses.RequestsMock) -> None:
     http.put(f"{BASE}/CarePlan/plan-1", status=502)
-    http.put(f"{BASE}/CarePlan/plan-1", json=care_plan(version="2"))
-    assert fhir.update(care_plan())["meta"]["versionId"] == "2"
+    http.put(f"{BASE}/CarePlan/plan-1", json=served_plan(version="2"))
+    assert fhir.update(served_plan())["meta"]["versionId"] == "2"
     assert len(http.calls) == 2
 
 

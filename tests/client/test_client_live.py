@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from fhir.resources.R4B.careplan import CarePlan
@@ -19,6 +18,7 @@ from fhirbridge.client import (
     VersionConflict,
 )
 from tests.conftest import LiveServer
+from tests.factories import goal, new_patient
 
 
 @pytest.fixture
@@ -27,41 +27,27 @@ def fhir(live: LiveServer) -> Iterator[FhirClient]:
         yield client
 
 
-def child() -> dict[str, Any]:
-    return {
-        "resourceType": "Patient",
-        "identifier": [{"system": "https://medical-home.example.org/mrn", "value": "MRN-1042"}],
-        "name": [{"family": "Rivera", "given": ["Mateo"]}],
-        "birthDate": "2019-04-02",
-    }
-
-
-def goal(patient_id: str, text: str = "Walks 10 m with walker") -> dict[str, Any]:
-    return {
-        "resourceType": "Goal",
-        "lifecycleStatus": "active",
-        "description": {"text": text},
-        "subject": {"reference": f"Patient/{patient_id}"},
-        "target": [{"detailQuantity": {"value": 10.0, "unit": "m"}}],
-    }
+MRN = {"system": "https://medical-home.example.org/mrn", "value": "MRN-1042"}
 
 
 def test_create_then_read_and_vread(fhir: FhirClient) -> None:
-    created = fhir.create(child())
+    created = fhir.create(new_patient())
     assert created["meta"]["versionId"] == "1"
     assert fhir.read("Patient", created["id"])["name"][0]["family"] == "Rivera"
     assert fhir.vread("Patient", created["id"], 1)["birthDate"] == "2019-04-02"
 
 
 def test_decimals_keep_their_text_through_the_server(fhir: FhirClient) -> None:
-    patient = fhir.create(child())
-    stored = fhir.read("Goal", fhir.create(goal(patient["id"]))["id"])
+    patient = fhir.create(new_patient())
+    stored = fhir.read(
+        "Goal", fhir.create(goal(child=patient["id"], target=[{"detailQuantity": {"value": 10.0, "unit": "m"}}]))["id"]
+    )
     assert stored["target"][0]["detailQuantity"]["value"].source == "10.0"
 
 
 def test_model_classes_in_and_out(fhir: FhirClient) -> None:
-    patient = fhir.create(child())
-    created = fhir.create(Goal.model_validate(goal(patient["id"])))
+    patient = fhir.create(new_patient())
+    created = fhir.create(Goal.model_validate(goal(child=patient["id"], description_text="Walks 10 m with walker")))
     assert isinstance(created, Goal)
     assert created.id is not None
     read = fhir.read(Goal, created.id)
@@ -70,7 +56,7 @@ def test_model_classes_in_and_out(fhir: FhirClient) -> None:
 
 
 def test_update_with_if_match_wins_once(fhir: FhirClient) -> None:
-    patient = fhir.create(child())
+    patient = fhir.create(new_patient())
     plan = fhir.create(
         {
             "resourceType": "CarePlan",
@@ -89,7 +75,7 @@ def test_update_with_if_match_wins_once(fhir: FhirClient) -> None:
 
 
 def test_delete_then_read_is_gone(fhir: FhirClient) -> None:
-    patient = fhir.create(child())
+    patient = fhir.create(new_patient())
     fhir.delete("Patient", patient["id"])
     with pytest.raises(ResourceGone):
         fhir.read("Patient", patient["id"])
@@ -107,7 +93,7 @@ def test_invalid_resource_carries_the_element_in_the_outcome(fhir: FhirClient) -
 
 def test_history_since_pages_through_every_version(fhir: FhirClient) -> None:
     before = datetime.now(UTC) - timedelta(seconds=1)
-    patient = fhir.create(child())
+    patient = fhir.create(new_patient(gender="female"))
     for n in range(3):
         fhir.update({**patient, "gender": ["male", "other", "unknown"][n]})
     entries = list(fhir.history("Patient", patient["id"], since=before))
@@ -120,19 +106,19 @@ def test_capabilities(fhir: FhirClient) -> None:
 
 
 def test_search_by_patient_follows_every_page(fhir: FhirClient) -> None:
-    patient = fhir.create(child())
-    other = fhir.create(child())
+    patient = fhir.create(new_patient())
+    other = fhir.create(new_patient())
     for n in range(5):
-        fhir.create(goal(patient["id"], f"goal {n}"))
-    fhir.create(goal(other["id"], "not this child's"))
+        fhir.create(goal(child=patient["id"], description_text=f"goal {n}"))
+    fhir.create(goal(child=other["id"], description_text="not this child's"))
     found = list(fhir.search("Goal", {"patient": f"Patient/{patient['id']}", "_count": "2"}))
     assert sorted(g["description"]["text"] for g in found) == [f"goal {n}" for n in range(5)]
 
 
 def test_conditional_update_by_identifier_creates_then_updates(fhir: FhirClient) -> None:
     criteria = {"identifier": "https://medical-home.example.org/mrn|MRN-1042"}
-    created = fhir.conditional_update("Patient", criteria, child())
-    updated = fhir.conditional_update("Patient", criteria, {**child(), "gender": "male"})
+    created = fhir.conditional_update("Patient", criteria, new_patient(identifier=[MRN]))
+    updated = fhir.conditional_update("Patient", criteria, new_patient(identifier=[MRN], gender="female"))
     assert updated["id"] == created["id"]
     assert updated["meta"]["versionId"] == "2"
 
@@ -143,9 +129,9 @@ def test_transaction_resolves_placeholder_references(fhir: FhirClient) -> None:
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"fullUrl": patient_url, "resource": child(), "request": {"method": "POST", "url": "Patient"}},
+            {"fullUrl": patient_url, "resource": new_patient(), "request": {"method": "POST", "url": "Patient"}},
             {
-                "resource": {**goal("placeholder"), "subject": {"reference": patient_url}},
+                "resource": goal(subject={"reference": patient_url}),
                 "request": {"method": "POST", "url": "Goal"},
             },
         ],

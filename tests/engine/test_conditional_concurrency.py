@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -21,6 +21,7 @@ from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.security.access import SYSTEM_ACCESS
 from fhirbridge.storage.sql import SqlRepository
+from tests.factories import patient
 
 WRITERS = 16
 SYSTEM = "http://x"
@@ -60,10 +61,6 @@ def at_once(write: Callable[[int], T]) -> list[T]:
         return list(pool.map(writer, range(WRITERS)))
 
 
-def patient(value: str, n: int) -> dict[str, Any]:
-    return {"resourceType": "Patient", "identifier": [{"system": SYSTEM, "value": value}], "name": [{"text": f"{n}"}]}
-
-
 def criteria(value: str) -> str:
     return f"identifier={SYSTEM}|{value}"
 
@@ -78,7 +75,12 @@ def test_if_none_exist_creates_one_and_answers_it_to_the_others(
     engine: FhirEngine, repository: SqlRepository, search: SearchService, value: str
 ) -> None:
     results = at_once(
-        lambda n: engine.create(SYSTEM_ACCESS, "Patient", patient(value, n), if_none_exist=criteria(value))
+        lambda n: engine.create(
+            SYSTEM_ACCESS,
+            "Patient",
+            patient(family=f"writer {n}", identifier=[{"system": SYSTEM, "value": value}]),
+            if_none_exist=criteria(value),
+        )
     )
     created = holders(repository, search, value)
     assert len(created) == 1
@@ -90,7 +92,14 @@ def test_if_none_exist_creates_one_and_answers_it_to_the_others(
 def test_conditional_update_creates_one_and_the_others_update_it(
     engine: FhirEngine, repository: SqlRepository, search: SearchService, value: str
 ) -> None:
-    results = at_once(lambda n: engine.conditional_update(SYSTEM_ACCESS, "Patient", criteria(value), patient(value, n)))
+    results = at_once(
+        lambda n: engine.conditional_update(
+            SYSTEM_ACCESS,
+            "Patient",
+            criteria(value),
+            patient(family=f"writer {n}", identifier=[{"system": SYSTEM, "value": value}]),
+        )
+    )
     created = holders(repository, search, value)
     assert len(created) == 1
     assert sorted(result.status for result in results) == [200] * (WRITERS - 1) + [201]
@@ -120,7 +129,7 @@ def test_transactions_create_one_and_the_others_find_it(
             "entry": [
                 {
                     "fullUrl": f"urn:uuid:{uuid.uuid4()}",
-                    "resource": patient(value, n),
+                    "resource": patient(family=f"writer {n}", identifier=[{"system": SYSTEM, "value": value}]),
                     "request": request_of(value),
                 }
             ],

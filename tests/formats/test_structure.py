@@ -21,6 +21,7 @@ from fhirbridge.formats._fhir_types import is_resource_type, type_info
 from fhirbridge.formats.json import loads
 from fhirbridge.formats.structure import Fault, structure_problems
 from fhirbridge.formats.xml import parse_xml
+from tests.factories import goal
 from tests.formats.fhir_examples import SHARED_DIR
 
 # Where the models and R4 part ways; each entry must still disagree, so the list cannot go stale.
@@ -176,16 +177,6 @@ def test_what_the_models_refuse_in_a_broken_resource_is_refused(breakage: Breaka
     assert tried >= 20, f"{breakage.__name__} applied to {tried} resources only"
 
 
-def _goal(**elements: Any) -> dict[str, Any]:
-    return {
-        "resourceType": "Goal",
-        "lifecycleStatus": "active",
-        "description": {"text": "Walks with support"},
-        "subject": {"reference": "Patient/p1"},
-        **elements,
-    }
-
-
 def _problems(resource: dict[str, Any]) -> list[tuple[Fault, str]]:
     problems = structure_problems(resource)
     assert problems is not None
@@ -212,20 +203,20 @@ def _problems(resource: dict[str, Any]) -> list[tuple[Fault, str]]:
     ],
 )
 def test_values_r4_does_not_allow_are_refused_by_name(elements: dict[str, Any], expected: str) -> None:
-    assert [path for _, path in _problems(_goal(**elements))] == [expected]
+    assert [path for _, path in _problems(goal(**elements))] == [expected]
 
 
 def test_a_required_primitive_may_carry_only_its_extensions() -> None:
-    goal = _goal(_lifecycleStatus={"extension": [{"url": "http://example.org/why", "valueString": "unknown"}]})
-    del goal["lifecycleStatus"]
-    assert _problems(goal) == []
-    del goal["_lifecycleStatus"]
-    assert _problems(goal) == [(Fault.REQUIRED, "Goal.lifecycleStatus")]
+    resource = goal(_lifecycleStatus={"extension": [{"url": "http://example.org/why", "valueString": "unknown"}]})
+    del resource["lifecycleStatus"]
+    assert _problems(resource) == []
+    del resource["_lifecycleStatus"]
+    assert _problems(resource) == [(Fault.REQUIRED, "Goal.lifecycleStatus")]
 
 
 def test_a_required_choice_is_named_as_the_choice() -> None:
     extension = {"url": "http://example.org/x", "extension": [{"url": "part"}]}
-    assert _problems(_goal(modifierExtension=[extension])) == []
+    assert _problems(goal(modifierExtension=[extension])) == []
     observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
     observation["component"] = [{"code": {"text": "y"}}]
     assert _problems(observation) == []
@@ -237,7 +228,7 @@ def test_resources_inside_bundles_and_containers_are_checked_as_their_own_type()
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
-        "entry": [{"resource": {"resourceType": "Patient", "active": "yes"}}, {"resource": _goal(colour="blue")}],
+        "entry": [{"resource": {"resourceType": "Patient", "active": "yes"}}, {"resource": goal(colour="blue")}],
     }
     assert _problems(bundle) == [
         (Fault.INVALID, "Bundle.entry[0].resource.active"),
@@ -253,10 +244,10 @@ def test_base64_must_decode() -> None:
 
 def test_check_resource_refuses_unknown_elements_as_400_and_bad_values_as_422() -> None:
     with pytest.raises(BadRequest) as unknown:
-        check_resource(_goal(colour="blue", startDate="never"))
+        check_resource(goal(colour="blue", startDate="never"))
     assert [issue.expression for issue in unknown.value.issues] == [("Goal.colour",), ("Goal.startDate",)]
     with pytest.raises(Unprocessable) as invalid:
-        check_resource(_goal(startDate="never"))
+        check_resource(goal(startDate="never"))
     assert [(issue.code, issue.expression) for issue in invalid.value.issues] == [("value", ("Goal.startDate",))]
 
 

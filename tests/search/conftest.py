@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from fhirbridge.composition import open_repository
 from fhirbridge.search import SearchResult, search
 from fhirbridge.search.tables import INDEX_TABLES
 from fhirbridge.storage import schema
-from fhirbridge.storage.sql import SqlRepository, open_repository
+from fhirbridge.storage.sql import SqlRepository
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DIR = Path(os.environ.get("FHIRBRIDGE_SHARED_DIR", REPO_ROOT.parent / "shared")).resolve()

@@ -9,25 +9,8 @@ import pytest
 
 from fhirbridge.errors import BadRequest
 from fhirbridge.search import match_ids, searchset_bytes
+from tests.factories import care_plan, patient
 from tests.search.conftest import BASE_URL, Store
-
-
-def patient(id: str, family: str, birth: str | None = None) -> dict[str, Any]:
-    resource: dict[str, Any] = {"resourceType": "Patient", "id": id, "name": [{"family": family}]}
-    if birth:
-        resource["birthDate"] = birth
-    return resource
-
-
-def care_plan(id: str, subject: str, **fields: Any) -> dict[str, Any]:
-    return {
-        "resourceType": "CarePlan",
-        "id": id,
-        "status": "active",
-        "intent": "plan",
-        "subject": {"reference": subject},
-        **fields,
-    }
 
 
 @pytest.fixture
@@ -38,9 +21,9 @@ def family(store: Store) -> Store:
         ("p3", "Clark", None),
         ("p4", "Baker", "2011"),
     ]:
-        store.put(patient(id, name, birth))
-    store.put(care_plan("cp1", "Patient/p1", careTeam=[{"reference": "CareTeam/t1"}]))
-    store.put(care_plan("cp2", "Patient/p2"))
+        store.put(patient(id, family=name, birth_date=birth))
+    store.put(care_plan("cp1", "p1", careTeam=[{"reference": "CareTeam/t1"}]))
+    store.put(care_plan("cp2", "p2"))
     store.put(
         {
             "resourceType": "CareTeam",
@@ -141,7 +124,7 @@ def test_previous_page(family: Store) -> None:
 
 def test_paging_stays_stable_while_others_write(family: Store) -> None:
     first = family.search("Patient", "_count=2")
-    family.put(patient("p0", "Aaron"))  # created after the first page: not part of this walk
+    family.put(patient("p0", family="Aaron"))  # created after the first page: not part of this walk
     family.delete("Patient", "p1")  # already served: the next pages do not shift
     rest = family.search("Patient", f"_count=2&_cursor={first.next_cursor}")
     assert [e.id for e in first.matches] == ["p1", "p2"]
@@ -167,7 +150,7 @@ def test_total_whether_counted_or_taken_from_a_single_page(family: Store) -> Non
     assert family.search("Patient", "family=Nobody").total == 0
     first = family.search("Patient", "_count=3")
     assert first.total == 4
-    family.put(patient("p0", "Aaron"))  # after the first page: outside this walk's snapshot
+    family.put(patient("p0", family="Aaron"))  # after the first page: outside this walk's snapshot
     second = family.search("Patient", f"_count=3&_cursor={first.next_cursor}")
     assert second.total == 4 and [e.id for e in second.matches] == ["p4"]
     assert family.search("Patient", "_count=10").total == 5
@@ -196,7 +179,7 @@ def test_summary_true_keeps_summary_elements(store: Store) -> None:
 
 
 def test_elements(store: Store) -> None:
-    store.put(care_plan("cp", "Patient/p", description="walk daily", period={"start": "2024-01-01"}))
+    store.put(care_plan("cp", "p", description="walk daily", period={"start": "2024-01-01"}))
     content = json.loads(store.search("CarePlan", "_elements=description").entries[0].content)
     assert set(content) == {"resourceType", "id", "meta", "description", "status", "intent", "subject"}
 

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from fhirbridge.errors import BadRequest
+from tests.factories import observation, patient
 from tests.search.conftest import Store
 
 LOINC = "http://loinc.org"
 CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
-
-
-def patient(id: str, **fields: Any) -> dict[str, Any]:
-    return {"resourceType": "Patient", "id": id, **fields}
-
-
-def observation(id: str, subject: str, **fields: Any) -> dict[str, Any]:
-    base = {"resourceType": "Observation", "id": id, "status": "final", "subject": {"reference": subject}}
-    base.setdefault("code", {"coding": [{"system": LOINC, "code": "8867-4"}]})
-    return {**base, **fields}
 
 
 @pytest.fixture
@@ -101,10 +90,8 @@ def test_token_without_system(store: Store) -> None:
 
 
 def test_token_text_modifier_matches_text_and_display(store: Store) -> None:
-    store.put(observation("o1", "Patient/p", code={"text": "Heart rate", "coding": [{"system": LOINC, "code": "1"}]}))
-    store.put(
-        observation("o2", "Patient/p", code={"coding": [{"system": LOINC, "code": "2", "display": "Héart beat"}]})
-    )
+    store.put(observation("o1", "p", code={"text": "Heart rate", "coding": [{"system": LOINC, "code": "1"}]}))
+    store.put(observation("o2", "p", code={"coding": [{"system": LOINC, "code": "2", "display": "Héart beat"}]}))
     assert store.ids("Observation", "code:text=heart") == ["o1", "o2"]
     assert store.ids("Observation", "code:text=heart r") == ["o1"]
 
@@ -173,10 +160,10 @@ def test_address_string(store: Store) -> None:
 def observations(store: Store) -> Store:
     store.put(patient("p1"))
     store.put(patient("p2"))
-    store.put(observation("o1", "Patient/p1"))
-    store.put(observation("o2", "Patient/p2"))
-    store.put(observation("o3", "http://elsewhere.org/fhir/Patient/p1"))
-    store.put(observation("o4", "Group/p1"))
+    store.put(observation("o1", "p1"))
+    store.put(observation("o2", "p2"))
+    store.put(observation("o3", subject={"reference": "http://elsewhere.org/fhir/Patient/p1"}))
+    store.put(observation("o4", subject={"reference": "Group/p1"}))
     return store
 
 
@@ -226,11 +213,11 @@ def test_canonical_reference(store: Store) -> None:
 
 @pytest.fixture
 def dated(store: Store) -> Store:
-    store.put(observation("day", "Patient/p", effectiveDateTime="2024-03-15"))
-    store.put(observation("instant", "Patient/p", effectiveDateTime="2024-03-15T23:30:00+00:00"))
-    store.put(observation("period", "Patient/p", effectivePeriod={"start": "2024-03-01", "end": "2024-04-10"}))
-    store.put(observation("open", "Patient/p", effectivePeriod={"start": "2024-05-01"}))
-    store.put(observation("none", "Patient/p"))
+    store.put(observation("day", "p", effectiveDateTime="2024-03-15"))
+    store.put(observation("instant", "p", effectiveDateTime="2024-03-15T23:30:00+00:00"))
+    store.put(observation("period", "p", effectivePeriod={"start": "2024-03-01", "end": "2024-04-10"}))
+    store.put(observation("open", "p", effectivePeriod={"start": "2024-05-01"}))
+    store.put(observation("none", "p"))
     return store
 
 
@@ -284,8 +271,8 @@ def test_last_updated(store: Store) -> None:
 
 def test_quantity(store: Store) -> None:
     ucum = "http://unitsofmeasure.org"
-    store.put(observation("w1", "Patient/p", valueQuantity={"value": 12.5, "unit": "kg", "system": ucum, "code": "kg"}))
-    store.put(observation("w2", "Patient/p", valueQuantity={"value": 30, "unit": "kg", "system": ucum, "code": "kg"}))
+    store.put(observation("w1", "p", valueQuantity={"value": 12.5, "unit": "kg", "system": ucum, "code": "kg"}))
+    store.put(observation("w2", "p", valueQuantity={"value": 30, "unit": "kg", "system": ucum, "code": "kg"}))
     assert store.ids("Observation", "value-quantity=12.5") == ["w1"]
     assert store.ids("Observation", "value-quantity=gt20|http://unitsofmeasure.org|kg") == ["w2"]
     assert store.ids("Observation", "value-quantity=lt100||kg") == ["w1", "w2"]
@@ -381,7 +368,7 @@ def test_chained_search(observations: Store) -> None:
 
 
 def test_reverse_chain(observations: Store) -> None:
-    observations.put(observation("o5", "Patient/p2", status="cancelled"))
+    observations.put(observation("o5", "p2", status="cancelled"))
     assert observations.ids("Patient", "_has:Observation:patient:status=cancelled") == ["p2"]
     assert observations.ids("Patient", "_has:Observation:subject:_id=o1") == ["p1"]
 
@@ -444,7 +431,7 @@ def test_composite_code_value_quantity(store: Store) -> None:
     store.put(
         observation(
             "bp",
-            "Patient/p",
+            "p",
             code={"coding": [{"system": LOINC, "code": "85354-9"}]},
             component=[
                 {
@@ -471,7 +458,7 @@ def test_composite_code_value_concept_and_date(store: Store) -> None:
     store.put(
         observation(
             "s",
-            "Patient/p",
+            "p",
             code={"coding": [{"system": LOINC, "code": "72166-2"}]},
             valueCodeableConcept=smoker,
         )
@@ -479,7 +466,7 @@ def test_composite_code_value_concept_and_date(store: Store) -> None:
     store.put(
         observation(
             "d",
-            "Patient/p",
+            "p",
             code={"coding": [{"system": LOINC, "code": "11778-8"}]},
             valueDateTime="2024-10-01",
         )
@@ -491,8 +478,8 @@ def test_composite_code_value_concept_and_date(store: Store) -> None:
 
 
 def test_reference_identifier_modifier(store: Store) -> None:
-    store.put(observation("o1", "Patient/p", performer=[{"identifier": {"system": "urn:npi", "value": "123"}}]))
-    store.put(observation("o2", "Patient/p", performer=[{"reference": "Practitioner/x"}]))
+    store.put(observation("o1", "p", performer=[{"identifier": {"system": "urn:npi", "value": "123"}}]))
+    store.put(observation("o2", "p", performer=[{"reference": "Practitioner/x"}]))
     assert store.ids("Observation", "performer:identifier=urn:npi|123") == ["o1"]
     assert store.ids("Observation", "performer:identifier=123") == ["o1"]
     assert store.ids("Observation", "performer:identifier=urn:other|123") == []
@@ -500,7 +487,7 @@ def test_reference_identifier_modifier(store: Store) -> None:
 
 def test_system_search_by_type(store: Store) -> None:
     store.put(patient("a", gender="male"))
-    store.put(observation("o", "Patient/a"))
+    store.put(observation("o", "a"))
     store.put(
         {
             "resourceType": "Goal",

@@ -17,24 +17,15 @@ import pytest
 from fhirbridge.errors import BadRequest
 from fhirbridge.search import match_ids
 from fhirbridge.search.engine import SearchLimits
+from tests.factories import goal, patient
 from tests.search.conftest import Store
-
-
-def goal(id: str, subject: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Goal",
-        "id": id,
-        "lifecycleStatus": "active",
-        "description": {"text": id},
-        "subject": {"reference": subject},
-    }
 
 
 @pytest.fixture
 def goals(store: Store) -> Store:
-    store.put({"resourceType": "Patient", "id": "ana", "name": [{"family": "Ruiz"}], "gender": "female"})
-    store.put(goal("g1", "Patient/ana"))
-    store.put(goal("g2", "Patient/other"))
+    store.put(patient("ana", family="Ruiz", gender="female"))
+    store.put(goal("g1", "ana"))
+    store.put(goal("g2", "other"))
     return store
 
 
@@ -193,8 +184,8 @@ def test_over_http_a_refusal_names_the_parameter(client: httpx.Client) -> None:
 
 
 def test_over_http_an_ignored_parameter_is_reported_in_the_bundle(client: httpx.Client) -> None:
-    assert client.put("/Patient/ana", json={"resourceType": "Patient", "id": "ana"}).status_code == 201
-    assert client.put("/Goal/g1", json=goal("g1", "Patient/ana")).status_code == 201
+    assert client.put("/Patient/ana", json=patient("ana")).status_code == 201
+    assert client.put("/Goal/g1", json=goal("g1", "ana")).status_code == 201
     bundle = client.get("/Goal", params={"shoe-size": "9"}).json()
     matches = [e for e in bundle["entry"] if e["search"]["mode"] == "match"]
     outcomes = [e for e in bundle["entry"] if e["search"]["mode"] == "outcome"]

@@ -1,4 +1,6 @@
-"""Two children's records, as the tests of access control store them."""
+"""Two children's records, as the tests of access control store them: the child of the practice and
+what only these tests hold (consents, sensitive records); goals, plans, tasks and observations come
+from tests/factories.py."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 import httpx
 
 from fhirbridge.classification import ACT_CODE
+from tests.factories import care_plan, goal, observation, organization, patient, task
 from tests.security.conftest import CHILD, OTHER_CHILD, put
 
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
@@ -18,65 +21,16 @@ PRACTICE = "medical-home"
 COORDINATOR = "Practitioner/coordinator-1"
 
 
-def patient(id: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Patient",
-        "id": id,
-        "name": [{"family": id.title()}],
-        "birthDate": "2018-03-01",
-        "managingOrganization": {"reference": f"Organization/{PRACTICE}"},
-        "generalPractitioner": [{"reference": COORDINATOR}],
-    }
-
-
-def care_team(id: str, child: str, *members: str) -> dict[str, Any]:
-    return {
-        "resourceType": "CareTeam",
-        "id": id,
-        "status": "active",
-        "subject": {"reference": f"Patient/{child}"},
-        "participant": [{"member": {"reference": member}} for member in members],
-    }
-
-
-def goal(id: str, child: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Goal",
-        "id": id,
-        "lifecycleStatus": "active",
-        "description": {"text": "walks to school with a walker"},
-        "subject": {"reference": f"Patient/{child}"},
-    }
-
-
-def care_plan(id: str, child: str) -> dict[str, Any]:
-    return {
-        "resourceType": "CarePlan",
-        "id": id,
-        "status": "active",
-        "intent": "plan",
-        "subject": {"reference": f"Patient/{child}"},
-    }
-
-
-def task(id: str, child: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Task",
-        "id": id,
-        "status": "requested",
-        "intent": "order",
-        "for": {"reference": f"Patient/{child}"},
-    }
-
-
-def observation(id: str, child: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "id": id,
-        "status": "final",
-        "code": {"text": "weight"},
-        "subject": {"reference": f"Patient/{child}"},
-    }
+def practice_child(id: str) -> dict[str, Any]:
+    """A child of the practice: its managing organization and general practitioner make the
+    coordinator's team a treating one."""
+    return patient(
+        id,
+        family=id.title(),
+        birth_date="2018-03-01",
+        managingOrganization={"reference": f"Organization/{PRACTICE}"},
+        generalPractitioner=[{"reference": COORDINATOR}],
+    )
 
 
 def behavioral_condition(id: str, child: str) -> dict[str, Any]:
@@ -96,10 +50,6 @@ def psychosocial_answers(id: str, child: str) -> dict[str, Any]:
         "status": "completed",
         "subject": {"reference": f"Patient/{child}"},
     }
-
-
-def organization(id: str) -> dict[str, Any]:
-    return {"resourceType": "Organization", "id": id, "name": id}
 
 
 def consent(
@@ -139,7 +89,7 @@ def consent(
 def seed_two_children(ehr: httpx.Client) -> None:
     """Ana's and Ben's records: the same kinds of resource for each, ids prefixed by the child."""
     for child, prefix in ((CHILD, "ana"), (OTHER_CHILD, "ben")):
-        put(ehr, patient(child))
+        put(ehr, practice_child(child))
         put(ehr, goal(f"{prefix}-goal", child))
         put(ehr, care_plan(f"{prefix}-plan", child))
         put(ehr, task(f"{prefix}-task", child))

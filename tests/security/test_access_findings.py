@@ -15,15 +15,14 @@ import base64
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.conftest import LiveServer
+from tests.factories import Resource, care_plan, care_team, goal, observation, organization, patient, task
 from tests.security.conftest import client_as, secure_settings, signed, store, token_for
 
-Resource = dict[str, Any]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 AISHA, BEN = "aisha", "ben"
@@ -49,6 +48,8 @@ PLAN = "plan-marker-p1"
 STEP = "step-marker-t1"
 WORRY = "worry-marker-c9"
 
+EMERGENCY_PLAN = [{"coding": [{"system": PLAN_KIND, "code": "emergency-plan"}]}]
+
 
 # -- builders ---------------------------------------------------------------------------------------
 
@@ -62,32 +63,9 @@ def labelled(resource: Resource, *labels: str) -> Resource:
     return resource
 
 
-def patient(id: str, *, manager: str | None = CLINIC_A, doctor: str | None = None) -> Resource:
-    resource: Resource = {"resourceType": "Patient", "id": id, "name": [{"family": id.title()}]}
-    if manager:
-        resource["managingOrganization"] = ref(f"Organization/{manager}")
-    if doctor:
-        resource["generalPractitioner"] = [ref(doctor)]
-    return resource
-
-
-def organization(id: str) -> Resource:
-    return {"resourceType": "Organization", "id": id, "name": id}
-
-
 def practitioner(reference: str) -> Resource:
     id = reference.split("/")[1]
     return {"resourceType": "Practitioner", "id": id, "name": [{"family": id.title()}]}
-
-
-def care_team(id: str, child: str, *members: str) -> Resource:
-    return {
-        "resourceType": "CareTeam",
-        "id": id,
-        "status": "active",
-        "subject": ref(f"Patient/{child}"),
-        "participant": [{"member": ref(member)} for member in members],
-    }
 
 
 def consent(
@@ -128,16 +106,6 @@ def consent(
     }
 
 
-def goal(id: str, child: str) -> Resource:
-    return {
-        "resourceType": "Goal",
-        "id": id,
-        "lifecycleStatus": "active",
-        "description": {"text": "walks to school with a walker"},
-        "subject": ref(f"Patient/{child}"),
-    }
-
-
 def condition(id: str, child: str, code: str, text: str, system: str = ICD10CM) -> Resource:
     return {
         "resourceType": "Condition",
@@ -147,42 +115,9 @@ def condition(id: str, child: str, code: str, text: str, system: str = ICD10CM) 
     }
 
 
-def observation(id: str | None, child: str, text: str = WEIGHT) -> Resource:
-    resource: Resource = {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"text": text},
-        "subject": ref(f"Patient/{child}"),
-    }
-    if id:
-        resource["id"] = id
-    return resource
-
-
-def care_plan(id: str, child: str, *, emergency: bool = False) -> Resource:
-    resource: Resource = {
-        "resourceType": "CarePlan",
-        "id": id,
-        "status": "active",
-        "intent": "plan",
-        "title": PLAN,
-        "subject": ref(f"Patient/{child}"),
-    }
-    if emergency:
-        resource["category"] = [{"coding": [{"system": PLAN_KIND, "code": "emergency-plan"}]}]
-    return resource
-
-
 def action_step(id: str, child: str, owner: str) -> Resource:
-    return {
-        "resourceType": "Task",
-        "id": id,
-        "status": "requested",
-        "intent": "plan",
-        "description": STEP,
-        "for": ref(f"Patient/{child}"),
-        "owner": ref(owner),
-    }
+    """A step of the child's plan, ``owner``'s to do."""
+    return task(id, child, intent="plan", description=STEP, owner=ref(owner))
 
 
 def referral(id: str, child: str, *, requester: str, performer: str) -> list[Resource]:
@@ -252,20 +187,20 @@ def records() -> list[Resource]:
     return [
         *(organization(org) for org in (CLINIC_A, CLINIC_B, PAYER, AGENCY, SCHOOL, BEN_PAYER)),
         *(practitioner(doc) for doc in (COORDINATOR, OTHER_DOCTOR, BEN_SPECIALIST)),
-        patient(AISHA),
-        patient(BEN),
+        patient(AISHA, family="Aisha", managingOrganization=ref(f"Organization/{CLINIC_A}")),
+        patient(BEN, family="Ben", managingOrganization=ref(f"Organization/{CLINIC_A}")),
         {"resourceType": "RelatedPerson", "id": "aisha-mother", "patient": ref(f"Patient/{AISHA}")},
         care_team("aisha-team", AISHA, COORDINATOR, f"Organization/{CLINIC_A}", MOTHER),
         care_team("ben-team", BEN, BEN_SPECIALIST),
         goal("aisha-goal", AISHA),
-        care_plan("aisha-plan", AISHA),
-        care_plan("aisha-emergency", AISHA, emergency=True),
+        care_plan("aisha-plan", AISHA, title=PLAN),
+        care_plan("aisha-emergency", AISHA, title=PLAN, category=EMERGENCY_PLAN),
         action_step("aisha-step", AISHA, COORDINATOR),
         action_step("aisha-own-step", AISHA, MOTHER),
         condition("aisha-asthma", AISHA, "J45.909", ASTHMA),
         condition("aisha-autism", AISHA, "F84.0", AUTISM),
-        observation("aisha-weight", AISHA),
-        observation("aisha-height", AISHA, "height"),
+        observation("aisha-weight", AISHA, code_text=WEIGHT),
+        observation("aisha-height", AISHA, code_text="height"),
         psychosocial("aisha-psychosocial", AISHA, MOTHER),
         *referral("aisha-to-agency", AISHA, requester=f"Organization/{CLINIC_A}", performer=f"Organization/{AGENCY}"),
         *referral("aisha-to-school", AISHA, requester=f"Organization/{CLINIC_A}", performer=f"Organization/{SCHOOL}"),
@@ -393,8 +328,7 @@ def patch_entry(url: str, *operations: Resource) -> Resource:
 
 def observation_referring_to(criteria: str, child: str) -> Resource:
     """A transaction creating an Observation whose ``focus`` is the conditional reference ``criteria``."""
-    resource = observation(None, child, "result")
-    resource["focus"] = [ref(criteria)]
+    resource = observation(None, child, code_text="result", focus=[ref(criteria)])
     return transaction({"request": {"method": "POST", "url": "Observation"}, "resource": resource})
 
 
@@ -403,7 +337,7 @@ def observation_referring_to(criteria: str, child: str) -> Resource:
 
 def test_finding_1_if_none_exist_does_not_match_what_the_caller_cannot_see(secure_server: LiveServer) -> None:
     seed(secure_server)
-    body = observation(None, AISHA, "result")
+    body = observation(None, AISHA, code_text="result")
     with agency(secure_server) as http:  # no consent for Aisha
         absent = http.post("/Observation", json=body, headers={"If-None-Exist": "_id=no-such-observation"})
         one = http.post("/Observation", json=body, headers={"If-None-Exist": "_id=aisha-weight"})
@@ -419,7 +353,7 @@ def test_finding_1_if_none_exist_on_a_writable_child_is_not_answered_by_a_hidden
 ) -> None:
     # The agency may write Ben's results (consent for assessments); Aisha's observation must not match.
     seed(secure_server, consent("ben-agency", BEN, AGENCY, "needs-assessment"))
-    body = observation(None, BEN, "result")
+    body = observation(None, BEN, code_text="result")
     with agency(secure_server) as http:
         absent = http.post("/Observation", json=body, headers={"If-None-Exist": "_id=no-such-observation"})
         hidden = http.post("/Observation", json=body, headers={"If-None-Exist": "_id=aisha-weight"})
@@ -566,7 +500,7 @@ def test_finding_3_paging_and_counts_reveal_nothing_to_a_payer_without_consent(
 
 
 def plan_with_contained_worry(id: str) -> Resource:
-    plan = care_plan(id, AISHA)
+    plan = care_plan(id, AISHA, title=PLAN)
     plan["contained"] = [
         labelled(
             {
@@ -749,7 +683,7 @@ def test_finding_6_a_user_token_without_an_organization_reads_nothing_of_a_child
 
 def test_finding_7_another_practice_reads_and_writes_nothing_of_the_child(secure_server: LiveServer) -> None:
     seed(secure_server)
-    changed = {**goal("aisha-goal", AISHA), "description": {"text": "changed by another practice"}}
+    changed = goal("aisha-goal", AISHA, description_text="changed by another practice")
     before = current(secure_server, "Goal", "aisha-goal")
     with other_practice(secure_server) as http:
         for path in (f"/Patient/{AISHA}", "/Goal/aisha-goal", "/Condition/aisha-asthma"):
@@ -758,7 +692,7 @@ def test_finding_7_another_practice_reads_and_writes_nothing_of_the_child(secure
         assert http.put("/Goal/aisha-goal", json=changed).status_code in (403, 404)
         body, headers = json_patch({"op": "replace", "path": "/lifecycleStatus", "value": "cancelled"})
         assert http.patch("/Goal/aisha-goal", content=body, headers=headers).status_code in (403, 404)
-        created = http.post("/Goal", json={k: v for k, v in goal("x", AISHA).items() if k != "id"})
+        created = http.post("/Goal", json=goal(None, AISHA))
         assert created.status_code in (403, 404)
     assert current(secure_server, "Goal", "aisha-goal") == before
     with coordinator(secure_server) as http:  # on Aisha's care team
@@ -768,14 +702,20 @@ def test_finding_7_another_practice_reads_and_writes_nothing_of_the_child(secure
 
 TREATED_BY_DATA = {
     # How cara's record names the practice, and the practice's token.
-    "managing-organization": ([patient("cara", manager=CLINIC_B)], {"org": CLINIC_B}),
-    "general-practitioner": ([patient("cara", manager=None, doctor=OTHER_DOCTOR)], {"user": OTHER_DOCTOR}),
+    "managing-organization": (
+        [patient("cara", family="Cara", managingOrganization=ref(f"Organization/{CLINIC_B}"))],
+        {"org": CLINIC_B},
+    ),
+    "general-practitioner": (
+        [patient("cara", family="Cara", generalPractitioner=[ref(OTHER_DOCTOR)])],
+        {"user": OTHER_DOCTOR},
+    ),
     "care-team-organization": (
-        [patient("cara", manager=None), care_team("cara-team", "cara", f"Organization/{CLINIC_B}")],
+        [patient("cara", family="Cara"), care_team("cara-team", "cara", f"Organization/{CLINIC_B}")],
         {"org": CLINIC_B},
     ),
     "care-team-practitioner": (
-        [patient("cara", manager=None), care_team("cara-team", "cara", OTHER_DOCTOR)],
+        [patient("cara", family="Cara"), care_team("cara-team", "cara", OTHER_DOCTOR)],
         {"org": CLINIC_B, "user": OTHER_DOCTOR},
     ),
 }
@@ -793,7 +733,7 @@ def test_finding_7_a_practice_named_by_the_data_treats_the_child(secure_server: 
 
 
 def test_finding_7_a_deleted_care_team_treats_no_one(secure_server: LiveServer) -> None:
-    seed(secure_server, patient("cara", manager=None), care_team("cara-team", "cara", f"Organization/{CLINIC_B}"))
+    seed(secure_server, patient("cara", family="Cara"), care_team("cara-team", "cara", f"Organization/{CLINIC_B}"))
     secure_server.repository.run_write(lambda tx: tx.delete("CareTeam", "cara-team"))
     with client_as(secure_server, token_for("care-coordinator", org=CLINIC_B)) as http:
         assert http.get("/Patient/cara").status_code == 404
@@ -814,7 +754,7 @@ def test_finding_7_in_claim_mode_the_team_claim_opens_the_child(
     secure_server: LiveServer, claim_mode_server: LiveServer
 ) -> None:
     seed(secure_server)
-    changed = {**goal("aisha-goal", AISHA), "description": {"text": "changed in single-practice mode"}}
+    changed = goal("aisha-goal", AISHA, description_text="changed in single-practice mode")
     with other_practice(claim_mode_server) as http:
         assert http.get(f"/Patient/{AISHA}").status_code == 200
         assert http.get("/Condition/aisha-autism").status_code == 200

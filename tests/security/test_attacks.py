@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer
+from tests.factories import goal, observation, organization, task
 from tests.security import records
 from tests.security.conftest import CHILD, OTHER_CHILD, bearer, client_as, signed, store, token_for
 
@@ -25,12 +26,12 @@ def seed(server: LiveServer) -> None:
     resources: list[dict[str, Any]] = []
     for child, prefix in ((CHILD, "ana"), (OTHER_CHILD, "ben")):
         resources += [
-            records.patient(child),
-            records.goal(f"{prefix}-goal", child),
-            records.task(f"{prefix}-task", child),
-            records.observation(f"{prefix}-weight", child),
+            records.practice_child(child),
+            goal(f"{prefix}-goal", child),
+            task(f"{prefix}-task", child),
+            observation(f"{prefix}-weight", child),
         ]
-    store(server, *resources, records.organization("medical-home"))
+    store(server, *resources, organization("medical-home"))
 
 
 # -- tokens ------------------------------------------------------------------------------------------
@@ -62,7 +63,7 @@ def test_bad_tokens_are_refused_with_a_bearer_challenge(anonymous: httpx.Client,
 
 
 def test_a_bad_token_cannot_write(anonymous: httpx.Client) -> None:
-    response = anonymous.post("/Goal", json=records.goal("x", CHILD), headers=bearer(BAD_TOKENS["forged"] or ""))
+    response = anonymous.post("/Goal", json=goal("x", CHILD), headers=bearer(BAD_TOKENS["forged"] or ""))
     assert response.status_code == 401
 
 
@@ -145,7 +146,7 @@ def transaction(*entries: dict[str, Any], kind: str = "transaction") -> dict[str
 def test_a_transaction_cannot_read_another_child(secure_server: LiveServer) -> None:
     seed(secure_server)
     bundle = transaction(
-        {"request": {"method": "PUT", "url": "Goal/ana-goal"}, "resource": records.goal("ana-goal", CHILD)},
+        {"request": {"method": "PUT", "url": "Goal/ana-goal"}, "resource": goal("ana-goal", CHILD)},
         {"request": {"method": "GET", "url": "Goal/ben-goal"}},
     )
     with family(secure_server) as http:
@@ -164,11 +165,11 @@ def test_a_transaction_cannot_write_into_or_move_to_another_child(secure_server:
     seed(secure_server)
     with family(secure_server) as http:
         into_ben = transaction(
-            {"request": {"method": "PUT", "url": "Goal/ben-goal"}, "resource": records.goal("ben-goal", OTHER_CHILD)}
+            {"request": {"method": "PUT", "url": "Goal/ben-goal"}, "resource": goal("ben-goal", OTHER_CHILD)}
         )
         assert http.post("/", json=into_ben).status_code == 404
         move = transaction(
-            {"request": {"method": "PUT", "url": "Goal/ana-goal"}, "resource": records.goal("ana-goal", OTHER_CHILD)}
+            {"request": {"method": "PUT", "url": "Goal/ana-goal"}, "resource": goal("ana-goal", OTHER_CHILD)}
         )
         assert http.post("/", json=move).status_code == 403
         patch = [{"op": "replace", "path": "/for/reference", "value": f"Patient/{OTHER_CHILD}"}]
@@ -220,7 +221,7 @@ def test_patient_scopes_without_a_patient_claim_reach_nothing(secure_server: Liv
 
 
 def test_sensitive_data_reaches_the_family(secure_server: LiveServer) -> None:
-    store(secure_server, records.patient(CHILD), records.behavioral_condition("ana-autism", CHILD))
+    store(secure_server, records.practice_child(CHILD), records.behavioral_condition("ana-autism", CHILD))
     with family(secure_server) as http:
         assert http.get("/Condition/ana-autism").status_code == 200
 

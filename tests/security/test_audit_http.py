@@ -9,6 +9,7 @@ import httpx
 
 from fhirbridge.compartment import PROVENANCE_PATIENT
 from tests.conftest import LiveServer
+from tests.factories import goal, observation
 from tests.security import records
 from tests.security.conftest import CHILD, client_as, logged_events, store, token_for
 
@@ -32,7 +33,7 @@ def audit_events(server: LiveServer, *, about: str, expected: int) -> list[dict[
 
 
 def test_reads_and_refusals_are_audited(secure_server: LiveServer) -> None:
-    store(secure_server, records.patient(CHILD), records.goal("ana-goal", CHILD))
+    store(secure_server, records.practice_child(CHILD), goal("ana-goal", CHILD))
     with client_as(secure_server, token_for("care-coordinator", user="Practitioner/coordinator-1")) as http:
         assert http.get("/Goal/ana-goal").status_code == 200
     with client_as(secure_server, token_for("payer-case-manager", org="payer-9")) as http:
@@ -51,38 +52,38 @@ def test_reads_and_refusals_are_audited(secure_server: LiveServer) -> None:
 
 
 def test_every_write_gets_a_provenance_for_its_version(secure_server: LiveServer) -> None:
-    store(secure_server, records.patient(CHILD))
+    store(secure_server, records.practice_child(CHILD))
     with client_as(secure_server, token_for("care-coordinator", user="Practitioner/coordinator-1")) as http:
-        created = http.post("/Goal", json={k: v for k, v in records.goal("x", CHILD).items() if k != "id"})
+        created = http.post("/Goal", json=goal(None, CHILD))
         assert created.status_code == 201
-        goal = created.json()
-        goal["lifecycleStatus"] = "completed"
-        assert http.put(f"/Goal/{goal['id']}", json=goal).status_code == 200
+        written = created.json()
+        written["lifecycleStatus"] = "completed"
+        assert http.put(f"/Goal/{written['id']}", json=written).status_code == 200
     with client_as(secure_server, token_for("ehr-system", org="medical-home")) as http:
         provenances = [entry["resource"] for entry in http.get("/Provenance/_history").json()["entry"]]
     targets = {p["target"][0]["reference"]: p for p in provenances}
-    assert set(targets) == {f"Goal/{goal['id']}/_history/1", f"Goal/{goal['id']}/_history/2"}
-    first = targets[f"Goal/{goal['id']}/_history/1"]
+    assert set(targets) == {f"Goal/{written['id']}/_history/1", f"Goal/{written['id']}/_history/2"}
+    first = targets[f"Goal/{written['id']}/_history/1"]
     assert first["activity"]["coding"][0]["code"] == "CREATE"
     assert first["agent"][0]["who"] == {"reference": "Practitioner/coordinator-1"}
-    assert targets[f"Goal/{goal['id']}/_history/2"]["activity"]["coding"][0]["code"] == "UPDATE"
+    assert targets[f"Goal/{written['id']}/_history/2"]["activity"]["coding"][0]["code"] == "UPDATE"
     # It names the child, so it is shared exactly as the child's record is: not with another practice.
     assert first["extension"] == [{"url": PROVENANCE_PATIENT, "valueReference": {"reference": f"Patient/{CHILD}"}}]
     with client_as(secure_server, token_for("ehr-system", org="another-practice")) as http:
         assert http.get("/Provenance/_history").json()["total"] == 0
-        assert http.get("/Provenance", params={"target": f"Goal/{goal['id']}"}).json()["total"] == 0
+        assert http.get("/Provenance", params={"target": f"Goal/{written['id']}"}).json()["total"] == 0
 
 
 def test_a_refused_write_leaves_no_provenance(secure_server: LiveServer) -> None:
-    store(secure_server, records.patient(CHILD))
+    store(secure_server, records.practice_child(CHILD))
     with client_as(secure_server, token_for("family", patient=CHILD)) as http:
-        assert http.post("/Observation", json=records.observation("o", CHILD)).status_code == 403
+        assert http.post("/Observation", json=observation("o", CHILD)).status_code == 403
     with client_as(secure_server, token_for("ehr-system", org="medical-home")) as http:
         assert http.get("/Provenance/_history").json()["total"] == 0
 
 
 def test_responses_carry_security_headers(secure_server: LiveServer) -> None:
-    store(secure_server, records.patient(CHILD))
+    store(secure_server, records.practice_child(CHILD))
     with client_as(secure_server, token_for("ehr-system", org="medical-home")) as http:
         response = http.get(f"/Patient/{CHILD}")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
@@ -103,7 +104,7 @@ def test_cors_allows_only_configured_origins(anonymous: httpx.Client) -> None:
 
 def test_a_browser_reading_a_resource_gets_the_cors_answer(secure_server: LiveServer) -> None:
     # A plain read takes the short path past the framework (server/fastread.py): same layers, same headers.
-    store(secure_server, records.patient(CHILD), records.goal("ana-goal", CHILD))
+    store(secure_server, records.practice_child(CHILD), goal("ana-goal", CHILD))
     with client_as(secure_server, token_for("care-coordinator", user="Practitioner/coordinator-1")) as http:
         allowed = http.get("/Goal/ana-goal", headers={"Origin": "https://portal.fhirbridge.test"})
         assert allowed.status_code == 200

@@ -208,9 +208,9 @@ def test_an_audit_log_from_before_keeps_its_events_and_their_children(store: str
 def test_audit_events_kept_as_resources_move_into_the_audit_log(store: str) -> None:
     """A store from before the audit log kept AuditEvents as resources: migration 6 puts them in the log,
     searchable by child, each once; the resources stay."""
+    from fhirbridge.composition import open_repository
     from fhirbridge.storage.audit_log import move_events_kept_as_resources
     from fhirbridge.storage.migrations import MIGRATIONS
-    from fhirbridge.storage.sql import open_repository
 
     assert any(migration.apply.__name__ == "_move_audit_events" for migration in MIGRATIONS)
     event = {

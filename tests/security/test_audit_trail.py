@@ -24,6 +24,7 @@ from fhirbridge.security.tokens import mint_token
 from fhirbridge.server.cli import WithoutQueryStrings
 from fhirbridge.storage.audit_log import AuditLog
 from tests.conftest import LiveServer
+from tests.factories import goal
 from tests.security import records
 from tests.security.conftest import (
     AUDIENCE,
@@ -52,9 +53,9 @@ def entities(event: dict[str, Any]) -> list[str]:
 
 @pytest.mark.parametrize("resource_type", ["AuditEvent", "Provenance"])
 def test_no_caller_writes_the_audit_trail(secure_server: LiveServer, resource_type: str) -> None:
-    store(secure_server, records.patient(CHILD), records.goal("ana-goal", CHILD))
+    store(secure_server, records.practice_child(CHILD), goal("ana-goal", CHILD))
     with client_as(secure_server, token_for("ehr-system", org="medical-home")) as http:
-        assert http.put("/Goal/ana-goal", json=records.goal("ana-goal", CHILD)).status_code == 200
+        assert http.put("/Goal/ana-goal", json=goal("ana-goal", CHILD)).status_code == 200
         existing = written_by_the_server(secure_server, resource_type)
         assert existing, f"the server wrote no {resource_type} to attack"
         target = existing[0]
@@ -95,7 +96,7 @@ def written_by_the_server(server: LiveServer, resource_type: str) -> list[dict[s
 
 
 def test_each_entry_of_a_batch_is_on_record_with_what_it_touched(secure_server: LiveServer) -> None:
-    store(secure_server, records.patient(CHILD), records.goal("ana-goal", CHILD))
+    store(secure_server, records.practice_child(CHILD), goal("ana-goal", CHILD))
     batch = {
         "resourceType": "Bundle",
         "type": "batch",
@@ -248,7 +249,7 @@ def _load_then_kill(base: str, token: str, server: subprocess.Popen[bytes]) -> s
 def test_the_audit_trail_is_searched_by_child_agent_and_date_under_the_callers_access(
     secure_server: LiveServer,
 ) -> None:
-    store(secure_server, records.patient(CHILD), records.goal("ana-goal", CHILD))
+    store(secure_server, records.practice_child(CHILD), goal("ana-goal", CHILD))
     coordinator = token_for("care-coordinator", user=records.COORDINATOR)
     with client_as(secure_server, coordinator) as http:
         assert http.get("/Goal/ana-goal").status_code == 200

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import LiveServer
+from tests.factories import goal, organization
 from tests.security import records
 from tests.security.conftest import CHILD, OTHER_CHILD, PAYER, SCHOOL, client_as, store, token_for
 
@@ -16,12 +17,12 @@ def payer(server: LiveServer) -> httpx.Client:
 def seed(server: LiveServer, *consents: dict[str, object]) -> None:
     store(
         server,
-        records.patient(CHILD),
-        records.patient(OTHER_CHILD),
-        records.goal("ana-goal", CHILD),
-        records.goal("ben-goal", OTHER_CHILD),
+        records.practice_child(CHILD),
+        records.practice_child(OTHER_CHILD),
+        goal("ana-goal", CHILD),
+        goal("ben-goal", OTHER_CHILD),
         records.behavioral_condition("ana-autism", CHILD),
-        records.organization(PAYER),
+        organization(PAYER),
         *consents,
     )
 

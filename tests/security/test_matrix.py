@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer
+from tests.factories import care_team, goal, observation, task
 from tests.security import records
 from tests.security.conftest import CHILD, PAYER, SCHOOL, client_as, store, token_for
 
@@ -58,7 +59,7 @@ def _delete(http: httpx.Client, rtype: str, id: str) -> httpx.Response:
 
 
 def _new(rtype: str) -> dict[str, Any]:
-    builders = {"Goal": records.goal, "Task": records.task, "Observation": records.observation}
+    builders = {"Goal": goal, "Task": task, "Observation": observation}
     return {key: value for key, value in builders[rtype]("new", CHILD).items() if key != "id"}
 
 
@@ -90,14 +91,14 @@ ALLOWED: dict[str, dict[str, set[str]]] = {
 
 
 def seed(server: LiveServer, rtype: str) -> None:
-    builders = {"Goal": records.goal, "Task": records.task, "Observation": records.observation}
+    builders = {"Goal": goal, "Task": task, "Observation": observation}
     store(
         server,
-        records.patient(CHILD),
+        records.practice_child(CHILD),
         builders[rtype](RESOURCES[rtype], CHILD),
         records.consent("ana-payer", CHILD, PAYER),
         records.consent("ana-school", CHILD, SCHOOL),
-        records.care_team("ana-hospital-team", CHILD, "Practitioner/planner-1"),
+        care_team("ana-hospital-team", CHILD, "Practitioner/planner-1"),
     )
 
 

@@ -19,6 +19,7 @@ from fhirbridge.security.provenance import provenance_for
 from fhirbridge.security.roles import ROLES, role_claims
 from fhirbridge.security.scopes import parse_scope, parse_scopes
 from fhirbridge.storage.contract import StoredVersion
+from tests.factories import goal, observation, task
 from tests.security import records
 from tests.support import EXAMPLES_JSON
 
@@ -61,15 +62,15 @@ def test_scopes_are_read_from_a_space_separated_claim() -> None:
 
 
 def test_compartment_membership_follows_the_r4_definition() -> None:
-    assert in_compartment(records.goal("g", "ana"), "ana")
-    assert not in_compartment(records.goal("g", "ana"), "ben")
-    assert in_compartment(records.patient("ana"), "ana")
-    assert in_compartment(records.task("t", "ana"), "ana")  # fhirbridge's extension: Task.for
-    performer = {**records.observation("o", "ana"), "performer": [{"reference": "Patient/ben"}]}
+    assert in_compartment(goal("g", "ana"), "ana")
+    assert not in_compartment(goal("g", "ana"), "ben")
+    assert in_compartment(records.practice_child("ana"), "ana")
+    assert in_compartment(task("t", "ana"), "ana")  # fhirbridge's extension: Task.for
+    performer = {**observation("o", "ana"), "performer": [{"reference": "Patient/ben"}]}
     assert compartment_patients(performer) == {"ana", "ben"}
     # An absolute reference may name a patient on another server.
-    assert not in_compartment({**records.goal("g", "x"), "subject": {"reference": "https://x.test/Patient/ana"}}, "ana")
-    versioned = {**records.goal("g", "x"), "subject": {"reference": "Patient/ana/_history/3"}}
+    assert not in_compartment({**goal("g", "x"), "subject": {"reference": "https://x.test/Patient/ana"}}, "ana")
+    versioned = {**goal("g", "x"), "subject": {"reference": "Patient/ana/_history/3"}}
     assert in_compartment(versioned, "ana")
 
 
@@ -93,7 +94,7 @@ def test_search_constraints_name_the_compartment_params() -> None:
 def test_sensitive_resources_are_recognised() -> None:
     assert sensitivity_labels(records.behavioral_condition("c", "ana")) == {"BH"}
     assert sensitivity_labels(records.psychosocial_answers("q", "ana")) == {"SOC"}
-    assert sensitivity_labels(records.goal("g", "ana")) == frozenset()
+    assert sensitivity_labels(goal("g", "ana")) == frozenset()
 
 
 def test_a_consent_grants_the_named_organization_while_active() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import LiveServer
+from tests.factories import care_team
 from tests.security import records
 from tests.security.conftest import CHILD, client_as, store, token_for
 
@@ -25,8 +26,8 @@ def referral(status: str) -> dict[str, Any]:
 
 def test_each_party_makes_only_its_own_moves(secure_server: LiveServer) -> None:
     # The physical therapy clinic is on Ana's care team: both organizations treat her.
-    team = records.care_team("ana-team", CHILD, "Organization/pt-clinic")
-    store(secure_server, records.patient(CHILD), team, referral("requested"))
+    team = care_team("ana-team", CHILD, "Organization/pt-clinic")
+    store(secure_server, records.practice_child(CHILD), team, referral("requested"))
     medical_home = client_as(secure_server, token_for("ehr-system", org="medical-home"))
     pt_clinic = client_as(secure_server, token_for("ehr-system", org="pt-clinic"))
     with medical_home, pt_clinic:

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from fhirbridge.composition import open_repository
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.server import RELATION_SOURCES, RepositoryRelations
-from fhirbridge.storage.sql import POSTGRES_EPOCH_TYPES, SqlRepository, open_repository
+from fhirbridge.storage.sql import POSTGRES_EPOCH_TYPES, SqlRepository
+from tests.factories import care_team, goal
 from tests.security import records
 from tests.support import backend_url
 
@@ -53,8 +55,8 @@ def counting_reads(stores: tuple[SqlRepository, SqlRepository], monkeypatch: pyt
     """Jordan and Aisha, Ana on Jordan's care team (written by the other process), and the server's
     relations with their reads counted."""
     server, other = stores
-    put(other, records.patient("jordan"), records.patient("aisha"))
-    put(other, records.care_team("jordan-team", "jordan", "Practitioner/ana"))
+    put(other, records.practice_child("jordan"), records.practice_child("aisha"))
+    put(other, care_team("jordan-team", "jordan", "Practitioner/ana"))
     counted = CountedReads(RepositoryRelations(server, "care-team"))
     looked_up = counted.relations._relations
 
@@ -73,25 +75,25 @@ def test_relations_outlive_unrelated_commits_and_follow_care_team_changes(
     relations, now = counted.relations, datetime.now(UTC)
     other = stores[1]
     assert relations.relations(COORDINATOR, now).treated == {"jordan"}
-    put(other, records.goal("jordan-goal", "jordan"))  # a commit, of nothing relations come from
+    put(other, goal("jordan-goal", "jordan"))  # a commit, of nothing relations come from
     assert relations.relations(COORDINATOR, now).treated == {"jordan"}
     assert counted.reads == 1
     # Another process puts the caller on Aisha's care team: seen at the next request.
-    put(other, records.care_team("aisha-team", "aisha", "Practitioner/ana"))
+    put(other, care_team("aisha-team", "aisha", "Practitioner/ana"))
     assert relations.relations(COORDINATOR, now).treated == {"jordan", "aisha"}
     assert counted.reads == 2
 
 
 def test_a_write_transaction_sees_the_care_teams_it_wrote(stores: tuple[SqlRepository, SqlRepository]) -> None:
     server, _ = stores
-    put(server, records.patient("jordan"))
+    put(server, records.practice_child("jordan"))
     relations = RepositoryRelations(server, "care-team")
     now = datetime.now(UTC)
     assert relations.relations(COORDINATOR, now).treated == frozenset()
 
     def write(tx: Any) -> None:
         assert relations.relations(COORDINATOR, now, tx.connection()).treated == frozenset()
-        team = records.care_team("jordan-team", "jordan", "Practitioner/ana")
+        team = care_team("jordan-team", "jordan", "Practitioner/ana")
         tx.put("CareTeam", team["id"], team, method="PUT")
         assert relations.relations(COORDINATOR, now, tx.connection()).treated == {"jordan"}
 
@@ -102,9 +104,9 @@ def test_a_write_transaction_sees_the_care_teams_it_wrote(stores: tuple[SqlRepos
 def test_only_the_sources_of_relations_move_their_epoch(stores: tuple[SqlRepository, SqlRepository]) -> None:
     server, other = stores
     before = server.epoch(RELATION_SOURCES)
-    put(other, records.patient("jordan"))
+    put(other, records.practice_child("jordan"))
     after_patient = server.epoch(RELATION_SOURCES)
-    put(other, records.goal("jordan-goal", "jordan"))
+    put(other, goal("jordan-goal", "jordan"))
     assert before is not None and after_patient is not None
     assert after_patient > before
     assert server.epoch(RELATION_SOURCES) == after_patient
@@ -130,6 +132,6 @@ def test_a_request_decides_with_relations_as_of_its_own_read(
     assert asyncio.run(request("jordan")) == {"jordan"}
     assert asyncio.run(request("aisha")) == {"jordan"}
     assert counted.reads == 1
-    put(other, records.care_team("aisha-team", "aisha", "Practitioner/ana"))
+    put(other, care_team("aisha-team", "aisha", "Practitioner/ana"))
     assert asyncio.run(request("aisha")) == {"jordan", "aisha"}
     assert counted.reads == 2

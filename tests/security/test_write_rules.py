@@ -19,8 +19,7 @@ from fhirbridge.security.write_rules import (
     element_policy,
     same,
 )
-
-Resource = dict[str, Any]
+from tests.factories import Resource, goal
 
 CHILD = "child-ana"
 OTHER_CHILD = "child-ben"
@@ -100,19 +99,12 @@ def service_request(**elements: Any) -> Resource:
     return {key: value for key, value in request.items() if value is not None}
 
 
-def goal(**elements: Any) -> Resource:
-    resource: Resource = {
-        "resourceType": "Goal",
-        "id": "walk",
-        "meta": {"security": [{"system": ACT_CODE, "code": "SOC"}]},
-        "lifecycleStatus": "active",
-        "description": {"text": "Walk independently"},
-        "subject": ref(f"Patient/{CHILD}"),
-        "target": [{"dueDate": "2024-12-01"}],
-        "note": [{"text": "Standing with support", "authorReference": ref("Practitioner/coord")}],
-    }
-    resource.update(elements)
-    return {key: value for key, value in resource.items() if value is not None}
+def walk_goal(**elements: Any) -> Resource:
+    """The goal the rules are checked on: labelled, with a target and the coordinator's note."""
+    label = {"security": [{"system": ACT_CODE, "code": "SOC"}]}
+    note = [{"text": "Standing with support", "authorReference": ref("Practitioner/coord")}]
+    defaults: Resource = {"meta": label, "target": [{"dueDate": "2024-12-01"}], "note": note}
+    return goal("walk", CHILD, description_text="Walk independently", **{**defaults, **elements})
 
 
 def answers(**elements: Any) -> Resource:
@@ -218,7 +210,7 @@ def test_attack_family_cancels_an_action_step_the_coordinator_owns(status: str) 
         ("Task", None, action_step()),
         ("ServiceRequest", service_request(), service_request(status="revoked", performer=[ref("Organization/x")])),
         ("ServiceRequest", None, service_request(requester=ref("Practitioner/other"))),
-        ("Goal", goal(), goal(lifecycleStatus="cancelled", note=[], meta={})),
+        ("Goal", walk_goal(), walk_goal(status="cancelled", note=[], meta={})),
         ("QuestionnaireResponse", answers(), answers(subject=ref(f"Patient/{OTHER_CHILD}"))),
         ("Communication", None, posted("Communication", "sender", ref("Practitioner/other"))),
         ("Observation", posted("Observation", "performer", [ref("Practitioner/other")]), None),
@@ -566,13 +558,18 @@ AGREEMENT = {
     [
         {"extension": [AGREEMENT]},
         {"achievementStatus": {"coding": [{"code": "improving"}]}},
-        {"note": [goal()["note"][0], {"text": "Took three steps", "authorReference": ref("RelatedPerson/mother")}]},
+        {
+            "note": [
+                walk_goal()["note"][0],
+                {"text": "Took three steps", "authorReference": ref("RelatedPerson/mother")},
+            ]
+        },
         {"meta": {"versionId": "5", "security": [{"system": ACT_CODE, "code": "SOC"}]}},
         {"text": {"status": "generated", "div": "<div xmlns='http://www.w3.org/1999/xhtml'>Goal</div>"}},
     ],
 )
 def test_goal_family_records_its_agreement_progress_and_notes(change: dict[str, Any]) -> None:
-    current = goal()
+    current = walk_goal()
     check_write(FAMILY, "Goal", current, changed(current, **change))
 
 
@@ -589,14 +586,14 @@ def test_goal_family_records_its_agreement_progress_and_notes(change: dict[str, 
     ],
 )
 def test_goal_family_may_not_rewrite_the_goal(change: dict[str, Any], element: str) -> None:
-    current = goal()
+    current = walk_goal()
     assert refused_at(FAMILY, "Goal", current, changed(current, **change)) == element
 
 
 @pytest.mark.parametrize("caller", OUTSIDERS)
 def test_goals_are_created_and_deleted_only_by_the_care_team(caller: WriteCaller) -> None:
-    assert refused_at(caller, "Goal", None, goal()) == "Goal"
-    assert refused_at(caller, "Goal", goal(), None) == "Goal"
+    assert refused_at(caller, "Goal", None, walk_goal()) == "Goal"
+    assert refused_at(caller, "Goal", walk_goal(), None) == "Goal"
 
 
 # --- security labels -------------------------------------------------------------------------------------
@@ -604,7 +601,7 @@ def test_goals_are_created_and_deleted_only_by_the_care_team(caller: WriteCaller
 
 @pytest.mark.parametrize(
     ("resource_type", "current"),
-    [("Goal", goal()), ("Task", referral_task(meta={"security": [{"system": ACT_CODE, "code": "BH"}]}))],
+    [("Goal", walk_goal()), ("Task", referral_task(meta={"security": [{"system": ACT_CODE, "code": "BH"}]}))],
 )
 @pytest.mark.parametrize("meta", [None, {"versionId": "9"}, {"security": [{"system": ACT_CODE, "code": "N"}]}])
 def test_security_labels_are_kept_by_callers_outside_the_care_team(
@@ -774,7 +771,7 @@ def test_other_writes_have_no_element_rule(
         ("Task", None, referral_task(), REFERRAL_TASK),
         ("Task", action_step(), action_step(), ACTION_STEP_TASK),
         ("ServiceRequest", None, service_request(), SERVICE_REQUEST),
-        ("Goal", goal(), None, GOAL),
+        ("Goal", walk_goal(), None, GOAL),
         ("Observation", None, {}, None),
     ],
 )

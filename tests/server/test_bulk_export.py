@@ -16,6 +16,7 @@ from fhirbridge.classification import SHARED_INFORMATION
 from fhirbridge.storage.clock import now_micros
 from fhirbridge.storage.export_jobs import export_jobs
 from tests.conftest import LiveServer
+from tests.factories import care_plan, goal, observation, organization
 from tests.security import records
 from tests.security.conftest import (
     CHILD,
@@ -38,16 +39,16 @@ def ehr(secure_server: LiveServer) -> Iterator[httpx.Client]:
     """The medical home's EHR (treating both children), with Ana's and Ben's records stored."""
     store(
         secure_server,
-        records.organization(records.PRACTICE),
-        records.organization(PAYER),
+        organization(records.PRACTICE),
+        organization(PAYER),
         *(
             resource
             for child, prefix in ((CHILD, "ana"), (OTHER_CHILD, "ben"))
             for resource in (
-                records.patient(child),
-                records.goal(f"{prefix}-goal", child),
-                records.care_plan(f"{prefix}-plan", child),
-                records.observation(f"{prefix}-weight", child),
+                records.practice_child(child),
+                goal(f"{prefix}-goal", child),
+                care_plan(f"{prefix}-plan", child),
+                observation(f"{prefix}-weight", child),
                 records.behavioral_condition(f"{prefix}-autism", child),
             )
         ),
@@ -145,9 +146,9 @@ def test_a_family_exports_its_own_child(secure_server: LiveServer, ehr: httpx.Cl
 
 def test_type_since_and_type_filter(secure_server: LiveServer, ehr: httpx.Client) -> None:
     # _since is the server's clock: the instant a write was stored, and only what changed after it.
-    since = put(ehr, records.goal("ben-goal", OTHER_CHILD))["meta"]["lastUpdated"]
+    since = put(ehr, goal("ben-goal", OTHER_CHILD))["meta"]["lastUpdated"]
     time.sleep(0.01)
-    put(ehr, {**records.goal("ana-goal", CHILD), "lifecycleStatus": "completed"})
+    put(ehr, {**goal("ana-goal", CHILD), "lifecycleStatus": "completed"})
     manifest = wait_for(ehr, kick_off(ehr, "/$export", _type="Goal,Observation", _since=since))
     assert ids(files(ehr, manifest)) == {"Goal/ana-goal"}
 

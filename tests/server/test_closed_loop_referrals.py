@@ -24,6 +24,7 @@ from fhirbridge.errors import Forbidden
 from fhirbridge.mappers import record_from_resources, record_to_resources
 from fhirbridge.security.write_rules import WriteCaller, check_write
 from tests.conftest import LiveServer
+from tests.factories import care_team, organization
 from tests.security import records
 from tests.security.conftest import CHILD, OTHER_CHILD, client_as, store, token_for
 
@@ -129,8 +130,8 @@ def provenances_of(server: LiveServer, target: str) -> list[Resource]:
 def seed_parties(client: httpx.Client) -> None:
     """Ana, the medical home and the audiology agency, for a server that checks references."""
     for resource in (
-        records.organization("medical-home"),
-        records.organization(AGENCY),
+        organization("medical-home"),
+        organization(AGENCY),
         {"resourceType": "Patient", "id": CHILD, "managingOrganization": {"reference": MEDICAL_HOME}},
     ):
         put(client, resource, 201)
@@ -240,11 +241,11 @@ def world(secure_server: LiveServer) -> LiveServer:
     shares the referrals naming them; a hearing referral from the medical home to the agency, accepted."""
     store(
         secure_server,
-        records.patient(CHILD),
-        records.patient(OTHER_CHILD),
-        records.organization("medical-home"),
-        records.organization(AGENCY),
-        records.organization(SCHOOL),
+        records.practice_child(CHILD),
+        records.practice_child(OTHER_CHILD),
+        organization("medical-home"),
+        organization(AGENCY),
+        organization(SCHOOL),
         referrals_consent("ana-agency", CHILD, AGENCY),
         referrals_consent("ana-school", CHILD, SCHOOL),
         referrals_consent("ben-agency", OTHER_CHILD, AGENCY),
@@ -273,8 +274,8 @@ def test_an_organization_or_a_practitioner_role_may_request_and_perform(secure_s
     audiologist_role = "PractitionerRole/audiologist-at-noor"
     store(
         secure_server,
-        records.patient(CHILD),
-        records.care_team("ana-team", CHILD, coordinator_role),
+        records.practice_child(CHILD),
+        care_team("ana-team", CHILD, coordinator_role),
         referrals_consent("ana-agency", CHILD, AGENCY),
         *referral("by-org", "requested", owner=f"Organization/{AGENCY}"),
         *referral("by-role", "requested", requester=coordinator_role, owner=audiologist_role),

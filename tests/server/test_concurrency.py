@@ -7,34 +7,32 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from tests.conftest import LiveServer
+from tests.factories import goal, patient
 
 WRITERS = 8
-
-
-def goal(description: str) -> dict[str, object]:
-    return {
-        "resourceType": "Goal",
-        "id": "walk-unaided",
-        "lifecycleStatus": "active",
-        "description": {"text": description},
-        "subject": {"reference": "Patient/child-1"},
-    }
 
 
 def register_child(server: LiveServer) -> None:
     """The child the goal is about: a goal for a child the server does not hold is refused."""
     with httpx.Client(base_url=server.url, timeout=30) as http:
-        assert http.put("/Patient/child-1", json={"resourceType": "Patient", "id": "child-1"}).status_code == 201
+        assert http.put("/Patient/child-1", json=patient("child-1")).status_code == 201
 
 
 def test_if_match_lets_exactly_one_writer_win(server: LiveServer) -> None:
     register_child(server)
     with httpx.Client(base_url=server.url, timeout=30) as http:
-        assert http.put("/Goal/walk-unaided", json=goal("start")).status_code == 201
+        assert (
+            http.put("/Goal/walk-unaided", json=goal("walk-unaided", "child-1", description_text="start")).status_code
+            == 201
+        )
 
     def write(n: int) -> int:
         with httpx.Client(base_url=server.url, timeout=30) as http:
-            return http.put("/Goal/walk-unaided", json=goal(f"writer {n}"), headers={"If-Match": 'W/"1"'}).status_code
+            return http.put(
+                "/Goal/walk-unaided",
+                json=goal("walk-unaided", "child-1", description_text=f"writer {n}"),
+                headers={"If-Match": 'W/"1"'},
+            ).status_code
 
     with ThreadPoolExecutor(WRITERS) as pool:
         statuses = list(pool.map(write, range(WRITERS)))
@@ -48,7 +46,9 @@ def test_without_if_match_no_update_is_lost(server: LiveServer) -> None:
 
     def write(n: int) -> int:
         with httpx.Client(base_url=server.url, timeout=30) as http:
-            return http.put("/Goal/walk-unaided", json=goal(f"writer {n}")).status_code
+            return http.put(
+                "/Goal/walk-unaided", json=goal("walk-unaided", "child-1", description_text=f"writer {n}")
+            ).status_code
 
     with ThreadPoolExecutor(WRITERS) as pool:
         statuses = list(pool.map(write, range(WRITERS * 2)))

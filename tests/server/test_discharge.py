@@ -21,6 +21,7 @@ import pytest
 from fhirbridge.assessment.reviews import DISCHARGE_REVIEW_DAYS
 from fhirbridge.classification import SHARED_INFORMATION
 from tests.conftest import LiveServer
+from tests.factories import care_team
 from tests.security import records
 from tests.security.conftest import CHILD, client_as, store, token_for
 
@@ -54,13 +55,13 @@ def seed(server: LiveServer, relation: str) -> None:
     """Ana: low complexity (a review every 180 days), assessed 60 days ago, her plan started 50 days ago,
     so no review is due yet; and the planner's relation to her."""
     related: dict[str, Any] = (
-        records.care_team("ana-hospital-team", CHILD, PLANNER)
+        care_team("ana-hospital-team", CHILD, PLANNER)
         if relation == "care-team"
         else consent_to(HOSPITAL, "medical-summary", "referrals")
     )
     store(
         server,
-        records.patient(CHILD),
+        records.practice_child(CHILD),
         {"resourceType": "Organization", "id": HOSPITAL, "name": HOSPITAL_NAME},
         {"resourceType": "Organization", "id": HOME_HEALTH, "name": "Bright Home Health"},
         {"resourceType": "Organization", "id": "other-hospital", "name": "Other Hospital"},

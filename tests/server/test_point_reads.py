@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from fhirbridge.composition import open_repository
 from fhirbridge.storage.postgres_reads import ASYNC_CONNECTIONS
-from fhirbridge.storage.sql import SqlRepository, open_repository
+from fhirbridge.storage.sql import SqlRepository
+from tests.factories import goal
 from tests.support import backend_url
 
 
@@ -23,15 +25,11 @@ def postgres(tmp_path: Path) -> Iterator[SqlRepository]:
         repository.dispose()
 
 
-def _goal(text: str) -> dict[str, object]:
-    return {"resourceType": "Goal", "lifecycleStatus": "active", "description": {"text": text}, "subject": {}}
-
-
 def test_reads_see_every_commit_and_hold_no_transaction_open(postgres: SqlRepository) -> None:
-    postgres.run_write(lambda tx: tx.put("Goal", "g1", _goal("first"), method="PUT"))
+    postgres.run_write(lambda tx: tx.put("Goal", "g1", goal(description_text="first", subject={}), method="PUT"))
     first = postgres.read("Goal", "g1")
     assert first is not None and first.version_id == 1
-    postgres.run_write(lambda tx: tx.put("Goal", "g1", _goal("second"), method="PUT"))
+    postgres.run_write(lambda tx: tx.put("Goal", "g1", goal(description_text="second", subject={}), method="PUT"))
     second = postgres.read("Goal", "g1")
     assert second is not None and second.version_id == 2 and b"second" in (second.content or b"")
     old = postgres.vread("Goal", "g1", 1)
@@ -48,7 +46,7 @@ def test_reads_see_every_commit_and_hold_no_transaction_open(postgres: SqlReposi
 
 
 def test_a_read_survives_its_connection_being_dropped(postgres: SqlRepository) -> None:
-    postgres.run_write(lambda tx: tx.put("Goal", "g1", _goal("kept"), method="PUT"))
+    postgres.run_write(lambda tx: tx.put("Goal", "g1", goal(description_text="kept", subject={}), method="PUT"))
     assert postgres.read("Goal", "g1") is not None
     reads = postgres._postgres_reads
     assert reads is not None and reads._connection is not None
@@ -65,15 +63,19 @@ def test_awaited_reads_see_every_commit(postgres: SqlRepository) -> None:
         version = await postgres.read_async("Goal", id)
         return version.content if version is not None else None
 
-    postgres.run_write(lambda tx: tx.put("Goal", "g1", _goal("first"), method="PUT"))
+    postgres.run_write(lambda tx: tx.put("Goal", "g1", goal(description_text="first", subject={}), method="PUT"))
     assert b"first" in (asyncio.run(read("g1")) or b"")
-    postgres.run_write(lambda tx: tx.put("Goal", "g1", _goal("second"), method="PUT"))
+    postgres.run_write(lambda tx: tx.put("Goal", "g1", goal(description_text="second", subject={}), method="PUT"))
     assert b"second" in (asyncio.run(read("g1")) or b"")  # a new loop: new connections
     assert asyncio.run(read("absent")) is None
 
 
 def test_more_awaited_reads_than_connections_each_get_their_own_answer(postgres: SqlRepository) -> None:
-    postgres.run_write(lambda tx: [tx.put("Goal", f"g{n}", _goal(f"goal {n}"), method="PUT") for n in range(40)])
+    postgres.run_write(
+        lambda tx: [
+            tx.put("Goal", f"g{n}", goal(description_text=f"goal {n}", subject={}), method="PUT") for n in range(40)
+        ]
+    )
 
     async def read_all() -> list[bytes | None]:
         versions = await asyncio.gather(*(postgres.read_async("Goal", f"g{n}") for n in range(40)))
@@ -87,7 +89,11 @@ def test_more_awaited_reads_than_connections_each_get_their_own_answer(postgres:
 
 
 def test_a_cancelled_read_leaves_no_answer_behind(postgres: SqlRepository) -> None:
-    postgres.run_write(lambda tx: [tx.put("Goal", f"g{n}", _goal(f"goal {n}"), method="PUT") for n in range(3)])
+    postgres.run_write(
+        lambda tx: [
+            tx.put("Goal", f"g{n}", goal(description_text=f"goal {n}", subject={}), method="PUT") for n in range(3)
+        ]
+    )
 
     async def scenario() -> list[bytes | None]:
         await postgres.read_async("Goal", "g0")  # connections open and statement prepared
@@ -105,7 +111,7 @@ def test_a_cancelled_read_leaves_no_answer_behind(postgres: SqlRepository) -> No
 
 
 def test_an_awaited_read_survives_its_connection_being_dropped(postgres: SqlRepository) -> None:
-    postgres.run_write(lambda tx: tx.put("Goal", "g1", _goal("kept"), method="PUT"))
+    postgres.run_write(lambda tx: tx.put("Goal", "g1", goal(description_text="kept", subject={}), method="PUT"))
 
     async def scenario() -> bytes | None:
         await postgres.read_async("Goal", "g1")

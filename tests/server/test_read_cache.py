@@ -11,11 +11,12 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from fhirbridge.storage.sql import SqlRepository, open_repository
+from fhirbridge.composition import open_repository
+from fhirbridge.storage.sql import SqlRepository
+from tests.factories import goal
 from tests.support import REPO_ROOT
 
 CACHE = 1024 * 1024
@@ -33,12 +34,8 @@ def reader(database: str) -> Iterator[SqlRepository]:
     repository.dispose()
 
 
-def _goal(text: str) -> dict[str, Any]:
-    return {"resourceType": "Goal", "lifecycleStatus": "active", "description": {"text": text}, "subject": {}}
-
-
 def _put(repository: SqlRepository, id: str, text: str) -> None:
-    repository.run_write(lambda tx: tx.put("Goal", id, _goal(text), method="PUT"))
+    repository.run_write(lambda tx: tx.put("Goal", id, goal(description_text=text, subject={}), method="PUT"))
 
 
 def _text(repository: SqlRepository, id: str) -> str | None:
@@ -78,9 +75,9 @@ def test_another_process_s_commit_is_seen_by_the_next_read(reader: SqlRepository
     assert _text(reader, "g1") == "before"
     script = textwrap.dedent(
         f"""
-        from fhirbridge.storage.sql import open_repository
+        from fhirbridge.composition import open_repository
         repository = open_repository({database!r})
-        goal = {_goal("written by another server process")!r}
+        goal = {goal(description_text="written by another server process", subject={})!r}
         repository.run_write(lambda tx: tx.put("Goal", "g1", goal, method="PUT"))
         """
     )

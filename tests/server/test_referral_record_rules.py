@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import LiveServer
+from tests.factories import organization
 from tests.security import records
 from tests.security.conftest import CHILD, client_as, signed, store, token_for
 
@@ -64,16 +65,12 @@ def expressions(response: httpx.Response) -> list[str]:
     return [expression for issue in response.json()["issue"] for expression in issue.get("expression", [])]
 
 
-def organization(id: str, name: str) -> Resource:
-    return {"resourceType": "Organization", "id": id, "name": name}
-
-
 # -- a recipient from the directory ----------------------------------------------------------------------
 
 
 def test_a_referral_may_name_an_organization_of_the_directory(client: httpx.Client) -> None:
     assert write_record(client, the_record()).status_code == 200
-    assert client.put(f"/Organization/{AGENCY}", json=organization(AGENCY, "Noor Audiology")).status_code == 201
+    assert client.put(f"/Organization/{AGENCY}", json=organization(AGENCY, name="Noor Audiology")).status_code == 201
     referrals = client.get("/coordination/children/maya/referrals").json()
 
     written = client.put("/coordination/children/maya/referrals", json=[*referrals, hearing_referral(AGENCY)])
@@ -90,7 +87,7 @@ def test_a_referral_may_name_an_organization_of_the_directory(client: httpx.Clie
 
 
 def test_a_whole_record_may_name_an_organization_of_the_directory(client: httpx.Client) -> None:
-    assert client.put(f"/Organization/{AGENCY}", json=organization(AGENCY, "Noor Audiology")).status_code == 201
+    assert client.put(f"/Organization/{AGENCY}", json=organization(AGENCY, name="Noor Audiology")).status_code == 201
 
     written = write_record(client, the_record(hearing_referral(AGENCY)))
 
@@ -197,9 +194,9 @@ def practice(secure_live_server: LiveServer) -> LiveServer:
     secure_live_server.reset()
     store(
         secure_live_server,
-        records.patient(CHILD),
-        records.organization(records.PRACTICE),
-        records.organization(AGENCY),
+        records.practice_child(CHILD),
+        organization(records.PRACTICE),
+        organization(AGENCY),
     )
     return secure_live_server
 

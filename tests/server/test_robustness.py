@@ -20,14 +20,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from fhirbridge.composition import open_repository
 from fhirbridge.config import Settings
 from fhirbridge.errors import RequestCancelled, TooCostly
 from fhirbridge.search import engine as search_engine
 from fhirbridge.search.engine import SearchLimits
 from fhirbridge.security.middleware import NO_STORE, SECURITY_HEADERS
 from fhirbridge.storage.driver import QueryCancellation
-from fhirbridge.storage.sql import SqlRepository, open_repository
+from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import BACKENDS, LiveServer
+from tests.factories import patient
 from tests.security.conftest import bearer, logged_events, token_for
 from tests.support import backend_url
 
@@ -59,10 +61,6 @@ def still_usable(client: httpx.Client, failed: httpx.Response) -> None:
     after = client.get("/metadata")
     assert after.status_code == 200
     assert local_port(after) == local_port(failed), "the server closed the connection after the error"
-
-
-def patient(id: str, family: str = "Lee") -> dict[str, Any]:
-    return {"resourceType": "Patient", "id": id, "name": [{"family": family}]}
 
 
 # --- inputs that once answered 500 --------------------------------------------------------------------
@@ -101,7 +99,7 @@ def test_a_nul_character_in_a_body_is_400(client: httpx.Client) -> None:
     response = client.put("/Patient/p2", content=body, headers=FHIR_JSON)
     refused(response, 400)
     still_usable(client, response)
-    assert client.put("/Patient/p2", json=patient("p2")).status_code == 201
+    assert client.put("/Patient/p2", json=patient("p2", family="Lee")).status_code == 201
     patch = b'[{"op":"replace","path":"/name/0/family","value":"x\\u0000"}]'
     response = client.patch("/Patient/p2", content=patch, headers={"Content-Type": "application/json-patch+json"})
     refused(response, 400)
@@ -192,7 +190,7 @@ def test_hundreds_of_alternatives_are_refused_not_500(client: httpx.Client) -> N
 
 def test_searches_at_the_caps_run_on_both_backends(client: httpx.Client) -> None:
     limits = SearchLimits()
-    assert client.put("/Patient/p5", json=patient("p5", "n7")).status_code == 201
+    assert client.put("/Patient/p5", json=patient("p5", family="n7")).status_code == 201
     values = ",".join(f"n{i}" for i in range(limits.max_values))
     for name in ("name", "family:exact", "_id"):
         assert client.get("/Patient", params={name: values}).status_code == 200, name

@@ -21,9 +21,10 @@ from fhirbridge.subscriptions.delivery import PAYLOAD_CONTENT
 from fhirbridge.subscriptions.owner import OWNER, owner_of
 from fhirbridge.subscriptions.schema import PENDING, notifications
 from tests.conftest import LiveServer
+from tests.factories import goal
 from tests.receiver import TO_LOCAL_RECEIVER, Receiver
 from tests.security.conftest import CHILD, OTHER_CHILD, PAYER, bearer, secure_settings, signed, store, token_for
-from tests.security.records import COORDINATOR, PRACTICE, behavioral_condition, consent, goal, patient
+from tests.security.records import COORDINATOR, PRACTICE, behavioral_condition, consent, practice_child
 
 OTHER_PRACTICE = "other-practice"
 FULL = "full-resource"
@@ -50,9 +51,9 @@ def live(repository: SqlRepository) -> Iterator[LiveServer]:
 def secured(live: LiveServer) -> LiveServer:
     """Ana is a child of the medical home (its coordinator treats her); Ben is another practice's."""
     live.reset()
-    ben = {**patient(OTHER_CHILD), "managingOrganization": {"reference": f"Organization/{OTHER_PRACTICE}"}}
+    ben = {**practice_child(OTHER_CHILD), "managingOrganization": {"reference": f"Organization/{OTHER_PRACTICE}"}}
     del ben["generalPractitioner"]
-    store(live, patient(CHILD), ben)
+    store(live, practice_child(CHILD), ben)
     return live
 
 
@@ -190,7 +191,7 @@ def test_chained_and_has_criteria_count_only_what_the_owner_sees(secured: LiveSe
         diagnosis = subscribe(payer, subscription(receiver.url, "Patient?_has:Condition:patient:code=F84.0", FULL))
         goals = subscribe(payer, subscription(receiver.url, "Patient?_has:Goal:patient:lifecycle-status=active", FULL))
         write(http, goal("ana-goal", CHILD))
-        write(http, {**patient(CHILD), "birthDate": "2018-03-02"})
+        write(http, {**practice_child(CHILD), "birthDate": "2018-03-02"})
     settled(secured, 2)
     with secured.repository.connect() as conn:
         rows = conn.execute(sa.select(notifications)).all()

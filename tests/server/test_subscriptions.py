@@ -12,6 +12,7 @@ import pytest
 from fhirbridge.config import Settings
 from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
+from tests.factories import task
 from tests.receiver import TO_LOCAL_RECEIVER, Receiver
 
 
@@ -62,15 +63,11 @@ def subscribe(http: httpx.Client, endpoint: str, criteria: str, payload: str | N
     return str(response.json()["id"])
 
 
-def task(status: str) -> dict[str, Any]:
-    return {"resourceType": "Task", "id": "t1", "status": status, "intent": "order", "description": "Call family"}
-
-
 def test_matching_writes_are_notified_with_the_resource(fast_server: LiveServer, receiver: Receiver) -> None:
     with httpx.Client(base_url=fast_server.url, timeout=30) as http:
         subscribe(http, receiver.url, "Task?status=completed", payload="application/fhir+json")
-        http.put("/Task/t1", json=task("in-progress"))  # does not match
-        http.put("/Task/t1", json=task("completed"))
+        http.put("/Task/t1", json=task("t1", None, status="in-progress"))  # does not match
+        http.put("/Task/t1", json=task("t1", None, status="completed"))
     receiver.wait_for(1)
     time.sleep(0.3)
     assert len(receiver.received) == 1
@@ -84,7 +81,7 @@ def test_matching_writes_are_notified_with_the_resource(fast_server: LiveServer,
 def test_without_payload_the_notification_is_an_empty_post(fast_server: LiveServer, receiver: Receiver) -> None:
     with httpx.Client(base_url=fast_server.url, timeout=30) as http:
         subscribe(http, receiver.url, "Task?status=completed")
-        http.put("/Task/t1", json=task("completed"))
+        http.put("/Task/t1", json=task("t1", None, status="completed"))
     receiver.wait_for(1)
     method, path, body, _ = receiver.received[0]
     assert (method, path, body) == ("POST", "/hook", b"")
@@ -94,7 +91,7 @@ def test_a_partner_that_was_down_gets_it_later(fast_server: LiveServer, receiver
     receiver.failing = True
     with httpx.Client(base_url=fast_server.url, timeout=30) as http:
         subscribe(http, receiver.url, "Task?status=completed")
-        http.put("/Task/t1", json=task("completed"))
+        http.put("/Task/t1", json=task("t1", None, status="completed"))
         time.sleep(0.15)
         receiver.failing = False
     receiver.wait_for(1)
@@ -104,7 +101,7 @@ def test_repeated_failure_puts_the_subscription_in_error(fast_server: LiveServer
     receiver.failing = True
     with httpx.Client(base_url=fast_server.url, timeout=30) as http:
         id = subscribe(http, receiver.url, "Task?status=completed")
-        http.put("/Task/t1", json=task("completed"))
+        http.put("/Task/t1", json=task("t1", None, status="completed"))
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             subscription = http.get(f"/Subscription/{id}").json()
@@ -122,7 +119,7 @@ def test_queued_notifications_survive_a_restart(repository: SqlRepository, recei
     with httpx.Client(base_url=slow.url, timeout=30) as http:
         slow.start()
         subscribe(http, receiver.url, "Task?status=completed")
-        http.put("/Task/t1", json=task("completed"))
+        http.put("/Task/t1", json=task("t1", None, status="completed"))
     slow.stop()
     assert receiver.received == []
     # ... and the next one, on the same database, delivers it.

@@ -19,14 +19,14 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
-from fhirbridge.storage.migrations import MIGRATIONS
+from fhirbridge.composition import schema_migrations
+from tests.factories import goal, patient
 from tests.receiver import Receiver
 from tests.support import REPO_ROOT, backend_url
 
@@ -128,20 +128,6 @@ def workers(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             receiver.server.server_close()
 
 
-def patient(id: str) -> dict[str, Any]:
-    return {"resourceType": "Patient", "id": id, "name": [{"family": "Rivera", "given": ["Sol"]}]}
-
-
-def goal(id: str, child: str, text: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Goal",
-        "id": id,
-        "lifecycleStatus": "active",
-        "description": {"text": text},
-        "subject": {"reference": f"Patient/{child}"},
-    }
-
-
 def test_the_schema_is_migrated_once(workers: Workers) -> None:
     engine = sa.create_engine(workers.database_url)
     try:
@@ -149,7 +135,7 @@ def test_the_schema_is_migrated_once(workers: Workers) -> None:
             versions = conn.execute(sa.text("SELECT version FROM schema_migrations")).scalars().all()
     finally:
         engine.dispose()
-    assert sorted(versions) == sorted(migration.version for migration in MIGRATIONS)
+    assert sorted(versions) == sorted(migration.version for migration in schema_migrations())
     assert "Traceback" not in workers.log()
 
 
@@ -157,7 +143,7 @@ def test_every_worker_reads_what_another_acknowledged(workers: Workers) -> None:
     with workers.client() as http:
         assert http.put("/Patient/sol", json=patient("sol")).status_code in (200, 201)
         for round in range(15):
-            written = http.put("/Goal/sol-walk", json=goal("sol-walk", "sol", f"walks {round} steps"))
+            written = http.put("/Goal/sol-walk", json=goal("sol-walk", "sol", description_text=f"walks {round} steps"))
             assert written.status_code in (200, 201), written.text
             version = written.headers["ETag"]
 
@@ -175,12 +161,12 @@ def test_if_match_conflicts_are_refused_across_workers(workers: Workers) -> None
     with workers.client() as http:
         assert http.put("/Patient/sol", json=patient("sol")).status_code in (200, 201)
         for round in range(6):
-            current = http.put("/Goal/sol-talk", json=goal("sol-talk", "sol", f"round {round}"))
+            current = http.put("/Goal/sol-talk", json=goal("sol-talk", "sol", description_text=f"round {round}"))
             assert current.status_code in (200, 201)
             etag = current.headers["ETag"]
 
             def update(writer: int, round: int = round, etag: str = etag) -> int:
-                body = goal("sol-talk", "sol", f"round {round}, writer {writer}")
+                body = goal("sol-talk", "sol", description_text=f"round {round}, writer {writer}")
                 return http.put("/Goal/sol-talk", json=body, headers={"If-Match": etag}).status_code
 
             with ThreadPoolExecutor(4) as pool:
@@ -204,7 +190,7 @@ def test_each_notification_goes_out_once(workers: Workers) -> None:
         }
         assert http.post("/Subscription", json=subscription).status_code == 201
         for number in range(12):
-            done = {**goal(f"sol-done-{number}", "sol", f"milestone {number}"), "lifecycleStatus": "completed"}
+            done = goal(f"sol-done-{number}", "sol", description_text=f"milestone {number}", status="completed")
             assert http.put(f"/Goal/sol-done-{number}", json=done).status_code in (200, 201)
     receiver.wait_for(12, seconds=60)
     time.sleep(1.0)  # every worker has polled the queue many times over by now

@@ -18,10 +18,10 @@ import pytest
 from fhirbridge.config import Settings
 from fhirbridge.storage.sql import SqlRepository
 from tests.conftest import LiveServer
+from tests.factories import Resource, care_plan, goal, organization, patient, task
 from tests.security import records
 from tests.security.conftest import CHILD, OTHER_CHILD, client_as, store, token_for
 
-Resource = dict[str, Any]
 XHTML = 'xmlns="http://www.w3.org/1999/xhtml"'
 JSON_PATCH = {"Content-Type": "application/json-patch+json"}
 
@@ -30,44 +30,7 @@ def expressions(response: httpx.Response) -> list[str]:
     return [e for issue in response.json()["issue"] for e in issue.get("expression", [])]
 
 
-def child(id: str = "mia") -> Resource:
-    return {"resourceType": "Patient", "id": id, "name": [{"given": ["Mia"], "family": "Lopez"}]}
-
-
-def goal(id: str, patient: str = "mia", **changes: Any) -> Resource:
-    return {
-        "resourceType": "Goal",
-        "id": id,
-        "lifecycleStatus": "active",
-        "description": {"text": "sleeps through the night"},
-        "subject": {"reference": f"Patient/{patient}"},
-        **changes,
-    }
-
-
-def care_plan(id: str, patient: str = "mia", **changes: Any) -> Resource:
-    return {
-        "resourceType": "CarePlan",
-        "id": id,
-        "status": "active",
-        "intent": "plan",
-        "subject": {"reference": f"Patient/{patient}"},
-        **changes,
-    }
-
-
-def task(id: str, patient: str = "mia", **changes: Any) -> Resource:
-    return {
-        "resourceType": "Task",
-        "id": id,
-        "status": "requested",
-        "intent": "order",
-        "for": {"reference": f"Patient/{patient}"},
-        **changes,
-    }
-
-
-def consent(id: str, patient: str = "mia", **changes: Any) -> Resource:
+def consent(id: str, child: str = "mia", **changes: Any) -> Resource:
     return {
         "resourceType": "Consent",
         "id": id,
@@ -76,7 +39,7 @@ def consent(id: str, patient: str = "mia", **changes: Any) -> Resource:
             "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}]
         },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
-        "patient": {"reference": f"Patient/{patient}"},
+        "patient": {"reference": f"Patient/{child}"},
         "policyRule": {
             "coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentpolicycodes", "code": "hipaa-auth"}]
         },
@@ -121,7 +84,7 @@ def urn(n: int) -> str:
 @pytest.fixture
 def mia(client: httpx.Client) -> httpx.Client:
     """A client of a store that holds the child Mia."""
-    stored(client, child())
+    stored(client, patient("mia"))
     return client
 
 
@@ -129,10 +92,10 @@ def mia(client: httpx.Client) -> httpx.Client:
 
 
 BAD_CODES = [
-    pytest.param(care_plan("plan", status="bogus"), "CarePlan.status", id="CarePlan.status"),
-    pytest.param(goal("goal", lifecycleStatus="bogus"), "Goal.lifecycleStatus", id="Goal.lifecycleStatus"),
-    pytest.param({**child("sam"), "gender": "x"}, "Patient.gender", id="Patient.gender"),
-    pytest.param(task("task", status="bogus"), "Task.status", id="Task.status"),
+    pytest.param(care_plan("plan", "mia", status="bogus"), "CarePlan.status", id="CarePlan.status"),
+    pytest.param(goal("goal", "mia", status="bogus"), "Goal.lifecycleStatus", id="Goal.lifecycleStatus"),
+    pytest.param(patient("sam", gender="x"), "Patient.gender", id="Patient.gender"),
+    pytest.param(task("task", "mia", status="bogus"), "Task.status", id="Task.status"),
     pytest.param(consent("consent", status="bogus"), "Consent.status", id="Consent.status"),
 ]
 
@@ -158,9 +121,13 @@ def test_validate_reports_what_a_write_refuses(mia: httpx.Client, resource: Reso
 
 
 def test_codes_of_the_value_set_are_stored(mia: httpx.Client) -> None:
-    for resource in (care_plan("plan", status="on-hold"), goal("goal", lifecycleStatus="proposed"), task("task")):
+    for resource in (
+        care_plan("plan", "mia", status="on-hold"),
+        goal("goal", "mia", status="proposed"),
+        task("task", "mia"),
+    ):
         assert put(mia, resource).status_code == 201
-    assert put(mia, {**child(), "gender": "female"}).status_code == 200
+    assert put(mia, patient("mia", gender="female")).status_code == 200
     assert put(mia, consent("consent", status="proposed")).status_code == 201
 
 
@@ -201,7 +168,7 @@ def test_codes_in_xml_are_checked(mia: httpx.Client) -> None:
 
 
 def test_a_patch_that_sets_a_code_outside_the_value_set_is_refused(mia: httpx.Client) -> None:
-    stored(mia, care_plan("plan"))
+    stored(mia, care_plan("plan", "mia"))
     patch = [{"op": "replace", "path": "/status", "value": "bogus"}]
     response = mia.patch("/CarePlan/plan", json=patch, headers=JSON_PATCH)
     assert response.status_code == 422, response.text
@@ -212,7 +179,7 @@ def test_a_patch_that_sets_a_code_outside_the_value_set_is_refused(mia: httpx.Cl
 def test_a_bundle_entry_with_a_code_outside_the_value_set_fails_the_transaction(client: httpx.Client) -> None:
     bundle = transaction(
         post_entry({"resourceType": "Patient"}, urn(1)),
-        post_entry({**goal("g", lifecycleStatus="bogus"), "subject": {"reference": urn(1)}}),
+        post_entry(goal("g", "mia", status="bogus", subject={"reference": urn(1)})),
     )
     response = client.post("/", json=bundle)
     assert response.status_code == 422, response.text
@@ -225,14 +192,14 @@ def test_a_bundle_entry_with_a_code_outside_the_value_set_fails_the_transaction(
 
 def test_a_reference_to_a_type_the_element_does_not_allow_is_refused(mia: httpx.Client) -> None:
     stored(mia, {"resourceType": "Practitioner", "id": "dr-ng"})
-    response = put(mia, care_plan("plan", subject={"reference": "Practitioner/dr-ng"}))
+    response = put(mia, care_plan("plan", "mia", subject={"reference": "Practitioner/dr-ng"}))
     assert response.status_code == 422, response.text
     assert expressions(response) == ["CarePlan.subject"]
     assert "Practitioner" in response.json()["issue"][0]["diagnostics"]
 
 
 def test_a_reference_to_no_resource_type_is_refused(mia: httpx.Client) -> None:
-    response = put(mia, goal("goal", addresses=[{"reference": "Problem/1"}]))
+    response = put(mia, goal("goal", "mia", addresses=[{"reference": "Problem/1"}]))
     assert response.status_code == 422 and expressions(response) == ["Goal.addresses[0]"]
 
 
@@ -240,7 +207,7 @@ def test_a_reference_to_no_resource_type_is_refused(mia: httpx.Client) -> None:
 
 
 def test_a_reference_to_a_resource_this_server_does_not_hold_is_refused(mia: httpx.Client) -> None:
-    response = put(mia, task("task", patient="no-such-child"))
+    response = put(mia, task("task", "no-such-child"))
     assert response.status_code == 422, response.text
     assert expressions(response) == ["Task.for"]
     assert response.json()["issue"][0]["code"] == "not-found"
@@ -248,22 +215,22 @@ def test_a_reference_to_a_resource_this_server_does_not_hold_is_refused(mia: htt
 
 
 def test_a_reference_to_a_deleted_resource_is_refused(mia: httpx.Client) -> None:
-    stored(mia, child("gone"))
+    stored(mia, patient("gone"))
     assert mia.delete("/Patient/gone").status_code in (200, 204)
-    response = put(mia, goal("goal", patient="gone"))
+    response = put(mia, goal("goal", "gone"))
     assert response.status_code == 422 and expressions(response) == ["Goal.subject"]
 
 
 def test_a_versioned_reference_names_a_version_the_server_holds(mia: httpx.Client) -> None:
-    assert put(mia, goal("first", patient="mia")).status_code == 201
-    ok = put(mia, task("task", focus={"reference": "Goal/first/_history/1"}))
+    assert put(mia, goal("first", "mia")).status_code == 201
+    ok = put(mia, task("task", "mia", focus={"reference": "Goal/first/_history/1"}))
     assert ok.status_code == 201, ok.text
-    missing = put(mia, task("later", focus={"reference": "Goal/first/_history/9"}))
+    missing = put(mia, task("later", "mia", focus={"reference": "Goal/first/_history/9"}))
     assert missing.status_code == 422 and expressions(missing) == ["Task.focus"]
 
 
 def test_a_patch_that_points_a_reference_nowhere_is_refused(mia: httpx.Client) -> None:
-    stored(mia, task("task"))
+    stored(mia, task("task", "mia"))
     patch = [{"op": "add", "path": "/owner", "value": {"reference": "Practitioner/nobody"}}]
     response = mia.patch("/Task/task", json=patch, headers=JSON_PATCH)
     assert response.status_code == 422 and expressions(response) == ["Task.owner"]
@@ -272,6 +239,7 @@ def test_a_patch_that_points_a_reference_nowhere_is_refused(mia: httpx.Client) -
 def test_contained_urn_and_other_servers_references_are_not_looked_up(mia: httpx.Client) -> None:
     plan = care_plan(
         "plan",
+        "mia",
         contained=[{"resourceType": "Practitioner", "id": "author"}],
         author={"reference": "#author"},
         careTeam=[{"reference": "https://ehr.example.org/fhir/CareTeam/42"}],
@@ -282,11 +250,14 @@ def test_contained_urn_and_other_servers_references_are_not_looked_up(mia: httpx
 
 def test_an_update_keeps_a_reference_whose_target_was_deleted_since(mia: httpx.Client) -> None:
     stored(mia, {"resourceType": "Practitioner", "id": "dr-old"})
-    stored(mia, care_plan("plan", author={"reference": "Practitioner/dr-old"}))
+    stored(mia, care_plan("plan", "mia", author={"reference": "Practitioner/dr-old"}))
     assert mia.delete("/Practitioner/dr-old").status_code in (200, 204)
     # Retiring the plan must not wait for a Practitioner nobody can bring back.
-    assert put(mia, care_plan("plan", status="revoked", author={"reference": "Practitioner/dr-old"})).status_code == 200
-    refused = put(mia, care_plan("plan", status="revoked", author={"reference": "Practitioner/dr-new"}))
+    assert (
+        put(mia, care_plan("plan", "mia", status="revoked", author={"reference": "Practitioner/dr-old"})).status_code
+        == 200
+    )
+    refused = put(mia, care_plan("plan", "mia", status="revoked", author={"reference": "Practitioner/dr-new"}))
     assert refused.status_code == 422 and expressions(refused) == ["CarePlan.author"]
 
 
@@ -294,10 +265,10 @@ def test_references_between_entries_of_a_transaction_hold_in_any_order(client: h
     # The CarePlan and its Task refer to each other, and the Goal (POSTed, so written first) to a
     # Patient PUT later in the same transaction: all resolve, whatever order the entries run in.
     bundle = transaction(
-        post_entry(without_id(care_plan("x", patient="ivy", activity=[{"reference": {"reference": urn(2)}}])), urn(1)),
-        post_entry(without_id(task("x", patient="ivy", basedOn=[{"reference": urn(1)}])), urn(2)),
-        post_entry(without_id(goal("x", patient="ivy"))),
-        put_entry(child("ivy")),
+        post_entry(care_plan(None, "ivy", activity=[{"reference": {"reference": urn(2)}}]), urn(1)),
+        post_entry(task(None, "ivy", basedOn=[{"reference": urn(1)}]), urn(2)),
+        post_entry(goal(None, "ivy")),
+        put_entry(patient("ivy")),
     )
     response = client.post("/", json=bundle)
     assert response.status_code == 200, response.text
@@ -305,12 +276,14 @@ def test_references_between_entries_of_a_transaction_hold_in_any_order(client: h
 
 
 def test_a_conditional_reference_resolves_to_a_resource_written_before(mia: httpx.Client) -> None:
-    bundle = transaction(put_entry(goal("goal", subject={"reference": "Patient?_id=mia"})))
+    bundle = transaction(put_entry(goal("goal", "mia", subject={"reference": "Patient?_id=mia"})))
     assert mia.post("/", json=bundle).status_code == 200
 
 
 def test_a_transaction_entry_pointing_nowhere_fails_the_transaction(mia: httpx.Client) -> None:
-    bundle = transaction(put_entry(goal("goal")), put_entry(task("task", focus={"reference": "Goal/not-here"})))
+    bundle = transaction(
+        put_entry(goal("goal", "mia")), put_entry(task("task", "mia", focus={"reference": "Goal/not-here"}))
+    )
     response = mia.post("/", json=bundle)
     assert response.status_code == 422, response.text
     assert expressions(response) == ["Bundle.entry[1].resource.focus"]
@@ -321,21 +294,21 @@ def test_a_reference_to_a_resource_the_caller_may_not_see_is_accepted(secure_ser
     secure_server.reset()
     # Ben is another practice's child: the coordinator treating Ana cannot see his Condition, but a
     # reference to it is checked as the server's own integrity, not answered as a read would be.
-    ben = {**records.patient(OTHER_CHILD), "managingOrganization": {"reference": "Organization/elsewhere"}}
+    ben = {**records.practice_child(OTHER_CHILD), "managingOrganization": {"reference": "Organization/elsewhere"}}
     ben["generalPractitioner"] = [{"reference": "Practitioner/elsewhere"}]
     store(
         secure_server,
-        records.organization(records.PRACTICE),
+        organization(records.PRACTICE),
         {"resourceType": "Practitioner", "id": "coordinator-1"},
-        records.patient(CHILD),
+        records.practice_child(CHILD),
         ben,
         records.behavioral_condition("ben-autism", OTHER_CHILD),
     )
     with client_as(secure_server, token_for("care-coordinator", user=records.COORDINATOR)) as http:
         assert http.get("/Condition/ben-autism").status_code == 404
-        hidden = http.post("/Goal", json={**goal("x", CHILD), "addresses": [{"reference": "Condition/ben-autism"}]})
+        hidden = http.post("/Goal", json=goal("x", CHILD, addresses=[{"reference": "Condition/ben-autism"}]))
         assert hidden.status_code == 201, hidden.text
-        missing = http.post("/Goal", json={**goal("x", CHILD), "addresses": [{"reference": "Condition/ben-asthma"}]})
+        missing = http.post("/Goal", json=goal("x", CHILD, addresses=[{"reference": "Condition/ben-asthma"}]))
         assert missing.status_code == 422 and expressions(missing) == ["Goal.addresses[0]"]
 
 
@@ -351,11 +324,11 @@ def migration_server(repository: SqlRepository) -> Iterator[LiveServer]:
 def test_the_existence_check_can_be_turned_off_for_a_migration(migration_server: LiveServer) -> None:
     migration_server.reset()
     with httpx.Client(base_url=migration_server.url, timeout=30) as http:
-        assert put(http, task("task", patient="loaded-later")).status_code == 201
+        assert put(http, task("task", "loaded-later")).status_code == 201
         # The type of a reference and the codes are still checked.
-        wrong_type = put(http, care_plan("plan", subject={"reference": "Task/task"}))
+        wrong_type = put(http, care_plan("plan", "mia", subject={"reference": "Task/task"}))
         assert wrong_type.status_code == 422 and expressions(wrong_type) == ["CarePlan.subject"]
-        assert put(http, goal("goal", patient="loaded-later", lifecycleStatus="bogus")).status_code == 422
+        assert put(http, goal("goal", "loaded-later", status="bogus")).status_code == 422
 
 
 # -- narratives ---------------------------------------------------------------------------------------
@@ -380,7 +353,7 @@ UNSAFE_NARRATIVES = [
 
 @pytest.mark.parametrize("div", UNSAFE_NARRATIVES)
 def test_a_narrative_against_r4s_xhtml_rules_is_refused(mia: httpx.Client, div: str) -> None:
-    response = put(mia, care_plan("plan", text={"status": "generated", "div": div}))
+    response = put(mia, care_plan("plan", "mia", text={"status": "generated", "div": div}))
     assert response.status_code == 422, response.text
     assert expressions(response) == ["CarePlan.text.div"]
     assert mia.get("/CarePlan/plan").status_code == 404
@@ -388,7 +361,7 @@ def test_a_narrative_against_r4s_xhtml_rules_is_refused(mia: httpx.Client, div: 
 
 def test_a_narrative_with_entities_is_not_expanded_but_refused(mia: httpx.Client) -> None:
     div = f'<!DOCTYPE div [<!ENTITY a "aaaaaaaaaa">]><div {XHTML}>&a;&a;&a;</div>'
-    response = put(mia, care_plan("plan", text={"status": "generated", "div": div}))
+    response = put(mia, care_plan("plan", "mia", text={"status": "generated", "div": div}))
     assert response.status_code == 422 and expressions(response) == ["CarePlan.text.div"]
 
 
@@ -398,7 +371,7 @@ def test_a_plain_narrative_with_a_contained_image_and_links_is_stored(mia: httpx
         '<img src="#chart" alt="growth chart"/><img src="Binary/chart"/>'
         '<a href="https://www.cdc.gov/growthcharts">growth charts</a> <a href="#top">top</a></div>'
     )
-    assert put(mia, care_plan("plan", text={"status": "generated", "div": div})).status_code == 201
+    assert put(mia, care_plan("plan", "mia", text={"status": "generated", "div": div})).status_code == 201
 
 
 def test_narratives_in_xml_and_contained_resources_are_checked(mia: httpx.Client) -> None:
@@ -415,7 +388,7 @@ def test_narratives_in_xml_and_contained_resources_are_checked(mia: httpx.Client
         "id": "author",
         "text": {"status": "generated", "div": f"<div {XHTML}><script>x()</script>Dr</div>"},
     }
-    response = put(mia, care_plan("plan", contained=[contained], author={"reference": "#author"}))
+    response = put(mia, care_plan("plan", "mia", contained=[contained], author={"reference": "#author"}))
     assert response.status_code == 422 and expressions(response) == ["CarePlan.contained[0].text.div"]
 
 
@@ -424,14 +397,14 @@ def test_narratives_in_xml_and_contained_resources_are_checked(mia: httpx.Client
 
 @pytest.fixture
 def two_children(mia: httpx.Client) -> httpx.Client:
-    stored(mia, child("leo"))
+    stored(mia, patient("leo"))
     return mia
 
 
 def test_an_update_that_moves_a_resource_to_another_child_is_refused(two_children: httpx.Client) -> None:
     client = two_children
-    stored(client, goal("goal", patient="mia"))
-    response = put(client, goal("goal", patient="leo"))
+    stored(client, goal("goal", "mia"))
+    response = put(client, goal("goal", "leo"))
     assert response.status_code == 409, response.text
     issue = response.json()["issue"][0]
     assert issue["expression"] == ["Goal.subject"]
@@ -441,10 +414,10 @@ def test_an_update_that_moves_a_resource_to_another_child_is_refused(two_childre
 
 def test_a_patch_or_conditional_update_that_moves_a_resource_is_refused(two_children: httpx.Client) -> None:
     client = two_children
-    stored(client, task("task", patient="mia", identifier=[{"system": "urn:example:tasks", "value": "t1"}]))
+    stored(client, task("task", "mia", identifier=[{"system": "urn:example:tasks", "value": "t1"}]))
     patch = [{"op": "replace", "path": "/for/reference", "value": "Patient/leo"}]
     assert client.patch("/Task/task", json=patch, headers=JSON_PATCH).status_code == 409
-    moved = task("task", patient="leo", identifier=[{"system": "urn:example:tasks", "value": "t1"}])
+    moved = task("task", "leo", identifier=[{"system": "urn:example:tasks", "value": "t1"}])
     response = client.put("/Task", params={"identifier": "urn:example:tasks|t1"}, json=moved)
     assert response.status_code == 409 and expressions(response) == ["Task.for"]
     bundle = transaction(put_entry(moved))
@@ -453,12 +426,12 @@ def test_a_patch_or_conditional_update_that_moves_a_resource_is_refused(two_chil
 
 def test_an_update_that_stays_with_the_child_is_stored(two_children: httpx.Client) -> None:
     client = two_children
-    stored(client, goal("goal", patient="mia"))
-    assert put(client, goal("goal", patient="mia", lifecycleStatus="completed")).status_code == 200
+    stored(client, goal("goal", "mia"))
+    assert put(client, goal("goal", "mia", status="completed")).status_code == 200
     # A resource about no child yet may be given one; a Patient's links to other records are no move.
-    stored(client, {**task("loose"), "for": {"display": "someone"}})
-    assert put(client, task("loose", patient="leo")).status_code == 200
-    linked = {**child(), "link": [{"other": {"reference": "Patient/leo"}, "type": "seealso"}]}
+    stored(client, {**task("loose", None), "for": {"display": "someone"}})
+    assert put(client, task("loose", "leo")).status_code == 200
+    linked = patient("mia", link=[{"other": {"reference": "Patient/leo"}, "type": "seealso"}])
     assert put(client, linked).status_code == 200
 
 
@@ -475,10 +448,10 @@ def moving_server(repository: SqlRepository) -> Iterator[LiveServer]:
 def test_moving_between_children_can_be_allowed(moving_server: LiveServer) -> None:
     moving_server.reset()
     with httpx.Client(base_url=moving_server.url, timeout=30) as http:
-        stored(http, child("mia"))
-        stored(http, child("leo"))
-        stored(http, goal("goal", patient="mia"))
-        assert put(http, goal("goal", patient="leo")).status_code == 200
+        stored(http, patient("mia"))
+        stored(http, patient("leo"))
+        stored(http, goal("goal", "mia"))
+        assert put(http, goal("goal", "leo")).status_code == 200
 
 
 # -- Bundles: one entry per fullUrl ----------------------------------------------------------------
@@ -486,7 +459,11 @@ def test_moving_between_children_can_be_allowed(moving_server: LiveServer) -> No
 
 @pytest.mark.parametrize("kind", ["transaction", "batch"])
 def test_two_entries_with_one_full_url_are_refused(mia: httpx.Client, kind: str) -> None:
-    entries = [post_entry(without_id(goal("a")), urn(7)), post_entry(goal("b"), urn(8)), post_entry(goal("c"), urn(7))]
+    entries = [
+        post_entry(goal(None, "mia"), urn(7)),
+        post_entry(goal("b", "mia"), urn(8)),
+        post_entry(goal("c", "mia"), urn(7)),
+    ]
     bundle = {"resourceType": "Bundle", "type": kind, "entry": entries}
     response = mia.post("/", json=bundle)
     assert response.status_code == 400, response.text
@@ -495,7 +472,7 @@ def test_two_entries_with_one_full_url_are_refused(mia: httpx.Client, kind: str)
 
 
 def test_a_patch_entry_in_a_transaction_is_checked(mia: httpx.Client) -> None:
-    stored(mia, care_plan("plan"))
+    stored(mia, care_plan("plan", "mia"))
     patch = base64.b64encode(json.dumps([{"op": "replace", "path": "/intent", "value": "wish"}]).encode()).decode()
     binary = {"resourceType": "Binary", "contentType": "application/json-patch+json", "data": patch}
     bundle = transaction({"resource": binary, "request": {"method": "PATCH", "url": "CarePlan/plan"}})

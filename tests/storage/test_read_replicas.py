@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
+from fhirbridge.composition import open_repository
 from fhirbridge.security.roles import role_claims
 from fhirbridge.security.tokens import mint_token
 from fhirbridge.storage.replicas import APPLICATION_NAME, reading_for
-from fhirbridge.storage.sql import POSTGRES_EPOCH_TYPES, SqlRepository, open_repository
+from fhirbridge.storage.sql import POSTGRES_EPOCH_TYPES, SqlRepository
 from tests.conftest import LiveServer
+from tests.factories import patient
 from tests.security.conftest import AUDIENCE, ISSUER, SECRET, secure_settings
 from tests.storage.clusters import Clusters, primary_and_replica
 
@@ -77,10 +78,6 @@ def reader() -> dict[str, str]:
     return _token("reader")
 
 
-def _patient(id: str, birth_date: str) -> dict[str, Any]:
-    return {"resourceType": "Patient", "id": id, "name": [{"family": "Replica"}], "birthDate": birth_date}
-
-
 def _replica_caught_up(repository: SqlRepository, clusters: Clusters, timeout: float = 30) -> None:
     """Until the repository's monitor knows the replica fresh and past everything the primary wrote."""
     target = int(str(clusters.sql(clusters.primary_port, "SELECT (pg_current_wal_insert_lsn() - '0/0')::int8")))
@@ -109,14 +106,16 @@ def test_reads_go_to_the_replica_and_a_client_reads_its_writes(
 ) -> None:
     with httpx.Client(base_url=live.url, timeout=30) as http:
         clusters.sql(clusters.replica_port, "SELECT pg_wal_replay_resume()")
-        assert http.put("/Patient/rr-1", json=_patient("rr-1", "2015-01-01"), headers=writer()).status_code in (
+        assert http.put(
+            "/Patient/rr-1", json=patient("rr-1", birth_date="2015-01-01"), headers=writer()
+        ).status_code in (
             200,
             201,
         )
         _replica_caught_up(replicated, clusters)
         clusters.sql(clusters.replica_port, "SELECT pg_wal_replay_pause()")
 
-        updated = http.put("/Patient/rr-1", json=_patient("rr-1", "2015-01-02"), headers=writer())
+        updated = http.put("/Patient/rr-1", json=patient("rr-1", birth_date="2015-01-02"), headers=writer())
         acknowledged = time.monotonic()
         assert updated.status_code == 200, updated.text
         # The writer, at once: its own write, from the plain-read path, a search, history and vread.
@@ -150,7 +149,7 @@ def test_reads_go_to_the_replica_and_a_client_reads_its_writes(
 def test_reads_count_on_the_replica(live: LiveServer, replicated: SqlRepository, clusters: Clusters) -> None:
     """Requests' reads are queries on the replica, not on the primary (pg_stat_database)."""
     with httpx.Client(base_url=live.url, timeout=30) as http:
-        http.put("/Patient/rr-2", json=_patient("rr-2", "2016-01-01"), headers=writer())
+        http.put("/Patient/rr-2", json=patient("rr-2", birth_date="2016-01-01"), headers=writer())
         _replica_caught_up(replicated, clusters)
         time.sleep(1.2)  # a poll later, so the writer's position is replayed by the monitor's count too
         fetched = "SELECT tup_fetched FROM pg_stat_database WHERE datname = 'postgres'"
@@ -169,11 +168,15 @@ def test_every_worker_reads_what_a_client_wrote_through_another(
     try:
         clusters.sql(clusters.replica_port, "SELECT pg_wal_replay_resume()")
         with reading_for("client-a"):
-            replicated.run_write(lambda tx: tx.put("Patient", "rr-3", _patient("rr-3", "2017-01-01"), method="PUT"))
+            replicated.run_write(
+                lambda tx: tx.put("Patient", "rr-3", patient("rr-3", birth_date="2017-01-01"), method="PUT")
+            )
         _replica_caught_up(other, clusters)
         clusters.sql(clusters.replica_port, "SELECT pg_wal_replay_pause()")
         with reading_for("client-a"):
-            replicated.run_write(lambda tx: tx.put("Patient", "rr-3", _patient("rr-3", "2017-01-02"), method="PUT"))
+            replicated.run_write(
+                lambda tx: tx.put("Patient", "rr-3", patient("rr-3", birth_date="2017-01-02"), method="PUT")
+            )
 
         def read(client: str) -> int | None:
             with reading_for(client):
@@ -205,7 +208,7 @@ def test_a_replica_down_leaves_reads_to_the_primary(
     live: LiveServer, replicated: SqlRepository, clusters: Clusters
 ) -> None:
     with httpx.Client(base_url=live.url, timeout=30) as http:
-        http.put("/Patient/rr-4", json=_patient("rr-4", "2018-01-01"), headers=writer())
+        http.put("/Patient/rr-4", json=patient("rr-4", birth_date="2018-01-01"), headers=writer())
         _replica_caught_up(replicated, clusters)
         clusters.stop_replica()
         try:
@@ -213,7 +216,7 @@ def test_a_replica_down_leaves_reads_to_the_primary(
             assert _version(http, "/Patient/rr-4", reader()) == "1"
             assert _version(http, "/Patient?_id=rr-4", reader()) == "1"
             for expected, birth_date in (("2", "2018-01-02"), ("3", "2018-01-03")):
-                written = http.put("/Patient/rr-4", json=_patient("rr-4", birth_date), headers=writer())
+                written = http.put("/Patient/rr-4", json=patient("rr-4", birth_date=birth_date), headers=writer())
                 assert written.status_code == 200, written.text
                 assert _version(http, "/Patient/rr-4", writer()) == expected
                 assert _version(http, "/Patient/rr-4", reader()) == expected  # only the primary answers

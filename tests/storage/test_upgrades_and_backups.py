@@ -8,24 +8,23 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from fhirbridge.composition import open_repository, schema_migrations
 from fhirbridge.config import Settings
 from fhirbridge.engine.interactions import FhirEngine
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.security.access import SYSTEM_ACCESS
 from fhirbridge.server.app import SchemaNotCurrent, create_app
 from fhirbridge.storage.audit_log import AuditLog, AuditRow
-from fhirbridge.storage.migrations import MIGRATIONS
-from fhirbridge.storage.sql import open_repository
+from tests.factories import goal, patient
 from tests.support import POSTGRES_URL, backend_url
 
 FHIRBRIDGE = str(Path(sys.executable).with_name("fhirbridge"))
-VERSIONS = [migration.version for migration in MIGRATIONS]
+VERSIONS = [migration.version for migration in schema_migrations()]
 
 
 def db(command: str, url: str) -> subprocess.CompletedProcess[str]:
@@ -75,16 +74,6 @@ def test_a_server_told_not_to_migrate_refuses_an_old_schema(empty_store: str) ->
         repository.dispose()
 
 
-def _goal(text: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Goal",
-        "id": "maya-walk",
-        "lifecycleStatus": "active",
-        "description": {"text": text},
-        "subject": {"reference": "Patient/maya"},
-    }
-
-
 def _pg_arguments(url: str) -> list[str]:
     parsed = make_url(url)
     return ["-h", parsed.host or "127.0.0.1", "-p", str(parsed.port or 5432), "-U", parsed.username or "postgres"]
@@ -97,9 +86,9 @@ def test_a_postgresql_store_restored_from_pg_dump_serves_what_was_stored(tmp_pat
         schema_name = url.rsplit("search_path%3D", 1)[1]
         repository = open_repository(url)
         engine = FhirEngine(repository, matcher=SearchService(repository))
-        engine.update(SYSTEM_ACCESS, "Patient", "maya", {"resourceType": "Patient", "id": "maya", "gender": "female"})
+        engine.update(SYSTEM_ACCESS, "Patient", "maya", patient("maya", gender="female"))
         for text in ("walks with a walker", "walks ten steps unaided", "walks across the classroom"):
-            engine.update(SYSTEM_ACCESS, "Goal", "maya-walk", _goal(text))
+            engine.update(SYSTEM_ACCESS, "Goal", "maya-walk", goal("maya-walk", "maya", description_text=text))
         audit = AuditLog.beside(repository.engine)
         audit.append([AuditRow("evt-1", 1, "Practitioner/7", "Goal", "0", ("maya",), b'{"kept":"as sent"}')])
         audit.dispose()
@@ -135,6 +124,11 @@ def test_a_postgresql_store_restored_from_pg_dump_serves_what_was_stored(tmp_pat
             restored_log.dispose()
             assert row is not None and row.content == b'{"kept":"as sent"}'
             # Writing goes on where it stopped: the next version follows the restored ones.
-            assert engine.update(SYSTEM_ACCESS, "Goal", "maya-walk", _goal("runs")).version.version_id == 4
+            assert (
+                engine.update(
+                    SYSTEM_ACCESS, "Goal", "maya-walk", goal("maya-walk", "maya", description_text="runs")
+                ).version.version_id
+                == 4
+            )
         finally:
             restored.dispose()

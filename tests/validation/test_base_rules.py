@@ -6,6 +6,7 @@ from typing import Any
 
 from fhirbridge.errors import Issue
 from fhirbridge.validation import validate_resource
+from tests.factories import goal
 
 
 def errors(resource: dict[str, Any], **kwargs: Any) -> list[Issue]:
@@ -14,17 +15,6 @@ def errors(resource: dict[str, Any], **kwargs: Any) -> list[Issue]:
 
 def where(issues: list[Issue]) -> set[str]:
     return {path for issue in issues for path in issue.expression}
-
-
-def goal(**changes: Any) -> dict[str, Any]:
-    resource: dict[str, Any] = {
-        "resourceType": "Goal",
-        "lifecycleStatus": "active",
-        "description": {"text": "Walk to school with a walker"},
-        "subject": {"reference": "Patient/child-1"},
-    }
-    resource.update(changes)
-    return resource
 
 
 def test_a_minimal_goal_has_no_errors() -> None:
@@ -50,7 +40,7 @@ def test_too_many_occurrences() -> None:
 
 
 def test_required_binding_on_a_code() -> None:
-    found = errors(goal(lifecycleStatus="finished"))
+    found = errors(goal(status="finished"))
     assert where(found) == {"Goal.lifecycleStatus"}
     assert found[0].code == "code-invalid"
 
@@ -101,7 +91,7 @@ def test_nested_bundle_entries_are_validated_with_their_path() -> None:
     bundle = {
         "resourceType": "Bundle",
         "type": "collection",
-        "entry": [{"resource": goal(lifecycleStatus="bogus")}],
+        "entry": [{"resource": goal(status="bogus")}],
     }
     assert "Bundle.entry[0].resource.lifecycleStatus" in where(errors(bundle))
 
@@ -192,7 +182,7 @@ def test_reference_resolved_in_a_bundle_must_match_its_type() -> None:
         "entry": [
             {
                 "fullUrl": "http://example.org/fhir/Goal/g1",
-                "resource": goal(id="g1", subject={"reference": "Patient/p1"}),
+                "resource": goal("g1", "p1"),
             },
             {
                 "fullUrl": "http://example.org/fhir/Patient/p1",
@@ -213,8 +203,8 @@ def test_reference_resolved_in_a_bundle_must_conform_to_a_target_profile() -> No
         "gender": "female",
     }
     fhirbridge_goal = goal(
-        id="g1",
-        subject={"reference": "Patient/p1"},
+        "g1",
+        "p1",
         meta={"profile": ["http://fhirbridge.org/fhir/StructureDefinition/fhirbridge-goal"]},
     )
 
@@ -242,6 +232,6 @@ def test_require_valid_raises_unprocessable_with_every_issue() -> None:
 
     assert all(i.severity != "error" for i in require_valid(goal()))
     with pytest.raises(Unprocessable) as raised:
-        require_valid(goal(lifecycleStatus="bogus"))
+        require_valid(goal(status="bogus"))
     assert raised.value.status == 422
     assert ("Goal.lifecycleStatus",) in [i.expression for i in raised.value.issues]

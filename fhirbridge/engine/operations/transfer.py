@@ -11,15 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fhirbridge.engine.operations.summary import (
-    SECTION_SYSTEM,
-    SECTIONS,
-    Built,
-    ChildRecord,
-    DocumentKind,
-    Section,
-    text_of,
-)
+from fhirbridge.engine.operations.child_record import Built, ChildRecord, Section, text_of
+from fhirbridge.engine.operations.summary import DocumentKind
+from fhirbridge.engine.operations.summary_sections import SECTION_SYSTEM, SECTIONS
 from fhirbridge.storage.contract import Resource
 
 PLAN_KIND = "http://fhirbridge.org/fhir/CodeSystem/care-plan-kind"
