@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "token": "fhirbridge.security.cli",
     "conformance": "fhirbridge.conformance.cli",
     "db": "fhirbridge.composition",
+    "import": "fhirbridge.server.import_cli",
 }
 COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(COMMANDS.values()))
 EXIT_START_UP = 2

@@ -6,6 +6,8 @@
 
 Each child is a record in the internal JSON format (``data/<name>.json``), read as any coordinator's
 file is (``domain.jsonio``): the demo is data a coordinator could have written, and it is edited as such.
+Their coordinator's caseload, a Group of the three (docs/worklists.md), is not part of any child's record:
+it is FHIR as written over the API (``data/caseloads.json``, with the coordinator's directory entry).
 
 The files are written as of ``WRITTEN_AS_OF``; every date in them moves by as many days as have passed
 since, so the demo stays current: its consents in force, its plans due for review when the files say,
@@ -25,7 +27,7 @@ from fhirbridge.domain import Record
 from fhirbridge.domain.jsonio import record_from_json
 from fhirbridge.mappers import record_to_bundle
 
-__all__ = ["DEMO_CHILDREN", "WRITTEN_AS_OF", "demo_bundles", "demo_records"]
+__all__ = ["DEMO_CHILDREN", "WRITTEN_AS_OF", "demo_bundles", "demo_caseloads", "demo_records"]
 
 DEMO_CHILDREN = ("mateo", "jordan", "aisha")
 WRITTEN_AS_OF = date(2025, 6, 15)  # the day the demo files describe as today
@@ -48,6 +50,24 @@ def demo_records(today: date | None = None) -> list[Record]:
 def demo_bundles(today: date | None = None) -> list[dict[str, Any]]:
     """One FHIR transaction Bundle per demo child, ready to POST to a FHIR server's base."""
     return [record_to_bundle(record) for record in demo_records(today)]
+
+
+def demo_caseloads(today: date | None = None) -> dict[str, Any]:
+    """The demo coordinator's caseload (and her directory entry) as a FHIR transaction Bundle, to POST once
+    the children are on the server."""
+    shift = (today or date.today()) - WRITTEN_AS_OF
+    written = orjson.loads((resources.files(__package__) / "data" / "caseloads.json").read_bytes())
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [
+            {
+                "resource": resource,
+                "request": {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"},
+            }
+            for resource in _moved(written, shift)
+        ],
+    }
 
 
 def _moved(value: Any, shift: timedelta) -> Any:

@@ -32,6 +32,7 @@ OPERATIONS: tuple[tuple[str | None, str, str], ...] = (
     ("CarePlan", "overdue-reviews", f"{OWN}/CarePlan-overdue-reviews"),
     ("Task", "open-referrals", f"{OWN}/Task-open-referrals"),
     ("Task", "unanswered-referrals", f"{OWN}/Task-unanswered-referrals"),
+    ("Group", "worklist", f"{OWN}/Group-worklist"),
     ("ValueSet", "expand", f"{HL7}/OperationDefinition/ValueSet-expand"),
     ("ValueSet", "validate-code", f"{HL7}/OperationDefinition/ValueSet-validate-code"),
     ("CodeSystem", "validate-code", f"{HL7}/OperationDefinition/CodeSystem-validate-code"),

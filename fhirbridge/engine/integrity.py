@@ -17,7 +17,8 @@ after the caller's access is checked and before the business rules. A write is r
   not frozen because something it points to was deleted since); a reference to a resource the same
   transaction writes is satisfied whatever order the entries run in (``expect_writes``);
 - an update moves a resource from one child's record to another's (409: the set of children whose
-  compartment holds it changes), unless ``IntegrityOptions.allow_moving_between_children``.
+  compartment holds it changes), unless ``IntegrityOptions.allow_moving_between_children``; a Patient and
+  a Group (whose members are children: a caseload) are not moved by a change of the children they name.
 
 The existence check is the server's own integrity check, not a read on the caller's behalf: a reference
 to a resource the caller may not see is accepted like any other, and a missing resource and a deleted
@@ -213,12 +214,17 @@ def _exists(tx: WriteTransaction, resource_type: str, id: str, version: str | No
 
 # -- whose record: an update stays with its child -------------------------------------------------------
 
+# Types whose children are their content rather than whose record they belong to.
+MEMBERSHIP_TYPES = frozenset({"Patient", "Group"})
+
 
 def moved_between_children(resource_type: str, previous: Resource, new: Resource) -> Conflict | None:
     """A 409 when ``new`` puts the resource in other children's records than ``previous`` did.
 
-    A Patient is its child's record itself (its links to other Patient records are not a move)."""
-    if resource_type == "Patient":
+    A Patient is its child's record itself (its links to other Patient records are not a move). A Group
+    lists children (a coordinator's caseload): changing who is in it is what updating it is for, and the
+    access policy already asks that the caller may see every child it listed and every child it lists."""
+    if resource_type in MEMBERSHIP_TYPES:
         return None
     before, after = compartment_patients(previous), compartment_patients(new)
     if not before or not after or before == after:

@@ -24,6 +24,7 @@ from fhirbridge.errors import Forbidden, NotFound
 from fhirbridge.security import policy
 from fhirbridge.security.policy import NO_RELATIONS, PERMISSION_NAMES, Relations, RowFilter
 from fhirbridge.security.principal import Actor, Principal
+from fhirbridge.security.provenance import Attribution
 from fhirbridge.security.scopes import granting_contexts
 
 Resource = dict[str, Any]
@@ -59,6 +60,8 @@ class Access:
     # looked at this child's record").
     children: set[str] = field(default_factory=set, repr=False)
     keeps_audit: bool = True
+    # System work (no principal) whose writes are attributed all the same (an import): by whom, from what.
+    attribution: Attribution | None = None
 
     def note(self, entities: list[AuditedEntity]) -> None:
         if self.keeps_audit:

@@ -16,7 +16,7 @@ from fhirbridge.errors import MethodNotAllowed
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.security.access import Access, not_found
 from fhirbridge.security.policy import ReadDecision, caller_references
-from fhirbridge.security.provenance import provenance_for
+from fhirbridge.security.provenance import attributed_provenance, provenance_for
 from fhirbridge.security.scopes import granting_contexts
 from fhirbridge.security.write_rules import WriteCaller, check_write
 from fhirbridge.storage.clock import time_ordered_id
@@ -184,12 +184,16 @@ def attribute(
 ) -> None:
     """Store the Provenance of ``version`` in the write's own transaction, naming the children the
     resource belongs to (as written, or as it was before a deletion: ``before``)."""
-    if version is None or access.principal is None:
+    if version is None or (access.principal is None and access.attribution is None):
         return
     content = content_of(version) if version.content is not None else before or {}
     children = compartment_patients(content)
     access.note_children(children)
-    provenance = provenance_for(version, access.principal, created=created, children=children)
+    if access.principal is not None:
+        provenance = provenance_for(version, access.principal, created=created, children=children)
+    else:
+        assert access.attribution is not None
+        provenance = attributed_provenance(version, access.attribution, created=created, children=children)
     tx.put("Provenance", time_ordered_id(), provenance, method="POST", fresh=True)
 
 

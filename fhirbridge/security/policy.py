@@ -321,7 +321,10 @@ def _share_opens(share: Share, r: Any, references: frozenset[str], *, any_party:
     patient = kind == PATIENT_CLASS
     in_classes = sa.true() if share.classes is None else kind.in_(sorted(share.classes))
     referral = sa.true() if any_party else sa.or_(kind != REFERRALS, _party_rows(r, references))
-    return sa.and_(labels_covered, sa.or_(patient, sa.and_(kind.is_not(None), in_classes, referral)))
+    # A resource of no class (a Group, a Coverage) is in no class a Consent can share, even one sharing
+    # every class (``Share.opens``: kind None): "" is what the coalesce makes of no class.
+    classified = kind != ""
+    return sa.and_(labels_covered, sa.or_(patient, sa.and_(classified, in_classes, referral)))
 
 
 def _party_rows(r: Any, references: frozenset[str]) -> Any:

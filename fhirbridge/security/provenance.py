@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from fhirbridge.compartment import PROVENANCE_PATIENT
@@ -46,6 +47,45 @@ def provenance_for(
     return _provenance(version, operation, [author, transmitter], children)
 
 
+@dataclass(frozen=True)
+class Attribution:
+    """Whom the server's own work is attributed to when it is to be (an import): who ran it, with which
+    tool, from which sources (URIs, e.g. ``file:///data/export/Goal.ndjson``)."""
+
+    operator: str
+    tool: str
+    sources: tuple[str, ...] = ()
+
+
+OPERATOR_SYSTEM = "urn:fhirbridge:operator"
+SERVER_SYSTEM = "urn:fhirbridge:server"
+
+
+def attributed_provenance(
+    version: StoredVersion, attribution: Attribution, *, created: bool = False, children: Iterable[str] = ()
+) -> dict[str, Any]:
+    """The Provenance of a version written by system work that is attributed: its operator the author (a
+    ``Type/id`` reference, else a logical one), the tool the assembler, each source an entity."""
+    operation = "CREATE" if created else ACTIVITY.get(version.method, "UPDATE")
+    operator: dict[str, Any] = (
+        {"reference": attribution.operator}
+        if "/" in attribution.operator
+        else {"identifier": {"system": OPERATOR_SYSTEM, "value": attribution.operator}, "display": attribution.operator}
+    )
+    tool = {"identifier": {"system": SERVER_SYSTEM, "value": attribution.tool}, "display": attribution.tool}
+    agents: list[dict[str, Any]] = [
+        {"type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "author"}]}, "who": operator},
+        {"type": {"coding": [{"system": PARTICIPANT_TYPE, "code": "assembler"}]}, "who": tool},
+    ]
+    provenance = _provenance(version, operation, agents, children)
+    if attribution.sources:
+        provenance["entity"] = [
+            {"role": "source", "what": {"identifier": {"system": "urn:ietf:rfc:3986", "value": source}}}
+            for source in attribution.sources
+        ]
+    return provenance
+
+
 # The server itself, as the author of what it writes because of another write.
 SERVER_AGENT = {"identifier": {"system": "urn:fhirbridge:server", "value": "fhirbridge"}, "display": "fhirbridge"}
 
@@ -84,8 +124,11 @@ def _version_reference(version: StoredVersion) -> str:
 
 __all__ = [
     "CLIENT_SYSTEM",
+    "OPERATOR_SYSTEM",
     "SERVER_AGENT",
+    "Attribution",
     "agent_reference",
+    "attributed_provenance",
     "client_reference",
     "provenance_for",
     "server_provenance",

@@ -107,7 +107,7 @@ class RepositoryRelations:
         written = written_types(conn)
         marker = tuple(written[resource_type] for resource_type in RELATION_SOURCES)
         if not any(marker):
-            epoch = self.repository.epoch(RELATION_SOURCES)
+            epoch = self.repository.epoch(RELATION_SOURCES, conn)
             if epoch is not None:
                 # Nothing of them written yet, and the store says when anyone commits one: as outside it
                 # (what was last committed, which is what this transaction's next statement sees too).

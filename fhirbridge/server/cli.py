@@ -47,8 +47,9 @@ def load_demo_into(repository: SqlRepository, base_url: str = "") -> tuple[int, 
 
 
 def load_demo_data(bundles: BundleProcessor, repository: Repository, base_url: str) -> tuple[int, int]:
-    """Load the synthetic demo children once: a child already in the store is left as it is."""
-    from fhirbridge.demo import demo_bundles
+    """Load the synthetic demo children once, then their coordinator's caseload: a child or a caseload
+    already in the store is left as it is. Answers how many children were loaded and left."""
+    from fhirbridge.demo import demo_bundles, demo_caseloads
 
     loaded = skipped = 0
     for bundle in demo_bundles():
@@ -58,6 +59,14 @@ def load_demo_data(bundles: BundleProcessor, repository: Repository, base_url: s
             continue
         bundles.process(SYSTEM_ACCESS, bundle, base_url, return_preference="minimal")
         loaded += 1
+    caseloads = demo_caseloads()
+    caseloads["entry"] = [
+        entry
+        for entry in caseloads["entry"]
+        if repository.read(entry["resource"]["resourceType"], entry["resource"]["id"]) is None
+    ]
+    if caseloads["entry"]:
+        bundles.process(SYSTEM_ACCESS, caseloads, base_url, return_preference="minimal")
     return loaded, skipped
 
 

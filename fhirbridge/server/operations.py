@@ -27,9 +27,11 @@ from fhirbridge.server.negotiation import wants_html
 from fhirbridge.server.params import instant_param, int_param, run_search
 from fhirbridge.server.render import body_response
 from fhirbridge.server.terminology import router as terminology_router
+from fhirbridge.server.worklist import router as worklist_router
 
 router = APIRouter()
 router.include_router(terminology_router)  # $expand, $validate-code, $lookup (server/terminology.py)
+router.include_router(worklist_router)  # Group/[id]/$worklist (server/worklist.py)
 
 
 @router.get("/Patient/{id}/$everything")

@@ -135,11 +135,12 @@ class SqlRepository:
         """Changes whenever anyone commits (SQLite files with the read cache on); None: not known."""
         return self._current_reads.generation() if self._current_reads is not None else None
 
-    def epoch(self, resource_types: tuple[str, ...]) -> int | None:
+    def epoch(self, resource_types: tuple[str, ...], conn: Connection | None = None) -> int | None:
         """Changes whenever a transaction that wrote one of ``resource_types`` commits, in any process
         (SQLite files with the read cache on, where asking costs a query only after someone committed);
-        None: not known. On PostgreSQL, for the POSTGRES_EPOCH_TYPES, at a round trip on a connection kept
-        for it."""
+        None: not known. On PostgreSQL, for the POSTGRES_EPOCH_TYPES, at a round trip: on ``conn`` when the
+        caller is in a write transaction (what it has committed, as its next statement sees it), else on a
+        connection kept for it."""
         if self._current_reads is not None:
             return self._current_reads.epoch(resource_types)
         if self._postgres_reads is not None and POSTGRES_EPOCH_TYPES.issuperset(resource_types):
@@ -147,6 +148,9 @@ class SqlRepository:
             if read_with is not None and frozenset(resource_types) == POSTGRES_EPOCH_TYPES:
                 return read_with  # as of this request's read (read_async), asked in the same round trip
             sql = driver_sql(EPOCH_SQL.format(marks=", ".join("?" for _ in resource_types)), self.engine.dialect)
+            if conn is not None:
+                # Not the kept connection: concurrent writers took turns on it, one round trip each.
+                return int(conn.exec_driver_sql(sql, tuple(resource_types)).scalar_one())
             row = self._postgres_reads.fetch_one(sql, resource_types)
             return int(row[0]) if row is not None else 0
         return None
