@@ -87,7 +87,7 @@ class LiveServer:
     def _empty_audit_log(self) -> None:
         """The audit log is kept apart from the resources (beside a SQLite file): emptied with them, once
         the accesses answered so far are in it (they are stored behind the responses)."""
-        trail = getattr(self.app.state, "audit_trail", None)
+        trail = self.app.services.audit_trail
         if trail is not None:
             trail.wait_caught_up()
         log = AuditLog.beside(self.repository.engine)

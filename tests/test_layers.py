@@ -5,6 +5,9 @@ fhirbridge to an outer one fails here.
 imports that point outward today are listed in ``KNOWN_OUTWARD`` with the reason each is still there: the
 list only shrinks (an entry whose import is gone fails too, so it is taken off), and a new outward import
 is refused.
+
+The engine runs no SQL: it imports no SQL driver, and reads through the search store (engine/stores.py)
+rather than a connection, but for the modules ``KNOWN_CONNECTIONS`` lists (a list that only shrinks too).
 """
 
 from __future__ import annotations
@@ -36,9 +39,7 @@ LAYERS: tuple[frozenset[str], ...] = (
 )
 
 # (importing module, imported module): outward imports not yet turned around, each with its reason.
-KNOWN_OUTWARD: dict[tuple[str, str], str] = {
-    ("fhirbridge.security.middleware", "fhirbridge.server.negotiation"): "error responses choose a format",
-}
+KNOWN_OUTWARD: dict[tuple[str, str], str] = {}
 
 
 def layer_of(module: str) -> int:
@@ -88,6 +89,46 @@ def test_no_import_points_outward() -> None:
     assert not new, f"imports pointing outward (move the code inward, or wire it in server/): {new}"
     gone = sorted(KNOWN_OUTWARD.keys() - found)
     assert not gone, f"take these off KNOWN_OUTWARD, they are gone: {gone}"
+
+
+# The SQL drivers: the engine reads through the search store (fhirbridge/engine/stores.py), never with SQL.
+SQL_PACKAGES = frozenset({"sqlalchemy", "psycopg", "psycopg2", "sqlite3"})
+# Engine modules that still take a connection (``.connect()``, ``.connection()``), each with its reason; the
+# list only shrinks.
+KNOWN_CONNECTIONS: dict[str, str] = {
+    "fhirbridge.engine.referrals": "Access.relations and Access.denial take the write transaction's connection",
+}
+
+
+def engine_nodes() -> Iterator[tuple[str, ast.AST]]:
+    """Every node of every engine module, with the module's name."""
+    for module, path in modules():
+        if layer_of(module) == layer_of("fhirbridge.engine"):
+            yield from ((module, node) for node in ast.walk(ast.parse(path.read_text())))
+
+
+def test_the_engine_imports_no_sql() -> None:
+    found = []
+    for module, node in engine_nodes():
+        if isinstance(node, ast.Import):
+            found += [(module, alias.name) for alias in node.names if alias.name.split(".")[0] in SQL_PACKAGES]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in SQL_PACKAGES:
+            found.append((module, str(node.module)))
+    assert not found, f"the engine reads through the search store, not with SQL: {sorted(found)}"
+
+
+def test_the_engine_holds_no_connection() -> None:
+    holding = {
+        module
+        for module, node in engine_nodes()
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("connect", "connection")
+    }
+    new = sorted(holding - KNOWN_CONNECTIONS.keys())
+    assert not new, f"read through FhirEngine.index (engine/stores.py) instead of a connection: {new}"
+    gone = sorted(KNOWN_CONNECTIONS.keys() - holding)
+    assert not gone, f"take these off KNOWN_CONNECTIONS, they are gone: {gone}"
 
 
 def test_no_test_module_imports_another() -> None:

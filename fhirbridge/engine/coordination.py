@@ -26,7 +26,6 @@ from fhirbridge.domain.jsonio import record_from_json, record_to_json
 from fhirbridge.domain.record import Record
 from fhirbridge.domain.rules import all_ids, check_record, unexplained_closures
 from fhirbridge.engine.interactions import FhirEngine, resource_of
-from fhirbridge.engine.operations.compartment import compartment_members
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, Gone, Issue, NotFound, PreconditionFailed, Unprocessable
 from fhirbridge.formats import json as fhir_json
@@ -114,8 +113,7 @@ class CoordinationService:
 
     def read(self, access: Access, child_id: str) -> RecordView:
         self.engine.read(access, "Patient", child_id)
-        with self.engine.repository.connect() as conn:
-            members = compartment_members(conn, child_id, access=access)
+        members = self.engine.index.compartment(access, child_id)
         read = {f"{v.resource_type}/{v.id}": v for v in members if v.content is not None}
         resources = [resource_of(version) for version in read.values()]
         return RecordView(record_from_resources(resources, status_moves=self._status_moves(access)), read)
@@ -173,9 +171,7 @@ class CoordinationService:
         if matcher is None or not (access.can("Provenance", "s") and access.can("Provenance", "r")):
             return ()
         target = f"{version.resource_type}/{version.id}"
-        with self.engine.repository.connect() as conn:
-            found = matcher.match_ids(conn, "Provenance", f"target={target}", visible=access.row_filter(conn))
-        for provenance_id in found:
+        for provenance_id in matcher.match_ids(access, "Provenance", [("target", target)]):
             try:
                 provenance = resource_of(self.engine.read(access, "Provenance", provenance_id))
             except FhirError:

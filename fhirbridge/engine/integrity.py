@@ -204,7 +204,7 @@ def missing_target_issues(
 
 
 def _exists(tx: WriteTransaction, resource_type: str, id: str, version: str | None) -> bool:
-    current = tx.current(resource_type, id)
+    current = tx.referenced(resource_type, id)
     if current is None:
         return False
     if version is None:

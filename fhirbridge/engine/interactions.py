@@ -6,10 +6,10 @@ the caller's ``Access`` first (there is no default: code that reads or writes wi
 type-check) and makes the policy's checks at its steps (``fhirbridge.security.guard``): a resource the
 caller may not see is answered as absent, a write is checked as the resource is and as it will be inside
 its own transaction, and attributed by a Provenance in that transaction. Conditional variants resolve
-their criteria through a ``Matcher`` (the search engine) with the caller's row filter, inside the same
-transaction, so a hidden match is no match and a conditional write is as atomic as a plain one. What the
-server itself does because of a write (``engine.referrals.follow_up``: a referral's ServiceRequest kept in
-step with its Task, a Procedure reported as a referral's result confirmed) happens after it, in its
+their criteria through the search store (``engine.stores.SearchStore``) under the caller's access, inside
+the same transaction, so a hidden match is no match and a conditional write is as atomic as a plain one.
+What the server itself does because of a write (``engine.referrals.follow_up``: a referral's ServiceRequest
+kept in step with its Task, a Procedure reported as a referral's result confirmed) happens after it, in its
 transaction. System work (demo data, subscription bookkeeping) passes ``SYSTEM_ACCESS``.
 """
 
@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import jsonpatch
@@ -28,6 +28,8 @@ import jsonpatch
 from fhirbridge.engine.integrity import IntegrityOptions, check_write_integrity, prepare_integrity_checks
 from fhirbridge.engine.referrals import check_referral_task, follow_up
 from fhirbridge.engine.resource_types import require_id, require_type
+from fhirbridge.engine.searching import parse_criteria
+from fhirbridge.engine.stores import SearchStore
 from fhirbridge.engine.validation import check_resource
 from fhirbridge.errors import BadRequest, Conflict, Gone, NotFound, PreconditionFailed, Unprocessable
 from fhirbridge.formats import json as fhir_json
@@ -37,12 +39,6 @@ from fhirbridge.storage.contract import HistoryPage, Repository, Resource, Store
 
 # Versions are examined in chunks when a caller's history must be filtered.
 HISTORY_SCAN_CHUNK = 500
-
-
-class Matcher(Protocol):
-    """Finds the ids of current resources matching search criteria (for conditional interactions)."""
-
-    def match_ids(self, conn: Any, resource_type: str, criteria: str, *, visible: Any = None) -> list[str]: ...
 
 
 WriteRule = Callable[[Resource | None, Resource], None]
@@ -76,16 +72,23 @@ def parse_etag(value: str) -> int:
 
 class FhirEngine:
     def __init__(
-        self, repository: Repository, *, matcher: Matcher | None = None, integrity: IntegrityOptions | None = None
+        self, repository: Repository, *, matcher: SearchStore | None = None, integrity: IntegrityOptions | None = None
     ) -> None:
         self.repository = repository
-        self.matcher = matcher
+        self.matcher = matcher  # the search store: conditional matches here, the operations' reads (``index``)
         # What every write is checked for beyond its structure and access (engine/integrity.py).
         self.integrity = integrity or IntegrityOptions()
         prepare_integrity_checks()
         # Business rules per resource type, run on every write with the previous and the new content.
         self.rules: dict[str, list[WriteRule]] = {}
         self.stamps: dict[str, list[WriteStamp]] = {}
+
+    @property
+    def index(self) -> SearchStore:
+        """The search store, for the operations that read through the index (a child's compartment)."""
+        if self.matcher is None:
+            raise BadRequest("This operation needs the search engine, which is not configured")
+        return self.matcher
 
     # -- reads ---------------------------------------------------------------------------------------
 
@@ -416,8 +419,7 @@ class FhirEngine:
         """Conditional matching sees only what the caller may see: a hidden match is no match."""
         if self.matcher is None:
             raise BadRequest("Conditional interactions need the search engine, which is not configured")
-        visible = access.row_filter(tx.connection())
-        return self.matcher.match_ids(tx.connection(), resource_type, criteria, visible=visible)
+        return self.matcher.match_ids(access, resource_type, parse_criteria(criteria), tx=tx)
 
     def match_to_create(self, access: Access, tx: WriteTransaction, resource_type: str, criteria: str) -> list[str]:
         """``match`` for a write that creates when nothing matches (If-None-Exist, conditional update):
@@ -477,4 +479,4 @@ def resource_of(version: StoredVersion) -> Resource:
     return guard.content_of(version)
 
 
-__all__ = ["FhirEngine", "InteractionResult", "Matcher", "new_id", "parse_etag", "resource_of", "take_turns"]
+__all__ = ["FhirEngine", "InteractionResult", "new_id", "parse_etag", "resource_of", "take_turns"]

@@ -38,7 +38,6 @@ from typing import Any
 from fhirbridge.engine.interactions import FhirEngine, resource_of
 from fhirbridge.engine.terminology_parameters import Coding, OperationParameters, as_list
 from fhirbridge.errors import BadRequest, NotFound, Unprocessable
-from fhirbridge.search.engine import match_ids
 from fhirbridge.security.access import SYSTEM_ACCESS, Access
 from fhirbridge.storage.clock import instant
 from fhirbridge.storage.contract import Resource
@@ -101,8 +100,8 @@ class Terminology:
         url = resource.get("url")
         if not isinstance(url, str) or not url:
             return False
-        with self.engine.repository.connect() as conn:
-            return bool(match_ids(conn, str(resource["resourceType"]), [("_id", str(resource["id"])), ("url", url)]))
+        criteria = [("_id", str(resource["id"])), ("url", url)]
+        return bool(self.engine.index.match_ids(SYSTEM_ACCESS, str(resource["resourceType"]), criteria))
 
     # -- finding definitions ---------------------------------------------------------------------------
 
@@ -128,8 +127,7 @@ class Terminology:
         version = version or pinned or None
         if access.can(resource_type, "s") and access.can(resource_type, "r"):
             criteria = [("url", url)] + ([("version", version)] if version else [])
-            with self.engine.repository.connect() as conn:
-                ids = match_ids(conn, resource_type, criteria, visible=access.row_filter())
+            ids = self.engine.index.match_ids(access, resource_type, criteria)
             if ids:
                 return self.read(access, resource_type, ids[-1])  # the latest stored
         for published in published_terminology():

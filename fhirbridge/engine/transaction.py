@@ -21,9 +21,12 @@ from fhirbridge.engine.bundles import new_bundle
 from fhirbridge.engine.integrity import expect_writes
 from fhirbridge.engine.interactions import FhirEngine, InteractionResult, new_id, resource_of, take_turns
 from fhirbridge.engine.resource_types import require_id, require_type
+from fhirbridge.engine.searching import parse_criteria
+from fhirbridge.engine.stores import Searcher
 from fhirbridge.errors import BadRequest, FhirError, Issue, NotFound, PayloadTooLarge, PreconditionFailed
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.references import reference_holders
+from fhirbridge.search import searchset_dict
 from fhirbridge.security.access import Access, AuditedEntity
 from fhirbridge.security.guard import check_read_version, require_visible_resource
 from fhirbridge.storage.clock import instant
@@ -66,10 +69,6 @@ class Entry:
             patch=fhir_json.copy_tree(self.patch),
             extra=fhir_json.copy_tree(self.extra),
         )
-
-
-# (connection, type, criteria, base url, the caller's row filter or None) -> a searchset Bundle
-Searcher = Callable[[Any, str, str, str, Any], dict[str, Any]]
 
 
 class BundleProcessor:
@@ -217,8 +216,8 @@ class BundleProcessor:
         if entry.id is None:
             if self.searcher is None:
                 raise BadRequest("Searching needs the search engine, which is not configured")
-            visible = access.row_filter(tx.connection())
-            bundle = self.searcher(tx.connection(), entry.resource_type, entry.criteria or "", base_url, visible)
+            result = self.searcher(access, tx, entry.resource_type, parse_criteria(entry.criteria or ""), base_url)
+            bundle = searchset_dict(result, base_url=base_url, path=entry.resource_type)
             return {"resource": bundle, "response": {"status": "200 OK"}}
         version = tx.current(entry.resource_type, entry.id)
         if version is None:

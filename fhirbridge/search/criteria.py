@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy import Table
+from sqlalchemy import Connection, Table
 
 from fhirbridge.errors import BadRequest
 from fhirbridge.search.definitions import SearchParamInfo
@@ -22,6 +22,7 @@ __all__ = [
     "RowFilter",
     "UnknownParameter",
     "UnsupportedSearch",
+    "Viewer",
     "any_of",
     "bad_parameter",
     "index_match",
@@ -54,6 +55,14 @@ class UnsupportedSearch(UnknownParameter):
 # (resource type, the resources table or an alias) -> the condition a row must meet to be seen by the
 # caller; every resource a search reads (matches, chained and _has targets, includes) passes through it.
 RowFilter = Callable[[str, Any], Any]
+
+
+class Viewer(Protocol):
+    """Whom a read is for, as the access policy's row filter (``fhirbridge.security.access.Access`` is one;
+    None: everything). ``conn``: the connection the read runs on, whose view of the caller's relations (a
+    write transaction's own writes included) the filter then follows."""
+
+    def row_filter(self, conn: Connection | None = None) -> RowFilter | None: ...
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from typing import Any
 
 from fhirbridge.errors import BadRequest, FhirError, Forbidden, Unauthorized
 from fhirbridge.formats.codec import encode
+from fhirbridge.formats.negotiation import MEDIA_TYPES, Format, response_format
 from fhirbridge.security.access import Access, RelationStore
 from fhirbridge.security.audit import AccessRecord, AuditTrail, now
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.tokens import InvalidToken, TokenVerifier, bearer_token
-from fhirbridge.server.negotiation import MEDIA_TYPES, Format, response_format
 
 log = logging.getLogger("fhirbridge.audit")
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -22,7 +21,7 @@ from fhirbridge.security import policy
 from fhirbridge.security.access import Access
 from fhirbridge.security.audit import AuditTrail
 from fhirbridge.security.consent import consent_grants
-from fhirbridge.security.middleware import ASGIApp, SecurityMiddleware
+from fhirbridge.security.middleware import SecurityMiddleware
 from fhirbridge.security.policy import CLAIM, TREATING_MODES, Relations, Share, consents_naming, treated_children
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.smart import smart_configuration
@@ -50,17 +49,9 @@ CORS_RESPONSE_HEADERS = ["ETag", "Location", "Last-Modified", "Content-Location"
 
 @dataclass
 class InstalledSecurity:
-    audit: AuditTrail | None
+    audit: AuditTrail | None  # None with authentication off: nothing is audited
     # Where the audit trail is kept (read by /AuditEvent).
     audit_log: AuditLog
-    # The layers around every request, innermost first, as (middleware class, options).
-    layers: list[tuple[Callable[..., Any], dict[str, Any]]]
-
-    def wrap(self, inner: ASGIApp) -> ASGIApp:
-        """``inner`` behind the same layers the FastAPI application has (for its plain-read path)."""
-        for middleware, options in self.layers:
-            inner = middleware(inner, **options)
-        return inner
 
     def close(self) -> None:
         if self.audit is not None:
@@ -160,7 +151,10 @@ def access_for(repository: SqlRepository, principal: Principal | None, settings:
 
 
 def install_security(app: FastAPI, settings: Settings, repository: SqlRepository) -> InstalledSecurity:
-    """Authentication, the access context, audit, security headers, CORS and the discovery routes."""
+    """Authentication, the access context, audit, security headers, CORS and the discovery routes.
+
+    The security middleware and CORS are added to ``app`` as its outermost middleware so far: the middleware
+    added before them (the plain-read path among them) runs behind them."""
     verifier: TokenVerifier | None = None
     audit: AuditTrail | None = None
     audit_log = AuditLog.beside(repository.engine)
@@ -186,28 +180,23 @@ def install_security(app: FastAPI, settings: Settings, repository: SqlRepository
         )
         audit = AuditTrail(audit_log, journal, max_pending=settings.audit_max_pending)
         audit.start()
-    app.state.audit_trail = audit
     relations = RepositoryRelations(repository, settings.treating_relationship, settings.age_of_majority)
-    layers: list[tuple[Callable[..., Any], dict[str, Any]]] = [
-        (SecurityMiddleware, {"verifier": verifier, "relations": relations, "audit": audit})
-    ]
+    app.add_middleware(SecurityMiddleware, verifier=verifier, relations=relations, audit=audit)
     if settings.cors_origins:
-        # Outermost: a browser's preflight is answered before authentication.
-        cors = {
-            "allow_origins": settings.cors_origins,
-            "allow_methods": CORS_METHODS,
-            "allow_headers": CORS_REQUEST_HEADERS,
-            "expose_headers": CORS_RESPONSE_HEADERS,
-        }
-        layers.append((CORSMiddleware, cors))
-    for middleware, options in layers:
-        app.add_middleware(middleware, **options)  # each added one becomes the outermost
+        # Outside it: a browser's preflight is answered before authentication.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
+        )
 
     @app.get("/.well-known/smart-configuration")
     async def smart_discovery() -> Response:
         return Response(fhir_json.dumps(smart_configuration(settings)), media_type="application/json")
 
-    return InstalledSecurity(audit, audit_log, layers)
+    return InstalledSecurity(audit, audit_log)
 
 
 __all__ = ["InstalledSecurity", "RepositoryRelations", "access_for", "install_security"]

@@ -21,14 +21,16 @@ from fhirbridge.bulk.jobs import ExportJob
 from fhirbridge.bulk.request import Level, parse_kickoff
 from fhirbridge.bulk.service import BulkExport
 from fhirbridge.config import Settings
+from fhirbridge.engine.interactions import FhirEngine
 from fhirbridge.engine.resource_types import require_id
+from fhirbridge.engine.searching import SearchService
 from fhirbridge.errors import BadRequest, FhirError, Forbidden, NotFound, information_outcome
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.security.access import SYSTEM_ACCESS, Access, AuditedEntity
-from fhirbridge.security.middleware import request_access
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.server import access_for
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
+from fhirbridge.server.deps import AccessDep, BulkExportDep
 from fhirbridge.server.render import body_response, http_date
 from fhirbridge.storage.clock import from_micros, instant
 from fhirbridge.storage.export_jobs import COMPLETED, FAILED
@@ -42,9 +44,11 @@ NDJSON = "application/fhir+ndjson"
 RETRY_AFTER_SECONDS = "2"
 
 
-def install_bulk_export(app: FastAPI, settings: Settings, repository: SqlRepository) -> BulkExport:
-    """The export service on ``app.state.bulk_export`` and its routes (included now: before the interaction
-    routes, which would take ``/$export`` for a type); the caller starts and stops it."""
+def install_bulk_export(
+    app: FastAPI, settings: Settings, repository: SqlRepository, engine: FhirEngine, search: SearchService
+) -> BulkExport:
+    """The export service and its routes (included now: before the interaction routes, which would take
+    ``/$export`` for a type); the caller starts and stops it, and gives it to the routes (``BulkExportDep``)."""
 
     def owner_access(owner: Principal | None) -> Access:
         """A job runs under its owner's access as a request of the owner's would have it now."""
@@ -54,8 +58,7 @@ def install_bulk_export(app: FastAPI, settings: Settings, repository: SqlReposit
             raise Forbidden("This export was requested without authentication; kick it off again")
         return access_for(repository, owner, settings)
 
-    bulk = BulkExport.build(settings, repository, app.state.engine, app.state.search, owner_access)
-    app.state.bulk_export = bulk
+    bulk = BulkExport.build(settings, repository, engine, search, owner_access)
     app.include_router(router)
     return bulk
 
@@ -64,22 +67,22 @@ def install_bulk_export(app: FastAPI, settings: Settings, repository: SqlReposit
 
 
 @router.get("/$export")
-async def system_export(ctx: FhirRequestDep) -> Response:
-    return await _kick_off(ctx, "system")
+async def system_export(ctx: FhirRequestDep, bulk: BulkExportDep) -> Response:
+    return await _kick_off(ctx, bulk, "system")
 
 
 @router.get("/Patient/$export")
-async def patient_export(ctx: FhirRequestDep) -> Response:
-    return await _kick_off(ctx, "patient")
+async def patient_export(ctx: FhirRequestDep, bulk: BulkExportDep) -> Response:
+    return await _kick_off(ctx, bulk, "patient")
 
 
 @router.get("/Group/{id}/$export")
-async def group_export(id: str, ctx: FhirRequestDep) -> Response:
+async def group_export(id: str, ctx: FhirRequestDep, bulk: BulkExportDep) -> Response:
     require_id(id)
-    return await _kick_off(ctx, "group", group_id=id)
+    return await _kick_off(ctx, bulk, "group", group_id=id)
 
 
-async def _kick_off(ctx: FhirRequest, level: Level, group_id: str | None = None) -> Response:
+async def _kick_off(ctx: FhirRequest, bulk: BulkExport, level: Level, group_id: str | None = None) -> Response:
     preferences = _preferences(ctx)
     if "respond-async" not in preferences:
         raise BadRequest("$export runs asynchronously: send the header Prefer: respond-async", expression="Prefer")
@@ -87,7 +90,6 @@ async def _kick_off(ctx: FhirRequest, level: Level, group_id: str | None = None)
     request = parse_kickoff(
         level, list(query.multi_items()), lenient=preferences.get("handling") == "lenient", group_id=group_id
     )
-    bulk = _bulk(ctx.request)
     await run_in_threadpool(bulk.check, ctx.access, request, ctx.base_url)
     url = f"{ctx.base_url}{ctx.request.url.path}" + (f"?{ctx.request.url.query}" if ctx.request.url.query else "")
     job_id = await run_in_threadpool(bulk.jobs.create, ctx.access.principal, url, request)
@@ -111,8 +113,8 @@ def _preferences(ctx: FhirRequest) -> dict[str, str]:
 
 
 @router.get(STATUS_PATH)
-async def export_status(ctx: FhirRequestDep) -> Response:
-    job = await _own_job(ctx.request)
+async def export_status(ctx: FhirRequestDep, bulk: BulkExportDep) -> Response:
+    job = await _own_job(ctx.request, bulk, ctx.access)
     ctx.access.note([AuditedEntity(_entity(job.id), "export-status", 200)])
     if job.state == FAILED:
         error = FhirError(f"The export failed: {job.failure}")  # 500, as the IG has it for a failed export
@@ -129,9 +131,8 @@ async def export_status(ctx: FhirRequestDep) -> Response:
 
 
 @router.delete(STATUS_PATH)
-async def cancel_export(ctx: FhirRequestDep) -> Response:
-    job = await _own_job(ctx.request)
-    bulk = _bulk(ctx.request)
+async def cancel_export(ctx: FhirRequestDep, bulk: BulkExportDep) -> Response:
+    job = await _own_job(ctx.request, bulk, ctx.access)
     await run_in_threadpool(bulk.jobs.cancel, job.id)
     # Its worker, if it is running, stops at its next heartbeat and removes what it wrote since.
     await run_in_threadpool(bulk.files.remove, job.id)
@@ -140,12 +141,10 @@ async def cancel_export(ctx: FhirRequestDep) -> Response:
 
 
 @router.get(FILE_PATH)
-async def export_file(request: Request) -> Response:
+async def export_file(request: Request, access: AccessDep, bulk: BulkExportDep) -> Response:
     # Not the FHIR request dependency: a bulk client asks for ndjson, which is no format it negotiates.
-    access = request_access(request.scope)
-    job = await _own_job(request)
+    job = await _own_job(request, bulk, access)
     name = request.query_params.get("_file") or ""
-    bulk = _bulk(request)
     path = bulk.files.path(job.id, name) if job.state == COMPLETED and job.file(name) else None
     if path is None:
         raise NotFound(f"Bulk export {job.id} has no file '{name}'", code="not-found")
@@ -156,13 +155,12 @@ async def export_file(request: Request) -> Response:
     return FileResponse(path, media_type=NDJSON)
 
 
-async def _own_job(request: Request) -> ExportJob:
+async def _own_job(request: Request, bulk: BulkExport, access: Access) -> ExportJob:
     """The job named by ``_jobId``, if the caller kicked it off and it has not expired; else 404."""
     job_id = request.query_params.get("_jobId")
     if not job_id:
         raise BadRequest("The bulk export is named by the parameter _jobId", expression="_jobId")
-    access = request_access(request.scope)
-    job = await run_in_threadpool(_bulk(request).jobs.find, job_id, access.principal) if JOB_ID.match(job_id) else None
+    job = await run_in_threadpool(bulk.jobs.find, job_id, access.principal) if JOB_ID.match(job_id) else None
     if job is None:
         raise NotFound(f"Bulk export {job_id} is not known", code="not-found")
     return job
@@ -195,11 +193,6 @@ def _file_url(base_url: str, job_id: str, name: str) -> str:
 def _entity(job_id: str) -> str:
     # No "/": the audit trail names it as a display, not as a reference to a resource.
     return f"bulk export {job_id}"
-
-
-def _bulk(request: Request) -> BulkExport:
-    bulk: BulkExport = request.app.state.bulk_export
-    return bulk
 
 
 __all__ = ["FILE_PATH", "STATUS_PATH", "install_bulk_export", "router"]

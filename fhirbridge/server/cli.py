@@ -193,7 +193,7 @@ def _share_metrics(settings: Settings) -> str | None:
 
 
 def _load_demo(app: Any, settings: Settings) -> None:
-    loaded = load_demo_data(app.state.bundles, app.state.repository, f"http://{settings.host}:{settings.port}")
+    loaded = load_demo_data(app.services.bundles, app.services.repository, f"http://{settings.host}:{settings.port}")
     log.info("demo data: %d children loaded, %d already there", loaded[0], loaded[1])
 
 

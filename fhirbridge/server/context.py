@@ -11,10 +11,10 @@ from fhirbridge.config import Settings
 from fhirbridge.engine.interactions import FhirEngine
 from fhirbridge.errors import BadRequest, PayloadTooLarge
 from fhirbridge.formats.codec import decode
+from fhirbridge.formats.negotiation import Format, request_format, response_format
 from fhirbridge.security.access import Access
-from fhirbridge.security.middleware import request_access
+from fhirbridge.server.deps import AccessDep, EngineDep, SettingsDep
 from fhirbridge.server.hosts import link_base
-from fhirbridge.server.negotiation import Format, request_format, response_format
 
 PREFER_RETURN = {"minimal", "representation", "OperationOutcome"}
 
@@ -75,14 +75,14 @@ def _prefer(request: Request) -> tuple[str, bool]:
     return prefer_return, strict
 
 
-def fhir_request(request: Request) -> FhirRequest:
-    settings: Settings = request.app.state.settings
+async def fhir_request(request: Request, settings: SettingsDep, engine: EngineDep, access: AccessDep) -> FhirRequest:
+    # A coroutine function, as every dependency of ours (server/deps.py): no worker thread for header parsing.
     prefer_return, strict = _prefer(request)
     return FhirRequest(
         request=request,
         settings=settings,
-        engine=request.app.state.engine,
-        access=request_access(request.scope),
+        engine=engine,
+        access=access,
         fmt=response_format(request.query_params.get("_format"), request.headers.get("accept")),
         pretty=request.query_params.get("_pretty") == "true",
         prefer_return=prefer_return,

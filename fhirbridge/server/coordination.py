@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from fhirbridge.domain.jsonio import record_to_json
 from fhirbridge.domain.record import Record
-from fhirbridge.engine.coordination import CoordinationService, RecordView
+from fhirbridge.engine.coordination import RecordView
 from fhirbridge.engine.resource_types import require_id
 from fhirbridge.formats import json as fhir_json
 from fhirbridge.server.context import FhirRequestDep
+from fhirbridge.server.deps import CoordinationDep
 
 router = APIRouter(prefix="/coordination", tags=["care coordination"])
 
@@ -27,11 +28,6 @@ RECORD_BODY: dict[str, Any] = {
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Record"}}},
     }
 }
-
-
-def _service(request: Request) -> CoordinationService:
-    service: CoordinationService = request.app.state.coordination
-    return service
 
 
 def _record_response(view: RecordView) -> Response:
@@ -44,8 +40,8 @@ def _part_response(value: Any, etag: str) -> Response:
 
 
 @router.get("/children/{child_id}", responses={200: {"model": Record}}, summary="A child's whole record")
-async def read_record(child_id: str, ctx: FhirRequestDep) -> Response:
-    view = await run_in_threadpool(_service(ctx.request).read, ctx.access, require_id(child_id))
+async def read_record(child_id: str, ctx: FhirRequestDep, service: CoordinationDep) -> Response:
+    view = await run_in_threadpool(service.read, ctx.access, require_id(child_id))
     return _record_response(view)
 
 
@@ -55,13 +51,13 @@ async def read_record(child_id: str, ctx: FhirRequestDep) -> Response:
     openapi_extra=RECORD_BODY,
     summary="Write a child's record",
 )
-async def write_record(child_id: str, ctx: FhirRequestDep) -> Response:
+async def write_record(child_id: str, ctx: FhirRequestDep, service: CoordinationDep) -> Response:
     body = await ctx.raw_body()
     # The record reader takes JSON as the standard library parses it: refuse here, as for FHIR bodies,
     # what nests beyond the limit or holds text no store can keep (it would otherwise fail deep inside).
     fhir_json.loads(body, max_depth=ctx.settings.max_json_depth)
     view = await run_in_threadpool(
-        _service(ctx.request).write,
+        service.write,
         ctx.access,
         require_id(child_id),
         body,
@@ -72,21 +68,20 @@ async def write_record(child_id: str, ctx: FhirRequestDep) -> Response:
 
 
 @router.get("/children/{child_id}/report", summary="What of the child's FHIR data has no place in the record")
-async def import_report(child_id: str, ctx: FhirRequestDep) -> Response:
-    view = await run_in_threadpool(_service(ctx.request).read, ctx.access, require_id(child_id))
+async def import_report(child_id: str, ctx: FhirRequestDep, service: CoordinationDep) -> Response:
+    view = await run_in_threadpool(service.read, ctx.access, require_id(child_id))
     return Response(fhir_json.dumps(view.report_json()), media_type="application/json")
 
 
 @router.get("/children/{child_id}/{part}", summary="One part of a child's record")
-async def read_part(child_id: str, part: str, ctx: FhirRequestDep) -> Response:
-    value, etag = await run_in_threadpool(_service(ctx.request).read_part, ctx.access, require_id(child_id), part)
+async def read_part(child_id: str, part: str, ctx: FhirRequestDep, service: CoordinationDep) -> Response:
+    value, etag = await run_in_threadpool(service.read_part, ctx.access, require_id(child_id), part)
     return _part_response(value, etag)
 
 
 @router.put("/children/{child_id}/{part}", summary="Replace one part of a child's record")
-async def write_part(child_id: str, part: str, ctx: FhirRequestDep) -> Response:
+async def write_part(child_id: str, part: str, ctx: FhirRequestDep, service: CoordinationDep) -> Response:
     value = fhir_json.loads(await ctx.raw_body(), max_depth=ctx.settings.max_json_depth)
-    service = _service(ctx.request)
     written, etag = await run_in_threadpool(
         service.write_part,
         ctx.access,

@@ -1,13 +1,15 @@
 """``GET [type]/[id]`` answered before the framework: the plain read, the interaction clients make most.
 
-EHRs syncing, dashboards and referral partners mostly read single resources. Through FastAPI, the
-middleware stack, route matching, dependency solving and the hop to a worker thread cost several
-times what the read itself costs (docs/benchmarks.md). A *plain* read (no query parameters, a JSON
-answer, no conditional headers) is therefore answered by ``PlainReads``, through the same guarded
-engine and with the same body and headers as the ``read`` route in ``routes.py``, behind the same
-security layers (authentication, access, audit, security headers, CORS) as every other request.
-Anything else, including every read this does not recognise as plain, goes to the FastAPI
-application unchanged.
+EHRs syncing, dashboards and referral partners mostly read single resources. Through FastAPI, its own
+middleware, route matching, dependency solving and the hop to a worker thread cost several times what
+the read itself costs (docs/benchmarks.md). A *plain* read (no query parameters, a JSON answer, no
+conditional headers) is therefore answered by ``PlainReads``, through the same guarded engine and with
+the same body and headers as the ``read`` route in ``routes.py``. ``PlainReads`` is an ordinary ASGI
+middleware, the innermost of the application's (server/app.py): every middleware added to the
+application, now or later, applies to plain reads as to every other request (request ids and metrics,
+the host check, CORS, authentication, access, audit and security headers, a caller's reads from the
+replicas). Anything else, including every read this does not recognise as plain, is passed on to the
+framework unchanged.
 
 The primary-key read runs on the event loop: it takes tens of microseconds, less than handing it to
 a worker thread would. On PostgreSQL it is awaited, and the loop serves other requests meanwhile.
@@ -23,8 +25,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from fhirbridge.engine.interactions import FhirEngine
 from fhirbridge.engine.resource_types import ID_PATTERN, resource_types
 from fhirbridge.errors import FhirError
+from fhirbridge.formats.negotiation import response_format
 from fhirbridge.security.middleware import request_access
-from fhirbridge.server.negotiation import response_format
 from fhirbridge.server.render import error_response, media_type, version_headers
 
 log = logging.getLogger("fhirbridge")
@@ -32,22 +34,26 @@ log = logging.getLogger("fhirbridge")
 JSON_CONTENT_TYPE = media_type("json").encode("latin-1")
 # Conditional reads (304) are the route's to answer.
 CONDITIONAL_HEADERS = frozenset({b"if-none-match", b"if-modified-since"})
-TARGET = "fhirbridge.plain_read"  # where plain_read leaves (type, id) in the ASGI scope
 
 
 class PlainReads:
-    """The ASGI endpoint for plain reads: ``scope[TARGET]`` names the resource."""
+    """ASGI middleware: a plain read is answered here; every other request goes on to ``app``."""
 
-    def __init__(self, engine: FhirEngine) -> None:
+    def __init__(self, app: ASGIApp, *, engine: FhirEngine) -> None:
+        self.app = app
         self.engine = engine
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        target = plain_read(scope)
+        if target is None:
+            await self.app(scope, receive, send)
+            return
         try:
-            version = await self.engine.read_async(request_access(scope), *scope[TARGET])
+            version = await self.engine.read_async(request_access(scope), *target)
         except FhirError as error:
             await error_response(error)(scope, receive, send)
             return
-        except Exception:  # the framework's last-resort handler is not in this path
+        except Exception:  # the framework's error layers are not in this path
             log.exception("unexpected error on GET %s", scope["path"])
             await error_response(FhirError("Internal server error"))(scope, receive, send)
             return
@@ -60,38 +66,27 @@ class PlainReads:
         await send({"type": "http.response.body", "body": body})
 
 
-class PlainReadPath:
-    """Recognises plain reads and sends them down ``handler`` (PlainReads behind the security layers)."""
-
-    def __init__(self, handler: ASGIApp) -> None:
-        self.handler = handler
-        # AuditEvents live in the audit log, not the resource store: their reads take the route.
-        self.types = resource_types() - {"AuditEvent"}
-
-    def takes(self, scope: Scope) -> bool:
-        target = self._target(scope)
-        if target is None:
-            return False
-        scope[TARGET] = target
-        return True
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.handler(scope, receive, send)
-
-    def _target(self, scope: Scope) -> tuple[str, str] | None:
-        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("query_string"):
+def plain_read(scope: Scope) -> tuple[str, str] | None:
+    """The (type, id) of a plain read; None for any other request."""
+    if scope["type"] != "http" or scope["method"] != "GET" or scope.get("query_string"):
+        return None
+    path: str = scope["path"]
+    root = scope.get("root_path", "")
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    parts = path.split("/")
+    if len(parts) != 3 or parts[0] or parts[1] not in _read_here() or not ID_PATTERN.match(parts[2]):
+        return None
+    for name, value in scope["headers"]:
+        if name in CONDITIONAL_HEADERS or (name == b"accept" and not _answers_json(value)):
             return None
-        path: str = scope["path"]
-        root = scope.get("root_path", "")
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        parts = path.split("/")
-        if len(parts) != 3 or parts[0] or parts[1] not in self.types or not ID_PATTERN.match(parts[2]):
-            return None
-        for name, value in scope["headers"]:
-            if name in CONDITIONAL_HEADERS or (name == b"accept" and not _answers_json(value)):
-                return None
-        return parts[1], parts[2]
+    return parts[1], parts[2]
+
+
+@lru_cache(maxsize=1)
+def _read_here() -> frozenset[str]:
+    # AuditEvents live in the audit log, not the resource store: their reads take the route.
+    return resource_types() - {"AuditEvent"}
 
 
 @lru_cache(maxsize=256)
@@ -103,4 +98,4 @@ def _answers_json(accept: bytes) -> bool:
         return False  # the route answers 406
 
 
-__all__ = ["PlainReadPath", "PlainReads"]
+__all__ = ["PlainReads", "plain_read"]

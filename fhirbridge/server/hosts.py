@@ -7,8 +7,8 @@ elsewhere, and a web page whose name was rebound to this server's address (DNS r
 from a browser. So every request must name one of the server's own hosts, whether or not ``base_url``
 is set: one listed in ``FHIRBRIDGE_ALLOWED_HOSTS`` or, when none are listed, the address the request
 arrived on, ``127.0.0.1`` or ``localhost``, on the port it arrived on; the host of ``base_url`` always.
-Any other is answered 400 by ``HostCheck``, the outermost layer of both the FastAPI application and the
-plain-read path (``FhirbridgeApp.__call__``), before authentication or anything else runs.
+Any other is answered 400 by ``HostCheck``, a middleware outside every other but the request ids and
+metrics (server/app.py), plain reads included, before authentication or anything else runs.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from fhirbridge.config import Settings
 from fhirbridge.errors import BadRequest, FhirError
 from fhirbridge.formats.codec import encode
+from fhirbridge.formats.negotiation import MEDIA_TYPES, Format, response_format
 from fhirbridge.security.middleware import NO_STORE, SECURITY_HEADERS
-from fhirbridge.server.negotiation import MEDIA_TYPES, Format, response_format
 
 log = logging.getLogger("fhirbridge.security")
 

@@ -1,9 +1,9 @@
-"""Request ids, the access log and request metrics: the outermost layer, around both paths.
+"""Request ids, the access log and request metrics: the outermost layer, around every request.
 
-``FhirbridgeApp`` sends every request through ``Observability`` before anything else, so plain reads
-(server/fastread.py, answered before the framework) are counted, logged and given a request id exactly
-as the requests the framework routes are. It runs on every request, so it is kept cheap: no regex is
-compiled, no label is looked up beyond a dict (metrics.py), and the access line is only made when the
+``Observability`` is the outermost middleware of the application (added last, server/app.py), so plain
+reads (answered by the innermost one, server/fastread.py) are counted, logged and given a request id
+exactly as the requests the framework routes are. It runs on every request, so it is kept cheap: no regex
+is compiled, no label is looked up beyond a dict (metrics.py), and the access line is only made when the
 access logger is on.
 
 ``X-Request-ID``: a caller's own id is kept when it is 1 to 128 characters of ``A-Z a-z 0-9 . _ : -``
@@ -27,10 +27,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from fhirbridge.config import Settings
 from fhirbridge.engine.resource_types import resource_types
 from fhirbridge.errors import Forbidden
+from fhirbridge.security.audit import AuditTrail
 from fhirbridge.security.middleware import request_access
 from fhirbridge.server import health
 from fhirbridge.server.logs import ACCESS_LOGGER, REQUEST_ID
 from fhirbridge.server.metrics import RequestMetrics, build_registry, forget_dead_workers, multiprocess_dir
+from fhirbridge.storage.sql import SqlRepository
 
 log = logging.getLogger("fhirbridge")
 
@@ -41,6 +43,8 @@ SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
 class Observability:
+    """ASGI middleware: a request id, the access log line and the request metrics of every request."""
+
     def __init__(self, app: ASGI, *, worker: str, metrics: RequestMetrics | None) -> None:
         self.app = app
         self.worker = worker
@@ -106,9 +110,6 @@ class InstalledObservability:
     _port_server: Any = None
     port: int | None = None  # where /metrics is served apart from the API, once started
 
-    def around(self, app: ASGI) -> Observability:
-        return Observability(app, worker=self.worker, metrics=self.metrics)
-
     def start(self) -> None:
         """Open the metrics port, when one is configured (at start-up, not when the app is made)."""
         shared = multiprocess_dir()
@@ -142,20 +143,21 @@ class InstalledObservability:
             self._port_server = None
 
 
-def install_observability(app: FastAPI, settings: Settings) -> InstalledObservability:
-    """Health routes, and metrics when turned on; call after security is installed (the audit trail), and
-    before the FHIR routes, whose ``/{type}`` would take these paths."""
+def install_observability(
+    app: FastAPI, settings: Settings, primary: SqlRepository, audit: AuditTrail | None
+) -> InstalledObservability:
+    """Health routes, and metrics when turned on (the queue count read on ``primary``, the audit trail's
+    backlog from ``audit``), and the ``Observability`` middleware: call when every other middleware has
+    been added (it is to be the outermost), and before the FHIR routes, whose ``/{type}`` would take these
+    paths."""
     worker = settings.worker_id or str(os.getpid())
-    # Readiness and the queue count are the primary's to tell, whatever replicas serve reads.
-    app.state.readiness = health.Readiness(app.state.repository.primary())
     app.include_router(health.router)
     registry = metrics = None
     if settings.metrics:
-        registry, metrics = build_registry(
-            worker, app.state.repository.primary(), app.state.audit_trail, frozenset(resource_types())
-        )
+        registry, metrics = build_registry(worker, primary, audit, frozenset(resource_types()))
         if not settings.metrics_port:
             app.add_api_route("/metrics", _metrics_endpoint(registry, settings), include_in_schema=False)
+    app.add_middleware(Observability, worker=worker, metrics=metrics)
     return InstalledObservability(worker, registry, metrics, settings)
 
 

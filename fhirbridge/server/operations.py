@@ -12,7 +12,7 @@ from fastapi import APIRouter, Response
 from starlette.concurrency import run_in_threadpool
 
 from fhirbridge.engine.interactions import resource_of
-from fhirbridge.engine.operations.assessment import response_from
+from fhirbridge.engine.operations.assessment import AssessmentOperations, response_from
 from fhirbridge.engine.operations.printable import SUMMARY_CSP, summary_html
 from fhirbridge.engine.operations.validate import (
     QuestionnaireLookup,
@@ -22,8 +22,10 @@ from fhirbridge.engine.operations.validate import (
 )
 from fhirbridge.engine.referrals import worklist_criteria
 from fhirbridge.engine.resource_types import require_id, require_type
+from fhirbridge.engine.searching import SearchService
+from fhirbridge.formats.negotiation import wants_html
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
-from fhirbridge.server.negotiation import wants_html
+from fhirbridge.server.deps import AssessmentOperationsDep, PatientOperationsDep, SearchDep
 from fhirbridge.server.params import instant_param, int_param, run_search
 from fhirbridge.server.render import body_response
 from fhirbridge.server.terminology import router as terminology_router
@@ -35,14 +37,14 @@ router.include_router(worklist_router)  # Group/[id]/$worklist (server/worklist.
 
 
 @router.get("/Patient/{id}/$everything")
-async def patient_everything(id: str, ctx: FhirRequestDep) -> Response:
+async def patient_everything(id: str, ctx: FhirRequestDep, patients: PatientOperationsDep) -> Response:
     query = ctx.request.query_params
     count = min(max(int_param(query.get("_count"), "_count", default=ctx.settings.default_page_size), 1), 1000)
     types = {t for t in (query.get("_type") or "").split(",") if t}
     for resource_type in types:
         require_type(resource_type)
     bundle = await run_in_threadpool(
-        ctx.request.app.state.patient_operations.everything,
+        patients.everything,
         ctx.access,
         require_id(id),
         base_url=ctx.base_url,
@@ -55,9 +57,9 @@ async def patient_everything(id: str, ctx: FhirRequestDep) -> Response:
 
 
 @router.get("/Patient/{id}/$summary")
-async def patient_summary(id: str, ctx: FhirRequestDep) -> Response:
+async def patient_summary(id: str, ctx: FhirRequestDep, patients: PatientOperationsDep) -> Response:
     document = await run_in_threadpool(
-        ctx.request.app.state.patient_operations.summary,
+        patients.summary,
         ctx.access,
         require_id(id),
         base_url=ctx.base_url,
@@ -73,9 +75,9 @@ async def patient_summary(id: str, ctx: FhirRequestDep) -> Response:
 
 
 @router.get("/Patient/{id}/$transfer-summary")
-async def patient_transfer_summary(id: str, ctx: FhirRequestDep) -> Response:
+async def patient_transfer_summary(id: str, ctx: FhirRequestDep, patients: PatientOperationsDep) -> Response:
     document = await run_in_threadpool(
-        ctx.request.app.state.patient_operations.transfer_summary,
+        patients.transfer_summary,
         ctx.access,
         require_id(id),
         base_url=ctx.base_url,
@@ -85,24 +87,20 @@ async def patient_transfer_summary(id: str, ctx: FhirRequestDep) -> Response:
 
 
 @router.get("/Composition/{id}/$document")
-async def composition_document(id: str, ctx: FhirRequestDep) -> Response:
-    document = await run_in_threadpool(
-        ctx.request.app.state.patient_operations.document, ctx.access, require_id(id), base_url=ctx.base_url
-    )
+async def composition_document(id: str, ctx: FhirRequestDep, patients: PatientOperationsDep) -> Response:
+    document = await run_in_threadpool(patients.document, ctx.access, require_id(id), base_url=ctx.base_url)
     return body_response(ctx, document)
 
 
 @router.get("/Questionnaire/{id}/$populate")
-async def questionnaire_populate(id: str, ctx: FhirRequestDep) -> Response:
-    operations = ctx.request.app.state.assessment_operations
+async def questionnaire_populate(id: str, ctx: FhirRequestDep, operations: AssessmentOperationsDep) -> Response:
     subject = ctx.request.query_params.get("subject") or ""
     questionnaire = resource_of(await run_in_threadpool(ctx.engine.read, ctx.access, "Questionnaire", id))
     return body_response(ctx, await run_in_threadpool(operations.populate, ctx.access, questionnaire, subject))
 
 
 @router.post("/QuestionnaireResponse/$extract")
-async def response_extract(ctx: FhirRequestDep) -> Response:
-    operations = ctx.request.app.state.assessment_operations
+async def response_extract(ctx: FhirRequestDep, operations: AssessmentOperationsDep) -> Response:
     response = response_from(await ctx.resource_body())
     commit = ctx.request.query_params.get("commit") == "true"
     return body_response(
@@ -111,42 +109,39 @@ async def response_extract(ctx: FhirRequestDep) -> Response:
 
 
 @router.post("/QuestionnaireResponse/{id}/$assess")
-async def response_assess(id: str, ctx: FhirRequestDep) -> Response:
-    operations = ctx.request.app.state.assessment_operations
+async def response_assess(id: str, ctx: FhirRequestDep, operations: AssessmentOperationsDep) -> Response:
     assessed = await run_in_threadpool(operations.assess, ctx.access, require_id(id), base_url=ctx.base_url)
     return body_response(ctx, assessed)
 
 
 @router.get("/CarePlan/$overdue-reviews")
-async def overdue_reviews(ctx: FhirRequestDep) -> Response:
-    operations = ctx.request.app.state.assessment_operations
+async def overdue_reviews(ctx: FhirRequestDep, operations: AssessmentOperationsDep) -> Response:
     return body_response(ctx, await run_in_threadpool(operations.overdue, ctx.access))
 
 
 @router.get("/Task/$open-referrals")
-async def open_referrals(ctx: FhirRequestDep) -> Response:
-    return await _referral_worklist(ctx, "open")
+async def open_referrals(ctx: FhirRequestDep, search: SearchDep) -> Response:
+    return await _referral_worklist(ctx, search, "open")
 
 
 @router.get("/Task/$unanswered-referrals")
-async def unanswered_referrals(ctx: FhirRequestDep) -> Response:
-    return await _referral_worklist(ctx, "unanswered")
+async def unanswered_referrals(ctx: FhirRequestDep, search: SearchDep) -> Response:
+    return await _referral_worklist(ctx, search, "unanswered")
 
 
-async def _referral_worklist(ctx: FhirRequest, kind: str) -> Response:
+async def _referral_worklist(ctx: FhirRequest, search: SearchService, kind: str) -> Response:
     query = ctx.request.query_params
     days = int_param(query.get("olderThanDays"), "olderThanDays", default=0, maximum=36_500)
     params = worklist_criteria(kind, days, datetime.now(UTC))
     params += [(name, value) for name, value in query.multi_items() if name in ("_count", "_cursor", "patient")]
-    return await run_search(ctx, "Task", params, "Task")
+    return await run_search(ctx, search, "Task", params, "Task")
 
 
-def _questionnaires(ctx: FhirRequest) -> QuestionnaireLookup:
+def _questionnaires(ctx: FhirRequest, operations: AssessmentOperations) -> QuestionnaireLookup:
     """Where ``$validate`` finds the Questionnaire a response answers: those the caller may read here, then
     those fhirbridge publishes (a caller without the scope gets only the published ones, not a 403)."""
     if not ctx.access.can("Questionnaire", "r"):
         return published_questionnaire
-    operations = ctx.request.app.state.assessment_operations
 
     def known(canonical: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = operations.known_questionnaire(ctx.access, canonical)
@@ -156,33 +151,40 @@ def _questionnaires(ctx: FhirRequest) -> QuestionnaireLookup:
 
 
 @router.post("/{resource_type}/$validate")
-async def validate_type(resource_type: str, ctx: FhirRequestDep) -> Response:
+async def validate_type(resource_type: str, ctx: FhirRequestDep, operations: AssessmentOperationsDep) -> Response:
     require_type(resource_type)
     resource, profiles = validation_input(await ctx.resource_body(), ctx.request.query_params.getlist("profile"))
+    questionnaires = _questionnaires(ctx, operations)
     outcome = await run_in_threadpool(
-        validate_outcome, resource, profiles, expected_type=resource_type, questionnaires=_questionnaires(ctx)
+        validate_outcome, resource, profiles, expected_type=resource_type, questionnaires=questionnaires
     )
     return body_response(ctx, outcome)
 
 
 @router.get("/{resource_type}/{id}/$validate")
-async def validate_stored(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
+async def validate_stored(
+    resource_type: str, id: str, ctx: FhirRequestDep, operations: AssessmentOperationsDep
+) -> Response:
     version = await run_in_threadpool(ctx.engine.read, ctx.access, resource_type, id)
     profiles = ctx.request.query_params.getlist("profile")
     resource = resource_of(version)
+    questionnaires = _questionnaires(ctx, operations)
     outcome = await run_in_threadpool(
-        validate_outcome, resource, profiles, expected_type=resource_type, questionnaires=_questionnaires(ctx)
+        validate_outcome, resource, profiles, expected_type=resource_type, questionnaires=questionnaires
     )
     return body_response(ctx, outcome)
 
 
 @router.post("/{resource_type}/{id}/$validate")
-async def validate_instance(resource_type: str, id: str, ctx: FhirRequestDep) -> Response:
+async def validate_instance(
+    resource_type: str, id: str, ctx: FhirRequestDep, operations: AssessmentOperationsDep
+) -> Response:
     require_type(resource_type)
     require_id(id)
     resource, profiles = validation_input(await ctx.resource_body(), ctx.request.query_params.getlist("profile"))
+    questionnaires = _questionnaires(ctx, operations)
     outcome = await run_in_threadpool(
-        validate_outcome, resource, profiles, expected_type=resource_type, questionnaires=_questionnaires(ctx)
+        validate_outcome, resource, profiles, expected_type=resource_type, questionnaires=questionnaires
     )
     return body_response(ctx, outcome)
 

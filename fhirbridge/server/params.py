@@ -64,13 +64,13 @@ def shaped(version: StoredVersion, query: Mapping[str, str]) -> StoredVersion:
 
 async def run_search(
     ctx: FhirRequest,
+    service: SearchService,
     resource_type: str | None,
     params: list[tuple[str, str]],
     path: str,
     *,
     compartment: tuple[str, str] | None = None,
 ) -> Response:
-    service: SearchService = ctx.request.app.state.search
     access = ctx.access
     params, compartment = search_params_for(access, resource_type, params, compartment)
     result = await _while_connected(ctx.request, _search, service, access, resource_type, params, ctx, compartment)

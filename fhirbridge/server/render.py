@@ -12,8 +12,8 @@ from fastapi import Response
 from fhirbridge.engine.interactions import InteractionResult
 from fhirbridge.errors import FhirError, information_outcome
 from fhirbridge.formats.codec import encode, encode_stored
+from fhirbridge.formats.negotiation import MEDIA_TYPES, Format
 from fhirbridge.server.context import FhirRequest
-from fhirbridge.server.negotiation import MEDIA_TYPES, Format
 from fhirbridge.storage.contract import StoredVersion
 
 

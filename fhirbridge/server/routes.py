@@ -11,12 +11,12 @@ from starlette.concurrency import run_in_threadpool
 from fhirbridge.engine.bundles import history_bundle
 from fhirbridge.engine.capability import capability_statement
 from fhirbridge.engine.resource_types import require_id, require_type
-from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, NotFound, UnsupportedMediaType
 from fhirbridge.formats import json as fhir_json
+from fhirbridge.formats.negotiation import is_form, is_json_patch
 from fhirbridge.security.smart import rest_security
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
-from fhirbridge.server.negotiation import is_form, is_json_patch
+from fhirbridge.server.deps import BundlesDep, SearchDep
 from fhirbridge.server.params import instant_param, int_param, run_search, shaped
 from fhirbridge.server.render import body_response, resource_response, version_headers, write_response
 from fhirbridge.storage.contract import StoredVersion
@@ -30,11 +30,10 @@ async def capabilities(ctx: FhirRequestDep) -> Response:
 
 
 @router.post("/")
-async def transaction_or_batch(ctx: FhirRequestDep) -> Response:
+async def transaction_or_batch(ctx: FhirRequestDep, bundles: BundlesDep) -> Response:
     bundle = await ctx.resource_body()
-    processor: BundleProcessor = ctx.request.app.state.bundles
     response = await run_in_threadpool(
-        processor.process, ctx.access, bundle, ctx.base_url, return_preference=ctx.prefer_return
+        bundles.process, ctx.access, bundle, ctx.base_url, return_preference=ctx.prefer_return
     )
     return body_response(ctx, response)
 
@@ -67,31 +66,33 @@ async def vread(resource_type: str, id: str, version_id: str, ctx: FhirRequestDe
 
 
 @router.get("/{resource_type}")
-async def search_type(resource_type: str, ctx: FhirRequestDep) -> Response:
+async def search_type(resource_type: str, ctx: FhirRequestDep, search: SearchDep) -> Response:
     require_type(resource_type)
-    return await run_search(ctx, resource_type, list(ctx.request.query_params.multi_items()), resource_type)
+    return await run_search(ctx, search, resource_type, list(ctx.request.query_params.multi_items()), resource_type)
 
 
 @router.post("/{resource_type}/_search")
-async def search_type_post(resource_type: str, ctx: FhirRequestDep) -> Response:
+async def search_type_post(resource_type: str, ctx: FhirRequestDep, search: SearchDep) -> Response:
     require_type(resource_type)
     if not is_form(ctx.header("content-type")):
         raise UnsupportedMediaType("POST _search takes application/x-www-form-urlencoded parameters")
     body = (await ctx.raw_body()).decode("utf-8", errors="replace")
     params = list(ctx.request.query_params.multi_items()) + parse_qsl(body, keep_blank_values=True)
-    return await run_search(ctx, resource_type, params, resource_type)
+    return await run_search(ctx, search, resource_type, params, resource_type)
 
 
 @router.get("/")
-async def search_system(ctx: FhirRequestDep) -> Response:
-    return await run_search(ctx, None, list(ctx.request.query_params.multi_items()), "")
+async def search_system(ctx: FhirRequestDep, search: SearchDep) -> Response:
+    return await run_search(ctx, search, None, list(ctx.request.query_params.multi_items()), "")
 
 
 # -- instance interactions ----------------------------------------------------------------------------
 
 
 @router.get("/{compartment_type}/{id}/{resource_type}")
-async def compartment_search(compartment_type: str, id: str, resource_type: str, ctx: FhirRequestDep) -> Response:
+async def compartment_search(
+    compartment_type: str, id: str, resource_type: str, ctx: FhirRequestDep, search: SearchDep
+) -> Response:
     require_type(compartment_type)
     require_type(resource_type)
     require_id(id)
@@ -99,7 +100,7 @@ async def compartment_search(compartment_type: str, id: str, resource_type: str,
         raise NotFound(f"Compartment searches are supported for Patient, not {compartment_type}")
     params = list(ctx.request.query_params.multi_items())
     path = f"{compartment_type}/{id}/{resource_type}"
-    return await run_search(ctx, resource_type, params, path, compartment=(compartment_type, id))
+    return await run_search(ctx, search, resource_type, params, path, compartment=(compartment_type, id))
 
 
 @router.post("/{resource_type}")

@@ -17,6 +17,7 @@ from fhirbridge.engine.resource_types import require_id
 from fhirbridge.engine.terminology import Terminology
 from fhirbridge.engine.terminology_parameters import OperationParameters
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
+from fhirbridge.server.deps import TerminologyDep
 from fhirbridge.server.render import body_response
 
 router = APIRouter()
@@ -26,49 +27,49 @@ Work = Callable[[Terminology, OperationParameters], dict[str, Any]]
 
 @router.get("/ValueSet/$expand")
 @router.post("/ValueSet/$expand")
-async def expand(ctx: FhirRequestDep) -> Response:
-    return await _run(ctx, _expand(ctx, None))
+async def expand(ctx: FhirRequestDep, terminology: TerminologyDep) -> Response:
+    return await _run(ctx, terminology, _expand(ctx, None))
 
 
 @router.get("/ValueSet/{id}/$expand")
 @router.post("/ValueSet/{id}/$expand")
-async def expand_instance(id: str, ctx: FhirRequestDep) -> Response:
-    return await _run(ctx, _expand(ctx, require_id(id)))
+async def expand_instance(id: str, ctx: FhirRequestDep, terminology: TerminologyDep) -> Response:
+    return await _run(ctx, terminology, _expand(ctx, require_id(id)))
 
 
 @router.get("/ValueSet/$validate-code")
 @router.post("/ValueSet/$validate-code")
-async def validate_value_set_code(ctx: FhirRequestDep) -> Response:
-    return await _run(ctx, _validate_in_value_set(ctx, None))
+async def validate_value_set_code(ctx: FhirRequestDep, terminology: TerminologyDep) -> Response:
+    return await _run(ctx, terminology, _validate_in_value_set(ctx, None))
 
 
 @router.get("/ValueSet/{id}/$validate-code")
 @router.post("/ValueSet/{id}/$validate-code")
-async def validate_value_set_code_instance(id: str, ctx: FhirRequestDep) -> Response:
-    return await _run(ctx, _validate_in_value_set(ctx, require_id(id)))
+async def validate_value_set_code_instance(id: str, ctx: FhirRequestDep, terminology: TerminologyDep) -> Response:
+    return await _run(ctx, terminology, _validate_in_value_set(ctx, require_id(id)))
 
 
 @router.get("/CodeSystem/$validate-code")
 @router.post("/CodeSystem/$validate-code")
-async def validate_code_system_code(ctx: FhirRequestDep) -> Response:
-    return await _run(ctx, _validate_in_code_system(ctx, None))
+async def validate_code_system_code(ctx: FhirRequestDep, terminology: TerminologyDep) -> Response:
+    return await _run(ctx, terminology, _validate_in_code_system(ctx, None))
 
 
 @router.get("/CodeSystem/{id}/$validate-code")
 @router.post("/CodeSystem/{id}/$validate-code")
-async def validate_code_system_code_instance(id: str, ctx: FhirRequestDep) -> Response:
-    return await _run(ctx, _validate_in_code_system(ctx, require_id(id)))
+async def validate_code_system_code_instance(id: str, ctx: FhirRequestDep, terminology: TerminologyDep) -> Response:
+    return await _run(ctx, terminology, _validate_in_code_system(ctx, require_id(id)))
 
 
 @router.get("/CodeSystem/$lookup")
 @router.post("/CodeSystem/$lookup")
-async def lookup(ctx: FhirRequestDep) -> Response:
+async def lookup(ctx: FhirRequestDep, terminology: TerminologyDep) -> Response:
     def work(terminology: Terminology, parameters: OperationParameters) -> dict[str, Any]:
         coding = parameters.codings(version="version")[0]
         properties = [name for name in parameters.values.get("property", []) if isinstance(name, str)]
         return terminology.lookup(ctx.access, coding, properties)
 
-    return await _run(ctx, work)
+    return await _run(ctx, terminology, work)
 
 
 def _expand(ctx: FhirRequest, id: str | None) -> Work:
@@ -101,10 +102,9 @@ def _validate_in_code_system(ctx: FhirRequest, id: str | None) -> Work:
     return work
 
 
-async def _run(ctx: FhirRequest, work: Work) -> Response:
+async def _run(ctx: FhirRequest, terminology: Terminology, work: Work) -> Response:
     body = await ctx.resource_body() if ctx.request.method == "POST" else None
     parameters = OperationParameters.of(ctx.request.query_params.multi_items(), body)
-    terminology: Terminology = ctx.request.app.state.terminology
     return body_response(ctx, await run_in_threadpool(work, terminology, parameters))
 
 

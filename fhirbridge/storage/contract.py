@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import Connection
+
 Resource = dict[str, Any]
 T = TypeVar("T")
 
@@ -51,6 +53,11 @@ class WriteTransaction(Protocol):
     def current(self, resource_type: str, id: str) -> StoredVersion | None:
         """The current version (possibly a deletion marker), locked against concurrent writers."""
 
+    def referenced(self, resource_type: str, id: str) -> StoredVersion | None:
+        """The current version of a resource this transaction's writes refer to, locked against being
+        changed or deleted until the transaction ends, but not against other writers referring to it
+        (every write about a child refers to its Patient: they must not take turns on it)."""
+
     def put(
         self, resource_type: str, id: str, resource: Resource, *, method: str, fresh: bool = False
     ) -> StoredVersion:
@@ -68,8 +75,11 @@ class WriteTransaction(Protocol):
         Conditional writes take one per criteria, so that two creating under the same criteria take turns
         (engine/interactions.py). A backend whose writers already run one at a time does nothing."""
 
-    def connection(self) -> Any:
-        """The underlying connection, for search lookups that must see this transaction's writes."""
+    def connection(self) -> Connection:
+        """This transaction's SQL connection, for the parts that query the schema themselves and must see
+        what the transaction wrote: the search store (search/store.py), the access policy's relations
+        (security/), the job and delivery tables (bulk/, subscriptions/). The engine reads through the
+        search store (engine/stores.py); tests/test_layers.py names the engine modules that still do not."""
 
 
 class Repository(Protocol):
@@ -105,8 +115,9 @@ class Repository(Protocol):
 
     def iter_current(self, resource_type: str | None = None) -> Iterator[StoredVersion]: ...
 
-    def connect(self) -> AbstractContextManager[Any]:
-        """A read connection (for the search engine)."""
+    def connect(self) -> AbstractContextManager[Connection]:
+        """A SQL read connection, for the same parts as ``WriteTransaction.connection`` (and the server's
+        readiness and metrics): the engine reads through the search store (engine/stores.py)."""
 
     def dispose(self) -> None: ...
 

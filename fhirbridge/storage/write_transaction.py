@@ -97,6 +97,8 @@ class SqlWriteTransaction:
         postgres = conn.dialect.name == "postgresql"
         # On PostgreSQL the current row is locked, so versions of one resource are assigned one at a time.
         self._current_sql = driver_sql(_CURRENT_SQL + (" FOR UPDATE" if postgres else ""), conn.dialect)
+        # A resource referred to is held only against change: writers referring to it share the lock.
+        self._referenced_sql = driver_sql(_CURRENT_SQL + (" FOR SHARE" if postgres else ""), conn.dialect)
         self._insert_current_sql = driver_sql(_INSERT_CURRENT_SQL + (" RETURNING pk" if postgres else ""), conn.dialect)
         self._returning = postgres
         self._update_current_sql = driver_sql(_UPDATE_CURRENT_SQL, conn.dialect)
@@ -113,14 +115,18 @@ class SqlWriteTransaction:
         # after this one sees what the previous holder committed while this one waited.
         execute(self._conn, self._lock_sql, (advisory_key(name),)).close()
 
-    def _current_row(self, resource_type: str, id: str) -> _CurrentRow | None:
-        cursor = execute(self._conn, self._current_sql, (resource_type, id))
+    def _current_row(self, resource_type: str, id: str, sql: str | None = None) -> _CurrentRow | None:
+        cursor = execute(self._conn, sql or self._current_sql, (resource_type, id))
         row = cursor.fetchone()
         cursor.close()
         return _CurrentRow(*row) if row is not None else None
 
     def current(self, resource_type: str, id: str) -> StoredVersion | None:
         row = self._current_row(resource_type, id)
+        return point_version(row[1:]) if row is not None else None
+
+    def referenced(self, resource_type: str, id: str) -> StoredVersion | None:
+        row = self._current_row(resource_type, id, self._referenced_sql)
         return point_version(row[1:]) if row is not None else None
 
     def put(

@@ -39,4 +39,4 @@ def shape(bundles: BundleProcessor) -> dict[str, object]:
 )
 def test_the_import_writes_as_a_server_of_the_same_settings(repository: SqlRepository, settings: Settings) -> None:
     app = create_app(settings, repository)
-    assert shape(write_path(settings, repository)) == shape(app.state.bundles)
+    assert shape(write_path(settings, repository)) == shape(app.services.bundles)

@@ -17,7 +17,7 @@ from typing import TypeVar
 import pytest
 
 from fhirbridge.engine.interactions import FhirEngine
-from fhirbridge.engine.searching import SearchService
+from fhirbridge.engine.searching import SearchService, parse_criteria
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.security.access import SYSTEM_ACCESS
 from fhirbridge.storage.sql import SqlRepository
@@ -65,14 +65,13 @@ def criteria(value: str) -> str:
     return f"identifier={SYSTEM}|{value}"
 
 
-def holders(repository: SqlRepository, search: SearchService, value: str) -> list[str]:
+def holders(search: SearchService, value: str) -> list[str]:
     """The ids of the Patients that carry the identifier."""
-    with repository.connect() as conn:
-        return search.match_ids(conn, "Patient", criteria(value))
+    return search.match_ids(SYSTEM_ACCESS, "Patient", parse_criteria(criteria(value)))
 
 
 def test_if_none_exist_creates_one_and_answers_it_to_the_others(
-    engine: FhirEngine, repository: SqlRepository, search: SearchService, value: str
+    engine: FhirEngine, search: SearchService, value: str
 ) -> None:
     results = at_once(
         lambda n: engine.create(
@@ -82,7 +81,7 @@ def test_if_none_exist_creates_one_and_answers_it_to_the_others(
             if_none_exist=criteria(value),
         )
     )
-    created = holders(repository, search, value)
+    created = holders(search, value)
     assert len(created) == 1
     assert sorted(result.status for result in results) == [200] * (WRITERS - 1) + [201]
     # Every writer is answered with the one Patient.
@@ -100,7 +99,7 @@ def test_conditional_update_creates_one_and_the_others_update_it(
             patient(family=f"writer {n}", identifier=[{"system": SYSTEM, "value": value}]),
         )
     )
-    created = holders(repository, search, value)
+    created = holders(search, value)
     assert len(created) == 1
     assert sorted(result.status for result in results) == [200] * (WRITERS - 1) + [201]
     current = repository.read("Patient", created[0])
@@ -117,7 +116,6 @@ def test_conditional_update_creates_one_and_the_others_update_it(
 )
 def test_transactions_create_one_and_the_others_find_it(
     bundles: BundleProcessor,
-    repository: SqlRepository,
     search: SearchService,
     value: str,
     request_of: Callable[[str], dict[str, str]],
@@ -139,5 +137,5 @@ def test_transactions_create_one_and_the_others_find_it(
         return status
 
     statuses = at_once(transaction)
-    assert len(holders(repository, search, value)) == 1
+    assert len(holders(search, value)) == 1
     assert sorted(statuses) == ["200 OK"] * (WRITERS - 1) + ["201 Created"]

@@ -95,7 +95,7 @@ def store(server: LiveServer, *resources: dict[str, Any]) -> None:
 def logged_events(server: LiveServer) -> list[dict[str, Any]]:
     """Every AuditEvent in the server's audit log, read as its operators would, from the store, once
     the accesses answered so far are in it (they are stored behind the responses)."""
-    assert server.app.state.audit_trail.wait_caught_up()
+    assert server.app.services.audit_trail.wait_caught_up()
     log = AuditLog.beside(server.repository.engine)
     try:
         found = []

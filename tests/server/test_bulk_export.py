@@ -208,7 +208,7 @@ def test_only_its_caller_sees_a_job(secure_server: LiveServer, ehr: httpx.Client
 def test_another_server_process_answers_for_the_job(secure_server: LiveServer, ehr: httpx.Client) -> None:
     """Jobs live in the database and files in the shared directory: a second server on the same store that
     runs no exports itself (as another worker process would) answers the status and the files."""
-    settings = secure_server.app.state.settings
+    settings = secure_server.app.services.settings
     other = LiveServer(secure_server.repository, secure_settings(export_dir=settings.export_dir, export_workers=0))
     other.start()
     try:
@@ -227,7 +227,7 @@ def test_cancel_removes_the_job_and_its_files(secure_server: LiveServer, ehr: ht
     file_url = manifest["output"][0]["url"]
     assert ehr.get(file_url).status_code == 200
     job_id = status_url.split("_jobId=")[1]
-    directory = secure_server.app.state.bulk_export.files.directory(job_id)
+    directory = secure_server.app.services.bulk_export.files.directory(job_id)
     assert directory.is_dir()
     cancelled = ehr.delete(status_url)
     assert cancelled.status_code == 202, cancelled.text
@@ -255,7 +255,7 @@ def test_finished_files_expire(secure_server: LiveServer, ehr: httpx.Client) -> 
         tx.connection().execute(export_jobs.update().where(export_jobs.c.id == job_id).values(expires=now_micros()))
     assert ehr.get(status_url).status_code == 404
     assert ehr.get(file_url).status_code == 404
-    export = secure_server.app.state.bulk_export
+    export = secure_server.app.services.bulk_export
     directory = export.files.directory(job_id)
     # The workers remove expired files between jobs; one round of that housekeeping is run here, as the
     # server's own threads may be busy with another test's export on a loaded machine.

@@ -1,18 +1,24 @@
 """Plain reads are answered before the framework (fhirbridge.server.fastread): same answer as the route.
 
 ``GET [type]/[id]`` with a query string always goes through the FastAPI route, so comparing the two
-over real HTTP shows the short path changes nothing a client can see.
+over real HTTP shows the short path changes nothing a client can see; and the short path is an ordinary
+middleware of the application, so a middleware added to it applies to plain reads too.
 """
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 import httpx
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from fhirbridge.config import Settings
 from fhirbridge.engine.resource_types import resource_types
-from fhirbridge.server.fastread import TARGET, PlainReadPath
+from fhirbridge.server.fastread import plain_read
+from fhirbridge.storage.sql import SqlRepository
+from tests.conftest import LiveServer
 from tests.factories import create, new_patient
 
 # Headers that describe the resource or protect it; Date and Server are uvicorn's, equal by construction.
@@ -107,11 +113,49 @@ def _scope(path: str, *, query: bytes = b"", method: str = "GET", **headers: str
     ],
 )
 def test_which_requests_are_plain_reads(scope: dict[str, Any], taken: bool) -> None:
-    async def unused(*_: Any) -> None:
-        raise AssertionError("not called")
+    target = plain_read(scope)
+    assert (target is not None) is taken
+    if target is not None:
+        assert target == tuple(scope["path"].split("/")[1:])
+        assert target[0] in resource_types()
 
-    path = PlainReadPath(unused)
-    assert path.takes(scope) is taken
-    if taken:
-        assert scope[TARGET] == tuple(scope["path"].split("/")[1:])
-        assert scope[TARGET][0] in resource_types()
+
+class Stamp:
+    """A middleware as any later one would be: it stamps each response, and notes whether a route answered."""
+
+    def __init__(self, app: ASGIApp, *, routed: list[bool]) -> None:
+        self.app = app
+        self.routed = routed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def stamped(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), (b"x-stamp", b"stamped")]
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+        self.routed.append("endpoint" in scope)  # the framework's router names the endpoint it chose
+
+
+def test_a_middleware_added_the_ordinary_way_applies_to_plain_reads(repository: SqlRepository) -> None:
+    live = LiveServer(repository, Settings(auth_disabled=True, subscription_delivery=False))
+    routed: list[bool] = []
+    live.app.add_middleware(Stamp, routed=routed)
+    live.reset()
+    live.start()
+    try:
+        with httpx.Client(base_url=live.url, timeout=30) as http:
+            id = create(http, new_patient()).json()["id"]
+            routed.clear()
+            plain = http.get(f"/Patient/{id}")
+            by_route = http.get(f"/Patient/{id}", params={"_summary": "false"})
+    finally:
+        live.stop()
+    assert routed == [False, True]  # the plain read never reached the framework; the other did
+    assert plain.status_code == by_route.status_code == 200
+    assert plain.headers["x-stamp"] == by_route.headers["x-stamp"] == "stamped"
+    assert plain.content == by_route.content

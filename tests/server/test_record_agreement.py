@@ -208,7 +208,7 @@ def test_a_resource_changed_between_reading_and_writing_fails_the_write(
     # The service's own read and its transaction are apart in time: what changes in between is not
     # overwritten, because every resource is written with the version read as its precondition.
     written(client)
-    service = server.app.state.coordination
+    service = server.app.services.coordination
     view = service.read(SYSTEM_ACCESS, CHILD)
     change_over_fhir(client, "Goal/noor-walk", ehr_reports_progress)
     record = view.record.model_copy(deep=True)

@@ -27,7 +27,7 @@ FREQUENCY_CODES = ["never", "rarely", "sometimes", "often", "always"]
 def terminology(server: LiveServer) -> Iterator[httpx.Client]:
     """A client of a server that has published its terminology, as it does when it starts (the store is
     emptied between tests)."""
-    server.app.state.terminology.publish()
+    server.app.services.terminology.publish()
     with httpx.Client(base_url=server.url, timeout=30) as http:
         yield http
 
@@ -94,7 +94,7 @@ def test_every_published_code_system_and_value_set_is_read_by_id_and_url(termino
 
 
 def test_publishing_again_changes_nothing(server: LiveServer, terminology: httpx.Client) -> None:
-    server.app.state.terminology.publish()
+    server.app.services.terminology.publish()
     history = terminology.get("/ValueSet/cc-frequency/_history").json()
     assert history["total"] == 1
 
@@ -276,7 +276,7 @@ def test_a_value_set_stored_here_is_found_before_the_published_one(terminology: 
 
 def test_terminology_is_directory_data_read_as_the_scopes_allow(secure_live_server: LiveServer) -> None:
     secure_live_server.reset()
-    secure_live_server.app.state.terminology.publish()
+    secure_live_server.app.services.terminology.publish()
     family = client_as(secure_live_server, token_for("family", patient=CHILD))
     partner = client_as(secure_live_server, token_for("referral-partner", org="school-1"))
     with family, partner:

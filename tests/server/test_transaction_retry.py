@@ -43,7 +43,7 @@ def test_a_retried_transaction_stores_each_entry_once_with_its_references(
         return version
 
     monkeypatch.setattr(SqlWriteTransaction, "put", put_losing_the_first_race)
-    response = app.state.bundles.process(SYSTEM_ACCESS, fhir_json.loads(BUNDLE), "http://fhirbridge.test")
+    response = app.services.bundles.process(SYSTEM_ACCESS, fhir_json.loads(BUNDLE), "http://fhirbridge.test")
     assert calls == ["Patient", "Observation", "Patient", "Observation"]
     patient_url, observation_url = (entry["response"]["location"] for entry in response["entry"])
     patient_id = patient_url.split("/")[1]

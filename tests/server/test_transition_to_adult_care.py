@@ -88,8 +88,8 @@ def test_the_transition_from_readiness_to_the_adult_practice(secure_server: Live
     youth = client_as(secure_server, token_for("family", patient=CHILD, user=f"Patient/{CHILD}"))
     adult = client_as(secure_server, token_for("adult-practice", org=ADULT))
     # As the server does when it starts (the test store was emptied since).
-    secure_server.app.state.terminology.publish()
-    secure_server.app.state.assessment_operations.publish_instruments()
+    secure_server.app.services.terminology.publish()
+    secure_server.app.services.assessment_operations.publish_instruments()
     with ehr, coordinator, youth, adult:
         register(ehr)
 

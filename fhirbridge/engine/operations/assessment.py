@@ -13,9 +13,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import Connection
-
 from fhirbridge.assessment import (
     ASSESSMENT_URL,
     SCREENING_URL,
@@ -34,14 +31,11 @@ from fhirbridge.assessment.definitions import published_questionnaires
 from fhirbridge.assessment.reviews import REVIEW_TASK_CODE, TASK_KIND, discharge
 from fhirbridge.engine.bundles import new_bundle
 from fhirbridge.engine.interactions import FhirEngine, resource_of
-from fhirbridge.engine.operations.compartment import compartment_members, resources_of
-from fhirbridge.engine.operations.compartment import visible_current as current_of_type
+from fhirbridge.engine.operations.compartment import resources_of
+from fhirbridge.engine.stores import IndexedCode, SearchStore
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, Issue, NotFound, Unprocessable
-from fhirbridge.formats import json as fhir_json
-from fhirbridge.search.tables import search_token
 from fhirbridge.security.access import SYSTEM_ACCESS, Access
-from fhirbridge.storage import schema
 from fhirbridge.storage.contract import Resource
 
 
@@ -68,10 +62,10 @@ class AssessmentOperations:
         one stored here that ``access`` may read first, else one fhirbridge publishes; None if neither."""
         url = canonical.split("|", 1)[0]
         local_id = url.removeprefix("Questionnaire/") if url.startswith("Questionnaire/") else None
-        with self.engine.repository.connect() as conn:
-            for stored in current_of_type(conn, "Questionnaire", access, permission="r"):
-                if stored.get("url") == url or (local_id is not None and stored.get("id") == local_id):
-                    return dict(stored)
+        access.require("Questionnaire", "r")
+        for stored in self.engine.index.current(access, "Questionnaire"):
+            if stored.get("url") == url or (local_id is not None and stored.get("id") == local_id):
+                return dict(stored)
         published = definition(url)
         if published is None or published.get("resourceType") != "Questionnaire":
             return None
@@ -100,8 +94,7 @@ class AssessmentOperations:
         if kind != "Patient" or not patient_id:
             raise BadRequest("$populate needs subject=Patient/{id}", expression="subject")
         self.engine.read(access, "Patient", patient_id)
-        with self.engine.repository.connect() as conn:
-            members = resources_of(compartment_members(conn, patient_id, access=access))
+        members = resources_of(self.engine.index.compartment(access, patient_id))
         context: dict[str, list[Resource]] = {}
         for resource in members:
             context.setdefault(resource["resourceType"], []).append(resource)
@@ -150,12 +143,12 @@ class AssessmentOperations:
         """The worklist: children whose plan of care is past its review date, most overdue first, each
         line saying which rule set the date. Hospital discharges count only as far as the caller may see
         the Encounters (and the hospitals' names, the Organizations)."""
-        with self.engine.repository.connect() as conn:
-            risks = current_of_type(conn, "RiskAssessment", access)
-            plans = current_of_type(conn, "CarePlan", access)
-            reviews = _plan_reviews(conn, access)
-            stays = _finished_encounters(conn, access)
-            hospitals = _organization_names(conn, access, stays)
+        index = self.engine.index
+        risks = _current_searchable(index, access, "RiskAssessment")
+        plans = _current_searchable(index, access, "CarePlan")
+        reviews = _plan_reviews(index, access)
+        stays = _finished_encounters(index, access)
+        hospitals = _organization_names(index, access, stays)
         lines = overdue_reviews(
             risks,
             plans,
@@ -212,46 +205,27 @@ def _is_needs_assessment(questionnaire: Resource) -> bool:
     return questionnaire.get("url") == ASSESSMENT_URL or ASSESSMENT_URL in derived
 
 
-def _plan_reviews(conn: Connection, access: Access) -> list[Resource]:
+def _current_searchable(index: SearchStore, access: Access, resource_type: str) -> list[Resource]:
+    """Every current resource of a type ``access`` lets the caller see, once its token may search them."""
+    access.require(resource_type, "s")
+    return index.current(access, resource_type)
+
+
+def _plan_reviews(index: SearchStore, access: Access) -> list[Resource]:
     """The plan reviews (Task ``care-plan-review``) ``access`` lets the caller see, found by the index."""
     access.require("Task", "s")
-    r, token = schema.resources, search_token
-    reviews = sa.select(token.c.resource_pk).where(
-        token.c.resource_type == "Task",
-        token.c.param == "code",
-        token.c.system == TASK_KIND,
-        token.c.code == REVIEW_TASK_CODE,
-    )
-    visible = access.row_filter(conn)
-    query = sa.select(r.c.content).where(
-        r.c.resource_type == "Task",
-        r.c.deleted.is_(False),
-        r.c.pk.in_(reviews),
-        *([] if visible is None else [visible("Task", r)]),
-    )
-    return [fhir_json.loads_stored(bytes(content)) for content in conn.execute(query.order_by(r.c.pk)).scalars()]
+    return index.current(access, "Task", code=IndexedCode("code", REVIEW_TASK_CODE, system=TASK_KIND))
 
 
-def _finished_encounters(conn: Connection, access: Access) -> list[Resource]:
+def _finished_encounters(index: SearchStore, access: Access) -> list[Resource]:
     """The finished Encounters ``access`` lets the caller see, found by the index (none without the scope
     to search them: the worklist then knows of no discharge)."""
     if not access.can("Encounter", "s"):
         return []
-    r, token = schema.resources, search_token
-    finished = sa.select(token.c.resource_pk).where(
-        token.c.resource_type == "Encounter", token.c.param == "status", token.c.code == "finished"
-    )
-    visible = access.row_filter(conn)
-    query = sa.select(r.c.content).where(
-        r.c.resource_type == "Encounter",
-        r.c.deleted.is_(False),
-        r.c.pk.in_(finished),
-        *([] if visible is None else [visible("Encounter", r)]),
-    )
-    return [fhir_json.loads_stored(bytes(content)) for content in conn.execute(query.order_by(r.c.pk)).scalars()]
+    return index.current(access, "Encounter", code=IndexedCode("status", "finished"))
 
 
-def _organization_names(conn: Connection, access: Access, encounters: list[Resource]) -> dict[str, str]:
+def _organization_names(index: SearchStore, access: Access, encounters: list[Resource]) -> dict[str, str]:
     """The names of the hospitals (``serviceProvider``) of the discharges, as far as the caller may read
     them, by reference."""
     ids = set()
@@ -262,17 +236,8 @@ def _organization_names(conn: Connection, access: Access, encounters: list[Resou
             ids.add(target.removeprefix("Organization/"))
     if not ids or not access.can("Organization", "r"):
         return {}
-    r = schema.resources
-    visible = access.row_filter(conn)
-    query = sa.select(r.c.content).where(
-        r.c.resource_type == "Organization",
-        r.c.deleted.is_(False),
-        r.c.id.in_(sorted(ids)),
-        *([] if visible is None else [visible("Organization", r)]),
-    )
     names: dict[str, str] = {}
-    for content in conn.execute(query).scalars():
-        organization = fhir_json.loads_stored(bytes(content))
+    for organization in index.current(access, "Organization", ids=ids):
         if isinstance(organization.get("name"), str) and organization["name"]:
             names[f"Organization/{organization['id']}"] = organization["name"]
     return names

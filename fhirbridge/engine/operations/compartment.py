@@ -1,130 +1,17 @@
-"""Reading a child's whole Patient compartment in a few indexed queries.
-
-Membership comes from the search index: a resource belongs to ``Patient/id``'s compartment when one of
-its compartment parameters references the patient. The parameters are those access control confines a
-child's token to (R4 CompartmentDefinition, with Task and Device added), so what ``$everything`` returns
-and what a child's token may read are one definition. Resources the compartment
-points at (practitioners, organizations, medications, ...) come along, as ``$everything`` requires.
-"""
+"""A child's compartment as the operations use it: the stored versions the search store reads
+(``FhirEngine.index.compartment``, engine/stores.py) turned into resources."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy import Connection
-
-from fhirbridge.compartment import compartment_params
 from fhirbridge.formats import json as fhir_json
-from fhirbridge.references import reference_holders
-from fhirbridge.search.predicates import RowFilter
-from fhirbridge.search.tables import search_reference
-from fhirbridge.security.access import Access
-from fhirbridge.storage import schema
-from fhirbridge.storage.clock import from_micros, to_micros
+
+# Read on a connection of its own by engine/operations/worklist.py, until it reads through FhirEngine.index.
+from fhirbridge.search.records import compartment_members
 from fhirbridge.storage.contract import Resource, StoredVersion
-
-
-def in_plan_compartment(resource_type: str, param: str) -> bool:
-    return param in compartment_params().get(resource_type, {})
-
-
-def _versions(rows: Iterable[sa.Row[tuple[object, ...]]]) -> list[StoredVersion]:
-    return [
-        StoredVersion(
-            row.resource_type, row.id, row.version_id, from_micros(row.last_updated), False, bytes(row.content)
-        )
-        for row in rows
-    ]
-
-
-def compartment_members(
-    conn: Connection,
-    patient_id: str,
-    *,
-    access: Access,
-    types: set[str] | None = None,
-    since: datetime | None = None,
-    with_referenced: bool = True,
-) -> list[StoredVersion]:
-    """The patient, every current resource of its compartment, and the resources they reference, of
-    those ``access`` lets the caller see (decided in the query: nothing else is ever read)."""
-    r, ref = schema.resources, search_reference
-    links = conn.execute(
-        sa.select(ref.c.resource_pk, ref.c.resource_type, ref.c.param).where(
-            ref.c.target_type == "Patient", ref.c.target_id == patient_id
-        )
-    ).all()
-    members_by_type: dict[str, set[int]] = {}
-    for row in links:
-        if in_plan_compartment(row.resource_type, row.param):
-            members_by_type.setdefault(row.resource_type, set()).add(row.resource_pk)
-    conditions: list[sa.ColumnElement[bool]] = [r.c.deleted.is_(False)]
-    if since is not None:
-        conditions.append(r.c.last_updated >= to_micros(since))
-    visible = access.row_filter(conn)
-    wanted = [
-        sa.and_(r.c.resource_type == rtype, r.c.pk.in_(sorted(pks)), *_filtered(visible, rtype))
-        for rtype, pks in members_by_type.items()
-    ]
-    wanted.append(sa.and_(r.c.resource_type == "Patient", r.c.id == patient_id, *_filtered(visible, "Patient")))
-    query = sa.select(r).where(sa.or_(*wanted), *conditions)
-    members = _versions(conn.execute(query.order_by(r.c.resource_type, r.c.pk)))
-    if with_referenced:
-        members += _referenced(conn, members, conditions, visible)
-    if types:
-        members = [member for member in members if member.resource_type in types]
-    return members
-
-
-def visible_current(conn: Connection, resource_type: str, access: Access, *, permission: str = "s") -> list[Resource]:
-    """Every current resource of a type that ``access`` lets the caller see."""
-    access.require(resource_type, permission)
-    r = schema.resources
-    query = sa.select(r.c.content).where(
-        r.c.resource_type == resource_type,
-        r.c.deleted.is_(False),
-        *_filtered(access.row_filter(conn), resource_type, r),
-    )
-    return [fhir_json.loads_stored(bytes(content)) for content in conn.execute(query.order_by(r.c.pk)).scalars()]
-
-
-def _filtered(visible: RowFilter | None, resource_type: str, r: Any = schema.resources) -> list[Any]:
-    return [] if visible is None else [visible(resource_type, r)]
-
-
-def _referenced(
-    conn: Connection,
-    members: list[StoredVersion],
-    conditions: list[sa.ColumnElement[bool]],
-    visible: RowFilter | None,
-) -> list[StoredVersion]:
-    have = {(m.resource_type, m.id) for m in members}
-    wanted: set[tuple[str, str]] = set()
-    for member in members:
-        assert member.content is not None
-        for holder in reference_holders(fhir_json.loads_stored(member.content)):
-            parts = str(holder["reference"]).split("/")
-            if len(parts) == 2 and (parts[0], parts[1]) not in have and parts[0][:1].isupper():
-                wanted.add((parts[0], parts[1]))
-    if not wanted:
-        return []
-    r = schema.resources
-    by_type: dict[str, list[str]] = {}
-    for rtype, id in sorted(wanted):
-        by_type.setdefault(rtype, []).append(id)
-    alternatives = [
-        sa.and_(r.c.resource_type == rtype, r.c.id.in_(ids), *_filtered(visible, rtype))
-        for rtype, ids in by_type.items()
-    ]
-    query = sa.select(r).where(sa.or_(*alternatives), *conditions)
-    return _versions(conn.execute(query.order_by(r.c.resource_type, r.c.pk)))
 
 
 def resources_of(versions: list[StoredVersion]) -> list[Resource]:
     return [fhir_json.loads_stored(v.content) for v in versions if v.content is not None]
 
 
-__all__ = ["compartment_members", "in_plan_compartment", "resources_of", "visible_current"]
+__all__ = ["compartment_members", "resources_of"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from fhirbridge.engine.bundles import new_bundle, page_links
 from fhirbridge.engine.interactions import FhirEngine, resource_of
-from fhirbridge.engine.operations.compartment import compartment_members, resources_of
+from fhirbridge.engine.operations.compartment import resources_of
 from fhirbridge.engine.operations.labels import choose_language
 from fhirbridge.engine.operations.summary import (
     PATIENT_SUMMARY_DOCUMENT,
@@ -38,8 +38,7 @@ class PatientOperations:
         offset: int = 0,
     ) -> dict[str, Any]:
         self.engine.read(access, "Patient", patient_id)  # 404 / 410 for a child we do not know or may not see
-        with self.engine.repository.connect() as conn:
-            members = compartment_members(conn, patient_id, access=access, types=types, since=since)
+        members = self.engine.index.compartment(access, patient_id, types=types, since=since)
         page = members[offset : offset + count]
         bundle = new_bundle("searchset")
         bundle["total"] = len(members)
@@ -72,8 +71,7 @@ class PatientOperations:
     ) -> dict[str, Any]:
         """The child's record as one document, read under the caller's access (``$summary``)."""
         patient = resource_of(self.engine.read(access, "Patient", patient_id))
-        with self.engine.repository.connect() as conn:
-            members = compartment_members(conn, patient_id, access=access, with_referenced=False)
+        members = self.engine.index.compartment(access, patient_id, with_referenced=False)
         compartment = [r for r in resources_of(members) if r["resourceType"] != "Patient"]
         return patient_summary(
             patient,

@@ -8,8 +8,8 @@ The worklist reads everything under the caller's ``Access`` and through the poli
   who is in it never shows (the policy opens a Group only to a caller who may see every child it lists);
 - each child's Patient by the same read; a child the caller may not read (or no longer on record) is left
   out, and counted nowhere;
-- each child's record by ``compartment_members``, whose query carries the caller's row filter (as
-  ``$everything`` and ``$summary``), re-checked resource by resource by the Python policy;
+- each child's record by the search store's ``compartment`` (engine/stores.py), whose query carries the
+  caller's row filter (as ``$everything`` and ``$summary``), re-checked resource by resource by the Python policy;
 - the names of owners, performers and hospitals by the guarded read (a name it may not read is left as the
   reference says it).
 
@@ -27,7 +27,7 @@ from fhirbridge.assessment.values import exact_date
 from fhirbridge.compartment import patient_id_of
 from fhirbridge.engine.interactions import FhirEngine, resource_of
 from fhirbridge.engine.operations.child_record import human_name
-from fhirbridge.engine.operations.compartment import compartment_members, resources_of
+from fhirbridge.engine.operations.compartment import resources_of
 from fhirbridge.engine.operations.worklist_parameters import Sections, worklist_parameters
 from fhirbridge.engine.operations.worklist_records import ChildRecord, path_of
 from fhirbridge.engine.operations.worklist_sections import (
@@ -65,17 +65,14 @@ class WorklistOperations:
         caseload = resource_of(self.engine.read(access, "Group", group_id))
         names = Names(self.engine, access)
         children: list[ChildRecord] = []
-        with self.engine.repository.connect() as conn:
-            for child in caseload_children(caseload, as_of):
-                patient = self._child(access, child)
-                if patient is None:
-                    continue  # not the caller's to see (or not on record): left out, counted nowhere
-                names.remember(f"Patient/{child}", patient)
-                members = compartment_members(
-                    conn, child, access=access, types=set(RECORD_TYPES), with_referenced=False
-                )
-                record = [resource for resource in resources_of(members) if access.visible(resource)]
-                children.append(ChildRecord(patient, record))
+        for child in caseload_children(caseload, as_of):
+            patient = self._child(access, child)
+            if patient is None:
+                continue  # not the caller's to see (or not on record): left out, counted nowhere
+            names.remember(f"Patient/{child}", patient)
+            members = self.engine.index.compartment(access, child, types=RECORD_TYPES, with_referenced=False)
+            record = [resource for resource in resources_of(members) if access.visible(resource)]
+            children.append(ChildRecord(patient, record))
         sections = Sections(
             steps=action_steps(children, as_of, due_within_days),
             referrals=referrals(children, as_of),
