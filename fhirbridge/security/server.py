@@ -127,8 +127,7 @@ class RepositoryRelations:
         return relations
 
     def _relations(self, conn: Connection, principal: Principal, now: datetime) -> Relations:
-        if self.treating_relationship == CLAIM and principal.treating:
-            return Relations(treats_every_child=True)
+        # (A treating claim under CLAIM never gets here: ``relations`` answers it from the token alone.)
         treated = treated_children(conn, principal)
         shares: dict[str, tuple[Share, ...]] = {}
         if principal.organization is not None:

@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import sqlalchemy as sa
-
-from fhirbridge.storage.migrations import applied_versions
 from fhirbridge.storage.sql import SqlRepository
 
 log = logging.getLogger("fhirbridge")
@@ -39,18 +36,11 @@ class Readiness:
             return f"The database did not answer within {READY_TIMEOUT:g} s"
 
     def check(self) -> str | None:
-        expected = {migration.version for migration in self.repository.migrations}
         try:
-            with self.repository.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-                try:
-                    applied = applied_versions(conn)
-                except sa.exc.DBAPIError:
-                    applied = set()  # no schema_migrations table: nothing applied
+            missing = self.repository.pending_migrations()
         except Exception:
             log.warning("readiness: the database cannot be reached", exc_info=True)
             return "The database cannot be reached"
-        missing = sorted(expected - applied)
         if missing:
             return f"The database schema is not current: migrations {', '.join(map(str, missing))} are not applied"
         return None

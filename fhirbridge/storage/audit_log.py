@@ -28,7 +28,8 @@ from sqlalchemy import BigInteger, Column, Engine, Index, Integer, LargeBinary, 
 from sqlalchemy.engine import make_url
 
 from fhirbridge.storage.driver import insert_values
-from fhirbridge.storage.sql import WRITE_OPTION, advisory_key, create_sql_engine
+from fhirbridge.storage.sql import WRITE_OPTION, create_sql_engine
+from fhirbridge.storage.write_transaction import take_advisory_lock
 
 metadata = MetaData()
 Serial = BigInteger().with_variant(Integer(), "sqlite")
@@ -114,7 +115,7 @@ class AuditLog:
         self._writer: sa.Connection | None = None
         with self._writing() as conn:
             if conn.dialect.name == "postgresql":  # workers starting together create the tables once
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(key)s)", {"key": advisory_key(SCHEMA_LOCK)})
+                take_advisory_lock(conn, SCHEMA_LOCK)
             metadata.create_all(conn, checkfirst=True)
             _move_earlier_children(conn)
         self._let_go_of_writer()  # kept for the audit trail's batches only, not for a log opened to be read

@@ -46,6 +46,7 @@ from fhirbridge.storage.write_transaction import (
     RetryableWrite,
     SqlWriteTransaction,
     advisory_key,
+    take_advisory_lock,
 )
 
 T = TypeVar("T")
@@ -163,7 +164,7 @@ class SqlRepository:
                 conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
                 # Workers starting together migrate one at a time: the next one finds the versions
                 # applied (SQLite: BEGIN IMMEDIATE has made this the only writer already).
-                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%(key)s)", {"key": advisory_key(MIGRATION_LOCK)})
+                take_advisory_lock(conn, MIGRATION_LOCK)
             return migrate(conn, self.migrations)
 
     def pending_migrations(self) -> list[int]:

@@ -218,6 +218,12 @@ def advisory_key(name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def take_advisory_lock(conn: Connection, name: str) -> None:
+    """PostgreSQL: wait until no other transaction holds the lock called ``name``, then hold it until this
+    one ends (workers starting together migrate, or create a schema, one at a time)."""
+    execute(conn, driver_sql(_ADVISORY_LOCK_SQL, conn.dialect), (advisory_key(name),)).close()
+
+
 def _resource_first(resource: Resource) -> Resource:
     """Readers expect ``resourceType`` then ``id`` first; the rest keeps the client's order."""
     ordered: Resource = {"resourceType": resource["resourceType"], "id": resource["id"]}
@@ -225,4 +231,4 @@ def _resource_first(resource: Resource) -> Resource:
     return ordered
 
 
-__all__ = ["IndexChain", "Indexer", "RetryableWrite", "SqlWriteTransaction", "advisory_key"]
+__all__ = ["IndexChain", "Indexer", "RetryableWrite", "SqlWriteTransaction", "advisory_key", "take_advisory_lock"]
