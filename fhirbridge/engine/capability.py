@@ -33,6 +33,8 @@ OPERATIONS: tuple[tuple[str | None, str, str], ...] = (
     ("Task", "open-referrals", f"{OWN}/Task-open-referrals"),
     ("Task", "unanswered-referrals", f"{OWN}/Task-unanswered-referrals"),
     ("Group", "worklist", f"{OWN}/Group-worklist"),
+    ("Patient", "coordination-time", f"{OWN}/Patient-coordination-time"),
+    ("Practitioner", "coordination-time", f"{OWN}/Practitioner-coordination-time"),
     ("ValueSet", "expand", f"{HL7}/OperationDefinition/ValueSet-expand"),
     ("ValueSet", "validate-code", f"{HL7}/OperationDefinition/ValueSet-validate-code"),
     ("CodeSystem", "validate-code", f"{HL7}/OperationDefinition/CodeSystem-validate-code"),

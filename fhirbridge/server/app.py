@@ -22,6 +22,7 @@ from fhirbridge.engine.coordination import CoordinationService
 from fhirbridge.engine.integrity import IntegrityOptions
 from fhirbridge.engine.interactions import FhirEngine
 from fhirbridge.engine.operations.assessment import AssessmentOperations
+from fhirbridge.engine.operations.coordination_time import check_coordination_activity
 from fhirbridge.engine.operations.patient import PatientOperations
 from fhirbridge.engine.operations.validate import check_declared_profiles
 from fhirbridge.engine.resource_types import resource_types
@@ -223,6 +224,7 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
     # Every interaction takes the caller's Access and is checked against it (fhirbridge.security).
     engine = FhirEngine(store, matcher=search, integrity=IntegrityOptions.from_settings(settings))
     engine.rules["Subscription"] = [subscription_rule(settings)]
+    engine.rules["Procedure"] = [check_coordination_activity]  # its minutes are counted
     # Each write of a Subscription makes the caller its owner, whose access its notifications go out under.
     engine.stamps["Subscription"] = [record_owner]
     if settings.validate_profiles_on_write:

@@ -25,6 +25,7 @@ from fhirbridge.engine.resource_types import require_id, require_type
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.formats.negotiation import wants_html
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
+from fhirbridge.server.coordination_time import router as coordination_time_router
 from fhirbridge.server.deps import AssessmentOperationsDep, PatientOperationsDep, SearchDep
 from fhirbridge.server.params import instant_param, int_param, run_search
 from fhirbridge.server.render import body_response
@@ -34,6 +35,7 @@ from fhirbridge.server.worklist import router as worklist_router
 router = APIRouter()
 router.include_router(terminology_router)  # $expand, $validate-code, $lookup (server/terminology.py)
 router.include_router(worklist_router)  # Group/[id]/$worklist (server/worklist.py)
+router.include_router(coordination_time_router)  # Patient|Practitioner/[id]/$coordination-time
 
 
 @router.get("/Patient/{id}/$everything")

@@ -13,6 +13,7 @@ from fhirbridge.config import Settings
 from fhirbridge.engine.integrity import IntegrityOptions
 from fhirbridge.engine.interactions import FhirEngine
 from fhirbridge.engine.operations.assessment import AssessmentOperations
+from fhirbridge.engine.operations.coordination_time import check_coordination_activity
 from fhirbridge.engine.operations.validate import check_declared_profiles
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.transaction import BundleProcessor
@@ -27,6 +28,7 @@ def write_path(settings: Settings, repository: SqlRepository) -> BundleProcessor
     search = SearchService(repository, limits=SearchLimits(settings.max_search_parameters, settings.max_search_values))
     engine = FhirEngine(repository, matcher=search, integrity=IntegrityOptions.from_settings(settings))
     engine.rules["Subscription"] = [subscription_rule(settings)]
+    engine.rules["Procedure"] = [check_coordination_activity]  # its minutes are counted
     engine.stamps["Subscription"] = [record_owner]
     if settings.validate_profiles_on_write:
         engine.rules["*"] = [check_declared_profiles]
