@@ -19,19 +19,11 @@ from fhirbridge.composition import open_repository
 from fhirbridge.config import Settings, get_settings
 from fhirbridge.engine.audit_events import AuditEvents
 from fhirbridge.engine.coordination import CoordinationService
-from fhirbridge.engine.integrity import IntegrityOptions
-from fhirbridge.engine.interactions import FhirEngine
-from fhirbridge.engine.operations.assessment import AssessmentOperations
-from fhirbridge.engine.operations.coordination_time import check_coordination_activity
 from fhirbridge.engine.operations.patient import PatientOperations
-from fhirbridge.engine.operations.validate import check_declared_profiles
 from fhirbridge.engine.resource_types import resource_types
-from fhirbridge.engine.searching import SearchService
 from fhirbridge.engine.terminology import Terminology
-from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.errors import BadRequest, FhirError, MethodNotAllowed, NotFound
 from fhirbridge.formats.negotiation import Format, response_format
-from fhirbridge.search.engine import SearchLimits
 from fhirbridge.security.access import SYSTEM_ACCESS, Access
 from fhirbridge.security.principal import Principal
 from fhirbridge.security.server import access_for, install_security
@@ -48,10 +40,10 @@ from fhirbridge.server.readiness import Readiness
 from fhirbridge.server.reading import ReadsForCaller
 from fhirbridge.server.render import error_response
 from fhirbridge.server.routes import router
+from fhirbridge.server.write_path import write_engine
 from fhirbridge.storage.sql import SqlRepository
 from fhirbridge.subscriptions.delivery import DeliveryPolicy, DeliveryWorker
-from fhirbridge.subscriptions.owner import record_owner
-from fhirbridge.subscriptions.rules import EndpointPolicy, subscription_rule
+from fhirbridge.subscriptions.rules import EndpointPolicy
 
 log = logging.getLogger("fhirbridge")
 # All a client learns of an error nobody foresaw: the traceback is in the server's log.
@@ -220,20 +212,11 @@ def create_app(settings: Settings | None = None, repository: SqlRepository | Non
         return access_for(primary, owner, settings) if owner is not None else None
 
     resource_types()  # load the R4B models now rather than on the first request
-    search = SearchService(store, limits=SearchLimits(settings.max_search_parameters, settings.max_search_values))
-    # Every interaction takes the caller's Access and is checked against it (fhirbridge.security).
-    engine = FhirEngine(store, matcher=search, integrity=IntegrityOptions.from_settings(settings))
-    engine.rules["Subscription"] = [subscription_rule(settings)]
-    engine.rules["Procedure"] = [check_coordination_activity]  # its minutes are counted
-    # Each write of a Subscription makes the caller its owner, whose access its notifications go out under.
-    engine.stamps["Subscription"] = [record_owner]
-    if settings.validate_profiles_on_write:
-        engine.rules["*"] = [check_declared_profiles]
-    bundles = BundleProcessor(engine, max_entries=settings.max_bundle_entries, searcher=search.search_in)
-    assessment_operations = AssessmentOperations(engine, bundles)
+    built = write_engine(settings, store)  # the engine and every write rule (server/write_path.py)
+    search, engine, bundles = built.search, built.engine, built.bundles
+    assessment_operations = built.assessment_operations
     assessment_operations.publish_instruments()
     terminology = Terminology(engine).publish()  # the instruments' value sets and code systems
-    engine.rules["QuestionnaireResponse"] = [assessment_operations.check_written_response]
 
     # /docs is ours (server/docs.py): FastAPI's pages load Swagger UI and ReDoc from a CDN our CSP blocks.
     app = FhirbridgeApp(title="fhirbridge", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None)

@@ -1,5 +1,5 @@
 """The write path ``fhirbridge import`` writes through is a server's: the same write rules and options as the
-engine ``create_app`` builds (server/write_path.py keeps a copy of that wiring; this keeps the two alike)."""
+engine ``create_app`` builds (both come from server/write_path.py ``write_engine``; this keeps it so)."""
 
 from __future__ import annotations
 
