@@ -28,7 +28,6 @@ version.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,7 +40,7 @@ from fhirbridge.bulk.import_lines import MAX_TRANSACTION_TRIES, AccessFor, Failu
 from fhirbridge.bulk.import_state import FileProgress, ImportState, Rejection, RejectionReport
 from fhirbridge.engine.transaction import BundleProcessor
 from fhirbridge.formats import json as fhir_json
-from fhirbridge.references import reference_holders
+from fhirbridge.references import RELATIVE_REFERENCE, reference_holders
 
 Resource = dict[str, Any]
 
@@ -58,7 +57,6 @@ FIRST = (
 )
 LAST = ("Composition", "List", "DocumentReference", "Provenance", "AuditEvent")
 # A reference to a resource on this server: ``Type/id``, or one of its versions.
-_RELATIVE = re.compile(r"([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?")
 
 
 def type_rank(resource_type: str | None) -> tuple[int, int, str]:
@@ -287,7 +285,7 @@ def _chunks(groups: Iterator[list[Line]], size: int) -> Iterator[list[list[Line]
 def _targets(resource: Resource) -> Iterator[str]:
     """The ``Type/id`` of each resource a resource refers to on this server (relative references)."""
     for holder in reference_holders(resource):
-        found = _RELATIVE.fullmatch(holder["reference"])
+        found = RELATIVE_REFERENCE.fullmatch(holder["reference"])
         if found:
             yield f"{found.group(1)}/{found.group(2)}"
 

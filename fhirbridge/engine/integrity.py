@@ -27,7 +27,6 @@ one are refused in the same words.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from fhirbridge.compartment import compartment_params, compartment_patients, pat
 from fhirbridge.engine.resource_types import resource_types
 from fhirbridge.errors import Conflict, Issue, Unprocessable
 from fhirbridge.formats import json as fhir_json
-from fhirbridge.references import reference_holders
+from fhirbridge.references import RELATIVE_REFERENCE, reference_holders
 from fhirbridge.storage.contract import Resource, StoredVersion, WriteTransaction
 from fhirbridge.validation.narrative import narrative_problems
 from fhirbridge.validation.scan import ReferenceSite, Scan, prepare, scan_resource
@@ -47,7 +46,6 @@ if TYPE_CHECKING:
     from fhirbridge.config import Settings
 
 # ``Type/id`` or ``Type/id/_history/version``, relative to this server's base.
-_RELATIVE = re.compile(r"([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([A-Za-z0-9\-.]{1,64}))?")
 
 
 @dataclass(frozen=True)
@@ -147,7 +145,7 @@ def target_type(reference: str) -> str | None:
         head = reference.split("?", 1)[0]
         return head if head and "/" not in head else None
     if not absolute:
-        match = _RELATIVE.fullmatch(reference)
+        match = RELATIVE_REFERENCE.fullmatch(reference)
         return match.group(1) if match else None
     parts = reference.split("?", 1)[0].split("/_history/", 1)[0].rstrip("/").split("/")
     return parts[-2] if len(parts) >= 2 and parts[-2] in resource_types() else None
@@ -184,7 +182,7 @@ def missing_target_issues(
     issues = []
     found: dict[str, bool] = {}
     for site in references:
-        match = _RELATIVE.fullmatch(site.reference) if site.on_server else None
+        match = RELATIVE_REFERENCE.fullmatch(site.reference) if site.on_server else None
         if match is None or match.group(1) not in resource_types():
             continue  # contained, urn:, absolute, conditional, or refused already as naming no type
         type_name, id, version = match.groups()

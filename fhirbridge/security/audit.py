@@ -166,13 +166,12 @@ def children_of(record: AccessRecord, reference: str | None = None) -> tuple[str
     has it from ``interaction_of`` already), its token or a Bundle entry."""
     if reference is None:
         _, reference = interaction_of(record.method, record.path)
-    principal = record.principal
-    confined = principal is not None and principal.patient
-    if not record.entities and not confined and not (reference and reference.startswith("Patient/")):
+    patient = record.principal.patient if record.principal is not None else None
+    if not record.entities and not patient and not (reference and reference.startswith("Patient/")):
         return tuple(sorted(record.children))  # most accesses: what the request noted
     found = set(record.children)
-    if principal is not None and principal.patient:
-        found.add(principal.patient)
+    if patient:
+        found.add(patient)
     for named in (reference, *(entity.reference for entity in record.entities)):
         if named and named.startswith("Patient/") and named.count("/") == 1:
             found.add(named.split("/", 1)[1])
