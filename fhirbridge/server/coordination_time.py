@@ -13,6 +13,7 @@ from fhirbridge.engine.operations.coordination_time import CoordinationTimeOpera
 from fhirbridge.engine.resource_types import require_id
 from fhirbridge.errors import BadRequest
 from fhirbridge.server.context import FhirRequest, FhirRequestDep
+from fhirbridge.server.params import operation_params
 from fhirbridge.server.render import body_response
 
 router = APIRouter()
@@ -37,11 +38,7 @@ async def practitioner_coordination_time(id: str, ctx: FhirRequestDep) -> Respon
 
 def month_param(ctx: FhirRequest) -> str:
     query = ctx.request.query_params
-    for name in query:
-        if name not in PARAMETERS:
-            raise BadRequest(f"$coordination-time takes month, not '{name}'", expression=name)
-        if len(query.getlist(name)) > 1:
-            raise BadRequest(f"{name} may be given once", expression=name)
+    operation_params(query, PARAMETERS, "$coordination-time takes month")
     month = query.get("month")
     if month is None or not MONTH.fullmatch(month):
         raise BadRequest(f"month must be a calendar month such as 2026-03, not '{month or ''}'", expression="month")

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import anyio
 from fastapi import Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import QueryParams
 
 from fhirbridge.engine.searching import SearchService
 from fhirbridge.errors import BadRequest
@@ -25,6 +26,17 @@ from fhirbridge.storage.driver import QueryCancellation
 T = TypeVar("T")
 # How often a running search looks whether its client is still there.
 DISCONNECT_POLL_SECONDS = 0.2
+
+
+def operation_params(query: QueryParams, allowed: frozenset[str], takes: str) -> None:
+    """Refuse (400, naming it) a parameter an operation does not take, or one given twice: a misspelt or
+    repeated parameter read as its default would answer another question than the one asked. ``takes``
+    says what the operation takes (``"$worklist takes as-of and due-within-days"``)."""
+    for name in query:
+        if name not in allowed:
+            raise BadRequest(f"{takes}, not '{name}'", expression=name)
+        if len(query.getlist(name)) > 1:
+            raise BadRequest(f"{name} may be given once", expression=name)
 
 
 def int_param(value: str | None, name: str, *, default: int, maximum: int = 1_000_000_000) -> int:
@@ -121,4 +133,4 @@ def _search(
     return checked_result(access, result)
 
 
-__all__ = ["instant_param", "int_param", "run_search", "shaped"]
+__all__ = ["instant_param", "int_param", "operation_params", "run_search", "shaped"]

@@ -15,7 +15,7 @@ from fhirbridge.engine.operations.worklist import DEFAULT_DUE_WITHIN_DAYS, Workl
 from fhirbridge.engine.resource_types import require_id
 from fhirbridge.errors import BadRequest
 from fhirbridge.server.context import FhirRequestDep
-from fhirbridge.server.params import int_param
+from fhirbridge.server.params import int_param, operation_params
 from fhirbridge.server.render import body_response
 
 router = APIRouter()
@@ -26,11 +26,7 @@ PARAMETERS = frozenset({"as-of", "due-within-days", "_format", "_pretty"})
 @router.get("/Group/{id}/$worklist")
 async def group_worklist(id: str, ctx: FhirRequestDep) -> Response:
     query = ctx.request.query_params
-    for name in query:
-        if name not in PARAMETERS:
-            raise BadRequest(f"$worklist takes as-of and due-within-days, not '{name}'", expression=name)
-        if len(query.getlist(name)) > 1:
-            raise BadRequest(f"{name} may be given once", expression=name)
+    operation_params(query, PARAMETERS, "$worklist takes as-of and due-within-days")
     as_of = date_param(query.get("as-of"), "as-of") or datetime.now(UTC).date()
     due_within = int_param(
         query.get("due-within-days"), "due-within-days", default=DEFAULT_DUE_WITHIN_DAYS, maximum=3650
