@@ -252,7 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     timing = {"warmup": 0.5, "window": 1.0, "runs": 1} if args.quick else {"runs": args.runs}
     backends = tuple(backend for backend in args.backends.split(",") if backend)
-    scenarios = tuple(scenario for scenario in args.scenarios.split(",") if scenario in TARGETS)
+    scenarios = tuple(scenario for scenario in args.scenarios.split(",") if scenario)
+    unknown = sorted(set(scenarios) - TARGETS.keys())
+    if unknown:  # a misspelt scenario would otherwise measure nothing and report an empty table
+        parser.error(f"unknown scenarios {unknown}: choose from {sorted(TARGETS)}")
     pairs = run_security(
         backends=backends,
         scenarios=scenarios,
