@@ -55,6 +55,16 @@ def activities() -> list[dict[str, Any]]:
     ]
 
 
+# Dana in her role at the practice: an EHR may record her activities against it rather than against her.
+DANA_ROLE = {
+    "resourceType": "PractitionerRole",
+    "id": "dana-coordinator-role",
+    "active": True,
+    "practitioner": {"reference": COORDINATOR_A},
+    "code": [{"text": "care coordinator"}],
+}
+
+
 @pytest.fixture
 def dana(secure_server: LiveServer) -> Iterator[httpx.Client]:
     store(secure_server, *world(), *activities())
@@ -152,6 +162,22 @@ def test_a_coordinator_s_month_by_child(dana: httpx.Client) -> None:
     assert value(march, "totalMinutes") == 65
     assert value(march, "byChild") == [("child", [("subject", "Patient/ana"), ("minutes", 65)])]
     assert all(key != "thresholds" for key, _ in march)
+
+
+def test_activities_recorded_against_a_coordinator_s_role_are_hers(dana: httpx.Client) -> None:
+    assert dana.put(f"/PractitionerRole/{DANA_ROLE['id']}", json=DANA_ROLE).status_code == 201
+    by_role = activity(
+        "mar-role-call",
+        "ana",
+        "call",
+        "2026-03-09T10:00:00Z",
+        "2026-03-09T10:10:00Z",
+        by=f"PractitionerRole/{DANA_ROLE['id']}",
+    )
+    assert dana.put("/Procedure/mar-role-call", json=by_role).status_code == 201
+    march = time_of(dana, COORDINATOR_A, "2026-03")
+    assert value(march, "totalMinutes") == 75  # 65 recorded against her, 10 against her role
+    assert value(march, "byChild") == [("child", [("subject", "Patient/ana"), ("minutes", 75)])]
 
 
 def test_another_practice_s_coordinator_sees_nothing(sam: httpx.Client) -> None:

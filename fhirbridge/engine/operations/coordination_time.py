@@ -7,8 +7,9 @@ and how long it took. Everything is read under the caller's ``Access``, as ``$wo
 
 - the Patient or Practitioner by the engine's guarded read (hidden or absent: 404, alike);
 - a child's activities by the search store's ``compartment``, a coordinator's by ``match_ids`` on
-  ``performer``: both queries carry the caller's row filter, and each activity is re-checked by the Python
-  policy, so an activity (or a child) the caller may not see is not counted anywhere.
+  ``performer`` (the Practitioner, or one of its PractitionerRoles the caller may see): both queries carry
+  the caller's row filter, and each activity is re-checked by the Python policy, so an activity (or a
+  child) the caller may not see is not counted anywhere.
 
 An activity counts in the calendar month its start falls in, as its start is written (the date and offset the
 recording system gave), for its whole length in whole minutes (seconds dropped, never rounded up). Only a
@@ -67,11 +68,24 @@ class CoordinationTimeOperations:
         No thresholds: a CCM code counts a child's month, whoever's time it was."""
         _require(access, "Practitioner")
         resource_of(self.engine.read(access, "Practitioner", practitioner_id))
-        ids = self.engine.index.match_ids(access, "Procedure", [("performer", f"Practitioner/{practitioner_id}")])
+        performers = [f"Practitioner/{practitioner_id}", *self._roles_of(access, practitioner_id)]
+        ids = self.engine.index.match_ids(access, "Procedure", [("performer", ",".join(performers))])
         resources = self.engine.index.current(access, "Procedure", ids=ids) if ids else []
         found = activities_in(members_visible(access, resources), month)
         extra = [by_child_parameter(found)] if counted(found) else []
         return report(("performer", f"Practitioner/{practitioner_id}"), month, found, extra)
+
+    def _roles_of(self, access: Access, practitioner_id: str) -> list[str]:
+        """The PractitionerRoles of ``Practitioner/practitioner_id`` the caller may see: an activity recorded
+        by the coordinator in a role (``performer.actor`` a PractitionerRole, as a directory-minded EHR
+        records it) is the coordinator's time too. A caller that may not search roles counts the
+        activities recorded against the Practitioner only."""
+        if not access.can("PractitionerRole", "s"):
+            return []
+        ids = self.engine.index.match_ids(
+            access, "PractitionerRole", [("practitioner", f"Practitioner/{practitioner_id}")]
+        )
+        return [f"PractitionerRole/{id}" for id in ids]
 
 
 def _require(access: Access, subject_type: str) -> None:
